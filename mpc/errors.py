@@ -1,0 +1,45 @@
+"""The small tree of Concilium's exceptions (layer: mpc core).
+
+Every error a user can meet derives from :class:`ConciliumError`. Errors about
+bad arguments also derive from the builtin :class:`ValueError`, so ordinary
+``except ValueError`` code keeps working. Messages name the party, the stage
+and the tag involved, never a secret value.
+"""
+
+from __future__ import annotations
+
+
+class ConciliumError(Exception):
+    """Base of every error raised by Concilium."""
+
+
+class ParameterError(ConciliumError, ValueError):
+    """A parameter is invalid or unsafe (bad shape, party id, key size...)."""
+
+
+class EncodingError(ConciliumError, ValueError):
+    """A value cannot be encoded or a message cannot be decoded."""
+
+
+class ProtocolAbort(ConciliumError):
+    """The protocol cannot continue (a peer failed, too few survivors...)."""
+
+
+class ProtocolError(ProtocolAbort):
+    """Parties disagree about the protocol: wrong tag, stage or session."""
+
+
+class IntegrityError(ConciliumError):
+    """Authentication or integrity check failed. Deliberately opaque."""
+
+
+class TransportError(ConciliumError):
+    """A channel failed: closed, broken or refused connection."""
+
+
+class PeerTimeout(TransportError, TimeoutError):
+    """A peer did not answer within the timeout."""
+
+
+class PreprocessingExhausted(ConciliumError):
+    """A preprocessing store ran out of correlated randomness."""
