@@ -26,7 +26,7 @@ SEED_BYTES = 16
 """Length of a PRG seed: 128 bits, the AES-128 key."""
 
 _BLOCK = 1 << 22  # bytes encrypted per call when filling large arrays
-_ZEROS = bytes(_BLOCK)
+_ZEROS = bytes(_BLOCK + 16)
 
 
 def _zeros(n: int) -> memoryview:
