@@ -1,0 +1,188 @@
+"""The party: one participant's identity, channels, randomness and preprocessing (layer: mpc core).
+
+Party code is an ordinary function ``program(party, ...)`` that every party
+runs (SPMD). It talks only through its :class:`Party`:
+
+* ``party.send(to, tag, *arrays)`` / ``party.recv(frm, tag)``: point to point;
+* ``party.exchange(tag, *arrays)``: send to every peer, receive from every peer;
+* ``party.scope(name)`` nests tags (``"stats/mean/open"``) and
+  ``party.fresh(name)`` numbers repeated operations (``"mul#3"``);
+* ``party.phase(name)`` labels the cost of what runs inside it.
+
+A receiver asks for (sender, tag). Channels are FIFO per pair, so the next
+frame from that sender *must* carry that tag: anything else raises
+:class:`~mpc.errors.ProtocolError` naming both tags, and silence raises
+:class:`~mpc.errors.PeerTimeout` after ``party.timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from .arith.fixed import FixedPoint
+from .errors import EncodingError, ParameterError, ProtocolError
+from .rand import PRG
+from .transport.stats import MessageRecord
+from .transport.wire import DEFAULT_LIMITS, WireLimits, decode_frame, encode_frame
+
+if TYPE_CHECKING:
+    from .preprocessing.base import Preprocessing
+
+
+class Endpoint(Protocol):
+    """What a transport gives a party: framed bytes to and from each peer."""
+
+    def send_frame(self, to: int, frame: bytes) -> int: ...
+    def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Party:
+    """One party of a session: everything party code may use.
+
+    Parameters
+    ----------
+    party_id, n_parties:
+        This party's id in ``[0, n_parties)``.
+    endpoint:
+        The transport endpoint (in memory or TCP).
+    session:
+        8-byte session id; frames of other sessions are refused.
+    fixed:
+        Fixed-point codec shared by the session.
+    timeout:
+        Seconds to wait for any one message before :class:`PeerTimeout`.
+    record_view:
+        Keep every received message (tag and arrays) in :attr:`view`, for
+        privacy tests and transcripts.
+    """
+
+    def __init__(self, party_id: int, n_parties: int, endpoint: Endpoint, *,
+                 session: bytes, fixed: FixedPoint | None = None, timeout: float = 30.0,
+                 record_view: bool = False, limits: WireLimits = DEFAULT_LIMITS) -> None:
+        if n_parties < 1:
+            raise ParameterError("a session needs at least one party")
+        if not 0 <= party_id < n_parties:
+            raise ParameterError(f"party id {party_id} out of range [0, {n_parties})")
+        if timeout <= 0:
+            raise ParameterError("timeout must be positive")
+        self.id = party_id
+        self.n = n_parties
+        self.peers: tuple[int, ...] = tuple(p for p in range(n_parties) if p != party_id)
+        self.endpoint = endpoint
+        self.session = session
+        self.fixed = fixed or FixedPoint()
+        self.timeout = timeout
+        self.limits = limits
+        self.prg = PRG.fresh()
+        self.preprocessing: Preprocessing | None = None
+        self.clock = 0
+        self.log: list[MessageRecord] = []
+        self.view: list[tuple[int, str, tuple[np.ndarray, ...]]] | None = [] if record_view else None
+        self.phase_seconds: dict[str, float] = {}
+        self._scopes: list[str] = []
+        self._phase = "online"
+        self._counters: dict[str, int] = {}
+        self._thread = threading.get_ident()
+
+    # -- tags, scopes and phases -------------------------------------------------
+    def tag(self, name: str) -> str:
+        """``name`` under the current scopes, e.g. ``"stats/mean/open"``."""
+        return "/".join([*self._scopes, name])
+
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Nest tags of the messages sent inside under ``name``."""
+        if "/" in name or not name:
+            raise ParameterError(f"scope name {name!r} must be non-empty and contain no '/'")
+        self._scopes.append(name)
+        try:
+            yield
+        finally:
+            self._scopes.pop()
+
+    def fresh(self, name: str) -> str:
+        """A tag for the next occurrence of operation ``name``: ``name#k``.
+
+        Every party runs the same program, so the k-th ``mul`` of each party
+        gets the same tag: a desynchronised party is caught by its tag.
+        """
+        key = self.tag(name)
+        k = self._counters.get(key, 0)
+        self._counters[key] = k + 1
+        return f"{name}#{k}"
+
+    @property
+    def current_phase(self) -> str:
+        return self._phase
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Label messages and time spent inside with phase ``name``."""
+        prev, self._phase = self._phase, name
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + time.perf_counter() - t0
+            self._phase = prev
+
+    # -- messages ----------------------------------------------------------------
+    def _check_peer(self, p: int) -> None:
+        if not isinstance(p, (int, np.integer)) or not 0 <= p < self.n or p == self.id:
+            raise ParameterError(f"party {self.id}: {p!r} is not a peer (parties 0..{self.n - 1})")
+
+    def send(self, to: int, name: str, *arrays: Any) -> None:
+        """Send ``arrays`` to party ``to`` under tag ``name`` (scoped)."""
+        self.send_many([to], name, *arrays)
+
+    def send_many(self, to: Sequence[int], name: str, *arrays: Any) -> None:
+        """Send the same ``arrays`` to several parties; the frame is encoded once."""
+        for p in to:
+            self._check_peer(p)
+        tag = self.tag(name)
+        frame = encode_frame(tag, [np.asarray(a) for a in arrays], session=self.session,
+                             round=self.clock, limits=self.limits)
+        payload = sum(np.asarray(a).nbytes for a in arrays)
+        for p in to:
+            wire = self.endpoint.send_frame(p, frame)
+            self.log.append(MessageRecord(self.clock, self.id, p, tag, self._phase, payload, wire))
+
+    def recv(self, frm: int, name: str) -> tuple[np.ndarray, ...]:
+        """Receive the next message from ``frm``; it must carry tag ``name`` (scoped)."""
+        self._check_peer(frm)
+        tag = self.tag(name)
+        raw = self.endpoint.recv_frame(frm, self.timeout, f"{tag!r}")
+        try:
+            frame = decode_frame(raw, session=self.session, limits=self.limits)
+        except EncodingError as exc:
+            raise EncodingError(f"party {self.id}: bad frame from party {frm} "
+                                f"while waiting for {tag!r}: {exc}") from None
+        if frame.tag != tag:
+            raise ProtocolError(f"party {self.id} expected {tag!r} from party {frm} "
+                                f"but received {frame.tag!r}")
+        self.clock = max(self.clock, frame.round + 1)
+        if self.view is not None:
+            self.view.append((frm, tag, frame.arrays))
+        return frame.arrays
+
+    def exchange(self, name: str, *arrays: Any,
+                 peers: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, ...]]:
+        """Send ``arrays`` to every peer (or ``peers``) and receive theirs: one round."""
+        peers = self.peers if peers is None else tuple(peers)
+        self.send_many(peers, name, *arrays)
+        return {p: self.recv(p, name) for p in peers}
+
+    def note_received(self, record: MessageRecord, arrays: tuple[np.ndarray, ...] = ()) -> None:
+        """Log a message that reached this party outside its peer channels (the dealer)."""
+        self.log.append(record)
+        if self.view is not None:
+            self.view.append((record.sender, record.tag, arrays))
+
+    def __repr__(self) -> str:
+        return f"Party({self.id} of {self.n})"

@@ -1,0 +1,136 @@
+"""Run one party program for N parties in one process (layer: mpc core).
+
+:func:`run` is the embedded default: every party runs ``program(party, ...)``
+in its own thread, messages go through memory in the real wire format, and the
+result carries every party's output and the measured :class:`Cost`. If any
+party raises, the others are woken at once and the first error is re-raised:
+no hang.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .arith.fixed import FixedPoint
+from .errors import ParameterError, ProtocolAbort
+from .party import Party
+from .preprocessing.base import Preprocessing
+from .preprocessing.dealer import TrustedDealer
+from .transport.memory import MemoryNetwork
+from .transport.stats import DEALER, Cost, MessageRecord
+
+PreprocessingFactory = Callable[[Party], Preprocessing]
+
+
+@dataclass
+class RunResult:
+    """Outputs of every party, the measured cost and (optionally) each party's view."""
+
+    outputs: list[Any]
+    cost: Cost
+    views: list[list[tuple[int, str, tuple[np.ndarray, ...]]]] | None = None
+    logs: list[list[MessageRecord]] = field(default_factory=list)
+
+    def __iter__(self):  # allows ``outputs, cost = run(...)``
+        yield self.outputs
+        yield self.cost
+
+
+def _dealer_factory(n: int) -> PreprocessingFactory:
+    dealer = TrustedDealer(n)
+    return dealer.source
+
+
+def run(program: Callable[..., Any], parties: int = 3, *,
+        inputs: Sequence[Any] | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        preprocessing: str | Callable[[int], PreprocessingFactory] | None = "dealer",
+        frac_bits: int = 16,
+        timeout: float = 30.0,
+        latency: float = 0.0,
+        record_view: bool = False) -> RunResult:
+    """Run ``program`` for ``parties`` parties in threads of this process.
+
+    Parameters
+    ----------
+    program:
+        ``program(party, [input,] *args, **kwargs)``, run by every party.
+    parties:
+        Number of parties, at least 2.
+    inputs:
+        Optional per-party inputs: party i receives ``inputs[i]`` as its first
+        argument after ``party``.
+    preprocessing:
+        ``"dealer"`` (a :class:`TrustedDealer`, the default), ``None``, or a
+        callable ``f(n) -> (party -> Preprocessing)``.
+    timeout:
+        Seconds any party waits for one message before failing.
+    latency:
+        Simulated one-way network latency in seconds.
+    record_view:
+        Keep every message each party received (``RunResult.views``).
+    """
+    if not isinstance(parties, (int, np.integer)) or parties < 2:
+        raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
+    if inputs is not None and len(inputs) != parties:
+        raise ParameterError(f"inputs has {len(inputs)} entries for {parties} parties")
+    kwargs = dict(kwargs or {})
+    fixed = FixedPoint(frac_bits)
+    net = MemoryNetwork(parties, latency=latency)
+    session = os.urandom(8)
+    party_objs = [Party(i, parties, net.endpoint(i), session=session, fixed=fixed,
+                        timeout=timeout, record_view=record_view) for i in range(parties)]
+    if preprocessing == "dealer":
+        factory: PreprocessingFactory | None = _dealer_factory(parties)
+    elif preprocessing is None:
+        factory = None
+    elif callable(preprocessing):
+        factory = preprocessing(parties)
+    else:
+        raise ParameterError(f"unknown preprocessing {preprocessing!r}: use 'dealer', None or a factory")
+
+    outputs: list[Any] = [None] * parties
+    errors: list[tuple[float, int, BaseException] | None] = [None] * parties
+
+    def body(i: int) -> None:
+        party = party_objs[i]
+        try:
+            if factory is not None:
+                party.preprocessing = factory(party)
+            call_args = ([inputs[i]] if inputs is not None else []) + list(args)
+            outputs[i] = program(party, *call_args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors[i] = (time.monotonic(), i, exc)
+            net.abort(f"party {i} failed with {type(exc).__name__}: {exc}")
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=body, args=(i,), name=f"party-{i}", daemon=True)
+               for i in range(parties)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+
+    failures = sorted(e for e in errors if e is not None)
+    if failures:
+        roots = [f for f in failures if not isinstance(f[2], ProtocolAbort)
+                 or "stopped: party" not in str(f[2])]
+        raise (roots or failures)[0][2]
+
+    messages = [m for p in party_objs for m in p.log if m.sender == p.id or m.sender == DEALER]
+    messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
+    phase_seconds: dict[str, float] = {}
+    for p in party_objs:
+        for ph, s in p.phase_seconds.items():
+            phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
+    cost = Cost(n_parties=parties, messages=messages, seconds=elapsed, phase_seconds=phase_seconds)
+    views = [p.view or [] for p in party_objs] if record_view else None
+    return RunResult(outputs=outputs, cost=cost, views=views, logs=[p.log for p in party_objs])

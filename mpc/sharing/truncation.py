@@ -1,0 +1,65 @@
+"""Exact probabilistic truncation of fixed-point shares with a dealer pair (layer: mpc core).
+
+After a product of two fixed-point values the result carries ``2f``
+fractional bits and must be divided by ``2^f``. Local truncation of shares
+(SecureML, CrypTen) fails with probability about ``|x| / 2^63`` per element, by
+``2^(64-f)``. We use a preprocessed pair instead, in the style of Escudero et
+al. (CRYPTO 2020) and Dalskov-Escudero-Keller (PETS 2020):
+
+Protocol
+--------
+Given shares of ``x`` with ``|x| < 2^62`` and shares of a uniform ``r``, of
+``r >> f`` and of ``msb(r) = r >> 63``:
+
+1. Locally shift ``x' = x + 2^62``, so ``0 <= x' < 2^63``.
+2. Open ``c = x' + r mod 2^64`` (one round; ``c`` is uniform: it reveals
+   nothing about ``x``).
+3. The addition wrapped iff ``msb(r) = 1`` and ``msb(c) = 0``, so the wrap bit
+   ``w = msb(r) * (1 - msb(c))`` is linear in the shares of ``msb(r)``.
+4. ``x' >> f = (c >> f) - (r >> f) + w * 2^(64 - f) - carry`` where ``carry``
+   is the borrow from the low ``f`` bits; dropping it gives
+   ``floor(x'/2^f) + b`` with ``P[b = 1] = frac(x'/2^f)``: stochastic,
+   unbiased rounding.
+5. Shift back by ``2^(62 - f)``.
+
+Error and failure
+-----------------
+The result is ``x / 2^f`` rounded down or up (error below one unit in the last
+place, ``2^-f``, and zero on average); there is no failure probability as long
+as ``|x| < 2^62``, i.e. a product of reals with ``|x*y| < 2^(62-2f)``. Beyond
+that bound the result is wrong (as any ring overflow is): the fixed-point
+range is documented in :mod:`mpc.arith.fixed`.
+
+Cost: 1 round; each party sends ``8 * size`` bytes to each of the n-1 others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_SHIFT = np.uint64(1 << 62)
+_ONE = np.uint64(1)
+
+
+def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Shares of ``x >> frac_bits`` (signed, stochastically rounded) from shares of ``x``."""
+    if frac_bits == 0:
+        return share
+    f = np.uint64(frac_bits)
+    r, r_hi, r_msb = party.preprocessing.trunc_pair(share.shape, frac_bits)
+    masked = share + r
+    if party.id == 0:
+        masked += _SHIFT
+    tag = party.fresh("trunc")
+    opened = masked
+    for arrays in party.exchange(tag, masked).values():
+        opened = opened + arrays[0]
+    # w = msb(r) * (1 - msb(c)): c's top bit is public.
+    not_top = _ONE - (opened >> np.uint64(63))
+    out = r_msb * not_top
+    out <<= np.uint64(64 - frac_bits)
+    out -= r_hi
+    if party.id == 0:
+        out += opened >> f
+        out -= np.uint64(1 << (62 - frac_bits))
+    return out

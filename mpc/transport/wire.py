@@ -1,0 +1,153 @@
+"""The wire format: an explicit header plus raw numpy buffers (layer: mpc core).
+
+A frame is::
+
+    magic "CC" | version u8 | flags u8 | session 8 bytes | round u32 |
+    tag_len u16 | n_arrays u16 | tag (UTF-8) |
+    per array: dtype code u8 | ndim u8 | shape (ndim x u64) |
+    payload: the arrays' raw little-endian bytes, concatenated
+
+Everything is validated before anything is allocated: the magic and version,
+the session, the tag's encoding, every dtype code and shape, and that the
+payload length is exactly what the header announces. Nothing is unpickled or
+evaluated. Limits (:class:`WireLimits`) bound the frame size, the number of
+arrays, their rank and the tag length.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import EncodingError
+
+MAGIC = b"CC"
+VERSION = 1
+SESSION_BYTES = 8
+_HEAD = struct.Struct("<2sBB8sIHH")
+_ARRAY_HEAD = struct.Struct("<BB")
+
+DTYPES: tuple[np.dtype, ...] = tuple(
+    np.dtype(t).newbyteorder("<")
+    for t in ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32",
+              "uint64", "int64", "float32", "float64")
+)
+_CODE = {dt: i for i, dt in enumerate(DTYPES)}
+
+
+@dataclass(frozen=True)
+class WireLimits:
+    """Bounds enforced on every decoded frame."""
+
+    max_frame_bytes: int = 1 << 31
+    max_arrays: int = 64
+    max_ndim: int = 8
+    max_tag_bytes: int = 256
+
+
+DEFAULT_LIMITS = WireLimits()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded message: tag, logical round, session id and arrays."""
+
+    tag: str
+    round: int
+    session: bytes
+    arrays: tuple[np.ndarray, ...]
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays)
+
+
+def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
+                 session: bytes = bytes(SESSION_BYTES), round: int = 0,
+                 limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """Encode ``arrays`` under ``tag`` into one frame (one copy of the payload)."""
+    tag_bytes = tag.encode("utf-8")
+    if len(tag_bytes) > limits.max_tag_bytes:
+        raise EncodingError(f"tag {tag[:40]!r}... longer than {limits.max_tag_bytes} bytes")
+    if len(arrays) > limits.max_arrays:
+        raise EncodingError(f"{len(arrays)} arrays in one frame (limit {limits.max_arrays})")
+    if len(session) != SESSION_BYTES:
+        raise EncodingError("session id must be 8 bytes")
+    parts: list[bytes | memoryview] = [b""]
+    meta = [tag_bytes]
+    for a in arrays:
+        arr = np.asarray(a)
+        dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder not in "<|=" else arr.dtype
+        code = _CODE.get(np.dtype(dt).newbyteorder("<"))
+        if code is None:
+            raise EncodingError(f"dtype {arr.dtype} cannot be sent; use a numeric dtype")
+        if arr.ndim > limits.max_ndim:
+            raise EncodingError(f"array of rank {arr.ndim} exceeds the limit {limits.max_ndim}")
+        meta.append(_ARRAY_HEAD.pack(code, arr.ndim) + struct.pack(f"<{arr.ndim}Q", *arr.shape))
+        arr = np.ascontiguousarray(arr, dtype=DTYPES[code])
+        parts.append(memoryview(arr).cast("B") if arr.size else b"")
+    parts[0] = _HEAD.pack(MAGIC, VERSION, 0, session, round, len(tag_bytes), len(arrays)) + b"".join(meta)
+    frame = b"".join(parts)
+    if len(frame) > limits.max_frame_bytes:
+        raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {limits.max_frame_bytes}")
+    return frame
+
+
+def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
+                 limits: WireLimits = DEFAULT_LIMITS) -> Frame:
+    """Decode and validate a frame; arrays are read-only views of ``data``."""
+    n = len(data)
+    if n > limits.max_frame_bytes:
+        raise EncodingError(f"frame of {n} bytes exceeds the limit {limits.max_frame_bytes}")
+    if n < _HEAD.size:
+        raise EncodingError(f"truncated frame: {n} bytes, header needs {_HEAD.size}")
+    magic, version, _flags, sess, rnd, tag_len, n_arrays = _HEAD.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise EncodingError("not a Concilium frame (bad magic)")
+    if version != VERSION:
+        raise EncodingError(f"unsupported frame version {version} (this build speaks {VERSION})")
+    if session is not None and sess != session:
+        raise EncodingError("frame belongs to another session")
+    if tag_len > limits.max_tag_bytes or n_arrays > limits.max_arrays:
+        raise EncodingError("frame header exceeds the tag or array-count limit")
+    pos = _HEAD.size
+    if pos + tag_len > n:
+        raise EncodingError("truncated frame: tag cut short")
+    try:
+        tag = bytes(data[pos:pos + tag_len]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodingError("frame tag is not valid UTF-8") from exc
+    pos += tag_len
+    specs = []
+    for _ in range(n_arrays):
+        if pos + _ARRAY_HEAD.size > n:
+            raise EncodingError(f"truncated frame {tag!r}: array header cut short")
+        code, ndim = _ARRAY_HEAD.unpack_from(data, pos)
+        pos += _ARRAY_HEAD.size
+        if code >= len(DTYPES):
+            raise EncodingError(f"frame {tag!r}: unknown dtype code {code}")
+        if ndim > limits.max_ndim:
+            raise EncodingError(f"frame {tag!r}: rank {ndim} exceeds the limit {limits.max_ndim}")
+        if pos + 8 * ndim > n:
+            raise EncodingError(f"truncated frame {tag!r}: shape cut short")
+        shape = struct.unpack_from(f"<{ndim}Q", data, pos)
+        pos += 8 * ndim
+        count = 1
+        for s in shape:
+            count *= s
+        nbytes = count * DTYPES[code].itemsize
+        if nbytes > limits.max_frame_bytes:
+            raise EncodingError(f"frame {tag!r}: array of shape {shape} exceeds the size limit")
+        specs.append((DTYPES[code], shape, nbytes))
+    need = pos + sum(s[2] for s in specs)
+    if need != n:
+        kind = "truncated" if need > n else "oversized"
+        raise EncodingError(f"{kind} frame {tag!r}: header announces {need} bytes, got {n}")
+    arrays = []
+    for dt, shape, nbytes in specs:
+        arr = np.frombuffer(data, dtype=dt, count=nbytes // dt.itemsize, offset=pos).reshape(shape)
+        pos += nbytes
+        arrays.append(arr)
+    return Frame(tag=tag, round=rnd, session=bytes(sess), arrays=tuple(arrays))
