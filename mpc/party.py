@@ -85,6 +85,7 @@ class Party:
         self.log: list[MessageRecord] = []
         self.view: list[tuple[int, str, tuple[np.ndarray, ...]]] | None = [] if record_view else None
         self.phase_seconds: dict[str, float] = {}
+        self.phase_clocks: list[tuple[str, int, int]] = []  # (phase, clock at entry, at exit)
         self._scopes: list[str] = []
         self._phase = "online"
         self._counters: dict[str, int] = {}
@@ -126,10 +127,12 @@ class Party:
         """Label messages and time spent inside with phase ``name``."""
         prev, self._phase = self._phase, name
         t0 = time.perf_counter()
+        start = self.clock
         try:
             yield
         finally:
             self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + time.perf_counter() - t0
+            self.phase_clocks.append((name, start, self.clock))
             self._phase = prev
 
     # -- messages ----------------------------------------------------------------

@@ -42,6 +42,27 @@ class RunResult:
         yield self.cost
 
 
+def phase_rounds(clocks: list[list[tuple[str, int, int]]]) -> dict[str, int]:
+    """Rounds each phase adds to the critical path, from every party's phase clocks.
+
+    The k-th entry into a phase is matched across parties (SPMD code enters
+    phases in the same order); its rounds are the latest exit clock minus the
+    latest entry clock.
+    """
+    per_phase: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for entries in clocks:
+        seen: dict[str, int] = {}
+        for name, start, end in entries:
+            k = seen.get(name, 0)
+            seen[name] = k + 1
+            per_phase.setdefault((name, k), []).append((start, end))
+    out: dict[str, int] = {}
+    for (name, _), spans in per_phase.items():
+        delta = max(e for _, e in spans) - max(s for s, _ in spans)
+        out[name] = out.get(name, 0) + max(delta, 0)
+    return out
+
+
 def _dealer_factory(n: int) -> PreprocessingFactory:
     dealer = TrustedDealer(n)
     return dealer.source
@@ -131,6 +152,7 @@ def run(program: Callable[..., Any], parties: int = 3, *,
     for p in party_objs:
         for ph, s in p.phase_seconds.items():
             phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
-    cost = Cost(n_parties=parties, messages=messages, seconds=elapsed, phase_seconds=phase_seconds)
+    cost = Cost(n_parties=parties, messages=messages, seconds=elapsed, phase_seconds=phase_seconds,
+                phase_rounds=phase_rounds([p.phase_clocks for p in party_objs]))
     views = [p.view or [] for p in party_objs] if record_view else None
     return RunResult(outputs=outputs, cost=cost, views=views, logs=[p.log for p in party_objs])

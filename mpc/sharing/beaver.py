@@ -31,6 +31,11 @@ def beaver_product(party, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.n
     if party.preprocessing is None:
         raise ParameterError("secret-secret products need a preprocessing source "
                              "(run with preprocessing='dealer' or another source)")
+    if op == "mul" and (x.ndim == 0 or y.ndim == 0):
+        # numpy scalars warn on wrap-around: compute on 1-element arrays
+        shape = np.broadcast_shapes(x.shape, y.shape)
+        return beaver_product(party, x.reshape(x.shape or (1,)), y.reshape(y.shape or (1,)),
+                              op).reshape(shape)
     fn = _OPS[op]
     a, b, c = party.preprocessing.triple(op, x.shape, y.shape)
     e = x - a

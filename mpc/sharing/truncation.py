@@ -45,6 +45,8 @@ def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
     """Shares of ``x >> frac_bits`` (signed, stochastically rounded) from shares of ``x``."""
     if frac_bits == 0:
         return share
+    if share.ndim == 0:  # numpy scalars warn on wrap-around; work on a 1-element array
+        return truncate(party, share.reshape(1), frac_bits).reshape(())
     f = np.uint64(frac_bits)
     r, r_hi, r_msb = party.preprocessing.trunc_pair(share.shape, frac_bits)
     masked = share + r

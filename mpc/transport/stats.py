@@ -8,7 +8,9 @@ frame). From it come the **cost** researchers read (:class:`Cost`), the
 Rounds are Lamport rounds: a party's clock starts at 0; a message carries its
 sender's clock; receiving a message of round r moves the receiver's clock to at
 least r + 1. The number of rounds of a run is the length of the longest causal
-chain of messages, the same on every transport.
+chain of messages (the latest message's round plus one), the same on every
+transport. The rounds of a phase are how much it lengthens that chain: the
+latest clock at its end minus the latest clock at its start.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Cost:
     messages: list[MessageRecord] = field(default_factory=list)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_rounds: dict[str, int] = field(default_factory=dict)
 
     def _summarise(self, records: list[MessageRecord]) -> PhaseCost:
         pc = PhaseCost()
@@ -66,10 +69,11 @@ class Cost:
         for m in records:
             pc.bytes_sent[m.sender] = pc.bytes_sent.get(m.sender, 0) + m.payload_bytes
             pc.bytes_received[m.receiver] = pc.bytes_received.get(m.receiver, 0) + m.payload_bytes
-            rounds.add(m.round)
+            if m.sender != DEALER:
+                rounds.add(m.round)
         pc.messages = len(records)
-        pc.rounds = len(rounds)
-        if not any(m.sender == DEALER or m.receiver == DEALER for m in records):
+        pc.rounds = (max(rounds) + 1 - min(rounds)) if rounds else 0
+        if not any(m.sender == DEALER for m in records):
             pc.bytes_sent.pop(DEALER)
             pc.bytes_received.pop(DEALER)
         return pc
@@ -77,7 +81,7 @@ class Cost:
     @property
     def rounds(self) -> int:
         """Communication rounds between the parties (dealer traffic excluded)."""
-        return len({m.round for m in self.messages if m.sender != DEALER})
+        return max((m.round + 1 for m in self.messages if m.sender != DEALER), default=0)
 
     @property
     def bytes_sent(self) -> dict[int, int]:
@@ -107,9 +111,11 @@ class Cost:
         for phase, recs in grouped.items():
             pc = self._summarise(recs)
             pc.seconds = self.phase_seconds.get(phase, 0.0)
+            if phase in self.phase_rounds:
+                pc.rounds = self.phase_rounds[phase]
             out[phase] = pc
         for phase, secs in self.phase_seconds.items():
-            out.setdefault(phase, PhaseCost(seconds=secs))
+            out.setdefault(phase, PhaseCost(rounds=self.phase_rounds.get(phase, 0), seconds=secs))
         return out
 
     def summary(self) -> str:

@@ -1,0 +1,173 @@
+"""The in-process runtime: tags, timeouts, failures, rounds and byte accounting."""
+
+import time
+
+import numpy as np
+import pytest
+
+import mpc
+from mpc.errors import ParameterError, PeerTimeout, ProtocolAbort, ProtocolError
+from mpc.transport.stats import DEALER
+
+
+def test_outputs_in_party_order_and_inputs_routed():
+    res = mpc.run(lambda p, x: (p.id, x * 2), 4, inputs=[1, 2, 3, 4], preprocessing=None)
+    assert res.outputs == [(0, 2), (1, 4), (2, 6), (3, 8)]
+
+
+@pytest.mark.parametrize("n", [0, 1, -3, 2.5])
+def test_too_few_parties_refused(n):
+    with pytest.raises(ParameterError, match="at least 2 parties"):
+        mpc.run(lambda p: None, n)
+
+
+def test_inputs_length_checked():
+    with pytest.raises(ParameterError, match="inputs"):
+        mpc.run(lambda p, x: x, 3, inputs=[1, 2])
+
+
+def test_exchange_is_one_round_and_counts_bytes():
+    def prog(party):
+        got = party.exchange("hello", np.full(10, party.id, np.uint64))
+        return sorted(int(v[0][0]) for v in got.values())
+
+    res = mpc.run(prog, 3, preprocessing=None)
+    assert res.outputs[0] == [1, 2]
+    assert res.cost.rounds == 1
+    assert res.cost.bytes_sent == {0: 160, 1: 160, 2: 160}
+    assert len(res.cost.messages) == 6
+    assert res.cost.wire_bytes > 6 * 80
+
+
+def test_rounds_follow_causality():
+    def chain(party):
+        # 0 -> 1 -> 2 -> 0: three rounds, one message each
+        if party.id == 0:
+            party.send(1, "a", np.zeros(1))
+            return party.recv(2, "c")[0]
+        if party.id == 1:
+            party.recv(0, "a")
+            party.send(2, "b", np.zeros(1))
+        if party.id == 2:
+            party.recv(1, "b")
+            party.send(0, "c", np.ones(1))
+        return None
+
+    res = mpc.run(chain, 3, preprocessing=None)
+    assert res.cost.rounds == 3
+    assert [m.round for m in res.cost.messages] == [0, 1, 2]
+
+
+def test_wrong_tag_is_a_clear_error_naming_both():
+    def prog(party):
+        if party.id == 0:
+            party.send(1, "expected_not", np.zeros(1))
+        else:
+            party.recv(0, "wanted")
+
+    with pytest.raises(ProtocolError, match="'wanted'.*'expected_not'"):
+        mpc.run(prog, 2, preprocessing=None)
+
+
+def test_scopes_nest_tags():
+    def prog(party):
+        with party.scope("stats"), party.scope("mean"):
+            got = party.exchange("open", np.zeros(1))
+        return party.log[0].tag, len(got)
+
+    res = mpc.run(prog, 2, preprocessing=None)
+    assert res.outputs[0] == ("stats/mean/open", 1)
+
+
+def test_silent_party_times_out_not_hangs():
+    def prog(party):
+        if party.id == 1:
+            party.recv(0, "never")
+
+    t0 = time.monotonic()
+    with pytest.raises(PeerTimeout, match="party 1 waited .* from party 0"):
+        mpc.run(prog, 2, timeout=0.3, preprocessing=None)
+    assert time.monotonic() - t0 < 5
+
+
+def test_crashed_party_wakes_the_others_with_its_error():
+    def prog(party):
+        if party.id == 2:
+            raise RuntimeError("disk on fire")
+        party.recv(2, "x")
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        mpc.run(prog, 3, timeout=20)
+    assert time.monotonic() - t0 < 5
+
+
+def test_abort_error_names_failed_party():
+    net = mpc.transport.memory.MemoryNetwork(2)
+    ep = net.endpoint(1)
+    net.abort("party 0 failed with X: y")
+    with pytest.raises(ProtocolAbort, match="party 0 failed"):
+        ep.recv_frame(0, 1.0)
+
+
+def test_bad_peer_ids_refused():
+    def prog(party):
+        party.send(party.id, "self", np.zeros(1))
+
+    with pytest.raises(ParameterError, match="not a peer"):
+        mpc.run(prog, 2, preprocessing=None)
+
+
+def test_dealer_traffic_is_one_array_per_triple_to_last_party():
+    def prog(party):
+        x = mpc.share(party, np.ones((4, 5)) if party.id == 0 else None, 0, integer=False)
+        y = x * x
+        return y.shape
+
+    for n in (2, 3, 5):
+        res = mpc.run(prog, n)
+        dealer = [m for m in res.cost.messages if m.sender == DEALER]
+        seeds = [m for m in dealer if m.tag == "dealer/seed"]
+        corrections = [m for m in dealer if m.tag != "dealer/seed"]
+        assert len(seeds) == n and all(m.payload_bytes == 16 for m in seeds)
+        # one triple (c: 20 elements) and one truncation pair (two arrays of 20)
+        assert {m.receiver for m in corrections} == {n - 1}
+        assert sum(m.payload_bytes for m in corrections) == 8 * 20 + 2 * 8 * 20
+        assert all(m.phase == "preprocessing" for m in dealer)
+
+
+def test_phases_label_costs():
+    def prog(party):
+        with party.phase("setup"):
+            party.exchange("a", np.zeros(3, np.uint64))
+        party.exchange("b", np.zeros(5, np.uint64))
+
+    res = mpc.run(prog, 2, preprocessing=None)
+    phases = res.cost.phases()
+    assert phases["setup"].bytes_sent[0] == 24 and phases["online"].bytes_sent[0] == 40
+    assert phases["setup"].rounds == 1 and phases["online"].rounds == 1
+    assert "setup" in res.cost.phase_seconds
+
+
+def test_views_record_what_each_party_received():
+    def prog(party):
+        party.exchange("v", np.array([party.id], np.uint64))
+
+    res = mpc.run(prog, 3, preprocessing=None, record_view=True)
+    assert sorted(int(a[0][0]) for _, _, a in res.views[0]) == [1, 2]
+
+
+def test_cost_summary_mentions_each_party():
+    res = mpc.run(lambda p: p.exchange("x", np.zeros(2)), 2, preprocessing=None)
+    text = res.cost.summary()
+    assert "party 0" in text and "party 1" in text and "1 rounds" in text
+
+
+def test_simulated_latency_delays_each_round():
+    def prog(party):
+        for i in range(3):
+            party.exchange(f"r{i}", np.zeros(1))
+
+    res = mpc.run(prog, 2, preprocessing=None, latency=0.05)
+    assert res.cost.rounds == 3
+    assert res.cost.seconds >= 0.15

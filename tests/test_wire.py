@@ -1,0 +1,94 @@
+"""Wire format: round trips, and every malformed frame rejected with a clear error."""
+
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mpc.errors import EncodingError
+from mpc.transport.wire import DTYPES, WireLimits, decode_frame, encode_frame
+
+SESSION = b"12345678"
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays=st.lists(hnp.arrays(st.sampled_from([np.dtype(d) for d in ("uint64", "int32", "float64", "uint8", "bool")]),
+                                  hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
+                       max_size=4),
+       tag=st.text(max_size=30), rnd=st.integers(0, 2**32 - 1))
+def test_round_trip(arrays, tag, rnd):
+    frame = encode_frame(tag, arrays, session=SESSION, round=rnd)
+    out = decode_frame(frame, session=SESSION)
+    assert out.tag == tag and out.round == rnd and len(out.arrays) == len(arrays)
+    for a, b in zip(arrays, out.arrays):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+
+
+def test_payload_is_raw_bytes_after_small_header():
+    x = np.arange(4, dtype=np.uint64)
+    frame = encode_frame("t", [x], session=SESSION)
+    assert frame.endswith(x.tobytes())
+    assert len(frame) - x.nbytes < 40
+
+
+def test_non_numeric_dtype_refused():
+    with pytest.raises(EncodingError, match="cannot be sent"):
+        encode_frame("t", [np.array(["a"], dtype=object)], session=SESSION)
+
+
+def _frame():
+    return encode_frame("mul#0", [np.arange(6, dtype=np.uint64).reshape(2, 3)], session=SESSION)
+
+
+def test_truncated_frames_rejected_at_every_length():
+    frame = _frame()
+    for cut in range(len(frame)):
+        with pytest.raises(EncodingError):
+            decode_frame(frame[:cut], session=SESSION)
+
+
+def test_oversized_frame_rejected():
+    with pytest.raises(EncodingError, match="oversized"):
+        decode_frame(_frame() + b"\0", session=SESSION)
+    with pytest.raises(EncodingError, match="limit"):
+        decode_frame(_frame(), session=SESSION, limits=WireLimits(max_frame_bytes=20))
+
+
+def test_bad_magic_version_session_dtype_rank():
+    frame = bytearray(_frame())
+    bad = bytes(frame)
+    with pytest.raises(EncodingError, match="magic"):
+        decode_frame(b"XX" + bad[2:], session=SESSION)
+    with pytest.raises(EncodingError, match="version"):
+        decode_frame(bad[:2] + b"\x09" + bad[3:], session=SESSION)
+    with pytest.raises(EncodingError, match="session"):
+        decode_frame(bad, session=b"87654321")
+    head = 2 + 1 + 1 + 8 + 4 + 2 + 2 + len("mul#0")
+    with pytest.raises(EncodingError, match="dtype"):
+        decode_frame(bad[:head] + bytes([len(DTYPES)]) + bad[head + 1:], session=SESSION)
+    with pytest.raises(EncodingError, match="rank"):
+        decode_frame(bad[:head + 1] + bytes([200]) + bad[head + 2:], session=SESSION)
+
+
+def test_huge_announced_shape_rejected_before_allocation():
+    frame = _frame()
+    head = 2 + 1 + 1 + 8 + 4 + 2 + 2 + len("mul#0") + 2
+    forged = frame[:head] + struct.pack("<QQ", 2**40, 2**20) + frame[head + 16:]
+    with pytest.raises(EncodingError, match="size limit|truncated"):
+        decode_frame(forged, session=SESSION)
+
+
+def test_invalid_utf8_tag_rejected():
+    frame = encode_frame("ab", [], session=SESSION)
+    with pytest.raises(EncodingError, match="UTF-8"):
+        decode_frame(frame[:-2] + b"\xff\xfe", session=SESSION)
+
+
+def test_decoded_arrays_are_read_only_views():
+    out = decode_frame(_frame(), session=SESSION)
+    with pytest.raises(ValueError):
+        out.arrays[0][0, 0] = 1
