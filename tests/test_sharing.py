@@ -363,3 +363,35 @@ def test_product_without_preprocessing_is_a_clear_error():
 
 def test_owner_passing_none_is_named():
     _expect(lambda p: mpc.share(p, None, 0), ParameterError, "owns this input but passed None")
+
+
+def test_small_public_factors_keep_relative_precision():
+    """Dividing by a public count (mean) keeps ~16 significant bits of the factor."""
+    x = np.array([49891.3, -1234.5, 7.25])
+    out, _ = run_pair(3, x, np.zeros(1), lambda a, b: a * (1 / 400) + b.sum() * 0)
+    assert np.allclose(out, _encoded(x) / 400, rtol=2e-6, atol=2 * ULP)
+
+    def prog(party):
+        a = mpc.share(party, np.arange(1000.0) if party.id == 0 else None, 0)
+        return a.mean()
+
+    def reveal_mean(party):
+        return prog(party).reveal()
+
+    assert abs(float(mpc.run(reveal_mean, 2).outputs[0]) - 499.5) < 1e-3
+
+
+def test_hospital_example_matches_plaintext():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent.parent / "examples" / "hospital_stats.py"
+    spec = importlib.util.spec_from_file_location("hospital_stats", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = mpc.run(module.program, 3).outputs
+    everything = np.concatenate([module.hospital_data(h) for h in range(3)])
+    assert all(o == out[0] for o in out)
+    assert out[0]["patients"] == everything.size
+    assert abs(out[0]["mean"] - everything.mean()) < 1e-3
+    assert abs(out[0]["variance"] - everything.var()) < 0.05
