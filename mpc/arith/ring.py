@@ -87,6 +87,11 @@ def ring_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _low_bits(x: np.ndarray, shift: int) -> np.ndarray:
+    """Bit ``shift`` of each element, as float32 0/1."""
+    return ((x >> np.uint64(shift)) & np.uint64(1)).astype(np.float32)
+
+
 def _ring_matmul_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a0, a1, a2 = _limbs(a)
     b0, b1, b2 = _limbs(b)
@@ -96,8 +101,8 @@ def _ring_matmul_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Limb pairs (1, 2) and (2, 1) are shifted by 63 bits: only the parity of
     # their sum survives mod 2^64. Products of low bits are 0/1, so one
     # float32 GEMM over the concatenated inner dimension is exact (k <= 2^23).
-    odd_a = np.concatenate([np.fmod(a1, 2), np.fmod(a2, 2)], axis=-1).astype(np.float32)
-    odd_b = np.concatenate([np.fmod(b2, 2), np.fmod(b1, 2)], axis=-2).astype(np.float32)
+    odd_a = np.concatenate([_low_bits(a, _LIMB), _low_bits(a, 2 * _LIMB)], axis=-1)
+    odd_b = np.concatenate([_low_bits(b, 2 * _LIMB), _low_bits(b, _LIMB)], axis=-2)
     p3 = (odd_a @ odd_b).astype(np.uint64)
     p1 <<= np.uint64(_LIMB)
     p2 <<= np.uint64(2 * _LIMB)
