@@ -1,0 +1,1 @@
+"""Privacy-preserving machine learning built on mpc and protocols (layer: ml): federated learning, DP, private inference, vertical learning."""
