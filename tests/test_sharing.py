@@ -396,3 +396,28 @@ def test_hospital_example_matches_plaintext():
     assert out[0]["patients"] == everything.size
     assert abs(out[0]["mean"] - everything.mean()) < 1e-3
     assert abs(out[0]["variance"] - everything.var()) < 0.05
+
+
+def _opened_low_bytes(x_value):
+    """Low bytes of the Beaver/truncation openings party 1 receives while computing x*x."""
+
+    def prog(party):
+        a = mpc.share(party, np.full(20_000, x_value) if party.id == 0 else None, 0)
+        (a * a)
+
+    res = mpc.run(prog, 3, record_view=True)
+    got = [arr for sender, tag, arrays in res.views[1] if sender >= 0 and not tag.startswith("share")
+           for arr in arrays]
+    return np.concatenate([(g & np.uint64(0xFF)).astype(np.int64) for g in got])
+
+
+def test_view_of_multiplication_is_independent_of_inputs():
+    """Opened masks (e, d) and truncation openings are uniform whatever the secret."""
+    h0 = np.bincount(_opened_low_bytes(0.0), minlength=256)
+    h1 = np.bincount(_opened_low_bytes(12345.5), minlength=256)
+    for h in (h0, h1):
+        e = h.sum() / 256
+        assert ((h - e) ** 2 / e).sum() < 400  # uniform (255 dof)
+    tot = h0 + h1
+    chi = (((h0 - tot / 2) ** 2 + (h1 - tot / 2) ** 2) / (tot / 2)).sum()
+    assert chi < 400  # same distribution for both secrets
