@@ -421,3 +421,26 @@ def test_view_of_multiplication_is_independent_of_inputs():
     tot = h0 + h1
     chi = (((h0 - tot / 2) ** 2 + (h1 - tot / 2) ** 2) / (tot / 2)).sum()
     assert chi < 400  # same distribution for both secrets
+
+
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_beaver_products_equal_ring_products(data):
+    """Integer shares: x*y and x@y equal the exact products mod 2^64 for any ring values."""
+    n = data.draw(st.sampled_from(PARTIES))
+    m, k = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
+    ring = st.integers(-(2**63), 2**63 - 1)
+    x = data.draw(hnp.arrays(np.int64, (m, k), elements=ring))
+    y = data.draw(hnp.arrays(np.int64, (m, k), elements=ring))
+    w = data.draw(hnp.arrays(np.int64, (k, 2), elements=ring))
+
+    def prog(party):
+        a = mpc.share(party, x if party.id == 0 else None, 0, integer=True)
+        b = mpc.share(party, y if party.id == 0 else None, 0, integer=True)
+        c = mpc.share(party, w if party.id == 0 else None, 0, integer=True)
+        return (a * b).reveal_ring(), (a @ c).reveal_ring()
+
+    prod, mm = mpc.run(prog, n).outputs[0]
+    xo, yo, wo = (v.astype(object) for v in (x, y, w))
+    assert np.array_equal(prod.astype(object), (xo * yo) % 2**64)
+    assert np.array_equal(mm.astype(object), (xo @ wo) % 2**64)
