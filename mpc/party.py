@@ -7,7 +7,10 @@ runs (SPMD). It talks only through its :class:`Party`:
 * ``party.exchange(tag, *arrays)``: send to every peer, receive from every peer;
 * ``party.scope(name)`` nests tags (``"stats/mean/open"``) and
   ``party.fresh(name)`` numbers repeated operations (``"mul#3"``);
-* ``party.phase(name)`` labels the cost of what runs inside it.
+* ``party.phase(name)`` labels the cost of what runs inside it;
+* ``party.publish(name, value)`` declares a value public (an opened value, a
+  result) and ``send(..., public=True)`` a message whose payload is public:
+  only those values ever appear in a transcript (:mod:`mpc.transcript`).
 
 A receiver asks for (sender, tag). Channels are FIFO per pair, so the next
 frame from that sender *must* carry that tag: anything else raises
@@ -27,6 +30,7 @@ import numpy as np
 from .arith.fixed import FixedPoint
 from .errors import EncodingError, ParameterError, ProtocolError
 from .rand import PRG
+from .transcript.record import MessageDetail, PublishedValue, describe_arrays, public_value
 from .transport.stats import MessageRecord
 from .transport.wire import DEFAULT_LIMITS, WireLimits, decode_frame, encode_frame
 
@@ -59,12 +63,17 @@ class Party:
         Seconds to wait for any one message before :class:`PeerTimeout`.
     record_view:
         Keep every received message (tag and arrays) in :attr:`view`, for
-        privacy tests and transcripts.
+        privacy tests.
+    record_transcript:
+        Keep, per logged message, its array headers and byte entropy (never a
+        secret payload) in :attr:`details`, and published values in
+        :attr:`published`, for :mod:`mpc.transcript`.
     """
 
     def __init__(self, party_id: int, n_parties: int, endpoint: Endpoint, *,
                  session: bytes, fixed: FixedPoint | None = None, timeout: float = 30.0,
-                 record_view: bool = False, limits: WireLimits = DEFAULT_LIMITS) -> None:
+                 record_view: bool = False, limits: WireLimits = DEFAULT_LIMITS,
+                 record_transcript: bool = False) -> None:
         if n_parties < 1:
             raise ParameterError("a session needs at least one party")
         if not 0 <= party_id < n_parties:
@@ -84,6 +93,8 @@ class Party:
         self.clock = 0
         self.log: list[MessageRecord] = []
         self.view: list[tuple[int, str, tuple[np.ndarray, ...]]] | None = [] if record_view else None
+        self.details: dict[int, MessageDetail] | None = {} if record_transcript else None  # by log index
+        self.published: list[PublishedValue] | None = [] if record_transcript else None
         self.phase_seconds: dict[str, float] = {}
         self.phase_clocks: list[tuple[str, int, int]] = []  # (phase, clock at entry, at exit)
         self._scopes: list[str] = []
@@ -140,11 +151,15 @@ class Party:
         if not isinstance(p, (int, np.integer)) or not 0 <= p < self.n or p == self.id:
             raise ParameterError(f"party {self.id}: {p!r} is not a peer (parties 0..{self.n - 1})")
 
-    def send(self, to: int, name: str, *arrays: Any) -> None:
-        """Send ``arrays`` to party ``to`` under tag ``name`` (scoped)."""
-        self.send_many([to], name, *arrays)
+    def send(self, to: int, name: str, *arrays: Any, public: bool = False) -> None:
+        """Send ``arrays`` to party ``to`` under tag ``name`` (scoped).
 
-    def send_many(self, to: Sequence[int], name: str, *arrays: Any) -> None:
+        ``public=True`` declares the payload public (e.g. a result sent in the
+        clear): a transcript may then show its values.
+        """
+        self.send_many([to], name, *arrays, public=public)
+
+    def send_many(self, to: Sequence[int], name: str, *arrays: Any, public: bool = False) -> None:
         """Send the same ``arrays`` to several parties; the frame is encoded once."""
         for p in to:
             self._check_peer(p)
@@ -152,8 +167,14 @@ class Party:
         frame = encode_frame(tag, [np.asarray(a) for a in arrays], session=self.session,
                              round=self.clock, limits=self.limits)
         payload = sum(np.asarray(a).nbytes for a in arrays)
+        detail = None
+        if self.details is not None:
+            values = tuple(public_value(np.asarray(a)) for a in arrays) if public else None
+            detail = MessageDetail(describe_arrays(arrays), values)
         for p in to:
             wire = self.endpoint.send_frame(p, frame)
+            if detail is not None:
+                self.details[len(self.log)] = detail  # type: ignore[index]
             self.log.append(MessageRecord(self.clock, self.id, p, tag, self._phase, payload, wire))
 
     def recv(self, frm: int, name: str) -> tuple[np.ndarray, ...]:
@@ -183,9 +204,23 @@ class Party:
 
     def note_received(self, record: MessageRecord, arrays: tuple[np.ndarray, ...] = ()) -> None:
         """Log a message that reached this party outside its peer channels (the dealer)."""
+        if self.details is not None:
+            self.details[len(self.log)] = MessageDetail(describe_arrays(arrays))
         self.log.append(record)
         if self.view is not None:
             self.view.append((record.sender, record.tag, arrays))
+
+    def publish(self, name: str, value: Any) -> Any:
+        """Declare ``value`` public under tag ``name`` (scoped) and return it unchanged.
+
+        For opened values and results that the protocol means everyone (or this
+        party) to know: a transcript shows published values, and beside every
+        message whose tag equals the published tag. Recorded only with
+        ``record_transcript``; arrays are kept up to 64 elements.
+        """
+        if self.published is not None:
+            self.published.append(PublishedValue(self.id, self.clock, self.tag(name), public_value(value)))
+        return value
 
     def __repr__(self) -> str:
         return f"Party({self.id} of {self.n})"

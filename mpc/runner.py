@@ -5,6 +5,10 @@ in its own thread, messages go through memory in the real wire format, and the
 result carries every party's output and the measured :class:`Cost`. If any
 party raises, the others are woken at once and the first error is re-raised:
 no hang.
+
+With ``transcript=PATH`` the run also writes what crossed the wire as a
+self-contained HTML page (or JSON if PATH ends in ``.json``), see
+:mod:`mpc.transcript`; a failed run writes the messages up to the failure.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .errors import ParameterError, ProtocolAbort
 from .party import Party
 from .preprocessing.base import Preprocessing
 from .preprocessing.dealer import TrustedDealer
+from .transcript.record import Transcript, from_parties, program_title
 from .transport.memory import MemoryNetwork
 from .transport.stats import DEALER, Cost, MessageRecord
 
@@ -36,6 +41,7 @@ class RunResult:
     cost: Cost
     views: list[list[tuple[int, str, tuple[np.ndarray, ...]]]] | None = None
     logs: list[list[MessageRecord]] = field(default_factory=list)
+    transcript: Transcript | None = None
 
     def __iter__(self):  # allows ``outputs, cost = run(...)``
         yield self.outputs
@@ -76,7 +82,8 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         frac_bits: int = 16,
         timeout: float = 30.0,
         latency: float = 0.0,
-        record_view: bool = False) -> RunResult:
+        record_view: bool = False,
+        transcript: str | os.PathLike[str] | bool | None = None) -> RunResult:
     """Run ``program`` for ``parties`` parties in threads of this process.
 
     Parameters
@@ -97,17 +104,33 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         Simulated one-way network latency in seconds.
     record_view:
         Keep every message each party received (``RunResult.views``).
+    transcript:
+        ``True`` keeps a :class:`~mpc.transcript.Transcript` in
+        ``RunResult.transcript``; a path also writes it there: a self-contained
+        HTML page, or JSON if the path ends in ``.json``. Payloads are never
+        written, only headers, sizes, byte entropy, the values marked public
+        (``party.publish``, ``send(..., public=True)``) and each party's output.
+        If the run fails, the messages up to the failure are written, then the
+        error is re-raised.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
         raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
     if inputs is not None and len(inputs) != parties:
         raise ParameterError(f"inputs has {len(inputs)} entries for {parties} parties")
     kwargs = dict(kwargs or {})
+    if transcript is not None and not isinstance(transcript, (bool, str, os.PathLike)):
+        raise ParameterError(f"transcript must be a path, True or None, not {type(transcript).__name__}")
+    keep_transcript = transcript is not None and transcript is not False
+    if keep_transcript and not isinstance(transcript, bool):
+        folder = os.path.dirname(os.path.abspath(transcript))  # type: ignore[arg-type]
+        if not os.path.isdir(folder):
+            raise ParameterError(f"cannot write the transcript: no folder {folder!r}")
     fixed = FixedPoint(frac_bits)
     net = MemoryNetwork(parties, latency=latency)
     session = os.urandom(8)
     party_objs = [Party(i, parties, net.endpoint(i), session=session, fixed=fixed,
-                        timeout=timeout, record_view=record_view) for i in range(parties)]
+                        timeout=timeout, record_view=record_view, record_transcript=keep_transcript)
+                  for i in range(parties)]
     if preprocessing == "dealer":
         factory: PreprocessingFactory | None = _dealer_factory(parties)
     elif preprocessing is None:
@@ -141,10 +164,16 @@ def run(program: Callable[..., Any], parties: int = 3, *,
     elapsed = time.perf_counter() - t0
 
     failures = sorted(e for e in errors if e is not None)
+    title = program_title(program)
     if failures:
         roots = [f for f in failures if not isinstance(f[2], ProtocolAbort)
                  or "stopped: party" not in str(f[2])]
-        raise (roots or failures)[0][2]
+        root = (roots or failures)[0]
+        if keep_transcript and not isinstance(transcript, bool):
+            failed = from_parties(party_objs, title=title,
+                                  error=f"party {root[1]}: {type(root[2]).__name__}: {root[2]}")
+            failed.write(transcript)  # type: ignore[arg-type]
+        raise root[2]
 
     messages = [m for p in party_objs for m in p.log if m.sender == p.id or m.sender == DEALER]
     messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
@@ -155,4 +184,10 @@ def run(program: Callable[..., Any], parties: int = 3, *,
     cost = Cost(n_parties=parties, messages=messages, seconds=elapsed, phase_seconds=phase_seconds,
                 phase_rounds=phase_rounds([p.phase_clocks for p in party_objs]))
     views = [p.view or [] for p in party_objs] if record_view else None
-    return RunResult(outputs=outputs, cost=cost, views=views, logs=[p.log for p in party_objs])
+    record = None
+    if keep_transcript:
+        record = from_parties(party_objs, outputs=outputs, cost=cost, title=title)
+        if not isinstance(transcript, bool):
+            record.write(transcript)  # type: ignore[arg-type]
+    return RunResult(outputs=outputs, cost=cost, views=views, logs=[p.log for p in party_objs],
+                     transcript=record)

@@ -1,0 +1,23 @@
+"""Transcripts of runs: what crossed the wire, as JSON and as a self-contained web page (layer: mpc core).
+
+Quick start::
+
+    result = mpc.run(program, parties=3, transcript="run.html")   # or "run.json"
+    result.transcript.write_html("run.html", labels=["Ann", "Bob", "Cy"])
+
+Drivers with their own loop (star protocols) call :func:`write_page` with
+their message records. Secret payloads are never written: only headers,
+sizes, byte entropy, and the values the protocol declared public
+(``party.publish(name, value)``, ``party.send(..., public=True)``).
+"""
+
+from .html import page_data, relabel, render, write_html, write_page
+from .record import (ArrayInfo, MessageDetail, PartySummary, PublishedValue, Transcript,
+                     TranscriptMessage, byte_entropy, describe_arrays, from_parties, from_records,
+                     public_value, read_json)
+
+__all__ = [
+    "ArrayInfo", "MessageDetail", "PartySummary", "PublishedValue", "Transcript", "TranscriptMessage",
+    "byte_entropy", "describe_arrays", "from_parties", "from_records", "page_data", "public_value",
+    "read_json", "relabel", "render", "write_html", "write_page",
+]

@@ -1,0 +1,190 @@
+"""A transcript as one self-contained web page: parties as lanes, messages as arrows (layer: mpc core).
+
+The page inlines its data, style and script: it opens from a file with no
+server and makes no network request (a Content-Security-Policy forbids any).
+It shows the cost totals, each party's output and traffic, and every message
+as an arrow from its sender's lane to its receiver's, in order, grouped by
+round and labelled with its tag and payload size. A click on a message shows
+its header (tag, round, phase, per-array dtype, shape and bytes, wire bytes)
+and, only if the protocol marked it public, its value; a secret payload is
+described by its size and byte entropy, never written.
+
+Large runs stay usable: rounds are collapsed (and drawn only when opened)
+above :data:`COLLAPSE_ABOVE` messages; tags and array headers are stored once;
+with more than ``max_lanes`` parties, the busiest keep their own lane and the
+rest share an "others" lane whose arrows are labelled with both ends.
+A run of 10^4 messages makes a page of about 0.5 MB.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..transport.stats import DEALER, Cost, MessageRecord
+from .assets import CSS, JS
+from .record import RANDOM_THRESHOLD, MessageDetail, Transcript, from_records
+
+COLLAPSE_ABOVE = 300
+"""Pages with more messages (or more than 60 rounds) start with every round collapsed."""
+OTHERS = -2
+"""Lane id of the shared lane for parties beyond ``max_lanes``."""
+
+EXPLAIN = (
+    "Each column is a party; each arrow is one message, in the order it was sent, grouped by "
+    "communication round (a message of round r may depend on messages of earlier rounds only). "
+    "Its label is the message's tag (the protocol step that sent it) and its payload size. "
+    "Secret payloads (shares, masked values) are never written into this page: click a message "
+    "to see its header (dtype, shape, bytes) and an entropy estimate that shows whether its bytes "
+    "look random. Values the protocol declared public (opened values, results) are shown in green.")
+
+
+def _lanes(t: Transcript, max_lanes: int) -> list[int]:
+    dealer = [DEALER] if any(DEALER in (m.record.sender, m.record.receiver) for m in t.messages) else []
+    if t.n_parties <= max_lanes:
+        return dealer + list(range(t.n_parties))
+    busy = np.array([p.sent_messages + p.received_messages for p in t.parties])
+    keep = np.sort(np.argsort(-busy, kind="stable")[: max_lanes - 1])
+    return dealer + [int(p) for p in keep] + [OTHERS]
+
+
+def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = None,
+              max_cards: int = 64) -> dict[str, Any]:
+    """The compact data object the page's script draws from (tags and headers interned)."""
+    if max_lanes < 2:
+        raise ParameterError("max_lanes must be at least 2")
+    tags: dict[str, int] = {}
+    phases: dict[str, int] = {}
+    heads: dict[str, int] = {}
+    head_list: list[Any] = []
+    pubs: list[Any] = []
+    rows = []
+    for m in t.messages:
+        r = m.record
+        h = -1
+        ent = None
+        if m.arrays:
+            head = [[a.dtype, list(a.shape), a.nbytes] for a in m.arrays]
+            key = json.dumps(head)
+            if key not in heads:
+                heads[key] = len(head_list)
+                head_list.append(head)
+            h = heads[key]
+            ent = [-1 if a.entropy is None else round(a.entropy * 100) for a in m.arrays]
+        p = -1
+        if m.public is not None:
+            p = len(pubs)
+            pubs.append(list(m.public))
+        rows.append([r.round, r.sender, r.receiver, tags.setdefault(r.tag, len(tags)),
+                     phases.setdefault(r.phase, len(phases)), r.payload_bytes, r.wire_bytes, h, ent, p])
+    published: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in t.published:
+        key = (v.tag, json.dumps(v.value, sort_keys=True))
+        entry = published.setdefault(key, {"tag": v.tag, "round": v.round, "parties": [], "value": v.value})
+        entry["parties"].append(v.party)
+        entry["round"] = min(entry["round"], v.round)
+    n_rounds = len({r[0] for r in rows})
+    if collapsed is None:
+        collapsed = len(rows) > COLLAPSE_ABOVE or n_rounds > 60
+    return {"title": t.title, "error": t.error, "n": t.n_parties,
+            "labels": [p.label for p in t.parties],
+            "lanes": _lanes(t, max_lanes), "collapsed": bool(collapsed), "threshold": RANDOM_THRESHOLD,
+            "max_cards": max_cards, "cost": t.cost, "parties": [p.to_dict() for p in t.parties[:max_cards]],
+            "published": list(published.values()), "tags": list(tags), "phases": list(phases),
+            "heads": head_list, "pub": pubs, "m": rows}
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a <script> element: no '<', '>', '&' or line separators left raw."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render(t: Transcript, *, title: str | None = None,
+           labels: Sequence[str] | Mapping[int, str] | None = None,
+           max_lanes: int = 12, collapsed: bool | None = None) -> str:
+    """The page for transcript ``t``, as one HTML string.
+
+    Parameters
+    ----------
+    title:
+        Page title (default: the transcript's, the program's name).
+    labels:
+        Party names to show instead of the transcript's (``["St. Mary's", ...]``
+        or ``{0: "server"}``).
+    max_lanes:
+        Parties beyond this number share one "others" lane.
+    collapsed:
+        Start with rounds collapsed; by default only for large runs.
+    """
+    if labels is not None:
+        t = relabel(t, labels)
+    if title is not None:
+        t = Transcript(t.n_parties, t.messages, t.parties, t.published, t.cost, title, t.error)
+    data = page_data(t, max_lanes=max_lanes, collapsed=collapsed)
+    esc = html.escape(t.title)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<meta name=\"generator\" content=\"Concilium transcript\">\n<title>{esc} — transcript</title>\n"
+            f"<style>{CSS}</style></head>\n<body><main>\n"
+            f"<h1 id=\"title\">{esc}</h1><div class=\"sub\" id=\"sub\"></div><div id=\"err\"></div>\n"
+            f"<div class=\"explain\">{html.escape(EXPLAIN)}</div>\n"
+            "<h2>Cost</h2><div id=\"cost\"></div>\n"
+            "<h2>Parties: what each learned and what it saw</h2><div class=\"cards\" id=\"parties\"></div>\n"
+            "<h2>Messages</h2><div class=\"tools\"><button id=\"expand\">expand all rounds</button>"
+            "<button id=\"collapse\">collapse all</button>"
+            "<input id=\"find\" placeholder=\"find a tag or party, then Enter\"></div>\n"
+            "<div id=\"diagram\"><div class=\"lanes\" id=\"lanes\"></div><div id=\"rounds\"></div></div>\n"
+            "<noscript><p class=\"error\">This page draws its diagram with JavaScript; "
+            "the same transcript is available as JSON.</p></noscript>\n"
+            "</main><aside id=\"detail\"><h2>Message details</h2><p class=\"hint\">Click a message to see "
+            "its header: tag, dtype, shape and size, and its value if the protocol made it public.</p>"
+            "</aside>\n"
+            f"<script type=\"application/json\" id=\"transcript-data\">{_script_json(data)}</script>\n"
+            f"<script>{JS}</script>\n</body></html>\n")
+
+
+def relabel(t: Transcript, labels: Sequence[str] | Mapping[int, str]) -> Transcript:
+    """A copy of ``t`` with new party names (a list for all, or a mapping for some)."""
+    if not isinstance(labels, Mapping):
+        if len(labels) != t.n_parties:
+            raise ParameterError(f"{len(labels)} labels for {t.n_parties} parties")
+        labels = dict(enumerate(labels))
+    parties = [type(p)(**(p.to_dict() | {"label": str(labels.get(p.party, p.label))})) for p in t.parties]
+    return Transcript(t.n_parties, t.messages, parties, t.published, t.cost, t.title, t.error)
+
+
+def write_html(t: Transcript, path: str | os.PathLike[str], **options: Any) -> None:
+    """Write the page for ``t`` to ``path`` (options as in :func:`render`)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render(t, **options))
+
+
+def write_page(records: Iterable[MessageRecord], path: str | os.PathLike[str], n_parties: int, *,
+               details: Sequence[MessageDetail | None] | None = None,
+               outputs: Sequence[Any] | None = None,
+               labels: Sequence[str] | Mapping[int, str] | None = None,
+               cost: Cost | None = None, title: str = "Concilium run",
+               **options: Any) -> Transcript:
+    """Build a transcript from message records and write it (HTML, or JSON for ``*.json``).
+
+    For drivers that run their own loop instead of :func:`mpc.run`, such as a
+    star protocol with a thousand clients: pass the driver's records in order,
+    ``labels={0: "server"}`` or a list, and optionally per-record
+    :class:`MessageDetail` (``MessageDetail(describe_arrays(arrays))``) and
+    per-party outputs. Returns the transcript.
+    """
+    t = from_records(records, n_parties, details=details, outputs=outputs, labels=labels,
+                     cost=cost, title=title)
+    if os.fspath(path).lower().endswith(".json"):
+        t.write_json(path)
+    else:
+        write_html(t, path, **options)
+    return t
