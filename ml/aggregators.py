@@ -1,0 +1,227 @@
+"""Pluggable secure aggregators for federated averaging, one interface (layer: ml).
+
+An aggregator computes the sum of the vectors of the clients that finish a
+round, and nothing else, whatever it uses underneath. :func:`make_aggregator`
+picks one by name:
+
+============  ==============================================================
+``plaintext`` baseline: the server reads every update (no protection)
+``secagg``    Bonawitz et al. 2017 pairwise masking via :mod:`protocols.secagg`
+``secagg+``   Bell et al. 2020, logarithmic neighbourhoods, same module
+``ckks``      clients encrypt under a shared CKKS key; the server adds
+              ciphertexts with only the public context (:mod:`mpc.he`)
+``paillier``  packed Paillier under a key the clients share (:mod:`mpc.he`)
+============  ==============================================================
+
+Interface: ``setup(n_clients, dim, value_bound)`` once, then per round
+``aggregate({client_id: vector}, dropped=ids) -> AggregationResult`` whose
+``total`` is the sum of the survivors' vectors. ``aggregate`` is the in-process
+*driver* of a round: it hands each client role only that client's vector, and
+the server role only what the clients send. Every result carries the
+``transcript`` of what the server received (``ServerMessage``: sender, tag,
+payload exactly as received, bytes) and ``server_state``, the values the server
+role held at the end, which tests inspect to check that the server never holds
+an individual plaintext update.
+
+Weighted averaging is done inside the secure sum: :mod:`ml.federated` sends
+``[w_k * update_k, w_k]``, so the server learns sum_k w_k update_k and sum_k w_k
+but no single w_k (a client's sample count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from mpc.errors import ParameterError, ProtocolAbort
+
+
+@dataclass
+class ServerMessage:
+    """One message the server received: who sent it, its tag, its payload, its size."""
+
+    sender: int
+    tag: str
+    payload: bytes | np.ndarray
+    nbytes: int
+
+
+@dataclass
+class AggregationResult:
+    """Sum of the survivors' vectors and what it cost.
+
+    Attributes
+    ----------
+    total:
+        Sum over ``survivors`` of their vectors (float64).
+    survivors:
+        Client ids whose input is in the sum.
+    bytes_per_client:
+        Mean bytes sent plus received by one participating client.
+    server_seconds / client_seconds:
+        Time in the server's role and mean time in one client's role.
+    transcript:
+        Every message the server received, as received.
+    server_state:
+        What the server role held at the end of the round (names to values).
+    """
+
+    total: np.ndarray
+    survivors: list[int]
+    bytes_per_client: float
+    server_seconds: float
+    client_seconds: float
+    transcript: list[ServerMessage] = field(default_factory=list)
+    server_state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FixedPointCodec:
+    """Reals in [-bound, bound] as integers modulo 2^bits, with room for a sum.
+
+    ``encode(x) = round(x 2^frac_bits) mod 2^bits``. The sum of up to
+    ``n_summands`` encodings, reduced mod 2^bits, decodes exactly (to the
+    rounding of each term, |error| <= n 2^-(frac_bits+1) per entry) because
+    ``bits`` leaves one sign bit above n * bound * 2^frac_bits.
+    """
+
+    bound: float
+    n_summands: int
+    frac_bits: int = 24
+
+    def __post_init__(self) -> None:
+        if not self.bound > 0 or self.n_summands < 1 or not 0 <= self.frac_bits <= 40:
+            raise ParameterError("codec needs bound > 0, n_summands >= 1, 0 <= frac_bits <= 40")
+        if self.bits > 62:
+            raise ParameterError(
+                f"a sum of {self.n_summands} values of magnitude {self.bound:g} at "
+                f"{self.frac_bits} fractional bits needs {self.bits} bits (at most 62): "
+                "lower frac_bits or the value bound")
+
+    @property
+    def bits(self) -> int:
+        """Bits per entry of the (summed) encoding, sign included."""
+        peak = self.n_summands * (self.bound * 2.0 ** self.frac_bits + 0.5)
+        return max(2, math.ceil(math.log2(peak + 1)) + 1)
+
+    @property
+    def modulus(self) -> int:
+        return 1 << self.bits
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Encodings as uint64 in [0, 2^bits)."""
+        v = np.asarray(x, dtype=np.float64)
+        if np.abs(v).max(initial=0.0) > self.bound:
+            raise ParameterError(f"value outside the codec's bound {self.bound:g}")
+        q = np.rint(v * 2.0 ** self.frac_bits).astype(np.int64)
+        return q.astype(np.uint64) & np.uint64(self.modulus - 1)
+
+    def decode(self, total: np.ndarray) -> np.ndarray:
+        """Reals from a sum of encodings already reduced mod 2^bits."""
+        t = np.asarray(total, dtype=np.uint64) & np.uint64(self.modulus - 1)
+        signed = t.astype(np.int64) - (t >= np.uint64(self.modulus >> 1)).astype(np.int64) * self.modulus
+        return signed.astype(np.float64) * 2.0 ** -self.frac_bits
+
+
+class Aggregator:
+    """Common interface of all aggregators (see the module docstring)."""
+
+    name = "abstract"
+
+    def __init__(self) -> None:
+        self.n_clients = 0
+        self.dim = 0
+        self.value_bound = 0.0
+
+    def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
+        """Fix the population, the vector length and the bound |x_i| <= value_bound."""
+        if n_clients < 1 or dim < 1:
+            raise ParameterError("need at least one client and a non-empty vector")
+        if not value_bound > 0:
+            raise ParameterError("value_bound must be positive")
+        self.n_clients, self.dim, self.value_bound = n_clients, dim, float(value_bound)
+
+    def _check(self, vectors: dict[int, np.ndarray], dropped: Iterable[int]
+               ) -> tuple[list[int], list[int], dict[int, np.ndarray]]:
+        """Validate a round's inputs: (sorted ids, sorted dropped ids, id -> float64 vector)."""
+        if not self.dim:
+            raise ParameterError(f"{self.name}: call setup() before aggregate()")
+        ids = sorted(int(i) for i in vectors)
+        drop = sorted({int(d) for d in dropped})
+        if not ids:
+            raise ParameterError("no clients in this round")
+        if any(not 0 <= i < self.n_clients for i in ids):
+            raise ParameterError(f"client ids must be in [0, {self.n_clients})")
+        if any(d not in vectors for d in drop):
+            raise ParameterError("a dropped client must be one of the round's clients")
+        out: dict[int, np.ndarray] = {}
+        for i in ids:
+            v = np.asarray(vectors[i], dtype=np.float64).reshape(-1)
+            if v.size != self.dim:
+                raise ParameterError(f"client {i}: vector length {v.size}, expected {self.dim}")
+            if not np.all(np.isfinite(v)):
+                raise ParameterError(f"client {i}: vector has NaN or infinite entries")
+            if np.abs(v).max() > self.value_bound:
+                raise ParameterError(
+                    f"client {i}: an entry exceeds value_bound={self.value_bound:g}")
+            out[i] = v
+        return ids, drop, out
+
+    def aggregate(self, vectors: dict[int, np.ndarray],
+                  dropped: Iterable[int] = ()) -> AggregationResult:
+        """Sum of the vectors of the clients not in ``dropped``.
+
+        Raises :class:`~mpc.errors.ProtocolAbort` when too few clients survive
+        for this aggregator to finish (the caller skips the round).
+        """
+        raise NotImplementedError
+
+
+class PlaintextAggregator(Aggregator):
+    """Baseline: every client sends its update in the clear; the server adds them.
+
+    Security
+    --------
+    None: the server (and anyone on the wire) reads every client's update and
+    weight. This is the FedAvg of McMahan et al. 2017, the reference the secure
+    aggregators must match.
+
+    Cost
+    ----
+    One round; per client 8 d bytes up (float64), 8 d bytes down (the model).
+    """
+
+    name = "plaintext"
+
+    def aggregate(self, vectors: dict[int, np.ndarray],
+                  dropped: Iterable[int] = ()) -> AggregationResult:
+        ids, drop, vecs = self._check(vectors, dropped)
+        survivors = [i for i in ids if i not in drop]
+        if not survivors:
+            raise ProtocolAbort("plaintext: every client of the round dropped out")
+        t0 = time.perf_counter()
+        transcript = [ServerMessage(i, "update", vecs[i].copy(), vecs[i].nbytes) for i in survivors]
+        total = np.sum([m.payload for m in transcript], axis=0)
+        secs = time.perf_counter() - t0
+        return AggregationResult(total, survivors, bytes_per_client=2.0 * 8 * self.dim,
+                                 server_seconds=secs, client_seconds=0.0, transcript=transcript,
+                                 server_state={"received": {m.sender: m.payload for m in transcript},
+                                               "total": total})
+
+
+AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
+
+
+def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
+    """Build an aggregator by name (see the table in the module docstring)."""
+    if isinstance(name, Aggregator):
+        if kwargs:
+            raise ParameterError("options apply to an aggregator chosen by name")
+        return name
+    if name == "plaintext":
+        return PlaintextAggregator(**kwargs)
+    raise ParameterError(f"unknown aggregator {name!r}: choose one of {', '.join(AGGREGATORS)}")

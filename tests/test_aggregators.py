@@ -1,0 +1,162 @@
+"""Tests for ml.aggregators: every aggregator sums the survivors like numpy; the server
+never holds one client's plaintext update; the fixed-point codec; bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.aggregators import (AGGREGATORS, FixedPointCodec, PlaintextAggregator,
+                            make_aggregator)
+from mpc.errors import ParameterError, ProtocolAbort
+
+# ---------------------------------------------------------------- codec
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 50), st.integers(1, 40), st.integers(0, 2 ** 32))
+def test_codec_sum_decodes_to_the_real_sum(n, d, seed):
+    rng = np.random.default_rng(seed)
+    bound = float(rng.uniform(0.1, 100))
+    codec = FixedPointCodec(bound, n, frac_bits=20)
+    x = rng.uniform(-bound, bound, size=(n, d))
+    x[0, 0] = -bound  # extremes
+    x[-1, -1] = bound
+    enc = codec.encode(x)
+    assert enc.dtype == np.uint64 and int(enc.max()) < codec.modulus
+    total = np.zeros(d, dtype=np.uint64)
+    for row in enc:  # modular addition, as a masked or encrypted sum would do
+        total = (total + row) & np.uint64(codec.modulus - 1)
+    assert np.allclose(codec.decode(total), x.sum(axis=0), atol=n * 2.0 ** -21 + 1e-9)
+
+
+def test_codec_worst_case_sum_does_not_wrap():
+    codec = FixedPointCodec(3.0, 7, frac_bits=10)
+    for sign in (1, -1):
+        x = np.full((7, 2), sign * 3.0)
+        total = codec.encode(x).sum(axis=0) & np.uint64(codec.modulus - 1)
+        assert np.array_equal(codec.decode(total), x.sum(axis=0))
+
+
+def test_codec_refuses_out_of_range_and_overflow():
+    codec = FixedPointCodec(1.0, 4)
+    with pytest.raises(ParameterError):
+        codec.encode(np.array([1.5]))
+    with pytest.raises(ParameterError, match="62"):
+        FixedPointCodec(1e9, 10 ** 6, frac_bits=30)
+    with pytest.raises(ParameterError):
+        FixedPointCodec(0.0, 3)
+
+
+# ---------------------------------------------------------------- every aggregator
+
+
+def _available(name):
+    try:
+        agg = make_aggregator(name)
+        agg.setup(4, 3, 1.0)
+        return agg
+    except (ImportError, ParameterError):
+        return None
+
+
+AVAILABLE = [n for n in AGGREGATORS if _available(n) is not None]
+
+
+def _round(agg, n=6, d=9, dropped=(), seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = {i: rng.uniform(-2, 2, d) for i in range(n)}
+    agg.setup(n, d, 2.0)
+    res = agg.aggregate(vectors, dropped=dropped)
+    want = sum(v for i, v in vectors.items() if i not in dropped)
+    return vectors, res, want
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_sum_of_survivors(name):
+    agg = make_aggregator(name)
+    vectors, res, want = _round(agg)
+    assert res.survivors == sorted(vectors)
+    assert np.allclose(res.total, want, atol=1e-4)
+    assert res.bytes_per_client > 0 and res.transcript
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_dropped_clients_are_left_out(name):
+    agg = make_aggregator(name)
+    vectors, res, want = _round(agg, dropped=(1, 4))
+    assert res.survivors == [0, 2, 3, 5]
+    assert np.allclose(res.total, want, atol=1e-4)
+    assert {m.sender for m in res.transcript} <= set(vectors)
+
+
+def _arrays_in(obj, seen=None):
+    """Every numpy array or bytes reachable from obj (dicts, lists, attributes)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        yield np.frombuffer(bytes(obj), np.uint8)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _arrays_in(v, seen)
+    elif isinstance(obj, (list, tuple, set)):
+        for v in obj:
+            yield from _arrays_in(v, seen)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        yield from _arrays_in(vars(obj), seen)
+
+
+def _holds_plaintext(res, vectors, tol=1e-3):
+    """True if the server's transcript or state contains a client's vector (any encoding
+    we can think of: float64, float32, its fixed-point codes, or its raw bytes)."""
+    haystack = list(_arrays_in(res.transcript)) + list(_arrays_in(res.server_state))
+    for v in vectors.values():
+        needles = [v.astype(np.float64).tobytes(), v.astype(np.float32).tobytes()]
+        for frac in (16, 20, 24, 32):
+            needles.append(np.rint(v * 2.0 ** frac).astype(np.int64).tobytes())
+        for arr in haystack:
+            if arr.dtype.kind == "f" and arr.reshape(-1).size >= v.size:
+                flat = arr.reshape(-1)
+                for s in range(0, flat.size - v.size + 1):
+                    if np.allclose(flat[s: s + v.size], v, atol=tol):
+                        return True
+            raw = np.ascontiguousarray(arr).tobytes()
+            if any(n in raw for n in needles):
+                return True
+    return False
+
+
+def test_the_plaintext_check_can_fail():
+    vectors, res, _ = _round(PlaintextAggregator())
+    assert _holds_plaintext(res, vectors)
+
+
+@pytest.mark.parametrize("name", [n for n in AVAILABLE if n != "plaintext"])
+def test_server_never_holds_an_individual_update(name):
+    agg = make_aggregator(name)
+    vectors, res, want = _round(agg, dropped=(2,))
+    assert not _holds_plaintext(res, vectors)
+    assert np.allclose(res.total, want, atol=1e-4)  # yet the sum is right
+
+
+def test_plaintext_aborts_when_everyone_drops_and_validates():
+    agg = PlaintextAggregator()
+    agg.setup(3, 2, 1.0)
+    with pytest.raises(ProtocolAbort):
+        agg.aggregate({0: np.zeros(2), 1: np.zeros(2)}, dropped=(0, 1))
+    for bad in ({0: np.zeros(3)}, {5: np.zeros(2)}, {0: np.array([2.0, 0])},
+                {0: np.array([np.nan, 0])}, {}):
+        with pytest.raises(ParameterError):
+            agg.aggregate(bad)
+    with pytest.raises(ParameterError):
+        agg.aggregate({0: np.zeros(2)}, dropped=(1,))
+    with pytest.raises(ParameterError):
+        PlaintextAggregator().aggregate({0: np.zeros(2)})  # no setup
+    with pytest.raises(ParameterError):
+        make_aggregator("rot13")
