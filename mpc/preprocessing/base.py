@@ -7,7 +7,11 @@ A source hands each party its shares of correlated randomness:
 * ``triple("matmul", sa, sb)``: the same with ``c = a @ b``;
 * ``trunc_pair(shape, f)``: shares of a uniform ``r``, of ``r >> f`` and of
   the top bit ``r >> 63``, for exact probabilistic truncation;
-* ``binary_triple(shape)``: XOR shares of uint64 words ``a``, ``b``, ``a & b``.
+* ``binary_triple(shape)``: XOR shares of uint64 words ``a``, ``b``, ``a & b``;
+* ``dabit(shape)``: random bits ``r`` shared in both domains (daBits): XOR
+  shares of ``r`` packed as a bit stream (:func:`mpc.sharing.binary.pack_bits`
+  order, ``ceil(size/64)`` words) and additive shares of ``r`` (``shape``).
+  Optional: a source without it raises ``NotImplementedError``.
 
 Every party must ask for the same items in the same order (SPMD code does).
 ``prefetch`` produces items ahead of time (the offline phase); later requests
@@ -74,6 +78,9 @@ class Preprocessing(ABC):
     @abstractmethod
     def _binary_triple(self, shape: tuple[int, ...]) -> Shares: ...
 
+    def _dabit(self, shape: tuple[int, ...]) -> Shares:
+        raise NotImplementedError(f"{type(self).__name__} does not provide daBits")
+
     def _take(self, key: tuple[Any, ...], make: Any) -> Shares:
         stored = self._store.get(key)
         if stored:
@@ -97,12 +104,17 @@ class Preprocessing(ABC):
         shape = tuple(shape)
         return self._take(("binary", shape), lambda: self._binary_triple(shape))
 
+    def dabit(self, shape: tuple[int, ...]) -> Shares:
+        """This party's shares ``(packed XOR shares of r, additive shares of r)`` of random bits."""
+        shape = tuple(shape)
+        return self._take(("dabit", shape), lambda: self._dabit(shape))
+
     def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
         """Produce ``count`` items now (offline) for later requests with the same arguments."""
         if count < 0:
             raise ParameterError("count must be non-negative")
         makers = {"mul": self._triple, "matmul": self._triple,
-                  "trunc": self._trunc_pair, "binary": self._binary_triple}
+                  "trunc": self._trunc_pair, "binary": self._binary_triple, "dabit": self._dabit}
         if kind not in makers:
             raise ParameterError(f"unknown preprocessing kind {kind!r}; expected {sorted(makers)}")
         norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)

@@ -13,7 +13,9 @@ Protocol (CrypTen's trusted third party, seed-compressed):
    ``a``, ``b`` (and, for i < n-1, of ``c``). No message.
 3. The dealer, who can expand every seed, sends party n-1 only the correction
    ``c_{n-1} = a*b - sum_{i<n-1} c_i`` (or ``a @ b``, or the truncation and
-   binary analogues).
+   binary analogues). For daBits, the random bits are the XOR of every
+   party's expanded stream, and party n-1 receives only its additive share
+   ``r - sum_{i<n-1} r_i`` (8 bytes per bit).
 
 Cost: 16 bytes per party once, then one array of c's shape per triple to the
 last party (two arrays of the pair's shape per truncation pair): dealer traffic
@@ -103,6 +105,20 @@ class TrustedDealer:
                     if i != last:
                         c_rest ^= prg.uint64(shape)
                 return ((a & b) ^ c_rest,)
+            if kind == "dabit":
+                # r is the XOR of every party's packed stream; only the
+                # additive share of the last party is a correction.
+                (shape,) = args
+                words = (int(np.prod(shape, dtype=np.int64)) + 63) // 64
+                r_packed = np.zeros(words, np.uint64)
+                a_rest = np.zeros(shape, np.uint64)
+                for i, prg in enumerate(prgs):
+                    r_packed ^= prg.uint64(words)
+                    if i != last:
+                        a_rest += prg.uint64(shape)
+                r = np.unpackbits(r_packed.astype("<u8").view(np.uint8), bitorder="little",
+                                  count=int(np.prod(shape, dtype=np.int64))).reshape(shape)
+                return (r.astype(np.uint64) - a_rest,)
             raise ParameterError(f"unknown preprocessing kind {kind!r}")
 
     def source(self, party: "object") -> "DealerSource":
@@ -163,3 +179,9 @@ class DealerSource(Preprocessing):
         b = prg.uint64(shape)
         c = corr[0] if self._last else prg.uint64(shape)
         return a, b, c
+
+    def _dabit(self, shape: tuple[int, ...]) -> Shares:
+        prg, _, corr = self._next("dabit", shape)
+        packed = prg.uint64((int(np.prod(shape, dtype=np.int64)) + 63) // 64)
+        arith = corr[0] if self._last else prg.uint64(shape)
+        return packed, arith

@@ -270,6 +270,107 @@ class SharedTensor:
             raise ParameterError("assigned tensor must have the same encoding")
         self.share[index] = b
 
+    # -- comparisons and nonlinear functions (mpc.sharing.compare, mpc.sharing.approx) ----
+    __hash__ = object.__hash__  # keep identity hashing although ``==`` is overloaded
+
+    def __lt__(self, other: Any) -> "SharedTensor":
+        from . import compare
+        return compare.less(self, other)
+
+    def __le__(self, other: Any) -> "SharedTensor":
+        from . import compare
+        return compare.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> "SharedTensor":
+        from . import compare
+        return compare.greater(self, other)
+
+    def __ge__(self, other: Any) -> "SharedTensor":
+        from . import compare
+        return compare.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
+        from . import compare
+        if not isinstance(other, SharedTensor) and not _is_numeric(other):
+            return NotImplemented
+        return compare.equal(self, other)
+
+    def __ne__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
+        from . import compare
+        if not isinstance(other, SharedTensor) and not _is_numeric(other):
+            return NotImplemented
+        return compare.not_equal(self, other)
+
+    def sign(self) -> "SharedTensor":
+        from . import compare
+        return compare.sign(self)
+
+    def abs(self) -> "SharedTensor":
+        from . import compare
+        return compare.absolute(self)
+
+    __abs__ = abs
+
+    def relu(self) -> "SharedTensor":
+        from . import compare
+        return compare.relu(self)
+
+    def max(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
+        from . import compare
+        return compare.reduce_max(self, axis, keepdims)
+
+    def min(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
+        from . import compare
+        return compare.reduce_min(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
+        from . import compare
+        return compare.argmax(self, axis, keepdims)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> "SharedTensor":
+        from . import compare
+        return compare.clip(self, lo, hi)
+
+    def exp(self) -> "SharedTensor":
+        from . import approx
+        return approx.exp(self)
+
+    def log(self) -> "SharedTensor":
+        from . import approx
+        return approx.log(self)
+
+    def sigmoid(self) -> "SharedTensor":
+        from . import approx
+        return approx.sigmoid(self)
+
+    def tanh(self) -> "SharedTensor":
+        from . import approx
+        return approx.tanh(self)
+
+    def softmax(self, axis: int = -1) -> "SharedTensor":
+        from . import approx
+        return approx.softmax(self, axis)
+
+    def reciprocal(self) -> "SharedTensor":
+        from . import approx
+        return approx.reciprocal(self)
+
+    def sqrt(self) -> "SharedTensor":
+        from . import approx
+        return approx.sqrt(self)
+
+    def rsqrt(self) -> "SharedTensor":
+        from . import approx
+        return approx.rsqrt(self)
+
+    def __truediv__(self, other: Any) -> "SharedTensor":
+        from . import approx
+        return approx.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> "SharedTensor":
+        from . import approx
+        return approx.divide(other, self)
+
     # -- opening ---------------------------------------------------------------------------
     def reveal(self, to: int | Sequence[int] | None = None) -> np.ndarray | None:
         """Open the secret: to every party (default) or only to ``to``; others get None."""
@@ -278,6 +379,19 @@ class SharedTensor:
     def reveal_ring(self, to: int | Sequence[int] | None = None) -> np.ndarray | None:
         """Open the raw ring elements (uint64) instead of decoded values."""
         return _open(self, to)
+
+
+def _is_numeric(value: Any) -> bool:
+    """A public operand of a comparison: a number or a numeric array."""
+    if isinstance(value, (numbers.Number, np.generic)):
+        return not isinstance(value, complex)
+    return isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype.kind in "iufb"
+
+
+def where(cond: Any, a: Any, b: Any) -> "SharedTensor":
+    """``a`` where the shared 0/1 ``cond`` is 1, else ``b`` (see :func:`mpc.sharing.compare.where`)."""
+    from . import compare
+    return compare.where(cond, a, b)
 
 
 def _negate_public(value: Any) -> Any:
