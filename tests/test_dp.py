@@ -263,3 +263,26 @@ def test_accountant_refuses_bad_parameters():
         epsilon_from_rdp(np.zeros(2), (2.0, 3.0, 4.0), 1e-5)
     with pytest.raises(ParameterError):
         PrivacyAccountant(orders=(0.5,))
+
+
+@pytest.mark.parametrize("sigma2", [0.25, 2.0, 9.0])
+def test_discrete_gaussian_table_sampler_pmf(sigma2):
+    from mpc.dp.sampling import discrete_gaussian_cdt
+    x = discrete_gaussian_cdt(prg(6), sigma2, 200_000)
+    support = np.arange(-40, 41)
+    w = np.exp(-support.astype(float) ** 2 / (2 * sigma2))
+    assert chi2_pvalue(x, support, w / w.sum()) > 1e-4
+    wrong = np.exp(-support.astype(float) ** 2 / (2 * sigma2 * 1.1))
+    assert chi2_pvalue(x, support, wrong / wrong.sum()) < 1e-6
+
+
+def test_discrete_gaussian_table_sampler_large_sigma_and_limits():
+    from mpc.dp.sampling import discrete_gaussian_cdt
+    x = discrete_gaussian_cdt(prg(7), 1e6, 100_000)
+    assert abs(x.mean()) < 5 * 1000 / math.sqrt(x.size)
+    assert abs(x.var() / 1e6 - 1) < 0.03
+    assert discrete_gaussian_cdt(prg(7), 4.0, 0).shape == (0,)
+    with pytest.raises(ParameterError, match="sigma"):
+        discrete_gaussian_cdt(prg(7), 1e9, 10)
+    with pytest.raises(ParameterError, match="size"):
+        discrete_gaussian_cdt(prg(7), 4.0, -1)

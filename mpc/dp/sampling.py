@@ -264,3 +264,42 @@ def gaussian(prg: PRG, shape: int | tuple[int, ...], std: float = 1.0) -> np.nda
     rad = np.sqrt(-2.0 * np.log(u1))
     z = np.concatenate([rad * np.cos(2 * np.pi * u2), rad * np.sin(2 * np.pi * u2)])[:n]
     return (std * z).reshape(shape)
+
+
+def _cdt_table(sigma2: float) -> tuple[np.ndarray, int]:
+    """Cumulative table floor(2^64 P[X <= k]) of N_Z(0, sigma2), k = -K..K-1, and K."""
+    from decimal import Decimal, localcontext
+
+    sigma = float(sigma2) ** 0.5
+    # P[|X| > K] < 2^-70 for K >= sigma * sqrt(2 * 70 ln 2) + 1.
+    k_max = int(sigma * (2 * 70 * 0.6931471805599453) ** 0.5) + 2
+    with localcontext() as ctx:
+        ctx.prec = 50
+        two_s2 = 2 * Decimal(repr(float(sigma2)))
+        w = [(-Decimal(k * k) / two_s2).exp() for k in range(k_max + 1)]
+        total = w[0] + 2 * sum(w[1:])
+        scale = Decimal(2) ** 64 / total
+        acc = Decimal(0)
+        table = []
+        for k in range(-k_max, k_max):
+            acc += w[abs(k)]
+            table.append(min(int(acc * scale), (1 << 64) - 1))
+    return np.array(table, dtype=np.uint64), k_max
+
+
+def discrete_gaussian_cdt(prg: PRG, sigma2: float, size: int) -> np.ndarray:
+    """N_Z(0, sigma^2) by inversion of a 64-bit cumulative table (one PRG word per sample).
+
+    Not exact like :func:`discrete_gaussian`, but within statistical distance
+    ``(2K + 1) 2^-64 + 2^-70`` of it (K about 10 sigma): far below any delta
+    used in practice, and about a hundred times faster (one table search per
+    sample). Supports sigma^2 up to 10^8 (the table holds about 20 sigma
+    entries).
+    """
+    if size < 0:
+        raise ParameterError("size must be non-negative")
+    if not 0.01 <= float(sigma2) <= 1e8:
+        raise ParameterError(f"sigma^2 must be in [0.01, 1e8] for the table sampler, got {sigma2}")
+    table, k_max = _cdt_table(float(sigma2))
+    u = prg.uint64(size)
+    return np.searchsorted(table, u, side="right").astype(np.int64) - k_max
