@@ -33,7 +33,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -100,7 +100,12 @@ class DPConfig:
 
 @dataclass
 class RoundMetrics:
-    """What one round produced."""
+    """What one round produced.
+
+    ``seconds`` is the whole round (local training included); ``server_seconds``
+    the server's part of the aggregation and ``client_seconds`` one client's
+    (mean); ``bytes_per_client`` what one client sent and received.
+    """
 
     round: int
     loss: float
@@ -110,6 +115,7 @@ class RoundMetrics:
     bytes_per_client: float
     seconds: float
     server_seconds: float
+    client_seconds: float = 0.0
     epsilon: float | None = None
     skipped: bool = False
     note: str = ""
@@ -255,7 +261,9 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
           dp: DPConfig | None = None, compression: Compressor | None = None,
           update_clip: float = 10.0, weight_cap: int | None = None, seed: int = 0,
           progress: bool = True, aggregator_options: dict[str, Any] | None = None,
-          label: str | None = None) -> History:
+          label: str | None = None,
+          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None
+          ) -> History:
     """Train ``model`` in place by federated averaging; return the :class:`History`.
 
     Parameters
@@ -279,6 +287,11 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     weight_cap:
         Public upper bound on a client's sample count (default: the largest
         client's count), so that weights p_k = n_k / weight_cap lie in (0, 1].
+    aggregator_options:
+        Keyword arguments of the aggregator chosen by name.
+    on_round:
+        Called after every round with its metrics and aggregation result (None
+        for a skipped round), e.g. to narrate what the server received.
     """
     if rounds < 1 or local_epochs < 1 or batch_size < 1:
         raise ParameterError("rounds, local_epochs and batch_size must be at least 1")
@@ -374,14 +387,18 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
                 model.set_params(model.params + server_lr * summed / count)
         loss, acc = model.evaluate(*test)
         eps = accountant.epsilon(dp.delta) if accountant is not None and dp is not None else None
-        history.rounds.append(RoundMetrics(
+        metrics = RoundMetrics(
             round=r, loss=loss, accuracy=acc, sampled=m,
             survivors=len(res.survivors) if res else 0,
             bytes_per_client=res.bytes_per_client if res else 0.0,
             seconds=time.perf_counter() - t0, server_seconds=res.server_seconds if res else 0.0,
+            client_seconds=res.client_seconds if res else 0.0,
             epsilon=eps, skipped=skipped, note=note,
             upload_bytes=upload if compression else None,
-            dense_bytes=dense if compression else None))
+            dense_bytes=dense if compression else None)
+        history.rounds.append(metrics)
+        if on_round is not None:
+            on_round(metrics, res)
         bar.set_postfix(acc=f"{acc:.3f}")
     bar.close()
     return history

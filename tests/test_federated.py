@@ -171,3 +171,40 @@ def test_aggregator_instance_and_bad_parameters(cancer):
     with pytest.raises(ParameterError):
         train(LogisticRegression(30), clients, cancer[2:], progress=False,
               compression=TopK(0.5), dp=DPConfig())
+
+
+# ---------------------------------------------------------------- secure = plaintext
+
+def _secure_available():
+    from ml.aggregators import AGGREGATORS, make_aggregator
+    out = []
+    for name in AGGREGATORS[1:]:
+        try:
+            make_aggregator(name)
+        except ImportError:
+            continue
+        out.append(name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    Xtr, ytr, Xte, yte = train_test_split(X, y, 0.2, seed=0)
+    Xtr, Xte = standardize(Xtr, Xte)
+    return split_clients(Xtr, ytr, partition_dirichlet(ytr, 6, alpha=1.0, seed=0)), (Xte, yte)
+
+
+@pytest.mark.parametrize("name", _secure_available())
+def test_secure_aggregators_match_plaintext_fedavg(cancer, digits, name):
+    kw = dict(rounds=4, dropout=0.2, progress=False, seed=8)
+    for clients, test, make in ((hospitals(cancer), cancer[2:], lambda: LogisticRegression(30)),
+                                (*digits, lambda: SoftmaxRegression(64, 10))):
+        plain = train(make(), clients, test, **kw)
+        secure = train(make(), clients, test, aggregator=name, **kw)
+        assert [r.survivors for r in secure.rounds] == [r.survivors for r in plain.rounds]
+        assert abs(secure.final_accuracy - plain.final_accuracy) <= 0.005
+        assert np.allclose([r.loss for r in secure.rounds], [r.loss for r in plain.rounds],
+                           atol=1e-3)
+        assert secure.last_result.transcript and secure.config["aggregator"] == name
