@@ -4,7 +4,8 @@ Kept as Python strings so that the page needs no package data and no network.
 The script reads the transcript from a JSON ``<script>`` element and builds the
 DOM with ``textContent`` only (never ``innerHTML`` on data), so a tag chosen by
 protocol code cannot inject markup. Rounds whose ``<details>`` is closed are
-drawn only when opened, which keeps pages of 10^4 messages responsive.
+drawn only when opened, and an open round draws 400 rows at a time, which keeps
+pages of 10^4 messages responsive.
 """
 
 CSS = r"""
@@ -71,6 +72,8 @@ aside dt{color:var(--mute)}aside dd{margin:0;word-break:break-all}
 .secret{background:#fff8ef;border:1px solid #f1d3ad;border-radius:6px;padding:6px 8px;color:var(--sec)}
 .public{background:#eefaf2;border:1px solid #b6e2c4;border-radius:6px;padding:6px 8px}
 .hint{color:var(--mute);font-size:12.5px}
+#cost{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}#cost .hint{display:none}
+button.more{margin:6px 0 2px 4px}
 """
 
 JS = r"""
@@ -145,7 +148,20 @@ function costTables() {
       el("td", {}, num(p.bytes)), el("td", {}, (+p.seconds).toFixed(4))));
   t.appendChild(el("tr", {}, el("th", {}, "total"), el("th", {}, c.rounds), el("th", {}, num(c.messages)),
     el("th", {}, num(c.payload_bytes)), el("th", {}, (+c.seconds).toFixed(4))));
-  $("cost").appendChild(t);
+  const box = $("cost");
+  box.appendChild(t);
+  const ids = Object.keys(c.bytes_sent || {});
+  if (!ids.length) return;
+  const b = el("table", {id: "per-party"}, el("tr", {}, el("th", {}, "party"), el("th", {}, "bytes sent"),
+    el("th", {}, "bytes received")));
+  for (const k of ids.slice(0, D.max_cards + 1)) {
+    const p = k === "dealer" ? -1 : +k;
+    b.appendChild(el("tr", {"data-party": p}, el("td", {}, who(p)), el("td", {}, num(c.bytes_sent[k])),
+      el("td", {}, num((c.bytes_received || {})[k] || 0))));
+  }
+  if (ids.length > D.max_cards + 1) b.appendChild(el("tr", {}, el("td", {colspan: 3},
+    "… and " + num(ids.length - D.max_cards - 1) + " more (all in the JSON form)")));
+  box.appendChild(el("div", {cls: "hint"}, "Payload bytes per party, all phases:"), b);
 }
 function partyCards() {
   const box = $("parties");
@@ -189,15 +205,30 @@ function drawMessage(i) {
   row.addEventListener("click", () => select(i));
   return row;
 }
-function fillRound(det) {
-  if (det.dataset.drawn) return;
-  det.dataset.drawn = "1";
-  const body = el("div", {cls: "body"});
-  for (let k = 0; k < L; k++)
-    body.appendChild(el("div", {cls: "lane", style: "left:calc(56px + (100% - 56px) * " + ((k + 0.5) / L) + ")"}));
-  const [lo, hi] = [+det.dataset.lo, +det.dataset.hi];
-  for (let i = lo; i < hi; i++) body.appendChild(drawMessage(i));
-  det.appendChild(body);
+const CHUNK = 400;  // rows drawn at a time in one round; "show more" draws the next
+function fillRound(det, upto = -1) {  // draw the round's rows, at least up to message upto
+  let body = det.querySelector(".body");
+  if (!body) {
+    body = el("div", {cls: "body"});
+    for (let k = 0; k < L; k++)
+      body.appendChild(el("div", {cls: "lane", style: "left:calc(56px + (100% - 56px) * " + ((k + 0.5) / L) + ")"}));
+    det.appendChild(body);
+    det.dataset.drawn = det.dataset.lo;
+  }
+  const hi = +det.dataset.hi;
+  let i = +det.dataset.drawn;
+  if (i >= hi) return;
+  const stop = Math.min(hi, Math.max(i + CHUNK, upto + 1));
+  const old = body.querySelector(".more");
+  if (old) old.remove();
+  for (; i < stop; i++) body.appendChild(drawMessage(i));
+  det.dataset.drawn = i;
+  if (i < hi) {
+    const more = el("button", {cls: "more"}, "show " + num(Math.min(CHUNK, hi - i)) + " more of " +
+      num(hi - i) + " remaining in this round");
+    more.addEventListener("click", () => fillRound(det));
+    body.appendChild(more);
+  }
 }
 function rounds() {
   const box = $("rounds");
@@ -211,7 +242,7 @@ function rounds() {
     const det = el("details", {cls: "round", "data-round": r, "data-lo": lo, "data-hi": hi},
       el("summary", {}, "Round " + r + " — " + num(hi - lo) + (hi - lo === 1 ? " message, " : " messages, ") +
         bytes(total) + " — " + top + " ", el("span", {cls: "phase"}, "(" + [...phases].join(", ") + ")")));
-    det.addEventListener("toggle", () => { if (det.open) fillRound(det); });
+    det.addEventListener("toggle", () => { if (det.open && !det.dataset.drawn) fillRound(det); });
     if (!D.collapsed) { det.open = true; fillRound(det); }
     box.appendChild(det);
     lo = hi;
@@ -258,11 +289,11 @@ function select(i, scroll = true) {
 }
 function openRoundOf(i) {
   for (const det of document.querySelectorAll("details.round"))
-    if (+det.dataset.lo <= i && i < +det.dataset.hi) { det.open = true; fillRound(det); }
+    if (+det.dataset.lo <= i && i < +det.dataset.hi) { det.open = true; fillRound(det, i); }
 }
 function tools() {
   $("expand").addEventListener("click", () => document.querySelectorAll("details.round")
-    .forEach((d) => { d.open = true; fillRound(d); }));
+    .forEach((d) => { d.open = true; if (!d.dataset.drawn) fillRound(d); }));
   $("collapse").addEventListener("click", () => document.querySelectorAll("details.round")
     .forEach((d) => { d.open = false; }));
   $("find").addEventListener("keydown", (ev) => { if (ev.key !== "Enter") return;

@@ -45,9 +45,13 @@ def _run(page: str | os.PathLike[str], extra: list[str], timeout: float,
                               cwd=profile)
 
 
-def dump_dom(page: str | os.PathLike[str], *, timeout: float = 90.0) -> str:
-    """The page's DOM after its scripts ran, serialised by headless Chromium."""
-    return _run(page, ["--dump-dom"], timeout).stdout
+def dump_dom(page: str | os.PathLike[str], *, select: int | None = None, timeout: float = 90.0) -> str:
+    """The page's DOM after its scripts ran, serialised by headless Chromium.
+
+    ``select=i`` opens message ``i`` (and its round) in the detail panel first.
+    """
+    return _run(page, ["--dump-dom"], timeout,
+                fragment="" if select is None else f"msg={int(select)}").stdout
 
 
 def screenshot(page: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1400,

@@ -35,6 +35,8 @@ MAX_SHOWN = 64
 """Public arrays are written with at most this many elements (plus their shape)."""
 RANDOM_THRESHOLD = 0.9
 """Normalised byte entropy at or above which a payload is said to look random."""
+ENTROPY_SAMPLE = 1 << 16
+"""Byte entropy is estimated on at most this many leading bytes of an array."""
 
 
 # -- what is kept of one message --------------------------------------------------
@@ -54,7 +56,7 @@ class ArrayInfo:
     @property
     def randomness(self) -> float | None:
         """Entropy as a fraction of what uniform bytes of this length would show (0..1)."""
-        if self.entropy is None:
+        if self.entropy is None or self.nbytes < 8:
             return None
         return min(1.0, self.entropy / min(8.0, math.log2(self.nbytes)))  # 1.0: the maximum
 
@@ -97,11 +99,15 @@ def byte_entropy(arr: np.ndarray) -> float | None:
 
     Uniform random bytes give about ``min(8, log2(nbytes))``, the cap of the
     estimate; structured data (small integers, repeated values, text) gives
-    much less. None below 8 bytes.
+    much less. None below 8 bytes. Only the first :data:`ENTROPY_SAMPLE`
+    bytes are read, so recording a large message costs little. Rounded to
+    3 decimals, as written in the JSON form.
     The estimate is one number per array: it reveals nothing useful about a
     uniformly random share, and it is meant to show exactly that.
     """
-    raw = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+    flat = np.asarray(arr).reshape(-1)
+    head = flat[: max(1, ENTROPY_SAMPLE // max(flat.itemsize, 1))]
+    raw = np.ascontiguousarray(head).view(np.uint8).reshape(-1)
     n = raw.size
     if n < 8:
         return None
@@ -109,7 +115,7 @@ def byte_entropy(arr: np.ndarray) -> float | None:
     nz = counts[counts > 0].astype(np.float64)
     p = nz / n
     h = float(-(p * np.log2(p)).sum()) + (nz.size - 1) / (2.0 * n * math.log(2.0))
-    return min(h, 8.0, math.log2(n))
+    return round(min(h, 8.0, math.log2(n)), 3)
 
 
 def describe_arrays(arrays: Sequence[np.ndarray]) -> tuple[ArrayInfo, ...]:
