@@ -48,29 +48,31 @@ def hospitals_data():
     return split_clients(Xtr, ytr, parts), (Xte, yte)
 
 
-def describe_message(res: AggregationResult, clients, name: str) -> None:
+def _preview(payload) -> str:
+    if isinstance(payload, np.ndarray):
+        flat = payload.reshape(-1)
+        return np.array2string(flat[:3], precision=3, separator=" ")[:-1] + " ...]"
+    raw = bytes(payload)
+    return raw[len(raw) // 2: len(raw) // 2 + 6].hex(" ") + " ..."
+
+
+def describe_round(res: AggregationResult, name: str) -> None:
     """Print what the server received in one round, from the aggregation's transcript."""
-    by_sender: dict[int, list] = {}
+    print(f"\nRound 1, every message the server received ({name}):")
+    shown: dict[tuple[int, str], int] = {}
     for m in res.transcript:
-        by_sender.setdefault(m.sender, []).append(m)
-    print(f"\nRound 1, what the server received ({name}):")
-    for k, msgs in sorted(by_sender.items()):
-        total = sum(m.nbytes for m in msgs)
-        tags = ", ".join(dict.fromkeys(m.tag for m in msgs))
-        last = msgs[-1].payload
-        head = np.asarray(last).reshape(-1)[:3] if isinstance(last, np.ndarray) else \
-            np.frombuffer(bytes(last)[:6], np.uint8)
-        who = HOSPITALS[k] if k >= 0 else "server"
-        print(f"  from {who:<11} {len(msgs)} message(s), {total:>8,} B  [{tags}]"
-              f"  starts {np.array2string(head, precision=3)} ...")
+        who = HOSPITALS[m.sender] if 0 <= m.sender < len(HOSPITALS) else f"client {m.sender}"
+        shown[(m.sender, m.tag)] = shown.get((m.sender, m.tag), 0) + 1
+        if shown[(m.sender, m.tag)] > 1:
+            continue  # one line per sender and kind of message
+        print(f"  {who:<11} {m.tag:<16} {m.nbytes:>8,} B  {_preview(m.payload)}")
     state = ", ".join(sorted(res.server_state)) or "-"
     print(f"  The server's state after the round holds: {state}.")
     if name == "plaintext":
         print("  (plaintext: these ARE the hospitals' updates)")
     else:
-        print("  None of these is a hospital's update: masked or encrypted values, plus")
-        print("  key material. The server only ever opens the sum of the updates and the")
-        print("  sum of the weights (how much data there was in total, not who had it).")
+        print("  Keys, masked vectors and ciphertexts look uniformly random; the one")
+        print("  readable vector is the SUM of all survivors' weighted updates and weights.")
 
 
 def run(aggregator: str, clients, test, progress: bool, narrate: bool):
@@ -80,7 +82,7 @@ def run(aggregator: str, clients, test, progress: bool, narrate: bool):
         seen[metrics.round] = metrics
         if narrate and metrics.round == 1 and res is not None:
             tqdm.write("")  # keep the progress bar below the narration
-            describe_message(res, clients, aggregator)
+            describe_round(res, aggregator)
 
     model = LogisticRegression(clients[0][0].shape[1], l2=1e-3)
     t0 = time.perf_counter()
@@ -124,6 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     png = secure.plot(Path(args.plot), others=[plain],
                       title="Five hospitals, breast cancer, federated averaging")
     print(f"Plot of accuracy and loss per round: {png}")
+    print("\nWhat each party learned:")
+    print("  each hospital: its own patients and the global model after every round;")
+    print("  the server: who took part in each round, the sum of the weighted updates and")
+    print("  the total weight (hence the new model), and nothing about any one hospital.")
     print(f"final accuracy: {secure.final_accuracy:.4f}")
     print(f"plaintext accuracy: {plain.final_accuracy:.4f}")
 

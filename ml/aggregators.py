@@ -294,10 +294,12 @@ class CKKSAggregator(_HomomorphicAggregator):
     """Sum of CKKS-encrypted vectors; the server holds only the public context.
 
     The clients share one CKKS secret key (:class:`mpc.he.ckks.SecretContext`,
-    preset ``"aggregate"`` by default: N = 4096, primes [54, 54], scale 2^40,
+    preset ``"aggregate"`` when it fits: N = 4096, primes [54, 54], scale 2^40,
     2048 slots per ciphertext); the server loads the serialized
     :class:`~mpc.he.ckks.PublicContext`, which has no secret key, and adds the
-    ciphertexts. The steps are those of the homomorphic skeleton above.
+    ciphertexts. The steps are those of the homomorphic skeleton above. Without
+    an explicit ``preset`` the ``"linear"`` preset (N = 8192, |sum| < 2^19) is
+    used when a sum could exceed what ``"aggregate"`` decrypts (|sum| < 2^13).
 
     Security
     --------
@@ -321,23 +323,29 @@ class CKKSAggregator(_HomomorphicAggregator):
 
     name = "ckks"
 
-    def __init__(self, preset: str = "aggregate", round_bits: int = 24) -> None:
+    def __init__(self, preset: str | None = None, round_bits: int = 24) -> None:
         super().__init__()
         from mpc.he import ckks  # noqa: F401 -- fail early if mpc.he is missing
         self.preset, self.round_bits = preset, round_bits
 
     def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
         from mpc.he.params import resolve
-        cap = resolve(self.preset).max_abs_value
-        if n_clients * value_bound >= cap:
+        peak = n_clients * value_bound  # largest |entry| of any sum
+        presets = (self.preset,) if self.preset else ("aggregate", "linear")
+        for name in presets:
+            if peak < resolve(name).max_abs_value:
+                self.chosen_preset = name
+                break
+        else:
             raise ParameterError(
-                f"ckks preset {self.preset!r} decrypts values below {cap:g}; a sum of "
-                f"{n_clients} values of magnitude {value_bound:g} could exceed it")
+                f"ckks: a sum of {n_clients} values of magnitude {value_bound:g} could exceed "
+                f"what preset(s) {', '.join(presets)} decrypt "
+                f"(|x| < {resolve(presets[-1]).max_abs_value:g}); lower the value bound")
         super().setup(n_clients, dim, value_bound)
 
     def _keygen(self) -> tuple[Any, bytes]:
         from mpc.he.ckks import SecretContext
-        key = SecretContext.create(self.preset)
+        key = SecretContext.create(self.chosen_preset)
         return key, key.public().serialize()
 
     def _server_key(self, blob: bytes) -> Any:

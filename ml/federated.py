@@ -24,6 +24,19 @@ Sampling, shuffling and dropout simulation come from :mod:`mpc.rand` seeded by
 clients, batches and dropouts: their accuracy differs only by the aggregators'
 numerical error. DP noise is drawn from fresh OS randomness unless
 ``DPConfig.noise_seed`` is given (tests only).
+
+Security
+--------
+With a secure aggregator the server learns, per round, which clients took
+part, the sum of their weighted updates and the sum of their weights, and
+nothing else (see each aggregator's threat model). With ``DPConfig("central")``
+the server adds N(0, (z C)^2) to that sum itself, so it must be trusted to do
+so (it sees the exact sum); with ``"distributed"`` each client adds discrete
+Gaussian noise before the secure sum, so nobody sees a less noisy value. The
+accountant composes the rounds without subsampling amplification (clients are
+sampled without replacement, not by Poisson sampling): the reported epsilon is
+an upper bound. Distributed noise is accounted with the round's actual number
+of surviving (noise-adding) clients.
 """
 
 from __future__ import annotations
@@ -169,11 +182,16 @@ class History:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-        for h in (self, *others):
+        for i, h in enumerate((self, *others)):
             xs = [r.round for r in h.rounds]
-            label = h.config.get("label", h.aggregator)
-            ax1.plot(xs, [100 * r.accuracy for r in h.rounds], marker=".", label=label)
-            ax2.plot(xs, [r.loss for r in h.rounds], marker=".", label=label)
+            acc = [100 * r.accuracy for r in h.rounds]
+            loss = [r.loss for r in h.rounds]
+            if h.initial is not None:  # round 0: the initial model
+                xs, loss, acc = [0, *xs], [h.initial[0], *loss], [100 * h.initial[1], *acc]
+            style = dict(marker="o." [i % 2], linestyle="-" if i == 0 else "--",
+                         markersize=5 if i == 0 else 3, label=h.config.get("label", h.aggregator))
+            ax1.plot(xs, acc, **style)
+            ax2.plot(xs, loss, **style)
         ax1.set(xlabel="round", ylabel="held-out accuracy (%)", title="accuracy")
         ax2.set(xlabel="round", ylabel="held-out cross-entropy", title="loss")
         for ax in (ax1, ax2):
