@@ -1,0 +1,232 @@
+"""Boolean circuits as arrays, their layer schedule and plaintext evaluation (layer: mpc core, pure).
+
+A :class:`Circuit` holds its gates as parallel numpy arrays (``op``, ``a``,
+``b``, ``out``) with Bristol Fashion semantics: wires are numbered inputs
+first, outputs last; each wire is written by exactly one gate, after the wires
+it reads. Ops: ``XOR``, ``AND``, ``INV``, ``EQW`` (copy), ``EQ`` (constant,
+``a`` holds 0 or 1); Bristol's ``MAND`` is expanded into ``AND`` gates.
+
+:attr:`Circuit.layers` orders the gates for batch processing: stage ``L``
+first runs, in one batch, every AND gate whose longest path holds ``L`` AND
+gates, then the linear gates (XOR/INV/EQW/EQ) of that stage by their depth
+inside it. Garbling and evaluation work layer by layer on whole arrays, so a
+circuit with AND-depth ``d`` costs ``d`` hash batches whatever its width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..errors import ParameterError
+
+XOR, AND, INV, EQ, EQW = 0, 1, 2, 3, 4
+OP_NAMES = {"XOR": XOR, "AND": AND, "INV": INV, "EQ": EQ, "EQW": EQW}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Gates that can run together: for each op, input and output wire indices.
+
+    ``and_index`` gives each AND gate's position in the garbled table (and its
+    hash tweak), identical for garbler and evaluator.
+    """
+
+    xor: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    inv: tuple[np.ndarray, np.ndarray] | None = None
+    eqw: tuple[np.ndarray, np.ndarray] | None = None
+    eq: tuple[np.ndarray, np.ndarray] | None = None  # (constant bits, out)
+    and_: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    and_index: np.ndarray | None = None
+
+
+class Circuit:
+    """A Boolean circuit in Bristol Fashion semantics.
+
+    Parameters
+    ----------
+    n_wires:
+        Number of wires.
+    inputs, outputs:
+        Widths of the input and output groups (wires ``0..sum(inputs)-1`` are
+        inputs, the last ``sum(outputs)`` wires are outputs).
+    op, a, b, out:
+        One entry per gate, in a valid topological order (checked).
+    name:
+        For messages.
+    """
+
+    def __init__(self, n_wires: int, inputs: tuple[int, ...], outputs: tuple[int, ...],
+                 op: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray,
+                 name: str = "circuit") -> None:
+        self.n_wires = int(n_wires)
+        self.inputs = tuple(int(w) for w in inputs)
+        self.outputs = tuple(int(w) for w in outputs)
+        self.op = np.asarray(op, np.int8)
+        self.a = np.asarray(a, np.int64)
+        self.b = np.asarray(b, np.int64)
+        self.out = np.asarray(out, np.int64)
+        self.name = name
+        self._validate()
+
+    # -- shape ------------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return sum(self.inputs)
+
+    @property
+    def n_outputs(self) -> int:
+        return sum(self.outputs)
+
+    @property
+    def n_gates(self) -> int:
+        return int(self.op.size)
+
+    @property
+    def n_and(self) -> int:
+        return int(np.count_nonzero(self.op == AND))
+
+    @property
+    def output_wires(self) -> np.ndarray:
+        return np.arange(self.n_wires - self.n_outputs, self.n_wires, dtype=np.int64)
+
+    def input_slice(self, group: int) -> slice:
+        """Wire range of input group ``group``."""
+        if not 0 <= group < len(self.inputs):
+            raise ParameterError(f"{self.name} has {len(self.inputs)} input groups, not {group + 1}")
+        start = sum(self.inputs[:group])
+        return slice(start, start + self.inputs[group])
+
+    def counts(self) -> dict[str, int]:
+        """Number of gates of each op."""
+        return {name: int(np.count_nonzero(self.op == code)) for name, code in OP_NAMES.items()}
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (f"Circuit({self.name!r}, inputs={self.inputs}, outputs={self.outputs}, "
+                f"wires={self.n_wires}, AND={c['AND']}, XOR={c['XOR']}, INV={c['INV']})")
+
+    # -- checks -----------------------------------------------------------------
+    def _validate(self) -> None:
+        n, ng = self.n_wires, self.op.size
+        if any(w <= 0 for w in self.inputs + self.outputs) or not self.outputs:
+            raise ParameterError(f"{self.name}: input and output widths must be positive")
+        if not (self.a.size == self.b.size == self.out.size == ng):
+            raise ParameterError(f"{self.name}: gate arrays of different lengths")
+        if self.n_inputs + self.n_outputs > n:
+            raise ParameterError(f"{self.name}: {n} wires cannot hold the inputs and outputs")
+        if ng and (self.out.min() < self.n_inputs or self.out.max() >= n):
+            raise ParameterError(f"{self.name}: a gate writes an input wire or a wire >= {n}")
+        if np.unique(self.out).size != ng:
+            raise ParameterError(f"{self.name}: a wire is written by two gates")
+        # topological order: every wire read is an input or written by an earlier gate
+        when = np.full(n, -1, np.int64)
+        when[: self.n_inputs] = -2
+        when[self.out] = np.arange(ng)
+        reads_a = self.op != EQ
+        reads_b = (self.op == XOR) | (self.op == AND)
+        for reads, src in ((reads_a, self.a), (reads_b, self.b)):
+            idx = np.flatnonzero(reads)
+            if idx.size and (src[idx].min() < 0 or src[idx].max() >= n):
+                raise ParameterError(f"{self.name}: a gate reads a wire outside [0, {n})")
+            bad = idx[(when[src[idx]] == -1) | (when[src[idx]] >= idx)]
+            if bad.size:
+                raise ParameterError(f"{self.name}: gate {int(bad[0])} reads wire "
+                                     f"{int(src[bad[0]])} before it is written")
+        if np.any((self.op == EQ) & ((self.a < 0) | (self.a > 1))):
+            raise ParameterError(f"{self.name}: EQ constant must be 0 or 1")
+        outs = self.output_wires
+        if np.any(when[outs] == -1):
+            raise ParameterError(f"{self.name}: an output wire is never written")
+
+    # -- schedule ---------------------------------------------------------------
+    @cached_property
+    def layers(self) -> tuple[Layer, ...]:
+        """The batch schedule (see the module docstring), computed once per circuit."""
+        n, ng = self.n_wires, self.op.size
+        al = np.zeros(n, np.int64)  # AND depth of each wire
+        xl = np.zeros(n, np.int64)  # linear depth inside its stage
+        ops, aa, bb, oo = self.op.tolist(), self.a.tolist(), self.b.tolist(), self.out.tolist()
+        al_l, xl_l = al.tolist(), xl.tolist()
+        g_al = [0] * ng
+        g_xl = [0] * ng
+        for g in range(ng):  # one pass at construction, not on the hot path
+            o = ops[g]
+            if o == AND:
+                la = max(al_l[aa[g]], al_l[bb[g]]) + 1
+                lx = 0
+            elif o == EQ:
+                la, lx = 0, 1
+            else:
+                srcs = (aa[g], bb[g]) if o == XOR else (aa[g],)
+                la = max(al_l[s] for s in srcs)
+                lx = 1 + max(xl_l[s] if al_l[s] == la else 0 for s in srcs)
+            al_l[oo[g]] = la
+            xl_l[oo[g]] = lx
+            g_al[g] = la
+            g_xl[g] = lx
+        key = np.asarray(g_al, np.int64) * (ng + 2) + np.asarray(g_xl, np.int64)
+        order = np.argsort(key, kind="stable")
+        keys, starts = np.unique(key[order], return_index=True)
+        bounds = list(starts) + [ng]
+        layers = []
+        and_count = 0
+        for i in range(len(keys)):
+            idx = order[bounds[i]: bounds[i + 1]]
+            op = self.op[idx]
+            parts: dict = {}
+            sel = idx[op == XOR]
+            if sel.size:
+                parts["xor"] = (self.a[sel], self.b[sel], self.out[sel])
+            sel = idx[op == INV]
+            if sel.size:
+                parts["inv"] = (self.a[sel], self.out[sel])
+            sel = idx[op == EQW]
+            if sel.size:
+                parts["eqw"] = (self.a[sel], self.out[sel])
+            sel = idx[op == EQ]
+            if sel.size:
+                parts["eq"] = (self.a[sel].astype(np.uint8), self.out[sel])
+            sel = idx[op == AND]
+            if sel.size:
+                parts["and_"] = (self.a[sel], self.b[sel], self.out[sel])
+                parts["and_index"] = np.arange(and_count, and_count + sel.size, dtype=np.int64)
+                and_count += sel.size
+            layers.append(Layer(**parts))
+        return tuple(layers)
+
+    # -- plaintext --------------------------------------------------------------
+    def evaluate_plain(self, bits: np.ndarray) -> np.ndarray:
+        """Evaluate on input bits ``uint8[batch, n_inputs]``; returns ``uint8[batch, n_outputs]``.
+
+        The batch is bit-sliced into bytes, so this is also the plaintext baseline
+        of the benchmarks.
+        """
+        x = np.asarray(bits)
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            raise ParameterError(f"{self.name} takes {self.n_inputs} input bits per instance, "
+                                 f"got shape {x.shape}")
+        batch = x.shape[0]
+        packed = np.packbits(x.astype(np.uint8).T, axis=1, bitorder="little")  # [n_in, ceil(batch/8)]
+        w = np.zeros((self.n_wires, packed.shape[1]), np.uint8)
+        w[: self.n_inputs] = packed
+        for layer in self.layers:
+            if layer.and_ is not None:
+                a, b, o = layer.and_
+                w[o] = w[a] & w[b]
+            if layer.xor is not None:
+                a, b, o = layer.xor
+                w[o] = w[a] ^ w[b]
+            if layer.inv is not None:
+                a, o = layer.inv
+                w[o] = ~w[a]
+            if layer.eqw is not None:
+                a, o = layer.eqw
+                w[o] = w[a]
+            if layer.eq is not None:
+                c, o = layer.eq
+                w[o] = (0 - c)[:, None]
+        out = w[self.output_wires]
+        return np.unpackbits(out, axis=1, count=batch, bitorder="little").T.copy()
