@@ -94,8 +94,11 @@ def test_rounds_sections_and_cost_shown(page):
     assert [int(s["data-round"]) for s in d.rounds] == sorted({m.round for m in res.cost.messages})
     assert all("open" in s for s in d.rounds)  # a small run starts expanded
     assert f"{res.cost.rounds} rounds" in dom and f"{len(res.cost.messages)} messages" in dom
-    for p in range(3):
-        assert f"{res.cost.bytes_sent[p]:,}" in dom
+    table = dom.split('id="per-party"')[1].split("</table>")[0]  # bytes per party
+    rows = re.findall(r'data-party="(-?\d+)"><td>([^<]*)</td><td>([\d,]+)</td><td>([\d,]+)</td>', table)
+    sent, received = res.cost.bytes_sent, res.cost.bytes_received
+    assert sorted((int(p), name, int(s.replace(",", "")), int(r.replace(",", ""))) for p, name, s, r in rows) == [
+        (p, name, sent[p], received[p]) for p, name in zip([-1, 0, 1, 2], ["dealer", "Ann", "Bob", "Cy"])]
     lanes = dom.split('id="lanes"')[1].split('id="rounds"')[0]
     assert re.findall(r'title="[^"]*">([^<]*)</div>', lanes) == ["dealer", "Ann", "Bob", "Cy"]
     for p in range(3):

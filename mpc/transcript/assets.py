@@ -72,7 +72,7 @@ aside dt{color:var(--mute)}aside dd{margin:0;word-break:break-all}
 .secret{background:#fff8ef;border:1px solid #f1d3ad;border-radius:6px;padding:6px 8px;color:var(--sec)}
 .public{background:#eefaf2;border:1px solid #b6e2c4;border-radius:6px;padding:6px 8px}
 .hint{color:var(--mute);font-size:12.5px}
-#cost{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}#cost .hint{display:none}
+#cost{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
 button.more{margin:6px 0 2px 4px}
 """
 
@@ -161,7 +161,7 @@ function costTables() {
   }
   if (ids.length > D.max_cards + 1) b.appendChild(el("tr", {}, el("td", {colspan: 3},
     "… and " + num(ids.length - D.max_cards - 1) + " more (all in the JSON form)")));
-  box.appendChild(el("div", {cls: "hint"}, "Payload bytes per party, all phases:"), b);
+  box.append(b);
 }
 function partyCards() {
   const box = $("parties");

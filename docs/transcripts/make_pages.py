@@ -1,0 +1,100 @@
+"""Regenerate the demo transcripts in docs/transcripts/ and their screenshots in docs/img/.
+
+    python docs/transcripts/make_pages.py                 # every demo that exists
+    python docs/transcripts/make_pages.py hospital        # one of them
+
+Each demo's page is written by the demo itself where it has a ``--transcript``
+flag (``python examples/millionaires.py --transcript FILE.html``), else by
+running its party program with ``mpc.run(..., transcript=True)``. The
+screenshot is taken by headless Chromium (Debian's ``chromium``) with one
+message opened in the detail panel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "docs" / "transcripts"
+IMAGES = ROOT / "docs" / "img"
+sys.path.insert(0, str(ROOT))
+
+import mpc  # noqa: E402
+from mpc.transcript import browser  # noqa: E402
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def hospital() -> Path:
+    h = _module("hospital_stats")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mpc.run(h.program, parties=3, transcript=True)
+    out = PAGES / "hospital_stats.html"
+    title = "Hospital statistics: mean and variance of blood pressure over three hospitals"
+    res.transcript.write_html(out, labels=h.HOSPITALS, title=title)
+    res.transcript.write_json(PAGES / "hospital_stats.json")
+    return out
+
+
+def by_flag(example: str, page: str) -> Path:
+    out = PAGES / page
+    subprocess.run([sys.executable, str(ROOT / "examples" / f"{example}.py"), "--transcript", str(out)],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return out
+
+
+DEMOS = {
+    "hospital": (hospital, "hospital_stats"),
+    "millionaires": (lambda: by_flag("millionaires", "millionaires.html"), "millionaires"),
+    "secagg": (lambda: by_flag("secure_aggregation", "secure_aggregation.html"), "secure_aggregation"),
+}
+
+
+def pick_message(page: Path) -> int | None:
+    """A message worth opening in the screenshot: the first product or opening, else the first."""
+    text = page.read_text(encoding="utf-8")
+    start = text.index('id="transcript-data">') + len('id="transcript-data">')
+    data = json.loads(text[start:text.index("</script>", start)])
+    tags = [data["tags"][row[3]] for row in data["m"]]
+    for i, tag in enumerate(tags):
+        if tag.split("/")[-1].startswith(("mul#", "open#")):
+            return i
+    return 0 if tags else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("demos", nargs="*", help=f"some of {', '.join(DEMOS)} (default: all that exist)")
+    ap.add_argument("--select", type=int, help="message to open in the screenshots")
+    args = ap.parse_args()
+    names = args.demos or list(DEMOS)
+    unknown = sorted(set(names) - set(DEMOS))
+    if unknown:
+        ap.error(f"unknown demo(s) {', '.join(unknown)}: choose from {', '.join(DEMOS)}")
+    for name in names:
+        make, example = DEMOS[name]
+        if not (ROOT / "examples" / f"{example}.py").is_file():
+            print(f"{name}: no example yet, skipped")
+            continue
+        page = make()
+        png = IMAGES / f"transcript_{name}.png"
+        select = args.select if args.select is not None else pick_message(page)
+        browser.screenshot(page, png, select=select)
+        print(f"{name}: {page.relative_to(ROOT)} ({page.stat().st_size:,} B), {png.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
