@@ -1,0 +1,103 @@
+"""Public parameters of one SecAgg session, chosen and checked up front (layer: protocols).
+
+:func:`make_config` turns (n clients, vector length, variant, dropout and
+corruption bounds, ring size) into a frozen :class:`SecAggConfig` that the
+server and every client hold. The neighbour degree k and the Shamir threshold
+t come from :func:`protocols.secagg.graph.choose` (Bell et al. 2020): SecAgg is
+the complete graph (k = n - 1); SecAgg+ the smallest even k whose privacy and
+correctness failure probabilities (reported) meet 2^-sigma and 2^-eta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.errors import ParameterError
+from mpc.rand import random_seed
+
+from .encoding import MAX_BITS, ring_dtype
+from .graph import choose
+
+VARIANTS = ("secagg", "secagg+")
+
+
+@dataclass(frozen=True)
+class SecAggConfig:
+    """Everything the parties agree on before round 0 (all public)."""
+
+    n: int
+    dim: int
+    bits: int
+    threshold: int
+    degree: int
+    variant: str
+    session: bytes
+    dropout: float
+    corruption: float
+    privacy_failure: float
+    correctness_failure: float
+
+    @property
+    def dtype(self) -> np.dtype:
+        return ring_dtype(self.bits)
+
+    @property
+    def modulus_mask(self) -> int:
+        return (1 << self.bits) - 1
+
+    @property
+    def complete(self) -> bool:
+        return self.degree >= self.n - 1
+
+
+def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
+                dropout: float = 0.1, corruption: float = 0.1, threshold: int | None = None,
+                sigma: int = 40, eta: int = 20, session: bytes | None = None) -> SecAggConfig:
+    """Choose and check the parameters of a session.
+
+    Parameters
+    ----------
+    n, dim:
+        Number of clients and length of each input vector.
+    variant:
+        ``"secagg"`` (complete graph, Bonawitz et al. 2017) or ``"secagg+"``
+        (random k-regular graph, Bell et al. 2020).
+    bits:
+        The ring is Z_2^bits (1..64); for floats use :class:`Quantizer.bits_needed`.
+    dropout, corruption:
+        Bounds on the fraction of clients that drop out during the whole run and
+        that collude with the server. The protocol is correct while at most
+        ``dropout * n`` drop and private while at most ``corruption * n`` collude
+        (with the reported failure probabilities for SecAgg+).
+    threshold:
+        Override the Shamir threshold t (refused unless it exceeds the corrupted
+        clients and at least t clients survive the dropout bound).
+    sigma, eta:
+        SecAgg+ targets: privacy failure at most 2^-sigma, correctness 2^-eta.
+    """
+    if variant not in VARIANTS:
+        raise ParameterError(f"unknown variant {variant!r}: use 'secagg' or 'secagg+'")
+    if not isinstance(n, (int, np.integer)) or n < 2:
+        raise ParameterError(f"secure aggregation needs at least 2 clients, got {n!r}")
+    if not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ParameterError(f"the vector length must be a positive integer, got {dim!r}")
+    if not 1 <= bits <= MAX_BITS:
+        raise ParameterError(f"ring bits must be in [1, {MAX_BITS}], got {bits}")
+    choice = choose(int(n), dropout, corruption, sigma=sigma, eta=eta, complete=variant == "secagg")
+    t = choice.threshold
+    if threshold is not None:
+        holders = choice.k + 1
+        corrupt = int(corruption * n)
+        if not corrupt < threshold <= holders - int(np.ceil(dropout * holders)) or threshold < 2:
+            raise ParameterError(
+                f"threshold {threshold} is unsafe or cannot tolerate the dropouts: with {holders} "
+                f"shareholders, {corrupt} corrupted and a {dropout:.0%} dropout bound it must be in "
+                f"[{max(2, corrupt + 1)}, {holders - int(np.ceil(dropout * holders))}]")
+        t = int(threshold)
+    return SecAggConfig(n=int(n), dim=int(dim), bits=int(bits), threshold=t, degree=choice.k,
+                        variant=variant, session=session or random_seed(),
+                        dropout=float(dropout), corruption=float(corruption),
+                        privacy_failure=choice.privacy_failure,
+                        correctness_failure=choice.correctness_failure)
