@@ -48,6 +48,18 @@ def hospitals_data():
     return split_clients(Xtr, ytr, parts), (Xte, yte)
 
 
+MEANING = {
+    "advertise": "its two public keys (X25519)",
+    "share": "Shamir shares of its mask secrets, encrypted for each other hospital",
+    "masked": "its weighted update + self mask + pairwise masks, mod 2^k",
+    "unmask": "shares that remove the masks: self-mask seeds of the survivors, "
+              "mask keys of the dropped",
+    "ciphertext": "its encrypted weighted update",
+    "decrypted sum": "the decrypted SUM of all survivors, from the decrypting hospital",
+    "update": "its update in the clear",
+}
+
+
 def _preview(payload) -> str:
     if isinstance(payload, np.ndarray):
         flat = payload.reshape(-1)
@@ -59,13 +71,14 @@ def _preview(payload) -> str:
 def describe_round(res: AggregationResult, name: str) -> None:
     """Print what the server received in one round, from the aggregation's transcript."""
     print(f"\nRound 1, every message the server received ({name}):")
-    shown: dict[tuple[int, str], int] = {}
+    by_tag: dict[str, list] = {}
     for m in res.transcript:
-        who = HOSPITALS[m.sender] if 0 <= m.sender < len(HOSPITALS) else f"client {m.sender}"
-        shown[(m.sender, m.tag)] = shown.get((m.sender, m.tag), 0) + 1
-        if shown[(m.sender, m.tag)] > 1:
-            continue  # one line per sender and kind of message
-        print(f"  {who:<11} {m.tag:<16} {m.nbytes:>8,} B  {_preview(m.payload)}")
+        by_tag.setdefault(m.tag, []).append(m)
+    for tag, msgs in by_tag.items():
+        print(f"  [{tag}] {MEANING.get(tag, '')}:")
+        for m in msgs:
+            who = HOSPITALS[m.sender] if 0 <= m.sender < len(HOSPITALS) else f"client {m.sender}"
+            print(f"      from {who:<11} {m.nbytes:>7,} B  {_preview(m.payload)}")
     state = ", ".join(sorted(res.server_state)) or "-"
     print(f"  The server's state after the round holds: {state}.")
     if name == "plaintext":
@@ -83,6 +96,17 @@ def run(aggregator: str, clients, test, progress: bool, narrate: bool):
         if narrate and metrics.round == 1 and res is not None:
             tqdm.write("")  # keep the progress bar below the narration
             describe_round(res, aggregator)
+        if narrate and res is not None and len(res.survivors) < metrics.sampled and \
+                not seen.get(-1):
+            seen[-1] = metrics  # narrate the first round with a dropout, once
+            gone = sorted(set(range(len(clients))) - set(res.survivors))
+            names = ", ".join(HOSPITALS[k] for k in gone)
+            how = (" after sharing its keys;\n  the survivors' key shares let the server "
+                   "remove its pairwise masks (never\n  its update, which it never sent)"
+                   if aggregator.startswith("secagg") else "")
+            tqdm.write(f"\nRound {metrics.round}: {names} dropped out mid-round{how}.\n"
+                       f"  The sum of the {len(res.survivors)} others is still recovered and "
+                       "training goes on.")
 
     model = LogisticRegression(clients[0][0].shape[1], l2=1e-3)
     t0 = time.perf_counter()

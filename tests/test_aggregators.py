@@ -119,7 +119,12 @@ def _holds_plaintext(res, vectors, tol=1e-3):
     for v in vectors.values():
         needles = [v.astype(np.float64).tobytes(), v.astype(np.float32).tobytes()]
         for frac in (16, 20, 24, 32):
-            needles.append(np.rint(v * 2.0 ** frac).astype(np.int64).tobytes())
+            q = np.rint(v * 2.0 ** frac).astype(np.int64)
+            needles += [q.tobytes(), q.astype(np.uint64).tobytes(),
+                        (q.astype(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32).tobytes()]
+            for bits in range(20, 40):  # ring encodings mod 2^bits
+                ring = q.astype(np.uint64) & np.uint64((1 << bits) - 1)
+                needles += [ring.tobytes(), ring.astype(np.uint32).tobytes()]
         for arr in haystack:
             if arr.dtype.kind == "f" and arr.reshape(-1).size >= v.size:
                 flat = arr.reshape(-1)
@@ -160,3 +165,36 @@ def test_plaintext_aborts_when_everyone_drops_and_validates():
         PlaintextAggregator().aggregate({0: np.zeros(2)})  # no setup
     with pytest.raises(ParameterError):
         make_aggregator("rot13")
+
+
+def test_the_check_also_fires_on_ring_encodings():
+    """Negative control: an aggregator leaking fixed-point ring codes is caught."""
+    from ml.aggregators import AggregationResult, ServerMessage
+
+    vectors, _, _ = _round(PlaintextAggregator())
+    leak = []
+    for i, v in vectors.items():
+        ring = np.rint(v * 2.0 ** 20).astype(np.int64).astype(np.uint64) & np.uint64(2 ** 29 - 1)
+        leak.append(ServerMessage(i, "masked", ring.astype(np.uint32), 4 * v.size))
+    res = AggregationResult(np.zeros(9), list(vectors), 1.0, 0.0, 0.0, transcript=leak)
+    assert _holds_plaintext(res, vectors)
+
+
+@pytest.mark.parametrize("name", [n for n in ("secagg", "secagg+") if n in AVAILABLE])
+def test_masked_inputs_look_uniform_whatever_the_input(name):
+    """The masked vectors the server receives: chi-square on their top 4 bits, for an
+    all-zero input and for inputs at the clipping range; independent of the input."""
+    d = 400
+    for fill in (0.0, 2.0, -2.0):
+        agg = make_aggregator(name)
+        agg.setup(6, d, 2.0)
+        res = agg.aggregate({i: np.full(d, fill) for i in range(6)}, dropped=(3,))
+        assert np.allclose(res.total, 5 * fill, atol=1e-4)
+        masked = [m.payload for m in res.transcript if m.tag == "masked"]
+        assert len(masked) == 5
+        bits = res.server_state["server"].config.bits
+        top = np.concatenate([(m.astype(np.uint64) >> np.uint64(bits - 4)) for m in masked])
+        counts = np.bincount(top.astype(np.int64), minlength=16)
+        expected = top.size / 16
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 45.0  # 15 degrees of freedom: p ~ 1e-4
