@@ -1,0 +1,182 @@
+"""Glue to TenSEAL's internals: selective Galois keys and readable errors (layer: mpc core).
+
+TenSEAL can only generate *all* power-of-two rotation keys (35 MB at N = 8192
+for four primes). We generate exactly the rotation steps an operation needs with
+SEAL's ``KeyGenerator`` (``tenseal.sealapi``) and place them in the public
+context's protobuf (field ``TenSEALContextProto.public_context.galois_keys``),
+which TenSEAL loads as it is. The protobuf is read and written by the few lines
+below (varints and length-delimited fields only), so no protobuf dependency.
+
+TenSEAL errors surface as ``ValueError: std::exception`` or "scale out of
+bounds" (OpenMined/TenSEAL#217, #78, #216): :func:`translate` turns them into
+messages that say what to change.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import tenseal as ts
+import tenseal.sealapi as sealapi
+
+from ..errors import ConciliumError, EncodingError, ParameterError
+
+
+class DepthError(ParameterError):
+    """An operation needs more multiplicative depth than the ciphertext has left."""
+
+
+# --- rotation steps -------------------------------------------------------------
+
+def sum_steps(length: int) -> list[int]:
+    """Rotations TenSEAL's ``sum`` uses on a chunk of ``length`` slots: 2^k < length."""
+    steps, k = [], 1
+    while k < length:
+        steps.append(k)
+        k <<= 1
+    return steps
+
+
+def matvec_steps(length: int, slots: int) -> list[int]:
+    """Rotations for the diagonal matrix-vector product on ``length`` inputs.
+
+    TenSEAL rotates by every i < length; SEAL builds a rotation without its own
+    key from signed powers of two (non-adjacent form), so +-2^k for 2^k <= the
+    next power of two of ``length`` (capped below ``slots``) suffice.
+    """
+    top = 1
+    while top < length:
+        top <<= 1
+    steps, k = [], 1
+    while k <= top and k < slots:
+        steps += [k, -k]
+        k <<= 1
+    return steps
+
+
+# --- protobuf (just enough for TenSEALContextProto) -------------------------------
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    shift = val = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise EncodingError("malformed TenSEAL context (varint)")
+        b = buf[pos]
+        pos += 1
+        val |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return val, pos
+
+
+def _parse(buf: bytes) -> list[tuple[int, int, int | bytes]]:
+    fields: list[tuple[int, int, int | bytes]] = []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+            fields.append((num, wire, value))
+            continue
+        size = {1: 8, 5: 4}.get(wire)
+        if wire == 2:
+            size, pos = _read_varint(buf, pos)
+        if size is None or pos + size > len(buf):
+            raise EncodingError("malformed TenSEAL context (field)")
+        fields.append((num, wire, buf[pos:pos + size]))
+        pos += size
+    return fields
+
+
+def _emit(fields: list[tuple[int, int, int | bytes]]) -> bytes:
+    out = bytearray()
+    for num, wire, value in fields:
+        out += _varint(num << 3 | wire)
+        if wire == 0:
+            out += _varint(int(value))  # type: ignore[arg-type]
+        elif wire == 2:
+            out += _varint(len(value)) + value  # type: ignore[arg-type, operator]
+        else:
+            out += value  # type: ignore[arg-type, operator]
+    return bytes(out)
+
+
+def public_context_with_galois(ctx: ts.Context, steps: list[int]) -> ts.Context:
+    """A public copy of ``ctx`` (no secret key) holding Galois keys for ``steps`` only."""
+    blob = ctx.serialize(save_public_key=True, save_secret_key=False,
+                         save_galois_keys=False, save_relin_keys=True)
+    if steps:
+        keygen = sealapi.KeyGenerator(ctx.seal_context().data, ctx.secret_key().data)
+        keys = sealapi.GaloisKeys()
+        n2 = 2 * ctx.seal_context().data.key_context_data().parms().poly_modulus_degree()
+        # pass Galois elements, not steps: a list of non-negative ints would match
+        # the elements overload anyway. Rotation by k (left) is 3^k mod 2N.
+        elts = sorted({pow(3, s % (n2 // 4), n2) for s in steps})
+        keygen.create_galois_keys(elts, keys)
+        # Galois keys are public evaluation keys: a temporary file is harmless.
+        with tempfile.TemporaryDirectory(prefix="concilium-gk-") as tmp:
+            path = os.path.join(tmp, "galois")
+            keys.save(path)
+            with open(path, "rb") as fh:
+                galois = fh.read()
+        fields = []
+        for num, wire, value in _parse(blob):
+            if num == 2 and wire == 2:  # public_context
+                sub = [f for f in _parse(value) if f[0] != 5]  # type: ignore[arg-type]
+                value = _emit(sub + [(5, 2, galois)])
+            fields.append((num, wire, value))
+        blob = _emit(fields)
+    public = ts.context_from(blob)
+    if not public.is_public():
+        raise ConciliumError("internal: public context still holds a secret key")
+    return public
+
+
+def context_shape(ctx: ts.Context) -> tuple[int, tuple[int, ...]]:
+    """(N, coefficient-modulus bit sizes) actually used by a TenSEAL context."""
+    parms = ctx.seal_context().data.key_context_data().parms()
+    return parms.poly_modulus_degree(), tuple(m.bit_count() for m in parms.coeff_modulus())
+
+
+# --- errors ---------------------------------------------------------------------
+
+def translate(exc: Exception, op: str) -> ConciliumError:
+    """Turn a TenSEAL/SEAL exception raised during ``op`` into an actionable error."""
+    msg = str(exc)
+    if "scale out of bounds" in msg or "end of modulus switching chain" in msg:
+        return DepthError(
+            f"CKKS {op}: {msg!r} - the ciphertext has no multiplicative depth (or scale "
+            "room) left. Use a preset with more depth (e.g. 'polynomial' or 'deep'), fewer "
+            "chained multiplications, or decrypt and re-encrypt.")
+    if "Galois key not present" in msg or "galois keys" in msg.lower():
+        return ParameterError(
+            f"CKKS {op}: missing rotation (Galois) key. Create the SecretContext with "
+            "rotations=('sum',) for sum/dot or ('matvec',) for matrix products, and "
+            "max_length at least the vector length.")
+    if "different contexts" in msg or "parms_id" in msg or "mismatch" in msg:
+        return ParameterError(
+            f"CKKS {op}: operands come from different contexts or keys ({msg!r}); both "
+            "must be encrypted under the same context.")
+    if "transparent" in msg:
+        return ParameterError(f"CKKS {op}: the result would be a transparent (unencrypted) "
+                              "ciphertext, e.g. a product with an all-zero plain vector")
+    if "std::exception" in msg or "invalid" in msg or "parse" in msg.lower():
+        return EncodingError(
+            f"CKKS {op}: TenSEAL failed with {msg!r}. Usual causes: corrupted ciphertext "
+            "or context bytes, a ciphertext loaded with a context other than the one that "
+            "made it, or parameters SEAL rejects.")
+    return ParameterError(f"CKKS {op}: TenSEAL error: {msg}")

@@ -1,0 +1,385 @@
+"""Encrypted real vectors of any length over CKKS ciphertexts, with depth tracking (layer: mpc core).
+
+An :class:`EncryptedVector` is a list of TenSEAL ``CKKSVector`` chunks of at
+most ``N/2`` values each, its logical length and its remaining multiplicative
+depth. Every operation first checks shapes, keys and depth, then calls TenSEAL
+once per chunk; a TenSEAL failure is translated by :func:`~mpc.he._tenseal.translate`.
+
+Depth: a fresh ciphertext allows ``params.depth`` multiplications (one prime
+of the coefficient modulus each, TenSEAL rescales automatically). A product
+(plain or encrypted) uses one; :meth:`~EncryptedVector.dot` and
+:meth:`~EncryptedVector.matvec` one; :meth:`~EncryptedVector.polyval` of degree
+``d`` uses ``d.bit_length()`` (TenSEAL's square-and-multiply). Additions,
+negation and :meth:`~EncryptedVector.sum` use none. An operation that needs
+more than is left raises :class:`DepthError` before touching the ciphertexts.
+
+Matrix products need the ciphertext's slots to hold the vector repeated
+(TenSEAL encrypts that way); an elementwise operation with a plain *vector*
+breaks the repetition (TenSEAL encodes plain vectors without repeating them),
+so :meth:`~EncryptedVector.matvec` refuses such a vector instead of returning
+wrong values (scalars and encrypted operands keep it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import tenseal as ts
+
+from . import serial
+from ._tenseal import DepthError, matvec_steps, sum_steps, translate
+from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from .ckks import PublicContext
+
+_Cpp = ts._ts_cpp.CKKSVector
+_Plain = ts._ts_cpp.PlainTensorDouble
+_TS_ERRORS = (ValueError, RuntimeError, TypeError)
+
+__all__ = ["DepthError", "EncryptedVector"]
+
+
+class EncryptedVector:
+    """A CKKS-encrypted 1-D real vector of any length.
+
+    Supports ``+``, ``-`` (with another encrypted vector of the same length and
+    key, a scalar or a plain vector), ``*`` (same operands, uses one level),
+    unary ``-``, ``x @ W`` and ``M @ x``, :meth:`dot`, :meth:`sum`,
+    :meth:`matvec`, :meth:`polyval` and :meth:`serialize`. Decrypt with
+    :meth:`mpc.he.ckks.SecretContext.decrypt`.
+
+    Attributes
+    ----------
+    context:
+        The :class:`~mpc.he.ckks.PublicContext` it lives in.
+    depth:
+        Multiplications still allowed.
+    """
+
+    __slots__ = ("context", "_chunks", "_length", "_sizes", "_levels", "_replicated")
+
+    context: "PublicContext"
+    __array_ufunc__ = None  # numpy defers ``M @ x``, ``a * x``, ``a + x`` to us
+
+    @classmethod
+    def _make(cls, context: "PublicContext", chunks: list, length: int, levels: list[int],
+              replicated: bool = True, sizes: tuple[int, ...] | None = None) -> "EncryptedVector":
+        out = cls.__new__(cls)
+        out.context = context
+        out._chunks = chunks
+        out._length = length
+        if sizes is None:  # the default layout: N/2 values per ciphertext
+            s = context.slots
+            sizes = tuple(min(s, length - i) for i in range(0, length, s))
+        out._sizes = sizes
+        out._levels = levels  # exact SEAL chain index of every chunk
+        out._replicated = replicated
+        return out
+
+    @property
+    def depth(self) -> int:
+        """Multiplications still allowed (the lowest level of its ciphertexts)."""
+        return min(self._levels)
+
+    def __init__(self) -> None:  # pragma: no cover - construction is by encrypt/load
+        raise TypeError("make EncryptedVector with PublicContext.encrypt or SecretContext.encrypt")
+
+    # --- shape ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def size(self) -> int:
+        """Number of values."""
+        return self._length
+
+    @property
+    def ciphertexts(self) -> int:
+        """Number of CKKS ciphertexts (chunks of at most N/2 values)."""
+        return len(self._chunks)
+
+    def __repr__(self) -> str:
+        return (f"EncryptedVector(size={self._length}, ciphertexts={len(self._chunks)}, "
+                f"depth={self.depth}, key={self.context.key_id})")
+
+    def __bool__(self) -> bool:
+        raise TypeError("an EncryptedVector has no truth value (it would need decryption)")
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        ends = np.cumsum(self._sizes).tolist()
+        return list(zip([0] + ends[:-1], ends))
+
+    # --- operand checks --------------------------------------------------------
+
+    def _need_depth(self, needed: int, op: str, other: "EncryptedVector | None" = None) -> int:
+        left = self.depth if other is None else min(self.depth, other.depth)
+        if needed > left:
+            raise DepthError(
+                f"CKKS {op} needs {needed} multiplicative level(s) but the ciphertext has "
+                f"{left} left (fresh ciphertexts of preset {self.context.params.name!r} have "
+                f"{self.context.params.depth}); decrypt and re-encrypt, or use a preset with "
+                "more depth ('polynomial' has 4, 'deep' has 7)")
+        return left - needed
+
+    def _check_pair(self, other: "EncryptedVector", op: str) -> None:
+        if other.context.key_id != self.context.key_id:
+            raise ParameterError(
+                f"CKKS {op}: operands are under different keys "
+                f"({self.context.key_id} and {other.context.key_id})")
+        if other._length != self._length:
+            raise ParameterError(
+                f"CKKS {op}: lengths differ ({self._length} and {other._length})")
+        if other._sizes != self._sizes:
+            raise ParameterError(
+                f"CKKS {op}: the vectors are split differently across ciphertexts (a matvec "
+                "output longer than N/2 - n + 1 uses shorter chunks); decrypt and re-encrypt "
+                "one of them, or add the other as a plain vector")
+
+    def _plain(self, value, op: str) -> tuple[float | None, np.ndarray | None]:
+        """A scalar (float) or a plain vector of this length (float64 array)."""
+        arr = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ParameterError(f"CKKS {op}: plain operand has NaN or infinite values")
+        if arr.ndim == 0:
+            return float(arr), None
+        if arr.shape != (self._length,):
+            raise ParameterError(
+                f"CKKS {op}: plain operand of shape {arr.shape} does not match the "
+                f"encrypted vector of length {self._length} (use a scalar or a 1-D array)")
+        return None, arr
+
+    def _apply(self, fn, op: str) -> list:
+        try:
+            return [fn(i, c) for i, c in enumerate(self._chunks)]
+        except _TS_ERRORS as exc:
+            raise translate(exc, op) from exc
+
+    def _derive(self, chunks: list, levels: list[int], replicated: bool,
+                length: int | None = None, sizes: tuple[int, ...] | None = None) -> "EncryptedVector":
+        if length is None:
+            length, sizes = self._length, self._sizes
+        return EncryptedVector._make(self.context, chunks, length, levels, replicated, sizes)
+
+    def _pairwise(self, other: "EncryptedVector", op: str, name: str) -> list:
+        """``getattr(a, name)(b)`` per chunk pair, called on the operand at the
+        higher level: TenSEAL mod-switches the *argument* in place when it is the
+        higher one, which would silently lower the level of a vector the caller holds.
+
+        Invariant: a tracked level never exceeds the ciphertext's real level (a
+        fresh zero from TenSEAL sits higher than tracked), so the argument, whose
+        tracked level is at most the receiver's, is never lowered below its own
+        tracked level and :class:`DepthError` stays sound."""
+        out = []
+        for a, b, la, lb in zip(self._chunks, other._chunks, self._levels, other._levels):
+            try:
+                if lb <= la:
+                    out.append(getattr(a, name)(b))
+                elif name == "sub":  # a - b = (-b) + a, -b is our own copy
+                    out.append(b.neg().add(a))
+                else:  # add and mul commute
+                    out.append(getattr(b, name)(a))
+            except _TS_ERRORS as exc:
+                if "transparent" not in str(exc):
+                    raise translate(exc, op) from exc
+                # SEAL refuses an exactly-zero result (x - x): a fresh encryption of zero
+                out.append(_Cpp(self.context._raw, [0.0] * a.size()))
+        return out
+
+    # --- elementwise ---------------------------------------------------------
+
+    def _linear(self, other, op: str, enc_name: str, plain_name: str) -> "EncryptedVector":
+        if isinstance(other, EncryptedVector):
+            self._check_pair(other, op)
+            chunks = self._pairwise(other, op, enc_name)
+            return self._derive(chunks, list(map(min, self._levels, other._levels)),
+                                self._replicated and other._replicated)
+        scalar, vec = self._plain(other, op)
+        if vec is None:
+            chunks = self._apply(lambda i, c: getattr(c, plain_name)(scalar), op)
+            return self._derive(chunks, list(self._levels), self._replicated)
+        bounds = self._bounds()
+        chunks = self._apply(lambda i, c: getattr(c, plain_name)(vec[slice(*bounds[i])].tolist()), op)
+        return self._derive(chunks, list(self._levels), False)
+
+    def __add__(self, other) -> "EncryptedVector":
+        return self._linear(other, "add", "add", "add_plain")
+
+    __radd__ = __add__
+
+    def __sub__(self, other) -> "EncryptedVector":
+        return self._linear(other, "subtract", "sub", "sub_plain")
+
+    def __rsub__(self, other) -> "EncryptedVector":
+        return (-self) + other
+
+    def __neg__(self) -> "EncryptedVector":
+        return self._derive(self._apply(lambda i, c: c.neg(), "negate"), list(self._levels),
+                            self._replicated)
+
+    def __mul__(self, other) -> "EncryptedVector":
+        if isinstance(other, EncryptedVector):
+            self._check_pair(other, "multiply")
+            self._need_depth(1, "multiply", other)
+            chunks = self._pairwise(other, "multiply", "mul")
+            return self._derive(chunks, [min(a, b) - 1 for a, b in zip(self._levels, other._levels)],
+                                self._replicated and other._replicated)
+        self._need_depth(1, "multiply by a plain value")
+        scalar, vec = self._plain(other, "multiply")
+        if vec is None:
+            chunks = self._apply(lambda i, c: c.mul_plain(scalar), "multiply")
+        else:
+            bounds = self._bounds()
+            chunks = self._apply(lambda i, c: c.mul_plain(vec[slice(*bounds[i])].tolist()), "multiply")
+        return self._derive(chunks, [lv - 1 for lv in self._levels], self._replicated and vec is None)
+
+    __rmul__ = __mul__
+
+    # --- reductions ------------------------------------------------------------
+
+    def _sum_chunks(self, chunks: list, op: str) -> list:
+        self.context._need_steps(sum_steps(max(e - s for s, e in self._bounds())), op,
+                                 min(self._length, self.context.slots))
+        try:
+            total = chunks[0].sum()
+            for c in chunks[1:]:
+                total.add_(c.sum())
+        except _TS_ERRORS as exc:
+            raise translate(exc, op) from exc
+        return [total]
+
+    def sum(self) -> "EncryptedVector":
+        """Encrypted sum of all values (length 1). No depth; ``ceil(log2 s)``
+        rotations per ciphertext of ``s`` slots; needs rotations ``"sum"``."""
+        return self._derive(self._sum_chunks(self._chunks, "sum"), [self.depth], False, 1)
+
+    def dot(self, other) -> "EncryptedVector":
+        """Encrypted inner product with a plain or encrypted vector (length 1, one level)."""
+        prod = self * other
+        return prod._derive(prod._sum_chunks(prod._chunks, "dot"), [prod.depth], False, 1)
+
+    def matvec(self, matrix) -> "EncryptedVector":
+        """Encrypted ``matrix @ x`` for a plain ``(m, len(x))`` matrix (one level).
+
+        Halevi-Shoup diagonal method in TenSEAL, per (input chunk, output
+        block) pair; ``m`` may exceed N/2 (the result is chunked too). Needs
+        rotations ``"matvec"`` and a vector whose last elementwise operations
+        were with scalars or encrypted vectors (see the module docstring).
+        """
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2 or m.shape[1] != self._length:
+            raise ParameterError(
+                f"CKKS matvec: matrix of shape {m.shape} does not match a vector of "
+                f"length {self._length}; expected (m, {self._length})")
+        return self._vecmat(m.T, "matvec")
+
+    def __matmul__(self, matrix) -> "EncryptedVector":
+        """``x @ W`` for a plain ``(len(x), m)`` matrix."""
+        w = np.asarray(matrix, dtype=np.float64)
+        if w.ndim != 2 or w.shape[0] != self._length:
+            raise ParameterError(
+                f"CKKS x @ W: matrix of shape {w.shape} does not match a vector of "
+                f"length {self._length}; expected ({self._length}, m)")
+        return self._vecmat(w, "x @ W")
+
+    def __rmatmul__(self, matrix) -> "EncryptedVector":
+        """``M @ x`` for a plain ``(m, len(x))`` matrix."""
+        return self.matvec(matrix)
+
+    def _vecmat(self, w: np.ndarray, op: str) -> "EncryptedVector":
+        if not np.all(np.isfinite(w)) or w.shape[1] == 0:
+            raise ParameterError(f"CKKS {op}: the matrix is empty or has NaN/infinite values")
+        if not self._replicated:
+            raise ParameterError(
+                f"CKKS {op}: this vector was last combined elementwise with a plain *vector*, "
+                "which TenSEAL encodes without the repetition the diagonal method needs "
+                "(the result would be wrong). Fold the plain vector into the matrix instead: "
+                "M @ (x * p) = (M * p) @ x and M @ (x + p) = M @ x + M @ p")
+        depth = self._need_depth(1, op)
+        slots = self.context.slots
+        in_bounds = self._bounds()
+        self.context._need_steps(matvec_steps(max(e - s for s, e in in_bounds), slots), "matvec",
+                                 min(self._length, slots))
+        out_len = w.shape[1]
+        # output slot j sums slots j..j+n-1 of the (repeated) input: they must not wrap
+        step = slots - max(e - s for s, e in in_bounds) + 1
+        chunks = []
+        try:
+            for o in range(0, out_len, step):
+                acc = None
+                for c, (s, e) in zip(self._chunks, in_bounds):
+                    block = _Plain(np.ascontiguousarray(w[s:e, o:o + step]).tolist())
+                    part = c.mm(block)
+                    acc = part if acc is None else acc.add(part)
+                chunks.append(acc)
+        except _TS_ERRORS as exc:
+            raise translate(exc, op) from exc
+        sizes = tuple(min(step, out_len - o) for o in range(0, out_len, step))
+        return self._derive(chunks, [depth] * len(chunks), True, out_len, sizes)
+
+    def polyval(self, coefficients: Sequence[float]) -> "EncryptedVector":
+        """Encrypted ``c[0] + c[1] x + ... + c[d] x^d`` elementwise (increasing
+        order, as :func:`numpy.polynomial.polynomial.polyval`).
+
+        Uses ``d.bit_length()`` levels for degree ``d`` (trailing zero
+        coefficients ignored): degree 1 -> 1, 2-3 -> 2, 4-7 -> 3, 8-15 -> 4.
+        """
+        coeffs = np.asarray(coefficients, dtype=np.float64)
+        if coeffs.ndim != 1 or coeffs.size == 0 or not np.all(np.isfinite(coeffs)):
+            raise ParameterError("CKKS polyval: coefficients must be a non-empty finite 1-D sequence")
+        nonzero = np.flatnonzero(coeffs)
+        degree = int(nonzero[-1]) if nonzero.size else 0
+        if degree == 0:  # a constant: a fresh encryption of it
+            return self.context.encrypt(np.full(self._length, coeffs[0]))
+        used = degree.bit_length()
+        self._need_depth(used, f"polyval of degree {degree}")
+        clist = coeffs[:degree + 1].tolist()
+        chunks = self._apply(lambda i, c: c.polyval(clist), "polyval")
+        return self._derive(chunks, [lv - used for lv in self._levels], self._replicated)
+
+    # --- serialization -----------------------------------------------------------
+
+    def serialize(self) -> bytes:
+        """Envelope kind ``CKKS_VECTOR``: header {key_id, length, chunks,
+        replicated}, body = each chunk's TenSEAL ``CKKSVectorProto`` as a
+        length-prefixed part. The remaining depth is re-read from the
+        ciphertexts on load."""
+        header = {"key_id": self.context.key_id, "length": self._length,
+                  "chunks": len(self._chunks), "replicated": self._replicated}
+        try:
+            parts = [c.serialize() for c in self._chunks]
+        except _TS_ERRORS as exc:
+            raise translate(exc, "serialize") from exc
+        return serial.dump(serial.Kind.CKKS_VECTOR, header, serial.join_parts(parts))
+
+    @classmethod
+    def _load(cls, context: "PublicContext", data: bytes) -> "EncryptedVector":
+        what = "CKKS vector"
+        p = context.params
+        per_chunk = 2 * p.poly_modulus_degree * 8 * len(p.coeff_mod_bit_sizes) + 4096
+        header, body = serial.load(data, serial.Kind.CKKS_VECTOR)
+        get = serial.header_field
+        key_id = get(header, "key_id", str, what)
+        if key_id != context.key_id:
+            raise ParameterError(
+                f"{what} was encrypted under key {key_id}; this context's key is {context.key_id}")
+        length = get(header, "length", int, what)
+        count = get(header, "chunks", int, what)
+        replicated = get(header, "replicated", bool, what)
+        if length < 1 or not -(-length // context.slots) <= count <= length:
+            raise serial.EncodingError(f"{what}: {count} chunks cannot hold {length} values")
+        if len(body) > count * (per_chunk + 8):
+            raise serial.EncodingError(f"{what}: body of {len(body)} bytes is too large")
+        parts = serial.split_parts(body, count, what)
+        try:
+            chunks = [_Cpp(context._raw, part) for part in parts]
+        except _TS_ERRORS as exc:
+            raise translate(exc, f"load {what}") from exc
+        sizes = tuple(c.size() for c in chunks)
+        if sum(sizes) != length or max(sizes) > context.slots:
+            raise serial.EncodingError(f"{what}: chunk sizes {list(sizes)} do not match length {length}")
+        out = cls._make(context, chunks, length, [context._level(c) for c in chunks], replicated,
+                        sizes)
+        return out

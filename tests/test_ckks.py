@@ -1,0 +1,289 @@
+"""CKKS on TenSEAL: results against numpy within the documented bounds, vectors
+shorter and longer than one ciphertext, depth tracking, the secret/public split,
+serialization and its negative cases."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpc.errors import EncodingError, IntegrityError, ParameterError
+from mpc.he import CKKSParams, DepthError, EncryptedVector, PublicContext, SecretContext, ckks
+
+# Documented bounds (docs/he.md) for scale 2^40 and inputs |x| <= 8.
+ADD_TOL = 1e-6
+MUL_TOL = 1e-4   # one product, dot of <= 10^4 terms, matvec, polynomials of degree <= 3
+SLOTS = 4096     # N = 8192
+LENGTHS = [1, 7, 64, SLOTS - 1, SLOTS, SLOTS + 1, 2 * SLOTS + 123]
+
+
+@pytest.fixture(scope="module")
+def sc():
+    return SecretContext.create("quadratic", rotations=("sum", "matvec"))
+
+
+@pytest.fixture(scope="module")
+def pc(sc):
+    return sc.public()
+
+
+@pytest.fixture(scope="module")
+def lite():
+    """A context with few rotation keys, for tests that serialize whole contexts."""
+    return SecretContext.create("linear", rotations=("sum",), max_length=16)
+
+
+def vec(n, seed, bound=8.0):
+    return np.random.default_rng(seed).uniform(-bound, bound, n)
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.sampled_from(LENGTHS), seed=st.integers(0, 2**32 - 1))
+def test_elementwise_matches_numpy(sc, pc, n, seed):
+    x, y, p = vec(n, seed), vec(n, seed + 1), vec(n, seed + 2)
+    ex, ey = pc.encrypt(x), sc.encrypt(y)
+    assert len(ex) == n and ex.ciphertexts == -(-n // SLOTS) and ex.depth == 2
+    d = sc.decrypt
+    assert np.abs(d(ex + ey) - (x + y)).max() < ADD_TOL
+    assert np.abs(d(ex - ey) - (x - y)).max() < ADD_TOL
+    assert np.abs(d(ex + p) - (x + p)).max() < ADD_TOL
+    assert np.abs(d(p - ex) - (p - x)).max() < ADD_TOL
+    assert np.abs(d(2.5 + ex) - (x + 2.5)).max() < ADD_TOL
+    assert np.abs(d(-ex) + x).max() < ADD_TOL
+    assert np.abs(d(ex * ey) - x * y).max() < MUL_TOL
+    assert np.abs(d(p * ex) - x * p).max() < MUL_TOL
+    assert np.abs(d(ex * -1.5) - x * -1.5).max() < MUL_TOL
+    prod = ex * ey * ex
+    assert prod.depth == 0
+    assert np.abs(d(prod) - x * y * x).max() < 10 * MUL_TOL
+
+
+@pytest.mark.parametrize("n", [1, 5, 100, SLOTS, SLOTS + 1, 2 * SLOTS + 123])
+def test_sum_and_dot(sc, pc, n):
+    x, y = vec(n, n), vec(n, n + 1)
+    ex, ey = pc.encrypt(x), pc.encrypt(y)
+    s = ex.sum()
+    assert len(s) == 1 and s.ciphertexts == 1 and s.depth == 2
+    assert abs(sc.decrypt(s)[0] - x.sum()) < 1e-4
+    assert abs(sc.decrypt(ex.dot(y))[0] - x @ y) < 1e-3
+    assert abs(sc.decrypt(ex.dot(ey))[0] - x @ y) < 1e-3
+    assert ex.dot(ey).depth == 1
+
+
+@pytest.mark.parametrize("shape", [(3, 10), (30, 10), (1, 33), (SLOTS - 11, 12), (SLOTS + 5, 12), (7, 1)])
+def test_matvec(sc, pc, shape):
+    rng = np.random.default_rng(shape[0])
+    m, x = rng.uniform(-1, 1, shape), vec(shape[1], 3)
+    ex = pc.encrypt(x)
+    out = m @ ex
+    assert len(out) == shape[0] and out.depth == 1
+    assert np.abs(sc.decrypt(out) - m @ x).max() < MUL_TOL
+    assert np.abs(sc.decrypt(ex @ m.T) - x @ m.T).max() < MUL_TOL
+    # chained: (M2 @ (M @ x)) and after an encrypted product
+    sq = ex * ex
+    assert np.abs(sc.decrypt(m @ sq) - m @ (x * x)).max() < 1e-3
+
+
+def test_matvec_refuses_what_tenseal_would_get_wrong(sc, pc):
+    """TenSEAL's diagonal method silently returns wrong values after a product
+    with a plain vector (plain vectors are not replicated across the slots)."""
+    x, p, m = vec(10, 1), vec(10, 2), np.ones((3, 10))
+    with pytest.raises(ParameterError, match="Fold the plain vector into the matrix"):
+        m @ (pc.encrypt(x) * p)
+    with pytest.raises(ParameterError, match="Fold the plain vector"):
+        (pc.encrypt(x) + p) @ m.T
+    # the suggested rewrite is right
+    got = sc.decrypt((m * p) @ pc.encrypt(x) + m @ p)
+    assert np.abs(got - m @ (x * p + p)).max() < MUL_TOL
+
+
+@pytest.mark.parametrize("coeffs", [[0.5, 1.0], [1.0, -0.5, 0.25], [0.1, 0.2, 0.0, -0.01], [3.0], [0.0, 0.0]])
+def test_polyval(sc, pc, coeffs):
+    x = vec(SLOTS + 10, 4, bound=2.0)
+    out = pc.encrypt(x).polyval(coeffs)
+    want = np.polynomial.polynomial.polyval(x, coeffs)
+    assert np.abs(sc.decrypt(out) - want).max() < MUL_TOL
+    degree = max([i for i, c in enumerate(coeffs) if c] or [0])
+    assert out.depth == (2 - degree.bit_length() if degree else 2)
+
+
+def test_depth_is_tracked_and_refused_before_corruption(sc, pc):
+    x = vec(20, 5, bound=1.0)
+    ex = pc.encrypt(x)
+    e2 = ex * ex
+    e1 = e2 * ex          # mixes levels 1 and 2
+    assert (ex.depth, e2.depth, e1.depth) == (2, 1, 0)
+    assert ex.depth == 2  # TenSEAL would have mod-switched ex in place; we do not let it
+    assert np.abs(sc.decrypt(ex * ex) - x * x).max() < MUL_TOL
+    with pytest.raises(DepthError, match="needs 1 multiplicative level.*has 0 left"):
+        e1 * ex
+    with pytest.raises(DepthError):
+        e1 * 2.0
+    with pytest.raises(DepthError, match="polyval of degree 4 needs 3"):
+        ex.polyval([0, 0, 0, 0, 1])
+    with pytest.raises(DepthError):
+        e1.dot(x)
+    assert isinstance(DepthError("x"), ParameterError)
+    # additions still work at depth 0 and the value is intact
+    assert np.abs(sc.decrypt(e1 + e1) - 2 * x**3).max() < MUL_TOL
+    assert (ex - ex).depth == 2 and np.abs(sc.decrypt(ex - ex)).max() < ADD_TOL
+
+
+def test_aggregate_preset_has_no_depth():
+    sc = SecretContext.create("aggregate")
+    x = vec(3000, 6)
+    total = sum(sc.public().encrypt(x + i) for i in range(5))
+    assert np.abs(sc.decrypt(total) - (5 * x + 10)).max() < ADD_TOL
+    with pytest.raises(DepthError):
+        total * 2.0
+
+
+def test_missing_rotation_keys_are_named():
+    sc = SecretContext.create("linear", rotations=("sum",), max_length=16)
+    x = vec(16, 7)
+    assert abs(sc.decrypt(sc.encrypt(x).sum())[0] - x.sum()) < 1e-4
+    with pytest.raises(ParameterError, match="needs rotations 'sum' for max_length >= 17"):
+        sc.encrypt(vec(17, 7)).sum()
+    with pytest.raises(ParameterError, match="needs rotations 'matvec'"):
+        np.ones((2, 16)) @ sc.encrypt(x)
+    with pytest.raises(ParameterError, match="unknown rotation kind"):
+        SecretContext.create("linear", rotations=("all",))
+
+
+def test_bad_inputs(sc, pc):
+    with pytest.raises(EncodingError, match="non-empty 1-D"):
+        pc.encrypt([])
+    with pytest.raises(EncodingError, match="non-empty 1-D"):
+        pc.encrypt(np.ones((2, 2)))
+    with pytest.raises(EncodingError, match=r"\|x\| < 524288"):
+        pc.encrypt([2.0**19])
+    with pytest.raises(EncodingError):
+        pc.encrypt([float("nan")])
+    ex = pc.encrypt(vec(10, 8))
+    with pytest.raises(ParameterError, match="lengths differ"):
+        ex + pc.encrypt(vec(11, 8))
+    with pytest.raises(ParameterError, match="does not match"):
+        ex * np.ones(11)
+    with pytest.raises(ParameterError, match="expected \\(m, 10\\)"):
+        ex.matvec(np.ones((3, 9)))
+    with pytest.raises(TypeError):
+        bool(ex)
+    with pytest.raises(ParameterError, match="bound of 218 bits for N=8192"):
+        SecretContext.create(CKKSParams(8192, (60, 40, 40, 40, 40, 60), 40))
+
+
+def test_different_keys_are_refused(sc):
+    other = SecretContext.create("quadratic")
+    x = vec(10, 9)
+    ex, ox = sc.encrypt(x), other.encrypt(x)
+    with pytest.raises(ParameterError, match="different keys"):
+        ex + ox
+    with pytest.raises(EncodingError, match="encrypted under key"):
+        sc.decrypt(ox)
+    with pytest.raises(ParameterError, match="encrypted under key"):
+        sc.public().load_vector(ox.serialize())
+
+
+def test_encryption_is_randomized(sc, pc):
+    a, b = pc.encrypt(np.zeros(8)).serialize(), pc.encrypt(np.zeros(8)).serialize()
+    assert a != b
+
+
+def test_public_context_holds_no_secret_key(lite):
+    sc, pc = lite, lite.public()
+    blob = pc.serialize()
+    assert blob == sc.serialize()          # the default is the public context
+    loaded = PublicContext.load(blob)
+    assert loaded.key_id == pc.key_id and loaded._ts.is_public()
+    assert not hasattr(loaded, "decrypt")
+    # the secret key's bytes are nowhere in the public serialization
+    sk = sc._ts.serialize(save_public_key=False, save_secret_key=True,
+                          save_galois_keys=False, save_relin_keys=False)
+    assert len(sk) > 10_000 and sk[-4096:] not in blob
+    # a server computes with the loaded context; the key holder decrypts
+    x = vec(16, 10)
+    out = loaded.encrypt(x) * 2.0 + loaded.load_vector(pc.encrypt(x).serialize())
+    assert abs(sc.decrypt(pc.load_vector(out.sum().serialize()))[0] - 3 * x.sum()) < 1e-3
+    with pytest.raises(EncodingError, match="expected a serialized CKKS_SECRET_CONTEXT"):
+        SecretContext.load(blob)
+
+
+def test_secret_context_round_trip(lite):
+    sc, pc = lite, lite.public()
+    blob = sc.serialize(include_secret_key=True)
+    again = SecretContext.load(blob)
+    x = vec(2 * 4096 + 3, 11)
+    enc = pc.encrypt(x).serialize()
+    assert np.abs(again.decrypt(again.public().load_vector(enc)) - x).max() < ADD_TOL
+    with pytest.raises(EncodingError, match="expected a serialized CKKS_PUBLIC_CONTEXT"):
+        PublicContext.load(blob)
+
+
+def test_spliced_secret_context_is_refused(lite):
+    """A secret key from one context with the public key of another."""
+    from mpc.he import serial
+    sc = lite
+    other = SecretContext.create("linear", rotations=("sum",), max_length=16)
+    _, mine = serial.load(sc.serialize(include_secret_key=True), serial.Kind.CKKS_SECRET_CONTEXT)
+    header, theirs = serial.load(other.serialize(include_secret_key=True), serial.Kind.CKKS_SECRET_CONTEXT)
+    private, _ = serial.split_parts(mine, 2, "x")
+    _, public = serial.split_parts(theirs, 2, "x")
+    blob = serial.dump(serial.Kind.CKKS_SECRET_CONTEXT, header, serial.join_parts([private, public]))
+    with pytest.raises(EncodingError, match="does not match the public key"):
+        SecretContext.load(blob)
+
+
+def test_vector_serialization(sc, pc):
+    x = vec(SLOTS + 17, 12)
+    ex = pc.encrypt(x) * 0.5
+    blob = ex.serialize()
+    back = pc.load_vector(blob)
+    assert isinstance(back, EncryptedVector) and len(back) == len(x) and back.depth == 1
+    assert np.abs(sc.decrypt(back) - x / 2).max() < MUL_TOL
+    s = pc.load_vector(pc.encrypt(x).sum().serialize())
+    assert len(s) == 1 and abs(sc.decrypt(s)[0] - x.sum()) < 1e-4
+
+
+@pytest.mark.parametrize("where", [0, 5, 40, 1000, -20, -1])
+def test_corrupted_bytes_are_refused(pc, where):
+    blob = bytearray(pc.encrypt(vec(100, 13)).serialize())
+    blob[where] ^= 0x01
+    with pytest.raises(IntegrityError):
+        pc.load_vector(bytes(blob))
+
+
+def test_truncated_and_malformed(pc):
+    blob = pc.encrypt(vec(100, 14)).serialize()
+    with pytest.raises(IntegrityError):
+        pc.load_vector(blob[:-1])
+    with pytest.raises(EncodingError, match="too short"):
+        pc.load_vector(blob[:10])
+    with pytest.raises(EncodingError):
+        pc.load_vector("not bytes")  # type: ignore[arg-type]
+    # a well-formed envelope whose chunk is garbage
+    from mpc.he import serial
+    header = {"key_id": pc.key_id, "length": 100, "chunks": 1, "replicated": True}
+    bad = serial.dump(serial.Kind.CKKS_VECTOR, header, serial.join_parts([b"\x00" * 64]))
+    with pytest.raises(EncodingError):
+        pc.load_vector(bad)
+    # a header that lies about the length
+    good = serial.load(blob, serial.Kind.CKKS_VECTOR)[1]
+    lie = serial.dump(serial.Kind.CKKS_VECTOR, {**header, "length": 99}, bytes(good))
+    with pytest.raises(EncodingError, match="chunk sizes"):
+        pc.load_vector(lie)
+
+
+def test_public_context_refuses_unsafe_header(lite):
+    pc = lite.public()
+    from mpc.he import serial
+    header, body = serial.load(pc.serialize(), serial.Kind.CKKS_PUBLIC_CONTEXT)
+    bad = serial.dump(serial.Kind.CKKS_PUBLIC_CONTEXT, {**header, "bits": [60, 60, 60, 60]}, bytes(body))
+    with pytest.raises(ParameterError, match="exceeds the 128-bit security bound"):
+        PublicContext.load(bad)
+    wrong = serial.dump(serial.Kind.CKKS_PUBLIC_CONTEXT, {**header, "bits": [60, 40, 40, 60]}, bytes(body))
+    with pytest.raises(EncodingError, match="do not match"):
+        PublicContext.load(wrong)
+
+
+def test_module_exports():
+    assert ckks.SecretContext is SecretContext and "EncryptedVector" in ckks.__all__
