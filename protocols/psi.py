@@ -351,7 +351,9 @@ def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None
         np.array([_VERSION, kind, _MODES[output], int(bool(both))], dtype=np.uint8),
         np.frombuffer(hashlib.sha256(dst).digest()[:8], dtype=np.uint8)])
     key = generate_key()
-    with party.scope(party.fresh("psi")):
+    # One counter per pair of parties, so that several PSIs between different pairs
+    # of one session keep matching tags.
+    with party.scope(party.fresh(f"psi{min(party.id, peer)}-{max(party.id, peer)}")):
         if party.id == receiver:
             return _receiver(party, peer, header, values, enc, key, workers, dst)
         return _sender(party, peer, header, values, enc, key, workers, dst)

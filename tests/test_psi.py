@@ -214,7 +214,7 @@ def test_small_order_point_from_peer_is_refused():
     def prog(party):
         if party.id == 0:
             return P.psi(party, [1, 2, 3])
-        with party.scope("psi#0"):
+        with party.scope("psi0-1#0"):
             header, _ = party.recv(0, "blinded-r")
             party.send(0, "blinded-s", header, np.zeros((2, 32), np.uint8))  # the identity, u = 0
             party.recv(0, "never")
@@ -227,7 +227,7 @@ def test_malformed_reblinded_set_is_refused():
     def prog(party):
         if party.id == 0:
             return P.psi(party, [1, 2, 3])
-        with party.scope("psi#0"):
+        with party.scope("psi0-1#0"):
             header, theirs = party.recv(0, "blinded-r")
             party.send(0, "blinded-s", header, P.hash_to_group([9]))
             party.send(0, "double-r", np.zeros((2, 16), np.uint8))  # 2 tags for 3 items

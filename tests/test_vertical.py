@@ -1,0 +1,147 @@
+"""Vertical logistic regression: PSI alignment, secret-shared training against plaintext, privacy."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import mpc
+from ml import vertical as V
+from mpc.errors import ParameterError
+
+
+def _toy(n=80, d=(2, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sum(d))) * rng.uniform(0.5, 3, sum(d)) + rng.normal(size=sum(d))
+    w = rng.normal(size=sum(d))
+    y = (X @ w - (X @ w).mean() + 0.5 * rng.normal(size=n) > 0).astype(int)
+    cuts = np.cumsum((0,) + d)
+    return [X[:, cuts[k]:cuts[k + 1]] for k in range(len(d))], y
+
+
+# -- alignment ------------------------------------------------------------------------------
+def test_align_two_parties_int_ids():
+    rng = np.random.default_rng(1)
+    ids_a = rng.choice(10**6, 300, replace=False)
+    ids_b = np.concatenate([rng.permutation(ids_a)[:120], rng.choice(10**6, 50) + 10**6])
+    res = mpc.run(lambda party, ids: V.align(party, ids), parties=2, inputs=[ids_a, ids_b],
+                  preprocessing=None)
+    want = np.sort(np.intersect1d(ids_a, ids_b))
+    for (common, rows), ids in zip(res.outputs, (ids_a, ids_b)):
+        assert np.array_equal(common, want)
+        assert np.array_equal(ids[rows], want)
+
+
+def test_align_three_parties_string_ids_and_label_party():
+    a = [f"c{k}" for k in range(0, 60)]
+    b = [f"c{k}" for k in range(20, 90)][::-1]
+    c = [f"c{k}" for k in range(0, 100, 3)]
+    res = mpc.run(lambda party, ids: V.align(party, ids, label_party=1), parties=3, inputs=[a, b, c],
+                  preprocessing=None)
+    want = sorted(set(a) & set(b) & set(c))
+    for (common, rows), ids in zip(res.outputs, (a, b, c)):
+        assert list(common) == want
+        assert [ids[r] for r in rows] == want
+
+
+def test_align_rejects_duplicate_ids():
+    with pytest.raises(ParameterError, match="distinct"):
+        mpc.run(lambda party, ids: V.align(party, ids), parties=2,
+                inputs=[np.array([1, 2, 2]), np.array([2])], preprocessing=None)
+
+
+# -- training -------------------------------------------------------------------------------
+def _fit(blocks, y, parties=2, label_party=0, **kw):
+    def prog(party, X):
+        return V.fit_ss(party, X, y if party.id == label_party else None,
+                        label_party=label_party, **kw)
+
+    return mpc.run(prog, parties=parties, inputs=blocks, timeout=120)
+
+
+@pytest.mark.parametrize("parties,label_party", [(2, 0), (3, 2)])
+def test_secret_shared_training_matches_plaintext(parties, label_party):
+    blocks, y = _toy(d=(2, 3) if parties == 2 else (2, 1, 2))
+    res = _fit(blocks, y, parties, label_party, iterations=25, lr=0.5)
+    w, b = V.fit_plain(blocks, y, iterations=25, lr=0.5)
+    got = np.concatenate([m.weights for m in res.outputs])
+    assert np.max(np.abs(got - w)) < 2e-3
+    assert abs(res.outputs[label_party].intercept - b) < 2e-3
+    assert all(m.intercept == 0.0 for p, m in enumerate(res.outputs) if p != label_party)
+    # each party keeps only its own block (and its own standardisation)
+    assert [len(m.weights) for m in res.outputs] == [blk.shape[1] for blk in blocks]
+    assert np.allclose(res.outputs[0].mean, blocks[0].mean(axis=0))
+
+
+def test_prediction_opens_only_at_the_label_party():
+    blocks, y = _toy()
+    model_res = _fit(blocks, y, iterations=10)
+    models = model_res.outputs
+
+    def prog(party, X):
+        return V.predict_proba(party, X, models[party.id])
+
+    res = mpc.run(prog, parties=2, inputs=[b[:7] for b in blocks], preprocessing=None)
+    assert res.outputs[1] is None
+    z = sum(m.partial_logits(b[:7]) for m, b in zip(models, blocks))
+    assert np.allclose(res.outputs[0], 1 / (1 + np.exp(-z)), atol=1e-4)
+
+
+def test_breast_cancer_accuracy_close_to_sklearn():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    models = _fit([Xtr[:, :15], Xtr[:, 15:]], ytr, iterations=120).outputs
+    z = models[0].partial_logits(Xte[:, :15]) + models[1].partial_logits(Xte[:, 15:])
+    acc = float(((z > 0) == yte).mean())
+    sc = StandardScaler().fit(Xtr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = LogisticRegression(max_iter=2000).fit(sc.transform(Xtr), ytr).score(sc.transform(Xte), yte)
+    assert abs(acc - ref) <= 0.01 + 1e-9
+
+
+# -- errors and privacy ----------------------------------------------------------------------
+def test_bad_training_inputs_rejected():
+    blocks, y = _toy()
+    with pytest.raises(ParameterError, match="not the label party"):
+        mpc.run(lambda party, X: V.fit_ss(party, X, y), parties=2, inputs=blocks)
+    with pytest.raises(ParameterError, match="passed no labels"):
+        mpc.run(lambda party, X: V.fit_ss(party, X, None), parties=2, inputs=blocks)
+    with pytest.raises(ParameterError, match="0 or 1"):
+        _fit(blocks, y * 2)
+    with pytest.raises(ParameterError, match="row counts"):
+        _fit([blocks[0], blocks[1][:-1]], y)
+    with pytest.raises(ParameterError, match="2-D"):
+        _fit([blocks[0][:, 0], blocks[1]], y)
+    with pytest.raises(ParameterError, match="iterations"):
+        _fit(blocks, y, iterations=-1)
+
+
+def test_feature_party_view_does_not_depend_on_labels():
+    # Everything party 1 (no labels) receives from party 0 while training is masked by
+    # uniform shares: same tags and shapes, and bytes that look uniform, whatever the labels.
+    blocks, _ = _toy(n=64)
+
+    def view(y):
+        def prog(party, X):
+            return V.fit_ss(party, X, y if party.id == 0 else None, iterations=3)
+
+        res = mpc.run(prog, parties=2, inputs=blocks, record_view=True)
+        msgs = [(tag, arrs) for frm, tag, arrs in res.views[1] if frm == 0]
+        low = np.concatenate([a.view(np.uint8).reshape(-1, a.dtype.itemsize)[:, 0]
+                              for _, arrs in msgs for a in arrs if a.dtype == np.uint64 and a.size])
+        return [(t, [a.shape for a in arrs]) for t, arrs in msgs], low
+
+    shapes0, low0 = view(np.zeros(64, int))
+    shapes1, low1 = view(np.ones(64, int))
+    assert shapes0 == shapes1
+    h0 = np.bincount(low0, minlength=256).astype(float)
+    h1 = np.bincount(low1, minlength=256).astype(float)
+    assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
+    expected = h0.sum() / 256
+    assert (((h0 - expected) ** 2) / expected).sum() < 400
