@@ -353,3 +353,25 @@ def test_thousand_client_secagg_page_stays_small():
     page = render(t)
     assert len(page.encode()) < 5 * 2**20
     assert len(json.dumps(t.to_dict())) < 20 * 2**20
+
+
+def test_large_integers_keep_their_digits_in_the_page():
+    rec = Recorder(2)
+    big = np.array([2**64 - 1, 5], np.uint64)
+    rec.message(0, 0, 1, "opened", big, public=True)
+    rec.publish(1, "opened", big)
+    data = page_data(rec.transcript(outputs=[None, int(big[0])]))
+    assert data["pub"][0][0]["values"] == [str(2**64 - 1), 5]
+    assert data["published"][0]["value"]["values"][0] == "18446744073709551615"
+    assert data["parties"][1]["output"] == "18446744073709551615"
+
+
+def test_many_parties_summarised_beyond_their_lanes():
+    t = secagg_like(40, dim=4)
+    data = page_data(t, max_lanes=6)
+    assert data["lanes"] == [0, 1, 2, 3, 4, -2]
+    assert [p["party"] for p in data["parties"]] == [0, 1, 2, 3, 4]
+    others = [p for p in t.parties if p.party > 4]
+    assert data["others"]["count"] == 36
+    assert data["others"]["sent"] == [others[0].sent_bytes, others[0].sent_bytes,
+                                      sum(p.sent_bytes for p in others)]

@@ -142,9 +142,12 @@ def test_thousand_client_page_collapsed_and_opens_on_demand(tmp_path):
     path = tmp_path / "secagg.html"
     t.write_html(path)
     assert path.stat().st_size < 5 * 2**20
-    d = Dom(browser.dump_dom(path))
+    dom = browser.dump_dom(path)
+    d = Dom(dom)
     assert len(d.rounds) == 7 and not any("open" in s for s in d.rounds)
     assert d.rows == []  # nothing drawn until a round is opened
+    assert "990 other parties" in dom and 'id="party-others"' in dom  # summarised, not listed
+    assert dom.count('class="card"') == 12  # server, 10 clients, the others
     k = 4321  # in round 4: masked inputs, messages 4000..4999
     d = Dom(browser.dump_dom(path, select=k))
     assert [s["data-round"] for s in d.rounds if "open" in s] == ["4"]

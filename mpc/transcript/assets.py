@@ -91,6 +91,7 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 const num = (x) => Number(x).toLocaleString("en-US");
+const range = (v, unit = "") => v[0] === v[1] ? num(v[0]) + unit : num(v[0]) + "–" + num(v[1]) + unit;
 const bytes = (x) => num(x) + " B";
 const DT = {"|u1":"uint8","<u2":"uint16","<u4":"uint32","<u8":"uint64","|i1":"int8","<i2":"int16",
   "<i4":"int32","<i8":"int64","<f4":"float32","<f8":"float64","|b1":"bool"};
@@ -150,24 +151,23 @@ function costTables() {
     el("th", {}, num(c.payload_bytes)), el("th", {}, (+c.seconds).toFixed(4))));
   const box = $("cost");
   box.appendChild(t);
-  const ids = Object.keys(c.bytes_sent || {});
-  if (!ids.length) return;
+  const rows = D.lanes.filter((p) => p !== -2 && (p === -1 || D.parties.some((q) => q.party === p)));
+  if (!rows.length) return;
   const b = el("table", {id: "per-party"}, el("tr", {}, el("th", {}, "party"), el("th", {}, "bytes sent"),
     el("th", {}, "bytes received")));
-  for (const k of ids.slice(0, D.max_cards + 1)) {
-    const p = k === "dealer" ? -1 : +k;
-    b.appendChild(el("tr", {"data-party": p}, el("td", {}, who(p)), el("td", {}, num(c.bytes_sent[k])),
-      el("td", {}, num((c.bytes_received || {})[k] || 0))));
-  }
-  if (ids.length > D.max_cards + 1) b.appendChild(el("tr", {}, el("td", {colspan: 3},
-    "… and " + num(ids.length - D.max_cards - 1) + " more (all in the JSON form)")));
+  const key = (p) => p === -1 ? "dealer" : String(p);
+  for (const p of rows)
+    b.appendChild(el("tr", {"data-party": p}, el("td", {}, who(p)), el("td", {}, num(c.bytes_sent[key(p)] || 0)),
+      el("td", {}, num(c.bytes_received[key(p)] || 0))));
+  const o = D.others;
+  if (o) b.appendChild(el("tr", {"data-party": "others"}, el("td", {}, num(o.count) + " other parties"),
+    el("td", {title: "total " + num(o.sent[2])}, range(o.sent) + " each"),
+    el("td", {title: "total " + num(o.received[2])}, range(o.received) + " each")));
   box.append(b);
 }
 function partyCards() {
   const box = $("parties");
-  const show = Math.min(D.parties.length, D.max_cards);
-  for (let k = 0; k < show; k++) {
-    const p = D.parties[k];
+  for (const p of D.parties) {
     const mine = D.published.filter((v) => v.parties.includes(p.party));
     const card = el("div", {cls: "card", id: "party-" + p.party}, el("b", {}, p.label),
       el("div", {}, "sent " + num(p.sent_messages) + " messages, " + bytes(p.sent_bytes)),
@@ -179,8 +179,10 @@ function partyCards() {
     }
     box.appendChild(card);
   }
-  if (D.parties.length > show) box.appendChild(el("div", {cls: "card"}, "… and " +
-    num(D.parties.length - show) + " more parties (all in the JSON form)"));
+  if (D.others) box.appendChild(el("div", {cls: "card", id: "party-others"}, el("b", {}, "… and " +
+    num(D.others.count) + " more parties"), el("div", {}, "each sent " + range(D.others.sent, " B") +
+    ", saw " + range(D.others.received, " B")), el("div", {cls: "hint"}, "every party's output and traffic " +
+    "is in the JSON form of this transcript")));
 }
 function laneHeader() {
   const h = $("lanes");

@@ -55,7 +55,11 @@ def _lanes(t: Transcript, max_lanes: int) -> list[int]:
 
 def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = None,
               max_cards: int = 64) -> dict[str, Any]:
-    """The compact data object the page's script draws from (tags and headers interned)."""
+    """The compact data object the page's script draws from (tags and headers interned).
+
+    Parties with a lane of their own (at most ``max_cards``) get a card and a
+    row of the bytes table; the others are summarised (count, min, max, total).
+    """
     if max_lanes < 2:
         raise ParameterError("max_lanes must be at least 2")
     tags: dict[str, int] = {}
@@ -79,24 +83,54 @@ def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = No
         p = -1
         if m.public is not None:
             p = len(pubs)
-            pubs.append(list(m.public))
+            pubs.append(_js_safe(list(m.public)))
         rows.append([r.round, r.sender, r.receiver, tags.setdefault(r.tag, len(tags)),
                      phases.setdefault(r.phase, len(phases)), r.payload_bytes, r.wire_bytes, h, ent, p])
     published: dict[tuple[str, str], dict[str, Any]] = {}
     for v in t.published:
         key = (v.tag, json.dumps(v.value, sort_keys=True))
-        entry = published.setdefault(key, {"tag": v.tag, "round": v.round, "parties": [], "value": v.value})
+        entry = published.setdefault(key, {"tag": v.tag, "round": v.round, "parties": [],
+                                           "value": _js_safe(v.value)})
         entry["parties"].append(v.party)
         entry["round"] = min(entry["round"], v.round)
+    lanes = _lanes(t, max_lanes)
+    shown = [p for p in t.parties if p.party in lanes][:max_cards]
+    shown_ids = {p.party for p in shown}
+    hidden = [p for p in t.parties if p.party not in shown_ids]
+    others = None
+    if hidden:
+        sent = np.array([p.sent_bytes for p in hidden])
+        got = np.array([p.received_bytes for p in hidden])
+        others = {"count": len(hidden), "sent": [int(sent.min()), int(sent.max()), int(sent.sum())],
+                  "received": [int(got.min()), int(got.max()), int(got.sum())]}
     n_rounds = len({r[0] for r in rows})
     if collapsed is None:
         collapsed = len(rows) > COLLAPSE_ABOVE or n_rounds > 60
     return {"title": t.title, "error": t.error, "n": t.n_parties,
             "labels": [p.label for p in t.parties],
-            "lanes": _lanes(t, max_lanes), "collapsed": bool(collapsed), "threshold": RANDOM_THRESHOLD,
-            "max_cards": max_cards, "cost": t.cost, "parties": [p.to_dict() for p in t.parties[:max_cards]],
+            "lanes": lanes, "collapsed": bool(collapsed), "threshold": RANDOM_THRESHOLD,
+            "cost": t.cost, "parties": [_js_safe(p.to_dict()) for p in shown], "others": others,
             "published": list(published.values()), "tags": list(tags), "phases": list(phases),
             "heads": head_list, "pub": pubs, "m": rows}
+
+
+JS_SAFE = 2**53
+"""Integers beyond this magnitude are written as strings in the page (JavaScript numbers are doubles)."""
+
+
+def _js_safe(v: Any) -> Any:
+    """``v`` with integers too large for a JavaScript number turned into strings (exact digits)."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return str(v) if abs(v) > JS_SAFE else v
+    if isinstance(v, list):
+        return [_js_safe(x) for x in v]
+    if isinstance(v, tuple):
+        return [_js_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _js_safe(x) for k, x in v.items()}
+    return v
 
 
 def _script_json(data: Any) -> str:
