@@ -135,3 +135,20 @@ def test_yao1982_refuses_small_keys_and_out_of_range():
     with pytest.raises(ParameterError, match="wealth"):
         mpc.run(lambda p: yao1982(p, 100, max_wealth=100, key_bits=1024,
                                   insecure_small_key_for_tests=True), 2, preprocessing=None)
+
+
+def test_example_runs_with_default_wealths_and_writes_a_transcript(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "millionaires.py"
+    spec = importlib.util.spec_from_file_location("millionaires_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = tmp_path / "m.html"
+    module.main(["--transcript", str(page)])
+    text = capsys.readouterr().out
+    assert "Alice is richer" in text and "garbled" in text
+    assert page.read_text().lstrip().lower().startswith("<!doctype html")
+    module.main(["--alice", "3", "--bob", "4"])
+    assert "Alice is not richer" in capsys.readouterr().out

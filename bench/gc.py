@@ -1,0 +1,207 @@
+"""Garbled circuits, oblivious transfer and Yao's millionaires: throughput, latency and bytes.
+
+Names:
+
+* ``gc``: half-gates garbling and evaluation on one core (pure functions, no
+  network): the AES-128 Bristol circuit (a batch of blocks, and one block) and
+  a batch of 32-bit comparisons. Params ``circuit``, ``phase`` (``garble`` or
+  ``evaluate``), ``batch``; extra ``and_per_second``. Baseline: the same batch
+  evaluated in plaintext (bit-sliced numpy, :meth:`Circuit.evaluate_plain`).
+  ``bytes_per_party`` is the garbled tables' size.
+* ``ot``: ``kind="base"`` (128 Chou-Orlandi OTs on Ed25519) and
+  ``kind="iknp"`` (extension, random and correlated OT), two parties in one
+  process. Extra ``ot_per_second``. Time is the wall clock of the transfer
+  (the setup of the extension is excluded, it is the ``base`` record). Baseline:
+  drawing the sender's output bytes with the PRG (a transfer with no obliviousness).
+* ``millionaires``: the whole protocol (OT setup included) for ``bits``-bit
+  wealth and ``batch`` comparisons per run; baseline: numpy's ``a > b``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+import mpc
+from bench.common import median_time, record
+from mpc.gc import bristol, builder
+from mpc.gc import garble as gb
+from mpc.gc.yao import CHUNK_WIRE_INSTANCES
+from mpc.ot import IKNPReceiver, IKNPSender, base
+from mpc.rand import PRG
+from protocols.millionaires import millionaires
+
+
+def _garble_and_evaluate(circuit, batch: int, seed: int = 0) -> tuple[float, float, bool]:
+    """Seconds to garble and to evaluate ``batch`` instances (chunked like the protocol)."""
+    prg = PRG.fresh()
+    rng = np.random.default_rng(seed)
+    chunk = max(1, CHUNK_WIRE_INSTANCES // circuit.n_wires)
+    t_g = t_e = 0.0
+    ok = True
+    delta = gb.new_delta(prg.bytes(16))
+    for s in range(0, batch, chunk):
+        n = min(chunk, batch - s)
+        zero = prg.uint64((circuit.n_inputs, n, 2))
+        bits = rng.integers(0, 2, (n, circuit.n_inputs)).astype(np.uint8)
+        t0 = time.perf_counter()
+        tables, out0 = gb.garble(circuit, delta, zero, first_instance=s)
+        t1 = time.perf_counter()
+        active = gb.evaluate(circuit, tables, gb.active_labels(zero, bits.T, delta), first_instance=s)
+        t2 = time.perf_counter()
+        t_g += t1 - t0
+        t_e += t2 - t1
+        if s == 0:
+            ok = np.array_equal(gb.decode(active, gb.decode_bits(out0)), circuit.evaluate_plain(bits))
+    return t_g, t_e, ok
+
+
+def bench_gc(quick: bool) -> list[dict]:
+    aes = bristol.load("aes_128")
+    cmp32 = builder.greater_than(32)
+    cases = [("aes_128", aes, 2 if quick else 100), ("aes_128", aes, 1),
+             ("gt32", cmp32, 1000 if quick else 100_000)]
+    repeat = 1 if quick else 3
+    out = []
+    for name, circuit, batch in cases:
+        _ = circuit.layers  # schedule computed once, outside the clock
+        runs = [_garble_and_evaluate(circuit, batch, seed=k) for k in range(repeat)]
+        bits = np.random.default_rng(0).integers(0, 2, (batch, circuit.n_inputs)).astype(np.uint8)
+        base_s, _, _ = median_time(lambda: circuit.evaluate_plain(bits), repeat=repeat)
+        ands = circuit.n_and * batch
+        for phase, idx in (("garble", 0), ("evaluate", 1)):
+            secs = float(np.median([r[idx] for r in runs]))
+            out.append(record("gc", {"circuit": name, "phase": phase, "batch": batch}, secs, base_s,
+                              bytes_per_party=32.0 * ands, rounds=None,
+                              and_gates=ands, and_per_second=ands / secs,
+                              correct=all(r[2] for r in runs)))
+    return out
+
+
+def _timed_pair(sender, receiver) -> tuple[float, list, mpc.RunResult]:
+    """Run a two-party OT program; time = first start to last end of the measured part."""
+    barrier = threading.Barrier(2)
+    spans: list[tuple[float, float]] = [(0.0, 0.0)] * 2
+
+    def prog(party):
+        state = sender.setup(party) if party.id == 0 else receiver.setup(party)
+        barrier.wait()
+        t0 = time.perf_counter()
+        result = (sender if party.id == 0 else receiver).measure(party, state)
+        spans[party.id] = (t0, time.perf_counter())
+        return result
+
+    res = mpc.run(prog, 2, preprocessing=None, timeout=600)
+    secs = max(s[1] for s in spans) - min(s[0] for s in spans)
+    return secs, res.outputs, res
+
+
+class _BaseSender:
+    def __init__(self, n):
+        self.n = n
+
+    def setup(self, party):
+        return None
+
+    def measure(self, party, state):
+        return base.random_send(party, 1, self.n)
+
+
+class _BaseReceiver:
+    def __init__(self, choices):
+        self.c = choices
+
+    def setup(self, party):
+        return None
+
+    def measure(self, party, state):
+        return base.random_receive(party, 0, self.c)
+
+
+class _ExtSender:
+    def __init__(self, n, kind):
+        self.n, self.kind = n, kind
+
+    def setup(self, party):
+        return IKNPSender.setup(party, 1)
+
+    def measure(self, party, ot):
+        if self.kind == "correlated":
+            return ot.correlated(self.n, np.arange(16, dtype=np.uint8) | np.uint8(1))
+        return ot.random(self.n)
+
+
+class _ExtReceiver:
+    def __init__(self, choices, kind):
+        self.c, self.kind = choices, kind
+
+    def setup(self, party):
+        return IKNPReceiver.setup(party, 0)
+
+    def measure(self, party, ot):
+        return ot.correlated(self.c) if self.kind == "correlated" else ot.random(self.c)
+
+
+def bench_ot(quick: bool) -> list[dict]:
+    rng = np.random.default_rng(0)
+    repeat = 1 if quick else 3
+    out = []
+    n = 128
+    runs = [_timed_pair(_BaseSender(n), _BaseReceiver(rng.integers(0, 2, n).astype(np.uint8)))
+            for _ in range(repeat)]
+    secs = float(np.median([r[0] for r in runs]))
+    cost = runs[-1][2].cost
+    prg = PRG.fresh()
+    base_s, _, _ = median_time(lambda: prg.bytes(32 * n), repeat=3)
+    out.append(record("ot", {"kind": "base", "n": n, "variant": "random"}, secs, base_s,
+                      bytes_per_party=sum(cost.bytes_sent.values()) / 2, rounds=cost.rounds,
+                      ot_per_second=n / secs))
+    m = 20_000 if quick else 1_000_000
+    for kind in ("random", "correlated"):
+        choices = rng.integers(0, 2, m).astype(np.uint8)
+        runs = [_timed_pair(_ExtSender(m, kind), _ExtReceiver(choices, kind)) for _ in range(repeat)]
+        secs = float(np.median([r[0] for r in runs]))
+        outs = runs[-1][1]
+        if kind == "random":
+            x0, x1 = outs[0]
+            ok = np.array_equal(outs[1], np.where(choices[:, None] == 1, x1, x0))
+        else:
+            ok = np.array_equal(outs[1] ^ outs[0], choices[:, None] * (np.arange(16, dtype=np.uint8) | 1))
+        measured = [msg for msg in runs[-1][2].cost.messages if "iknp-setup" not in msg.tag]
+        nbytes = sum(msg.payload_bytes for msg in measured)
+        base_s, _, _ = median_time(lambda: prg.bytes((32 if kind == "random" else 16) * m), repeat=3)
+        out.append(record("ot", {"kind": "iknp", "n": m, "variant": kind}, secs, base_s,
+                          bytes_per_party=nbytes / 2, rounds=runs[-1][2].cost.rounds - 2,  # minus the setup
+                          ot_per_second=m / secs, correct=bool(ok)))
+    return out
+
+
+def bench_millionaires(quick: bool) -> list[dict]:
+    cases = [(64, 1), (32, 100)] if quick else [(64, 1), (64, 1000), (32, 100_000)]
+    repeat = 1 if quick else 3
+    rng = np.random.default_rng(0)
+    out = []
+    for bits, batch in cases:
+        a = rng.integers(0, 2**bits - 1, batch, dtype=np.uint64)
+        b = rng.integers(0, 2**bits - 1, batch, dtype=np.uint64)
+        b[: batch // 10] = a[: batch // 10]
+        results = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            res = mpc.run(lambda party, w: millionaires(party, w, bits=bits), 2, inputs=[a, b],
+                          preprocessing=None, timeout=600)
+            results.append((time.perf_counter() - t0, res))
+        secs = float(np.median([r[0] for r in results]))
+        res = results[-1][1]
+        base_s, _, want = median_time(lambda: a > b, repeat=5)
+        out.append(record("millionaires", {"bits": bits, "batch": batch}, secs, base_s,
+                          bytes_per_party=sum(res.cost.bytes_sent.values()) / 2, rounds=res.cost.rounds,
+                          comparisons_per_second=batch / secs,
+                          correct=bool(np.array_equal(res.outputs[0], want)
+                                       and np.array_equal(res.outputs[1], want))))
+    return out
+
+
+BENCHMARKS = {"gc": bench_gc, "ot": bench_ot, "millionaires": bench_millionaires}
