@@ -258,7 +258,7 @@ class SecAggAggregator(Aggregator):
     def __init__(self, variant: str = "secagg", frac_bits: int = 20, dropout_bound: float = 0.3,
                  corruption: float = 0.1, drop_round: int = 2) -> None:
         super().__init__()
-        from protocols.secagg import driver  # noqa: F401 -- fail early if missing
+        import protocols.secagg  # noqa: F401 -- fail early if missing
         if variant not in ("secagg", "secagg+"):
             raise ParameterError("variant must be 'secagg' or 'secagg+'")
         if drop_round not in (0, 1, 2, 3):
@@ -269,9 +269,7 @@ class SecAggAggregator(Aggregator):
 
     def aggregate(self, vectors: dict[int, np.ndarray],
                   dropped: Iterable[int] = ()) -> AggregationResult:
-        from protocols.secagg.config import make_config
-        from protocols.secagg.driver import simulate
-        from protocols.secagg.encoding import Quantizer
+        from protocols.secagg import Quantizer, make_config, simulate
         from protocols.secagg.messages import ROUNDS
 
         ids, drop, vecs = self._check(vectors, dropped)

@@ -221,3 +221,17 @@ def test_distributed_dp_through_secure_aggregation(cancer, name):
     assert [r.loss for r in secure.rounds] == pytest.approx([r.loss for r in plain.rounds],
                                                             abs=1e-9)
     assert secure.rounds[-1].epsilon == plain.rounds[-1].epsilon
+
+
+def test_dp_on_digits_within_5_points(digits):
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    Xtr, ytr, Xte, yte = train_test_split(X, y, 0.2, seed=0)
+    Xtr, Xte = standardize(Xtr, Xte)
+    clients = split_clients(Xtr, ytr, partition_iid(ytr.size, 100, seed=0))
+    kw = dict(rounds=15, lr=0.1, batch_size=8, progress=False, seed=1)
+    plain = train(SoftmaxRegression(64, 10), clients, (Xte, yte), **kw)
+    dp = DPConfig("central", clip=0.5, epsilon=8.0, noise_seed=b"\x05" * 16)
+    private = train(SoftmaxRegression(64, 10), clients, (Xte, yte), dp=dp, **kw)
+    assert private.rounds[-1].epsilon <= 8.0 + 1e-6
+    assert private.final_accuracy >= plain.final_accuracy - 0.05
