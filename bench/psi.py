@@ -1,0 +1,133 @@
+"""DH-PSI and vertical logistic regression, 2 parties in one process.
+
+Names:
+
+* ``psi`` -- :func:`protocols.psi.psi` on random int64 sets of ``n`` items per
+  side (10^3, 10^4, 10^5) with ``overlap`` (the fraction of common items);
+  the baseline is ``numpy.intersect1d`` on the same sets. Extra fields:
+  ``exact`` (output equals the true intersection), ``hash_blind_seconds``
+  (the slower party's hashing and first blinding), ``workers``.
+* ``vertical_lr`` (run as ``vertical``) -- :mod:`ml.vertical` on scikit-learn's
+  breast cancer set split by columns (15 + 15) between 2 parties, 80/20
+  split; ``method`` is ``ss`` (secret sharing) or ``paillier`` (when
+  :mod:`mpc.he.paillier` is available). ``seconds`` is the time per epoch
+  (one full-batch iteration), the baseline the same iteration in plaintext
+  numpy; bytes and rounds are per epoch. Extra: ``accuracy`` on the test
+  rows, ``centralized_accuracy`` (scikit-learn on all columns, same split),
+  ``epochs``, ``train_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+import mpc
+from bench.common import median_time, record
+from ml import vertical
+from protocols.psi import psi
+
+
+def _sets(n: int, overlap: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    common = int(round(overlap * n))
+    pool = rng.choice(2**62, 2 * n - common, replace=False).astype(np.int64)
+    x = pool[:n]
+    y = np.concatenate([x[:common], pool[n:]])
+    return rng.permutation(x), rng.permutation(y)
+
+
+def _psi_record(n: int, overlap: float, repeat: int) -> dict:
+    x, y = _sets(n, overlap, seed=n + int(100 * overlap))
+    base, _, want = median_time(lambda: np.intersect1d(x, y), repeat=max(repeat, 5))
+    times, runs = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = mpc.run(lambda party, items: psi(party, items), parties=2, inputs=[x, y],
+                      preprocessing=None, timeout=600)
+        times.append(time.perf_counter() - t0)
+        runs.append(res)
+    res = runs[-1]
+    return record("psi", {"n": n, "overlap": overlap}, float(np.median(times)), base,
+                  bytes_per_party=res.cost.bytes_per_party(), rounds=res.cost.rounds,
+                  exact=bool(np.array_equal(res.outputs[0], want)),
+                  hash_blind_seconds=res.cost.phase_seconds.get("psi/blind", 0.0),
+                  bytes_sent={str(k): v for k, v in res.cost.bytes_sent.items() if k >= 0},
+                  workers="all cores")
+
+
+def bench_psi(quick: bool) -> list[dict]:
+    if quick:
+        return [_psi_record(100, 0.5, 1), _psi_record(300, 0.0, 1)]
+    out = [_psi_record(n, 0.5, 3 if n < 10**5 else 1) for n in (10**3, 10**4, 10**5)]
+    out += [_psi_record(10**3, ov, 3) for ov in (0.0, 1.0)]
+    return out
+
+
+# -- vertical logistic regression -----------------------------------------------------------
+def _breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+
+
+def _centralized(Xtr, Xte, ytr, yte) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(Xtr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = LogisticRegression(max_iter=5000).fit(scaler.transform(Xtr), ytr)
+    return float(clf.score(scaler.transform(Xte), yte))
+
+
+def _fitters() -> dict:
+    fitters = {"ss": (vertical.fit_ss, 300)}
+    fit_paillier = getattr(vertical, "fit_paillier", None)
+    if fit_paillier is not None:
+        fitters["paillier"] = (fit_paillier, getattr(vertical, "PAILLIER_BENCH_EPOCHS", 30))
+    return fitters
+
+
+def _vertical_record(method: str, fit, epochs: int, data, central: float) -> dict:
+    Xtr, Xte, ytr, yte = data
+    blocks = [Xtr[:, :15], Xtr[:, 15:]]
+
+    def program(party, X):
+        t0 = time.perf_counter()
+        model = fit(party, X, ytr if party.id == 0 else None, iterations=epochs)
+        return model, time.perf_counter() - t0
+
+    res = mpc.run(program, parties=2, inputs=blocks, timeout=3600)
+    models = [m for m, _ in res.outputs]
+    train_seconds = max(s for _, s in res.outputs)
+    z = models[0].partial_logits(Xte[:, :15]) + models[1].partial_logits(Xte[:, 15:])
+    accuracy = float(((z > 0) == yte).mean())
+    base, _, _ = median_time(lambda: vertical.fit_plain(blocks, ytr, iterations=20), repeat=3)
+    phases = res.cost.phases()
+    train = phases.get("vertical/train")
+    dealer = phases.get("preprocessing")
+    per = max(epochs, 1)
+    bytes_pp = (sum(v for p, v in train.bytes_sent.items() if p >= 0) / 2 / per) if train else None
+    return record("vertical_lr", {"method": method, "parties": 2, "rows": len(ytr), "features": 30},
+                  train_seconds / per, base / 20, bytes_per_party=bytes_pp,
+                  rounds=(train.rounds // per) if train else None, accuracy=accuracy,
+                  centralized_accuracy=central, epochs=epochs, train_seconds=train_seconds,
+                  dealer_bytes=(dealer.bytes_sent.get(-1, 0) / per) if dealer else 0)
+
+
+def bench_vertical(quick: bool) -> list[dict]:
+    data = _breast_cancer()
+    central = _centralized(*data)
+    out = []
+    for method, (fit, epochs) in _fitters().items():
+        out.append(_vertical_record(method, fit, 3 if quick else epochs, data, central))
+    return out
+
+
+BENCHMARKS = {"psi": bench_psi, "vertical": bench_vertical}

@@ -1,0 +1,33 @@
+"""Smoke test of the psi and vertical benchmarks (quick sizes) and their record schema."""
+
+import json
+
+from bench.__main__ import discover, main
+from bench.psi import bench_psi, bench_vertical
+
+FIELDS = {"name", "params", "seconds", "baseline_seconds", "ratio", "bytes_per_party", "rounds"}
+
+
+def test_psi_records():
+    recs = bench_psi(True)
+    assert recs and all(FIELDS <= r.keys() for r in recs)
+    for r in recs:
+        assert r["name"] == "psi" and set(r["params"]) == {"n", "overlap"}
+        assert r["exact"] is True
+        assert r["rounds"] == 2
+        n = r["params"]["n"]
+        assert r["bytes_sent"] == {"0": 12 + 32 * n, "1": 12 + 48 * n}
+
+
+def test_vertical_records(tmp_path):
+    out = tmp_path / "v.json"
+    assert main(["vertical", "--quick", "--json", str(out)]) == 0
+    recs = json.loads(out.read_text())
+    assert {r["params"]["method"] for r in recs} >= {"ss"}
+    for r in recs:
+        assert r["name"] == "vertical_lr" and FIELDS <= r.keys()
+        assert 0.5 <= r["accuracy"] <= 1 and 0.9 <= r["centralized_accuracy"] <= 1
+        assert r["bytes_per_party"] > 0 and r["rounds"] > 0
+        assert r["ratio"] == r["seconds"] / r["baseline_seconds"]
+    assert "psi" in discover() and "vertical" in discover()
+    assert bench_vertical is discover()["vertical"]
