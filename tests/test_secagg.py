@@ -1,0 +1,245 @@
+"""SecAgg and SecAgg+ end to end: exact sums under dropouts, aborts, malformed messages, refusals."""
+
+import numpy as np
+import pytest
+
+import mpc
+from mpc.errors import ParameterError, ProtocolAbort, ProtocolError
+from protocols.secagg import (Client, Server, aggregate, dropout_schedule, make_config,
+                              party_program, simulate)
+
+DIM = 6
+
+
+def _ints(n, bits=32, seed=0, dim=DIM):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 1 << bits, dim, dtype=np.uint64) for _ in range(n)]
+
+
+def _ring_sum(values, ids, bits=32):
+    total = np.zeros(len(values[0]), dtype=object)
+    for u in ids:
+        total += values[u].astype(object)
+    return np.array([int(v) % (1 << bits) for v in total], dtype=np.uint64)
+
+
+CASES = [(n, v, r) for n in (3, 10, 100) for v in ("secagg", "secagg+") for r in (0.0, 0.1, 0.3)]
+CASES += [(500, "secagg+", r) for r in (0.0, 0.1, 0.3)]
+
+
+@pytest.mark.parametrize("n,variant,rate", CASES)
+def test_exact_sum_of_survivors_with_dropouts_at_every_round(n, variant, rate):
+    values = _ints(n, seed=n)
+    drops = dropout_schedule(n, rate, seed=n)
+    config = make_config(n, DIM, variant=variant, dropout=max(rate, 0.05))
+    res = simulate(config, values, drops)
+    # who survives is exactly who did not drop before sending the masked input
+    assert res.survivors == sorted(u for u in range(n) if drops.get(u, 4) > 2)
+    assert np.array_equal(res.total, _ring_sum(values, res.survivors))
+    assert set(res.dropped) == set(drops)
+    assert res.cost.bytes_per_client > 0 and res.cost.server_seconds > 0
+    if rate:
+        assert set(drops.values()) == ({0, 1, 2, 3} if len(drops) >= 4 else set(drops.values()))
+
+
+def test_floats_within_quantisation_bound_and_clipping_reported():
+    rng = np.random.default_rng(3)
+    updates = [rng.normal(0, 2, 200) for _ in range(12)]
+    updates[4][7] = 50.0  # outside the clipping range
+    res = aggregate(updates, variant="secagg+", dropouts={2: 2, 9: 0}, clip=8.0, frac_bits=16)
+    assert res.survivors == [u for u in range(12) if u not in (2, 9)]
+    want = sum(np.clip(updates[u], -8, 8) for u in res.survivors)
+    assert np.abs(res.total - want).max() <= res.error_bound
+    assert res.clipped[4] == 1 and sum(res.clipped) == 1
+    assert res.config.bits == Quantizer_bits(12)
+    total, cost = res
+    assert total is res.total and cost.rounds == 4
+
+
+def Quantizer_bits(n):
+    from protocols.secagg import Quantizer
+    return Quantizer(8.0, 16).bits_needed(n)
+
+
+def test_64_bit_ring_and_integer_api():
+    values = _ints(5, bits=64, seed=9)
+    res = aggregate(values, bits=64, dropouts=[1])
+    assert res.config.dtype == np.uint64
+    assert np.array_equal(res.total, _ring_sum(values, [0, 2, 3, 4], bits=64))
+    small = _ints(5, bits=12, seed=1)
+    res = aggregate(small, bits=12, variant="secagg+")
+    assert np.array_equal(res.total, _ring_sum(small, range(5), bits=12))
+
+
+def test_below_threshold_aborts_clearly():
+    config = make_config(10, DIM, dropout=0.1)
+    values = _ints(10)
+    gone = {u: 2 for u in range(10 - config.threshold + 1)}
+    with pytest.raises(ProtocolAbort, match="fewer than the threshold"):
+        simulate(config, values, gone)
+    with pytest.raises(ProtocolAbort, match="round 'advertise'"):
+        simulate(config, values, {u: 0 for u in range(6)})
+    # dropping during unmasking: not enough shares come back
+    with pytest.raises(ProtocolAbort, match="round 'unmask'"):
+        simulate(config, values, {u: 3 for u in range(3)})
+
+
+@pytest.mark.parametrize("round_,bad", [
+    (0, lambda m: (m[0][:1],)),                                  # wrong shape
+    (0, lambda m: (m[0].astype(np.int64),)),                     # wrong dtype
+    (0, lambda m: (np.zeros((2, 32), np.uint8),)),               # low-order keys
+    (1, lambda m: (m[0][:-1], m[1][:-1])),                       # missing a recipient
+    (1, lambda m: (m[0], m[1], m[1])),                           # extra array
+    (2, lambda m: (m[0].astype(np.float64),)),                   # floats, not ring elements
+    (2, lambda m: (m[0][:3],)),                                  # too short
+    (3, lambda m: (m[0], m[1][:, :4], m[2], m[3])),              # truncated shares
+    (3, lambda m: (m[0][:-1], m[1][:-1], m[2], m[3])),           # answers for fewer clients
+    (3, lambda m: ()),                                            # empty
+])
+def test_malformed_messages_drop_the_sender_and_the_sum_stays_exact(round_, bad):
+    n = 8
+    values = _ints(n, seed=5)
+    config = make_config(n, DIM, dropout=0.2)
+
+    def tamper(r, u, m):
+        return bad(m) if (r, u) == (round_, 3) else m
+
+    res = simulate(config, values, tamper=tamper)
+    assert 3 in res.dropped
+    expected = [u for u in range(n) if round_ == 3 or u != 3]
+    assert res.survivors == expected
+    assert np.array_equal(res.total, _ring_sum(values, expected))
+
+
+def test_out_of_range_masked_input_is_rejected():
+    config = make_config(6, DIM, bits=12, dropout=0.2)
+    values = _ints(6, bits=12)
+    res = simulate(config, values, tamper=lambda r, u, m: (m[0] | np.uint32(1 << 12),) if (r, u) == (2, 1) else m)
+    assert "outside" in res.dropped[1]
+    assert np.array_equal(res.total, _ring_sum(values, [0, 2, 3, 4, 5], bits=12))
+
+
+def test_corrupted_share_ciphertext_makes_the_recipient_abort():
+    n = 8
+    values = _ints(n, seed=2)
+    config = make_config(n, DIM, dropout=0.2)
+
+    def tamper(r, u, m):
+        if (r, u) == (1, 0):
+            ct = m[1].copy()
+            ct[4, 10] ^= 1  # the ciphertext for client 5
+            return (m[0], ct)
+        return m
+
+    res = simulate(config, values, tamper=tamper)
+    assert res.survivors == [u for u in range(n) if u != 5]  # 5 refused and stopped
+    assert np.array_equal(res.total, _ring_sum(values, res.survivors))
+
+
+def _run_to_unmask(n=6, dim=4):
+    config = make_config(n, dim, dropout=0.34)
+    values = _ints(n, dim=dim)
+    clients = [Client(u, config, values[u]) for u in range(n)]
+    server = Server(config)
+    down = server.collect_keys({u: c.advertise_keys() for u, c in enumerate(clients)})
+    down = server.route_shares({u: clients[u].share_keys(*down[u]) for u in range(n - 1)})
+    down = server.collect_masked({u: clients[u].masked_input(*down[u]) for u in range(n - 2)})
+    return config, clients, server, down
+
+
+def test_client_refuses_a_request_for_both_shares_of_one_client():
+    config, clients, server, down = _run_to_unmask()
+    live, dropped = down[0]
+    assert dropped.tolist() == [4] and 4 not in live.tolist()
+    greedy = (np.array([0, 1, 2, 3, 4]), np.array([4]))  # seed AND key share of client 4
+    with pytest.raises(ProtocolAbort, match="both"):
+        clients[0].unmask(*greedy)
+    # once answered, a client never answers a second request (e.g. for the other shares)
+    clients[1].unmask(*down[1])
+    with pytest.raises(ProtocolError):
+        clients[1].unmask(np.array([0, 1, 2, 3]), np.array([], dtype=np.int64))
+
+
+def test_client_refuses_requests_outside_its_holdings_or_naming_itself_dropped():
+    config, clients, server, down = _run_to_unmask()
+    with pytest.raises(ProtocolAbort, match="refused"):
+        clients[0].unmask(np.array([0, 1, 2]), np.array([5]))  # 5 never shared keys
+    with pytest.raises(ProtocolAbort, match="refused"):
+        clients[1].unmask(np.array([0, 2]), np.array([1]))
+    with pytest.raises(ProtocolAbort, match="refused"):
+        clients[2].unmask(np.array([2, 0]), np.array([], dtype=np.int64))  # unsorted
+
+
+def test_server_never_asks_for_both_shares():
+    n = 30
+    config = make_config(n, DIM, variant="secagg+", dropout=0.3)
+    res = simulate(config, _ints(n), dropout_schedule(n, 0.3, seed=4))
+    for live, dropped in res.server._requests.values():
+        assert not set(live.tolist()) & set(dropped.tolist())
+
+
+def test_rounds_must_come_in_order():
+    config = make_config(3, DIM)
+    client = Client(0, config, np.zeros(DIM, np.uint32))
+    with pytest.raises(ProtocolError):
+        client.masked_input(np.zeros(0, np.int64), np.zeros((0, 80), np.uint8))
+    server = Server(config)
+    with pytest.raises(ProtocolError):
+        server.unmask({})
+
+
+def test_unsafe_or_invalid_parameters_are_refused():
+    with pytest.raises(ParameterError):
+        make_config(1, 4)
+    with pytest.raises(ParameterError):
+        make_config(10, 4, variant="secagg++")
+    with pytest.raises(ParameterError):
+        make_config(10, 4, bits=65)
+    with pytest.raises(ParameterError, match="threshold"):
+        make_config(10, 4, threshold=1)
+    with pytest.raises(ParameterError, match="threshold"):
+        make_config(10, 4, dropout=0.3, threshold=9)  # 3 may drop: 7 remain
+    with pytest.raises(ParameterError):
+        make_config(10, 4, dropout=0.6, corruption=0.5)
+    with pytest.raises(ParameterError):
+        Client(0, make_config(3, 4, bits=8), np.array([1, 2, 3, 256]))
+    with pytest.raises(ParameterError, match="overflow"):
+        aggregate([np.ones(3)] * 4, bits=16)
+
+
+def test_over_the_party_runtime_costs_and_transcript(tmp_path):
+    n = 5
+    values = _ints(n, seed=11)
+    config = make_config(n, DIM, dropout=0.4)
+    drops = {1: 0, 3: 2}
+    page = tmp_path / "secagg.html"
+    run = mpc.run(party_program, parties=n + 1, inputs=[None, *values],
+                  kwargs={"config": config, "drops": drops}, preprocessing=None,
+                  transcript=str(page))
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [0, 2, 4]
+    assert np.array_equal(total, _ring_sum(values, survivors))
+    assert run.outputs[2] is None and run.outputs[4] is None and run.outputs[1] is not None
+    assert run.cost.rounds == 7  # four uploads, three replies
+    phases = run.cost.phases()
+    assert list(phases)[:4] == ["advertise", "share", "masked", "unmask"]
+    # a client that finished sent its two keys, 3 ciphertexts, its masked input and shares
+    assert run.cost.bytes_sent[1] == 64 + (3 * 8 + 3 * 80) + 4 * DIM + (8 * 3 + 20 * 3 + 8 + 36)
+    assert page.exists() and page.stat().st_size > 0
+
+
+def test_party_runtime_aborts_below_threshold():
+    config = make_config(4, DIM, dropout=0.25)
+    with pytest.raises(ProtocolAbort):
+        mpc.run(party_program, parties=5, inputs=[None, *_ints(4)],
+                kwargs={"config": config, "drops": {0: 1, 1: 1}}, preprocessing=None)
+
+
+def test_aggregate_over_parties_matches_simulation():
+    rng = np.random.default_rng(8)
+    updates = [rng.uniform(-1, 1, 10) for _ in range(4)]
+    a = aggregate(updates, runtime="parties", dropouts={2: 1})
+    b = aggregate(updates, runtime="simulation", dropouts={2: 1})
+    assert a.survivors == b.survivors == [0, 1, 3]
+    assert np.array_equal(a.total, b.total)
+    assert a.cost.bytes_per_client > 0 and a.run is not None
