@@ -375,3 +375,88 @@ def test_many_parties_summarised_beyond_their_lanes():
     assert data["others"]["count"] == 36
     assert data["others"]["sent"] == [others[0].sent_bytes, others[0].sent_bytes,
                                       sum(p.sent_bytes for p in others)]
+
+
+# -- runs over several processes: one part per party, merged ---------------------------
+def run_parts(program, n, inputs):
+    """Run ``program`` as separate Party objects (as one process per party would) and keep each part."""
+    import os
+    import threading
+
+    from mpc.transport.memory import MemoryNetwork
+    from mpc.transcript import from_party
+
+    net = MemoryNetwork(n)
+    session = os.urandom(8)
+    parties = [mpc.Party(i, n, net.endpoint(i), session=session, record_transcript=True) for i in range(n)]
+    parts = [None] * n
+
+    def body(i):
+        parts[i] = from_party(parties[i], program(parties[i], inputs[i]), title="parts")
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return parts
+
+
+def ring_program(party, x):
+    """Everyone opens the sum of the inputs; party 0 then sends a public note to party 2."""
+    shares = mpc.share_all(party, np.array([x]))
+    total = party.publish("sum", sum(shares[1:], shares[0]).reveal())
+    if party.id == 0:
+        party.send(2, "note", np.array([1, 2]), public=True)
+    if party.id == 2:
+        party.recv(0, "note")
+    return total
+
+
+def test_merged_parts_equal_the_one_process_transcript():
+    from mpc.transcript import merge
+
+    parts = run_parts(ring_program, 3, SECRETS)
+    whole = mpc.run(ring_program, 3, inputs=SECRETS, preprocessing=None, transcript=True).transcript
+    for i, part in enumerate(parts):
+        assert {m.record.sender for m in part.messages} == {i}
+        assert [p.output is not None for p in part.parties] == [k == i for k in range(3)]
+    merged = merge(parts[::-1])  # order of the parts does not matter
+    strip = [(m.record.round, m.record.sender, m.record.receiver, m.record.tag, m.record.payload_bytes,
+              m.record.wire_bytes, m.arrays and tuple((a.dtype, a.shape) for a in m.arrays), m.public)
+             for m in merged.messages]
+    assert strip == [(m.record.round, m.record.sender, m.record.receiver, m.record.tag, m.record.payload_bytes,
+                      m.record.wire_bytes, m.arrays and tuple((a.dtype, a.shape) for a in m.arrays), m.public)
+                     for m in whole.messages]
+    assert [p.output for p in merged.parties] == [p.output for p in whole.parties]
+    assert [(v.party, v.tag) for v in merged.published] == [(v.party, v.tag) for v in whole.published]
+    for key in ("rounds", "messages", "payload_bytes", "wire_bytes", "bytes_sent", "bytes_received"):
+        assert merged.cost[key] == whole.cost[key], key
+    assert Transcript.from_json(merged.to_json()) == merged
+
+
+def test_merge_refuses_mixed_or_duplicate_parts():
+    from mpc.transcript import merge
+
+    parts = run_parts(ring_program, 3, SECRETS)
+    with pytest.raises(ParameterError, match="appears in transcript parts"):
+        merge([parts[0], parts[0]])
+    other = from_records([], 4)
+    with pytest.raises(ParameterError, match="different runs"):
+        merge([parts[0], other])
+    with pytest.raises(ParameterError, match="nothing to merge"):
+        merge([])
+
+
+def test_merge_command_line(tmp_path):
+    from mpc.transcript.__main__ import main
+
+    paths = []
+    for i, part in enumerate(run_parts(ring_program, 3, SECRETS)):
+        paths.append(str(tmp_path / f"part{i}.json"))
+        part.write_json(paths[-1])
+    assert main(["merge", *paths, "-o", str(tmp_path / "run.json")]) == 0
+    assert len(read_json(tmp_path / "run.json").messages) == 3 * 2 * 2 + 1
+    assert main(["html", str(tmp_path / "run.json"), "-o", str(tmp_path / "run.html"),
+                 "--labels", "A,B,C"]) == 0
+    assert '"labels":["A","B","C"]' in (tmp_path / "run.html").read_text()

@@ -2,6 +2,7 @@
 
     python -m mpc.transcript html RUN.json -o RUN.html [--title T] [--labels A,B,C]
     python -m mpc.transcript screenshot RUN.html RUN.png [--width 1400 --height 1500 --select 9]
+    python -m mpc.transcript merge PART0.json PART1.json ... -o RUN.html   (one part per process)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 from .browser import screenshot
 from .html import write_html
+from .merge import merge
 from .record import read_json
 
 
@@ -29,7 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--width", type=int, default=1400)
     s.add_argument("--height", type=int, default=1500)
     s.add_argument("--select", type=int, help="open this message's details first")
+    m = sub.add_parser("merge", help="combine the parts written by each party's process")
+    m.add_argument("parts", nargs="+")
+    m.add_argument("-o", "--output", required=True, help="RUN.html, or RUN.json")
+    m.add_argument("--title")
     args = ap.parse_args(argv)
+    if args.command == "merge":
+        merge([read_json(p) for p in args.parts], title=args.title).write(args.output)
+        return 0
     if args.command == "html":
         t = read_json(args.json)
         labels = args.labels.split(",") if args.labels else None
