@@ -73,6 +73,15 @@ def test_secret_shared_training_matches_plaintext(parties, label_party):
     assert np.allclose(res.outputs[0].mean, blocks[0].mean(axis=0))
 
 
+def test_exact_sigmoid_activation_matches_plaintext():
+    blocks, y = _toy(n=40)
+    res = _fit(blocks, y, iterations=4, lr=0.5, activation="sigmoid")
+    w, b = V.fit_plain(blocks, y, iterations=4, lr=0.5, activation="sigmoid")
+    assert np.max(np.abs(np.concatenate([m.weights for m in res.outputs]) - w)) < 2e-3
+    with pytest.raises(ParameterError, match="activation"):
+        _fit(blocks, y, iterations=1, activation="relu")
+
+
 def test_prediction_opens_only_at_the_label_party():
     blocks, y = _toy()
     model_res = _fit(blocks, y, iterations=10)
