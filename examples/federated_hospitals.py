@@ -61,6 +61,8 @@ MEANING = {
 
 
 def _preview(payload) -> str:
+    if len(payload) == 0:
+        return "(empty: the sender is leaving)"
     if isinstance(payload, np.ndarray):
         flat = payload.reshape(-1)
         return np.array2string(flat[:3], precision=3, separator=" ")[:-1] + " ...]"
@@ -110,8 +112,12 @@ def run(aggregator: str, clients, test, progress: bool, narrate: bool):
 
     model = LogisticRegression(clients[0][0].shape[1], l2=1e-3)
     t0 = time.perf_counter()
+    # SecAgg runs on the Party runtime: one thread per party, messages in the wire
+    # format, the server's view recorded by the runtime (what the narration prints)
+    options = {"runtime": "parties"} if aggregator.startswith("secagg") else {}
     history = train(model, clients, test, aggregator=aggregator, progress=progress,
-                    on_round=on_round, label=aggregator, **SETTINGS)
+                    on_round=on_round, label=aggregator, aggregator_options=options,
+                    **SETTINGS)
     return history, time.perf_counter() - t0
 
 

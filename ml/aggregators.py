@@ -226,7 +226,9 @@ class SecAggAggregator(Aggregator):
     1. The four rounds of Bonawitz et al. 2017 (advertise keys, share keys,
        masked input, unmask), or of SecAgg+ (Bell et al. 2020: each client is
        paired with ~O(log n) neighbours of a random regular graph), driven by
-       :func:`protocols.secagg.driver.simulate`. A client that drops out of the
+       :func:`protocols.secagg.simulate` (``runtime="parties"``: the Party
+       runtime, one thread per party, messages in the wire format, the server's
+       view recorded by the runtime). A client that drops out of the
        round does so *after* sharing its keys (``drop_round=2``), the case in
        which the server must reconstruct its pairwise masks.
     2. The server decodes the ring sum of the survivors.
@@ -256,11 +258,15 @@ class SecAggAggregator(Aggregator):
     min_survivors = 2
 
     def __init__(self, variant: str = "secagg", frac_bits: int = 20, dropout_bound: float = 0.3,
-                 corruption: float = 0.1, drop_round: int = 2) -> None:
+                 corruption: float = 0.1, drop_round: int = 2, runtime: str = "simulation",
+                 timeout: float = 60.0) -> None:
         super().__init__()
         import protocols.secagg  # noqa: F401 -- fail early if missing
         if variant not in ("secagg", "secagg+"):
             raise ParameterError("variant must be 'secagg' or 'secagg+'")
+        if runtime not in ("simulation", "parties"):
+            raise ParameterError("runtime must be 'simulation' or 'parties'")
+        self.runtime, self.timeout = runtime, timeout
         if drop_round not in (0, 1, 2, 3):
             raise ParameterError("drop_round must be one of the rounds 0..3")
         self.name = variant
@@ -292,6 +298,8 @@ class SecAggAggregator(Aggregator):
             transcript.append(ServerMessage(ids[u], ROUNDS[r], payload, size))
             return message
 
+        if self.runtime == "parties":
+            return self._over_parties(ids, config, values, schedule, quant, bits)
         sim = simulate(config, values, schedule, tamper=record)
         total = quant.decode(sim.total, bits)
         survivors = [ids[u] for u in sim.survivors]
@@ -301,6 +309,31 @@ class SecAggAggregator(Aggregator):
             transcript=transcript,
             server_state={"server": sim.server, "total": total,
                           "threshold": config.threshold, "degree": config.degree})
+
+    def _over_parties(self, ids: list[int], config: Any, values: list[np.ndarray],
+                      schedule: dict[int, int], quant: Any, bits: int) -> AggregationResult:
+        """The same session on the Party runtime (one thread per party, party 0 the server);
+        the transcript is the server's view as recorded by the runtime."""
+        import mpc
+        from protocols.secagg import party_program
+
+        run = mpc.run(party_program, parties=len(ids) + 1, inputs=[None, *values],
+                      kwargs={"config": config, "drops": schedule}, preprocessing=None,
+                      timeout=self.timeout, record_view=True)
+        ring, finished, server_seconds = run.outputs[0]
+        transcript = [ServerMessage(ids[frm - 1], tag.rsplit("/", 1)[-1], arrays[0] if len(arrays) == 1 else
+                                    b"".join(np.ascontiguousarray(a).tobytes() for a in arrays),
+                                    int(sum(a.nbytes for a in arrays)))
+                      for frm, tag, arrays in (run.views or [[]])[0] if frm >= 1]
+        done = [p for p, out in enumerate(run.outputs[1:], 1) if out is not None]
+        moved = [run.cost.bytes_sent[p] + run.cost.bytes_received[p] for p in done]
+        total = quant.decode(ring, bits)
+        return AggregationResult(
+            total, [ids[u] for u in finished],
+            bytes_per_client=float(np.mean(moved)) + 8 * self.dim if moved else 0.0,
+            server_seconds=server_seconds,
+            client_seconds=float(np.mean([run.outputs[p] for p in done])) if done else 0.0,
+            transcript=transcript, server_state={"total": total, "rounds": run.cost.rounds})
 
 
 class _HomomorphicAggregator(Aggregator):

@@ -198,3 +198,17 @@ def test_masked_inputs_look_uniform_whatever_the_input(name):
         expected = top.size / 16
         chi2 = float(((counts - expected) ** 2 / expected).sum())
         assert chi2 < 45.0  # 15 degrees of freedom: p ~ 1e-4
+
+
+@pytest.mark.parametrize("name", [n for n in ("secagg", "secagg+") if n in AVAILABLE])
+def test_secagg_over_the_party_runtime_server_view(name):
+    """runtime="parties": the server's view is the one the Party runtime recorded."""
+    from ml.aggregators import SecAggAggregator
+
+    agg = SecAggAggregator(variant=name, runtime="parties")
+    vectors, res, want = _round(agg, n=5, dropped=(1,))
+    assert res.survivors == [0, 2, 3, 4]
+    assert np.allclose(res.total, want, atol=1e-4)
+    tags = [m.tag for m in res.transcript]
+    assert tags.count("advertise") == 5 and tags.count("unmask") == 4
+    assert not _holds_plaintext(res, vectors)
