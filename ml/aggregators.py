@@ -490,6 +490,77 @@ class CKKSAggregator(_HomomorphicAggregator):
         return np.rint(values / step) * step
 
 
+class PaillierAggregator(_HomomorphicAggregator):
+    """Sum of packed Paillier ciphertexts; the server holds only the public key.
+
+    The clients share one Paillier key pair (:func:`mpc.he.paillier.keygen`,
+    2048 bits); the server loads the serialized public key and multiplies the
+    ciphertexts (adds the plaintexts). Each vector is encoded with
+    ``frac_bits`` fractional bits and packed many values per plaintext
+    (:mod:`mpc.he.packing`) with headroom for a sum of ``n_clients`` vectors,
+    so the sum is exact up to each value's rounding (2^-(frac_bits+1)). The
+    steps are those of the homomorphic skeleton above.
+
+    Security
+    --------
+    Semi-honest server, IND-CPA under the decisional composite residuosity
+    assumption (keys under 2048 bits refused). As with CKKS every client holds
+    the secret key: the server must not collude with any client, and uploads
+    must travel over channels other clients cannot read. The server learns the
+    sum of the survivors (at least 2). Decryption is exact, so no noise leaks.
+    Ciphertexts are malleable: a malicious server can return a wrong sum.
+
+    Cost
+    ----
+    One round trip. Per client ceil(d / s) ciphertexts of 512 bytes up, with
+    s = 2047 // (value_bits + ceil(log2 n)) values per ciphertext (55 at
+    frac_bits 24, |x| <= 10, n = 100), and the 8 d-byte model down; the
+    decrypting client also downloads the sum's ciphertexts. Client: one
+    fixed-base exponentiation per ciphertext (table precomputed once, ~0.2 s,
+    5.6 MB); server: one product mod n^2 per ciphertext and client.
+    """
+
+    name = "paillier"
+
+    def __init__(self, key_bits: int = 2048, frac_bits: int = 24,
+                 insecure_for_testing: bool = False) -> None:
+        super().__init__()
+        from mpc.he import packing  # noqa: F401 -- fail early if mpc.he is missing
+        self.key_bits, self.frac_bits = key_bits, frac_bits
+        self.insecure_for_testing = insecure_for_testing
+
+    def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
+        from mpc.he.packing import Packing
+        value_bits = math.ceil(math.log2(value_bound * 2.0 ** self.frac_bits + 1)) + 1
+        self.packing = Packing(value_bits, max_additions=n_clients, frac_bits=self.frac_bits)
+        super().setup(n_clients, dim, value_bound)
+
+    def _keygen(self) -> tuple[Any, bytes]:
+        from mpc.he.paillier import keygen
+        pair = keygen(self.key_bits, insecure_for_testing=self.insecure_for_testing)
+        pair.public.precompute()  # fixed-base table for the clients' encryptions
+        return pair, pair.public.serialize()
+
+    def _server_key(self, blob: bytes) -> Any:
+        from mpc.he.paillier import PaillierPublicKey
+        return PaillierPublicKey.load(blob, insecure_for_testing=self.insecure_for_testing)
+
+    def _encrypt(self, key: Any, vector: np.ndarray, n_summands: int) -> bytes:
+        from mpc.he.packing import encrypt_packed
+        return encrypt_packed(key.public, vector, self.packing).serialize()
+
+    def _add(self, pub: Any, blobs: list[bytes]) -> bytes:
+        from mpc.he.packing import PackedArray
+        total = PackedArray.load(pub, blobs[0])
+        for b in blobs[1:]:
+            total = total + PackedArray.load(pub, b)
+        return total.serialize()
+
+    def _decrypt(self, key: Any, blob: bytes, n_summands: int) -> np.ndarray:
+        from mpc.he.packing import PackedArray, decrypt_packed
+        return decrypt_packed(key.secret, PackedArray.load(key.public, blob))
+
+
 AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
 
 
@@ -510,5 +581,5 @@ def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
     if name in ("secagg", "secagg+"):
         return SecAggAggregator(variant=name, **kwargs)
     if name == "paillier":
-        raise ImportError(f"aggregator {name!r} needs a module that is not available yet")
+        return PaillierAggregator(**kwargs)
     raise ParameterError(f"unknown aggregator {name!r}: choose one of {', '.join(AGGREGATORS)}")
