@@ -79,54 +79,6 @@ class AggregationResult:
     server_state: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class FixedPointCodec:
-    """Reals in [-bound, bound] as integers modulo 2^bits, with room for a sum.
-
-    ``encode(x) = round(x 2^frac_bits) mod 2^bits``. The sum of up to
-    ``n_summands`` encodings, reduced mod 2^bits, decodes exactly (to the
-    rounding of each term, |error| <= n 2^-(frac_bits+1) per entry) because
-    ``bits`` leaves one sign bit above n * bound * 2^frac_bits.
-    """
-
-    bound: float
-    n_summands: int
-    frac_bits: int = 24
-
-    def __post_init__(self) -> None:
-        if not self.bound > 0 or self.n_summands < 1 or not 0 <= self.frac_bits <= 40:
-            raise ParameterError("codec needs bound > 0, n_summands >= 1, 0 <= frac_bits <= 40")
-        if self.bits > 62:
-            raise ParameterError(
-                f"a sum of {self.n_summands} values of magnitude {self.bound:g} at "
-                f"{self.frac_bits} fractional bits needs {self.bits} bits (at most 62): "
-                "lower frac_bits or the value bound")
-
-    @property
-    def bits(self) -> int:
-        """Bits per entry of the (summed) encoding, sign included."""
-        peak = self.n_summands * (self.bound * 2.0 ** self.frac_bits + 0.5)
-        return max(2, math.ceil(math.log2(peak + 1)) + 1)
-
-    @property
-    def modulus(self) -> int:
-        return 1 << self.bits
-
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """Encodings as uint64 in [0, 2^bits)."""
-        v = np.asarray(x, dtype=np.float64)
-        if np.abs(v).max(initial=0.0) > self.bound:
-            raise ParameterError(f"value outside the codec's bound {self.bound:g}")
-        q = np.rint(v * 2.0 ** self.frac_bits).astype(np.int64)
-        return q.astype(np.uint64) & np.uint64(self.modulus - 1)
-
-    def decode(self, total: np.ndarray) -> np.ndarray:
-        """Reals from a sum of encodings already reduced mod 2^bits."""
-        t = np.asarray(total, dtype=np.uint64) & np.uint64(self.modulus - 1)
-        signed = t.astype(np.int64) - (t >= np.uint64(self.modulus >> 1)).astype(np.int64) * self.modulus
-        return signed.astype(np.float64) * 2.0 ** -self.frac_bits
-
-
 class Aggregator:
     """Common interface of all aggregators (see the module docstring)."""
 
