@@ -162,6 +162,12 @@ def test_builder_gate_counts_are_optimal():
     assert builder.maximum(64).n_and == 128
     eq = builder.equal(64)
     assert sum(1 for layer in eq.layers if layer.and_ is not None) == 6  # log depth
+    # the garbling plan keeps only AND and XOR gates: INV/EQW/EQ cost nothing
+    lt = builder.less_than(64)
+    counts = lt.counts()
+    assert counts["INV"] > 0
+    assert sum(st.a.size for st in lt.plan.steps) == counts["AND"] + counts["XOR"]
+    assert sum(1 for st in eq.plan.steps if st.is_and) == 6
     with pytest.raises(ParameterError):
         builder.less_than(0)
     with pytest.raises(ParameterError):

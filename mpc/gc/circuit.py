@@ -197,6 +197,11 @@ class Circuit:
             layers.append(Layer(**parts))
         return tuple(layers)
 
+    @cached_property
+    def plan(self) -> "Plan":
+        """The garbling schedule: INV/EQW/EQ folded away, each step's outputs in contiguous slots."""
+        return compile_plan(self)
+
     # -- plaintext --------------------------------------------------------------
     def evaluate_plain(self, bits: np.ndarray) -> np.ndarray:
         """Evaluate on input bits ``uint8[batch, n_inputs]``; returns ``uint8[batch, n_outputs]``.
@@ -230,3 +235,111 @@ class Circuit:
                 w[o] = (0 - c)[:, None]
         out = w[self.output_wires]
         return np.unpackbits(out, axis=1, count=batch, bitorder="little").T.copy()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One batch of garbling work: all AND gates or all XOR gates of one level.
+
+    Inputs are read from label slots ``a`` and ``b``; outputs go to slots
+    ``start .. start + len(a) - 1``. For AND steps, ``flip_a`` / ``flip_b`` list
+    the positions whose input is the *complement* of its slot (an INV was folded
+    into it) and ``first_and`` numbers the gates (their hash tweaks).
+    """
+
+    is_and: bool
+    a: np.ndarray
+    b: np.ndarray
+    start: int
+    flip_a: np.ndarray | None = None
+    flip_b: np.ndarray | None = None
+    first_and: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A circuit compiled for garbling.
+
+    Every wire lives in a label *slot*, possibly complemented: the garbler's
+    zero-label of wire ``w`` is ``slot[w] xor flip[w] Delta``, and the
+    evaluator's active label is ``slot[w]`` whatever ``flip[w]``. So INV and
+    EQW gates cost nothing for either party, and an EQ constant is the public
+    all-zero slot ``n_inputs`` complemented or not. Slots ``0 .. n_inputs - 1``
+    are the inputs.
+    """
+
+    n_slots: int
+    const_slot: int
+    steps: tuple[Step, ...]
+    out_slot: np.ndarray
+    out_flip: np.ndarray
+
+
+def compile_plan(c: Circuit) -> Plan:
+    """Fold INV/EQW/EQ into slot aliases and group AND / XOR gates by level (see :class:`Plan`)."""
+    n_in = c.n_inputs
+    const = n_in
+    slot = np.full(c.n_wires, -1, np.int64)
+    slot[:n_in] = np.arange(n_in)
+    flip = np.zeros(c.n_wires, np.uint8)
+    al = [0] * c.n_wires  # AND depth of each wire
+    xl = [0] * c.n_wires  # XOR depth within its AND level
+    ops, aa, bb, oo = c.op.tolist(), c.a.tolist(), c.b.tolist(), c.out.tolist()
+    slot_l, flip_l = slot.tolist(), flip.tolist()
+    keys: list[int] = []  # sort key of each slot-producing gate: its step
+    idx: list[int] = []
+    big = c.n_wires + 2
+    for g in range(c.op.size):  # one pass at construction, not on the hot path
+        o, w = ops[g], oo[g]
+        if o == INV or o == EQW:
+            s_ = aa[g]
+            slot_l[w], flip_l[w] = slot_l[s_], flip_l[s_] ^ (o == INV)
+            al[w], xl[w] = al[s_], xl[s_]
+        elif o == EQ:
+            slot_l[w], flip_l[w] = const, aa[g]
+        elif o == AND:
+            al[w] = max(al[aa[g]], al[bb[g]]) + 1
+            xl[w] = 0
+            keys.append(al[w] * big * 2)
+            idx.append(g)
+        else:  # XOR
+            la = max(al[aa[g]], al[bb[g]])
+            al[w] = la
+            xl[w] = 1 + max(xl[s_] if al[s_] == la else 0 for s_ in (aa[g], bb[g]))
+            flip_l[w] = flip_l[aa[g]] ^ flip_l[bb[g]]
+            keys.append(la * big * 2 + 1 + xl[w])
+            idx.append(g)
+    key_arr = np.asarray(keys, np.int64)
+    idx_arr = np.asarray(idx, np.int64)
+    order = np.argsort(key_arr, kind="stable")
+    key_sorted, g_sorted = key_arr[order], idx_arr[order]
+    # slots of gate outputs in step order: contiguous per step
+    nxt = n_in + 1
+    out_w = c.out[g_sorted]
+    slot_of_out = np.arange(nxt, nxt + g_sorted.size, dtype=np.int64)
+    for w, s_ in zip(out_w.tolist(), slot_of_out.tolist()):
+        slot_l[w] = s_
+    # propagate aliases again now that producing gates have slots (INV/EQW of gate outputs)
+    for g in range(c.op.size):
+        o, w = ops[g], oo[g]
+        if o == INV or o == EQW:
+            slot_l[w] = slot_l[aa[g]]
+    slot = np.asarray(slot_l, np.int64)
+    flip = np.asarray(flip_l, np.uint8)
+    uniq, starts = np.unique(key_sorted, return_index=True)
+    bounds = list(starts) + [g_sorted.size]
+    steps = []
+    and_count = 0
+    for i in range(uniq.size):
+        gs = g_sorted[bounds[i]: bounds[i + 1]]
+        a, b = c.a[gs], c.b[gs]
+        start = n_in + 1 + int(bounds[i])
+        if c.op[gs[0]] == AND:
+            fa, fb = np.flatnonzero(flip[a]), np.flatnonzero(flip[b])
+            steps.append(Step(True, slot[a], slot[b], start, fa if fa.size else None,
+                              fb if fb.size else None, and_count))
+            and_count += gs.size
+        else:
+            steps.append(Step(False, slot[a], slot[b], start))
+    outs = c.output_wires
+    return Plan(n_in + 1 + g_sorted.size, const, tuple(steps), slot[outs], flip[outs])

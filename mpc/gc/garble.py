@@ -113,58 +113,52 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
     batch = _check_labels(zero_labels, circuit, "zero_labels")
     h = hasher or FixedKeyHash()
     inst = _instances(first_instance, batch)
-    w = np.empty((circuit.n_wires, batch, 2), np.uint64)
-    w[: circuit.n_inputs] = zero_labels
+    plan = circuit.plan
+    s = np.empty((plan.n_slots, batch, 2), np.uint64)  # slot labels (Plan: zero-label ^ flip Delta)
+    s[: circuit.n_inputs] = zero_labels
+    s[plan.const_slot] = 0
     tables = np.empty((circuit.n_and, batch, 2, 2), np.uint64)
-    for layer in circuit.layers:
-        if layer.and_ is not None:
-            a, b, o = layer.and_
-            g = layer.and_index
-            k = a.size
-            x = np.empty((4, k, batch, 2), np.uint64)
-            x[0] = w[a]
-            np.bitwise_xor(x[0], delta, out=x[1])
-            x[2] = w[b]
-            np.bitwise_xor(x[2], delta, out=x[3])
-            lo = np.empty((4, k, 1), np.uint64)
-            lo[:2, :, 0] = 2 * g.astype(np.uint64)
-            lo[2:, :, 0] = 2 * g.astype(np.uint64) + np.uint64(1)
-            hx = h(x, lo, inst)
-            a0 = x[0]
-            pa = _mask(a0[..., 0] & np.uint64(1))
-            pb = _mask(x[2][..., 0] & np.uint64(1))
-            t = tables[g[0]: g[-1] + 1]
-            tg = t[:, :, 0]
-            te = t[:, :, 1]
-            np.bitwise_xor(hx[0], hx[1], out=tg)
-            tg ^= pb & delta
-            np.bitwise_xor(hx[2], hx[3], out=te)
-            te ^= a0
-            out = hx[0] ^ (pa & tg)            # WG0
-            out ^= hx[2]                        # WE0 = H(B0) ^ pb (TE ^ A0)
-            out ^= pb & (te ^ a0)
-            w[o] = out
-        _linear(layer, w, delta)
-    return tables, w[circuit.output_wires]
-
-
-def _linear(layer, w: np.ndarray, delta: np.ndarray | None) -> None:
-    """XOR / INV / EQW / EQ gates of a layer; ``delta`` is None for the evaluator."""
-    if layer.xor is not None:
-        a, b, o = layer.xor
-        w[o] = w[a] ^ w[b]
-    if layer.inv is not None:
-        a, o = layer.inv
-        w[o] = w[a] ^ delta if delta is not None else w[a]
-    if layer.eqw is not None:
-        a, o = layer.eqw
-        w[o] = w[a]
-    if layer.eq is not None:
-        c, o = layer.eq
-        if delta is not None:
-            w[o] = (_mask(c.astype(np.uint64)) & delta)[:, None, :]
-        else:
-            w[o] = 0
+    one = np.uint64(1)
+    for st in plan.steps:
+        k = st.a.size
+        out = s[st.start: st.start + k]
+        if not st.is_and:
+            np.bitwise_xor(s[st.a], s[st.b], out=out)
+            continue
+        x = np.empty((4, k, batch, 2), np.uint64)
+        np.take(s, st.a, axis=0, out=x[0])
+        np.take(s, st.b, axis=0, out=x[2])
+        if st.flip_a is not None:
+            x[0][st.flip_a] ^= delta
+        if st.flip_b is not None:
+            x[2][st.flip_b] ^= delta
+        np.bitwise_xor(x[0], delta, out=x[1])
+        np.bitwise_xor(x[2], delta, out=x[3])
+        g = np.arange(st.first_and, st.first_and + k, dtype=np.uint64) << one
+        lo = np.empty((4, k, 1), np.uint64)
+        lo[:2, :, 0] = g
+        lo[2:, :, 0] = g | one
+        hx = h(x, lo, inst)
+        a0 = x[0]
+        pa = _mask(a0[..., 0] & one)
+        pb = _mask(x[2][..., 0] & one)
+        t = tables[st.first_and: st.first_and + k]
+        tg = t[:, :, 0]
+        te = t[:, :, 1]
+        np.bitwise_xor(hx[0], hx[1], out=tg)
+        tg ^= pb & delta
+        np.bitwise_xor(hx[2], hx[3], out=te)
+        te ^= a0
+        # C0 = WG0 ^ WE0 = H(A0) ^ pa TG ^ H(B0) ^ pb (TE ^ A0)
+        np.bitwise_and(pa, tg, out=out)
+        out ^= hx[0]
+        out ^= hx[2]
+        np.bitwise_xor(te, a0, out=hx[1])
+        hx[1] &= pb
+        out ^= hx[1]
+    out_zero = s[plan.out_slot]
+    out_zero ^= _mask(plan.out_flip.astype(np.uint64))[:, None] & delta
+    return tables, out_zero
 
 
 def evaluate(circuit: Circuit, tables: np.ndarray, labels: np.ndarray,
@@ -179,29 +173,36 @@ def evaluate(circuit: Circuit, tables: np.ndarray, labels: np.ndarray,
                             f"got {tables.dtype}{list(tables.shape)}")
     h = hasher or FixedKeyHash()
     inst = _instances(first_instance, batch)
-    w = np.empty((circuit.n_wires, batch, 2), np.uint64)
-    w[: circuit.n_inputs] = labels
-    for layer in circuit.layers:
-        if layer.and_ is not None:
-            a, b, o = layer.and_
-            g = layer.and_index
-            k = a.size
-            x = np.empty((2, k, batch, 2), np.uint64)
-            x[0] = w[a]
-            x[1] = w[b]
-            lo = np.empty((2, k, 1), np.uint64)
-            lo[0, :, 0] = 2 * g.astype(np.uint64)
-            lo[1, :, 0] = lo[0, :, 0] + np.uint64(1)
-            hx = h(x, lo, inst)
-            t = tables[g[0]: g[-1] + 1]
-            sa = _mask(x[0][..., 0] & np.uint64(1))
-            sb = _mask(x[1][..., 0] & np.uint64(1))
-            out = hx[0] ^ hx[1]
-            out ^= sa & t[:, :, 0]
-            out ^= sb & (t[:, :, 1] ^ x[0])
-            w[o] = out
-        _linear(layer, w, None)
-    return w[circuit.output_wires]
+    plan = circuit.plan
+    s = np.empty((plan.n_slots, batch, 2), np.uint64)
+    s[: circuit.n_inputs] = labels
+    s[plan.const_slot] = 0
+    one = np.uint64(1)
+    for st in plan.steps:
+        k = st.a.size
+        out = s[st.start: st.start + k]
+        if not st.is_and:
+            np.bitwise_xor(s[st.a], s[st.b], out=out)
+            continue
+        x = np.empty((2, k, batch, 2), np.uint64)
+        np.take(s, st.a, axis=0, out=x[0])
+        np.take(s, st.b, axis=0, out=x[1])
+        g = np.arange(st.first_and, st.first_and + k, dtype=np.uint64) << one
+        lo = np.empty((2, k, 1), np.uint64)
+        lo[0, :, 0] = g
+        lo[1, :, 0] = g | one
+        hx = h(x, lo, inst)
+        t = tables[st.first_and: st.first_and + k]
+        sa = _mask(x[0][..., 0] & one)
+        sb = _mask(x[1][..., 0] & one)
+        # C = H(A) ^ sa TG ^ H(B) ^ sb (TE ^ A)
+        np.bitwise_and(sa, t[:, :, 0], out=out)
+        out ^= hx[0]
+        out ^= hx[1]
+        np.bitwise_xor(t[:, :, 1], x[0], out=hx[0])
+        hx[0] &= sb
+        out ^= hx[0]
+    return s[plan.out_slot]
 
 
 def decode_bits(output_zero: np.ndarray) -> np.ndarray:

@@ -211,7 +211,7 @@ def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: 
         if not isinstance(ot, IKNPSender) or ot.peer != peer:
             raise ParameterError("the garbler needs an IKNPSender set up with its evaluator")
         x0 = ot.correlated(batch * e_wires.size, delta.view(np.uint8))
-        zero[e_wires] = x0.view(np.uint64).reshape(batch, e_wires.size, 2).transpose(1, 0, 2)
+        zero[e_wires] = x0.view(np.uint64).reshape(e_wires.size, batch, 2)  # wire-major order
     if g_wires.size:
         zero[g_wires] = party.prg.uint64((g_wires.size, batch, 2))
     hasher = FixedKeyHash()
@@ -244,8 +244,8 @@ def _evaluator(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires
             ot = IKNPReceiver.setup(party, peer)
         if not isinstance(ot, IKNPReceiver) or ot.peer != peer:
             raise ParameterError("the evaluator needs an IKNPReceiver set up with its garbler")
-        got = ot.correlated(x.reshape(-1))
-        labels[e_wires] = got.view(np.uint64).reshape(batch, e_wires.size, 2).transpose(1, 0, 2)
+        got = ot.correlated(x.T.reshape(-1))  # wire-major: wire i of every instance, then wire i + 1
+        labels[e_wires] = got.view(np.uint64).reshape(e_wires.size, batch, 2)
     hasher = FixedKeyHash()
     results = []
     for s, e in _chunks(circuit, batch):
