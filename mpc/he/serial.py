@@ -48,6 +48,7 @@ class Kind(enum.IntEnum):
     PAILLIER_PUBLIC_KEY = 16
     PAILLIER_SECRET_KEY = 17
     PAILLIER_CIPHERTEXTS = 18
+    PAILLIER_PACKED = 19
 
 
 def _digest(data: bytes | memoryview) -> bytes:
