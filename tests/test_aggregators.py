@@ -191,3 +191,25 @@ def test_property_sum_of_any_survivors(name, n, d, data):
     assert res.survivors == [i for i in range(n) if i not in dropped]
     want = sum(vectors[i] for i in res.survivors)
     assert np.allclose(res.total, want, atol=n * 2.0 ** -20)
+
+
+def test_unsafe_or_impossible_parameters_are_refused():
+    if "paillier" in AVAILABLE:
+        with pytest.raises(ParameterError, match="insecure"):
+            make_aggregator("paillier", key_bits=1024).setup(3, 4, 1.0)
+    if "ckks" in AVAILABLE:
+        with pytest.raises(ParameterError, match="could exceed"):
+            make_aggregator("ckks").setup(1000, 4, 1e3)  # sums up to 1e6 > 2^19
+    if "secagg" in AVAILABLE:
+        agg = make_aggregator("secagg")
+        agg.setup(5, 3, 1.0)
+        with pytest.raises(ProtocolAbort):  # one survivor: its "sum" would be its input
+            agg.aggregate({i: np.zeros(3) for i in range(3)}, dropped=(0, 1))
+        with pytest.raises(ParameterError):
+            make_aggregator("secagg", runtime="grpc")
+    for name in AVAILABLE:
+        if name in ("ckks", "paillier"):
+            agg = make_aggregator(name)
+            agg.setup(4, 3, 1.0)
+            with pytest.raises(ProtocolAbort, match="at least 2"):
+                agg.aggregate({0: np.zeros(3), 1: np.zeros(3)}, dropped=(1,))

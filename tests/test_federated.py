@@ -259,3 +259,16 @@ def test_server_never_holds_a_client_update_during_training(cancer, name):
     assert len(rounds) == 3 and h.final_accuracy > 0.9
     for vectors, res in rounds:
         assert not _holds_plaintext(res, vectors)
+
+
+@pytest.mark.parametrize("name", [n for n in ("secagg", "secagg+") if n in _secure_available()])
+def test_secure_rounds_below_threshold_are_skipped_and_training_goes_on(cancer, name):
+    clients = hospitals(cancer, n=6, alpha=5.0)
+    h = train(LogisticRegression(30), clients, cancer[2:], aggregator=name, rounds=8,
+              dropout=0.5, progress=False, seed=0)
+    assert len(h.rounds) == 8
+    skipped = [r for r in h.rounds if r.skipped]
+    done = [r for r in h.rounds if not r.skipped]
+    assert skipped and done  # some rounds lost too many clients, others went through
+    assert all(r.survivors < 6 for r in done if r.survivors != r.sampled)
+    assert h.final_accuracy > 0.85
