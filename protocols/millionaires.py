@@ -34,10 +34,12 @@ declared bit width are refused, never truncated.
 
 Cost
 ----
-For ``B`` comparisons of ``n`` bits: garbler -> evaluator ``B (32 n + 16 n
-+ 16 n + 1)`` bytes (tables, its labels, OT corrections, decoding), evaluator
--> garbler ``16 n B`` bytes (IKNP matrix) + ``B`` (result) + the 128 base OTs
-(``32 + 4096`` bytes); 5 rounds. Garbling ``4 n B`` AES blocks, evaluating ``2 n B``.
+For ``B`` comparisons of ``n`` bits (``greater_than``: ``n`` AND gates):
+garbler -> evaluator ``B (32 n + 16 n + 16 n + 1) + 4096`` bytes (tables, its
+labels, OT corrections, decoding bits, base-OT points); evaluator -> garbler
+``16 n B + B + 40`` bytes (IKNP matrix, result, base-OT point, batch size);
+5 rounds. Garbling ``4 n B`` AES blocks, evaluating ``2 n B``; ``three_way``
+doubles the tables and the hashing.
 
 References
 ----------

@@ -9,8 +9,12 @@ it reads. Ops: ``XOR``, ``AND``, ``INV``, ``EQW`` (copy), ``EQ`` (constant,
 :attr:`Circuit.layers` orders the gates for batch processing: stage ``L``
 first runs, in one batch, every AND gate whose longest path holds ``L`` AND
 gates, then the linear gates (XOR/INV/EQW/EQ) of that stage by their depth
-inside it. Garbling and evaluation work layer by layer on whole arrays, so a
-circuit with AND-depth ``d`` costs ``d`` hash batches whatever its width.
+inside it (the plaintext evaluator uses it). :attr:`Circuit.plan` is the
+garbling schedule (:class:`Plan`): INV, EQW and EQ gates folded into
+complemented label slots, so they cost nothing, and the outputs of each step
+in contiguous slots. Garbling and evaluation work step by step on whole
+arrays, so a circuit with AND-depth ``d`` costs ``d`` hash batches whatever
+its width.
 """
 
 from __future__ import annotations
