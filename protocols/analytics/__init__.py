@@ -24,12 +24,12 @@ server can remove their own noise share: the guarantee counts honest clients.
 """
 
 from .heavy_hitters import heavy_hitters
-from .privacy import NoisePlan, calibrate, ring_bits
+from .privacy import NoisePlan, calibrate, per_query_epsilon, ring_bits
 from .queries import QueryCost, QueryResult, count, histogram, mean, sum
 from .secure_sum import DROPOUT_BOUND, SumOutcome, min_noisy_clients, secure_sum
 
 __all__ = [
     "DROPOUT_BOUND", "NoisePlan", "QueryCost", "QueryResult", "SumOutcome", "calibrate",
-    "count", "heavy_hitters", "histogram", "mean", "ring_bits", "secure_sum", "sum",
+    "count", "heavy_hitters", "histogram", "mean", "per_query_epsilon", "ring_bits", "secure_sum", "sum",
     "min_noisy_clients",
 ]

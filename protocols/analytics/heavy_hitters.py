@@ -19,7 +19,7 @@ mark are the found items.
 Privacy: one client adds at most one 1 per row and level, so its L2
 sensitivity is ``sqrt(rows * levels)`` and L1 ``rows * levels`` with
 ``levels = max_bytes + 1``; the noise is calibrated for that, in one query.
-Items rarer than the threshold (default ``max(min_count, 5 sigma)``, which
+Items rarer than the threshold (default ``max(min_count, 4 sigma)``, which
 keeps noise from inventing items) are not found: the price of privacy.
 Counts of found items are noisy and can be biased upward by collisions
 (count-min), which the width keeps small.
@@ -100,7 +100,7 @@ def heavy_hitters(items: Sequence[str], k: int = 10, *, epsilon: float | None = 
     plan = NO_NOISE if epsilon is None else calibrate(
         epsilon, delta, l2=float(np.sqrt(rows * levels)), l1=float(rows * levels), threshold=t)
     noise_std = 0.0 if plan.noiseless else plan.std
-    keep_at = threshold if threshold is not None else max(float(min_count), 5.0 * noise_std)
+    keep_at = threshold if threshold is not None else max(float(min_count), 4.0 * noise_std)
     total, outcome = _run(sketch, n, plan, _survivor_mask(n, dropped), variant, seed)
     counts = total.reshape(levels, rows, width)
 

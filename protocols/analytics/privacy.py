@@ -41,6 +41,22 @@ def epsilon_of(rho: float, delta: float, queries: int = 1) -> float:
     return acc.epsilon(delta)
 
 
+def per_query_epsilon(total: float, delta: float, queries: int) -> float:
+    """Epsilon each of ``queries`` equal queries may spend so that together they spend ``total``."""
+    check_privacy_parameters(total, delta)
+    if queries < 1:
+        raise ParameterError("queries must be at least 1")
+    # Under zCDP, equal queries compose by adding rho; find rho for the total, split it.
+    lo, hi = 0.0, 1.0
+    while epsilon_of(hi, delta) < total:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if epsilon_of(mid, delta) < total else (lo, mid)
+    rho = lo / queries
+    return epsilon_of(rho, delta)
+
+
 @dataclass(frozen=True)
 class NoisePlan:
     """Noise of one secure-sum query: what each client adds and what it buys."""
