@@ -88,6 +88,12 @@ class DPConfig:
 
     With DP every client has weight 1 (each contribution is bounded by C; a
     sample-count weight would multiply the sensitivity).
+
+    The guarantee is user-level, for adding or removing one client's
+    contribution (McMahan et al. 2018): the L2 sensitivity of the sum is C. Who
+    took part in a round is not hidden (the server sees it, and the weight
+    entry counts the survivors). For replacing one client's data by another
+    the sensitivity doubles, i.e. the reported epsilon holds for noise z / 2.
     """
 
     mode: str = "central"
@@ -272,6 +278,36 @@ def _client_uploads(deltas: dict[int, np.ndarray], sizes: list[int], cap: int,
     return {k: np.concatenate([noisy[i], [1.0]]) for i, k in enumerate(ids)}
 
 
+def _dp_plan(dp: DPConfig | None, dim: int, m: int, rounds: int, update_clip: float
+             ) -> tuple[GaussianMechanism | None, DistributedDiscreteGaussian | None, float]:
+    """The run's mechanism and the public bound on every summed entry."""
+    if dp is None:
+        return None, None, update_clip
+    if dp.mode == "central":
+        z = dp.noise_multiplier or noise_multiplier_for(float(dp.epsilon), dp.delta, rounds)
+        return GaussianMechanism(dp.clip, z), None, dp.clip
+    scale = dp.scale or 16.0 * math.sqrt(dim) / dp.clip
+    ddg = _solve_ddg(dp, dim, m, rounds, scale)
+    sigma = math.sqrt(float(ddg.client_variance))
+    return None, ddg, dp.clip * scale + 1 + 12 * sigma  # 12 sigma: tail mass below 1e-32
+
+
+def _server_average(res: AggregationResult, mech: GaussianMechanism | None,
+                    ddg: DistributedDiscreteGaussian | None,
+                    accountant: PrivacyAccountant | None, noise_prg: PRG
+                    ) -> tuple[np.ndarray, float]:
+    """Server side: (sum of weighted updates, sum of weights) from the aggregate, with
+    central noise added or distributed noise decoded, and the round accounted."""
+    total = res.total
+    if ddg is not None and accountant is not None:
+        accountant.add_zcdp(ddg.zcdp(len(res.survivors)))  # noise from the survivors only
+        return ddg.decode(np.round(total[:-1])), float(np.round(total[-1]))
+    if mech is not None and accountant is not None:
+        accountant.add_gaussian(mech.noise_multiplier)
+        return mech.apply(noise_prg, total[:-1]), float(np.round(total[-1]))
+    return total[:-1], float(total[-1])
+
+
 def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
           aggregator: str | Aggregator = "plaintext", rounds: int = 10,
           clients_per_round: int | None = None, local_epochs: int = 1, batch_size: int = 32,
@@ -336,21 +372,9 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     dim = model.n_params
     master = derive_seed(b"concilium.ml.federated", "seed", int(seed) % (1 << 64))
 
-    mech: GaussianMechanism | None = None
-    ddg: DistributedDiscreteGaussian | None = None
+    mech, ddg, bound = _dp_plan(dp, dim, m, rounds, update_clip)
     accountant = PrivacyAccountant() if dp is not None else None
     noise_prg = PRG(dp.noise_seed if dp and dp.noise_seed else random_seed())
-    if dp is None:
-        bound = update_clip
-    elif dp.mode == "central":
-        z = dp.noise_multiplier or noise_multiplier_for(float(dp.epsilon), dp.delta, rounds)
-        mech = GaussianMechanism(dp.clip, z)
-        bound = dp.clip
-    else:
-        scale = dp.scale or 16.0 * math.sqrt(dim) / dp.clip
-        ddg = _solve_ddg(dp, dim, m, rounds, scale)
-        sigma = math.sqrt(float(ddg.client_variance))
-        bound = dp.clip * scale + 1 + 12 * sigma  # 12 sigma: tail mass below 1e-32
     agg.setup(n_clients, dim + 1, max(bound, 1.0))  # the weight entry is at most 1
     feedback = {k: ErrorFeedback(compression) for k in range(n_clients)} if compression else {}
     config = dict(aggregator=agg.name, rounds=rounds, clients=n_clients, clients_per_round=m,
@@ -390,17 +414,7 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
             note, skipped = f"round skipped: {exc}", True
         if res is not None:
             history.last_result = res
-            total = res.total
-            if ddg is not None:
-                summed = ddg.decode(np.round(total[:-1]))
-                count = float(np.round(total[-1]))
-                accountant.add_zcdp(ddg.zcdp(len(res.survivors)))  # type: ignore[union-attr]
-            elif mech is not None:
-                summed = mech.apply(noise_prg, total[:-1])
-                count = float(np.round(total[-1]))
-                accountant.add_gaussian(mech.noise_multiplier)  # type: ignore[union-attr]
-            else:
-                summed, count = total[:-1], float(total[-1])
+            summed, count = _server_average(res, mech, ddg, accountant, noise_prg)
             if count > 0:
                 model.set_params(model.params + server_lr * summed / count)
         loss, acc = model.evaluate(*test)
