@@ -3,9 +3,10 @@
     python docs/transcripts/make_pages.py                 # every demo that exists
     python docs/transcripts/make_pages.py hospital        # one of them
 
-Each demo's page is written by the demo itself where it has a ``--transcript``
-flag (``python examples/millionaires.py --transcript FILE.html``), else by
-running its party program with ``mpc.run(..., transcript=True)``. The
+Each demo is run with its ``--transcript`` flag, writing JSON
+(``python examples/millionaires.py --transcript FILE.json``), and the page is
+rendered from it with the parties' names; the hospital demo, which has no such
+flag, is run through ``mpc.run(..., transcript=True)``. The
 screenshot is taken by headless Chromium (Debian's ``chromium``) with one
 message opened in the detail panel.
 """
@@ -26,7 +27,7 @@ IMAGES = ROOT / "docs" / "img"
 sys.path.insert(0, str(ROOT))
 
 import mpc  # noqa: E402
-from mpc.transcript import browser  # noqa: E402
+from mpc.transcript import browser, read_json  # noqa: E402
 
 
 def _module(name: str):
@@ -48,29 +49,41 @@ def hospital() -> Path:
     return out
 
 
-def by_flag(example: str, page: str) -> Path:
+def by_flag(example: str, page: str, labels: list[str] | dict[int, str] | None, title: str) -> Path:
+    """Run the demo with ``--transcript X.json``, then write the page with names and a title."""
     out = PAGES / page
-    subprocess.run([sys.executable, str(ROOT / "examples" / f"{example}.py"), "--transcript", str(out)],
+    json_path = out.with_suffix(".json")
+    subprocess.run([sys.executable, str(ROOT / "examples" / f"{example}.py"), "--transcript", str(json_path)],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    read_json(json_path).write_html(out, labels=labels, title=title)
     return out
 
 
 DEMOS = {
     "hospital": (hospital, "hospital_stats"),
-    "millionaires": (lambda: by_flag("millionaires", "millionaires.html"), "millionaires"),
-    "secagg": (lambda: by_flag("secure_aggregation", "secure_aggregation.html"), "secure_aggregation"),
+    "millionaires": (lambda: by_flag("millionaires", "millionaires.html", ["Alice", "Bob"],
+                                     "Yao's millionaires: Alice and Bob learn who is richer, and nothing else"),
+                     "millionaires"),
+    "secagg": (lambda: by_flag("secure_aggregation", "secure_aggregation.html", {0: "server"},
+                               "Secure aggregation: the server learns only the sum"),
+               "secure_aggregation"),
 }
 
 
+HEIGHTS = {"millionaires": 1100}
+"""Screenshot heights in pixels where the default 1500 would show mostly blank page."""
+
+
 def pick_message(page: Path) -> int | None:
-    """A message worth opening in the screenshot: the first product or opening, else the first."""
+    """A message worth opening in the screenshot: garbled tables, a product, a masked input, an opening."""
     text = page.read_text(encoding="utf-8")
     start = text.index('id="transcript-data">') + len('id="transcript-data">')
     data = json.loads(text[start:text.index("</script>", start)])
     tags = [data["tags"][row[3]] for row in data["m"]]
-    for i, tag in enumerate(tags):
-        if tag.split("/")[-1].startswith(("mul#", "open#")):
-            return i
+    for prefix in ("garbled", "mul#", "masked", "open#"):
+        for i, tag in enumerate(tags):
+            if tag.split("/")[-1].startswith(prefix):
+                return i
     return 0 if tags else None
 
 
@@ -91,7 +104,7 @@ def main() -> int:
         page = make()
         png = IMAGES / f"transcript_{name}.png"
         select = args.select if args.select is not None else pick_message(page)
-        browser.screenshot(page, png, select=select)
+        browser.screenshot(page, png, select=select, height=HEIGHTS.get(name, 1500))
         print(f"{name}: {page.relative_to(ROOT)} ({page.stat().st_size:,} B), {png.relative_to(ROOT)}")
     return 0
 
