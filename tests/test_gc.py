@@ -310,3 +310,11 @@ def test_yao_refuses_wide_or_malformed_inputs():
         yao2(c, np.zeros((2, 8), np.uint8), np.zeros((2, 8), np.uint8), output="nobody")
     assert int_to_bits([2**127 + 1], 128)[0, [0, 1, 127]].tolist() == [1, 0, 1]
     assert bits_to_int(int_to_bits([-1, -128, 127], 8, True), True) == [-1, -128, 127]
+
+
+def test_yao_evaluator_only_inputs():
+    c = bristol.load("zero_equal")
+    res = yao2(c, None, int_to_bits([0, 7, 1 << 63], 64), garbler_groups=(), batch=3)
+    assert res.outputs[0][:, 0].tolist() == [1, 0, 0]
+    with pytest.raises(ParameterError, match="batch"):
+        yao2(c, None, int_to_bits([0], 64), garbler_groups=())

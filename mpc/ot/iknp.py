@@ -60,7 +60,8 @@ from .crhash import DOMAIN_OT, FixedKeyHash
 from .transpose import transpose_bits
 
 KAPPA = 128
-MAX_EXTEND = 1 << 28
+MAX_EXTEND = 1 << 26
+"""Most OTs in one extension call: the receiver's matrix is then 1 GiB (frames stop at 2 GiB)."""
 
 
 def _choices(choices: np.ndarray) -> np.ndarray:
