@@ -6,10 +6,12 @@ size, the detail panel of a clicked message (through the page's ``#msg=i``
 link), no secret anywhere, and large runs collapsed.
 """
 
+import base64
 import re
 import warnings
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 from test_transcript import SECRETS, payload_encodings, secagg_like, secret_encodings, stats_program
 
@@ -158,3 +160,31 @@ def test_thousand_client_page_collapsed_and_opens_on_demand(tmp_path):
     sender = t.messages[k].record.sender  # beyond the 10 client lanes: drawn on "others", named
     assert f"party {sender} → server" in d.rows[k - 4000]["text"]
     assert "→" not in d.rows[0]["text"]  # client 1 has its own lane
+
+
+def test_millionaires_demo_page(tmp_path, capsys):
+    """The issue's check: ``python examples/millionaires.py --transcript FILE.html`` writes the page."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "millionaires.py"
+    spec = importlib.util.spec_from_file_location("millionaires_demo", example)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    wealth = [8_675_309_123, 8_675_309_122]
+    path = tmp_path / "m.html"
+    demo.main(["--alice", str(wealth[0]), "--bob", str(wealth[1]), "--transcript", str(path)])
+    capsys.readouterr()
+    source = path.read_text()
+    data = json.loads(source.split('id="transcript-data">')[1].split("</script>")[0])
+    dom = browser.dump_dom(path)
+    rows = Dom(dom).rows
+    assert len(rows) == len(data["m"]) >= 5
+    for i, (row, m) in enumerate(zip(rows, data["m"])):
+        assert (int(row["data-index"]), row["data-tag"], int(row["data-bytes"])) == (i, data["tags"][m[3]], m[5])
+    for text in (source, dom):
+        for w in wealth:
+            raw = np.array([w], np.uint64).tobytes()
+            for s in (str(w), f"{w:,}", hex(w)[2:], raw.hex(), base64.b64encode(raw).decode().rstrip("=")):
+                assert s not in text, s
