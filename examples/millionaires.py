@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nBoth learn exactly one bit: {verdict}.")
     print(f"Cost: {result.cost.summary()}")
     if args.transcript:
+        if not args.transcript.lower().endswith(".json") and result.transcript is not None:
+            result.transcript.write_html(args.transcript, labels=NAMES,
+                                         title="Yao's millionaires: who is richer?")
         print(f"Transcript written to {args.transcript}")
 
 

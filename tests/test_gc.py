@@ -318,3 +318,20 @@ def test_yao_evaluator_only_inputs():
     assert res.outputs[0][:, 0].tolist() == [1, 0, 0]
     with pytest.raises(ParameterError, match="batch"):
         yao2(c, None, int_to_bits([0], 64), garbler_groups=())
+
+
+def test_yao_rejects_malformed_garbled_data():
+    c = builder.less_than(4)
+
+    def fake_garbler(party):
+        with party.scope("yao#0"):
+            party.recv(1, "batch")
+            # no OT for this test: the evaluator has no input (garbler_groups covers both)
+            party.send(1, "garbled#0", np.zeros((8, 2, 2), np.uint64), np.zeros((3, 2, 2, 2), np.uint64),
+                       np.zeros((1, 2), np.uint8))
+
+    def evaluator(party):
+        return run_yao(party, 0, c, Role.EVALUATOR, None, garbler_groups=(0, 1), batch=2)
+
+    with pytest.raises(EncodingError, match="garbled tables"):
+        mpc.run(lambda p: fake_garbler(p) if p.id == 0 else evaluator(p), 2, preprocessing=None)
