@@ -56,6 +56,21 @@ def test_shipped_circuits_and_gate_counts(aes):
         bristol.load("../etc")
 
 
+def test_shipped_files_match_their_recorded_sha256_and_travel_with_the_license():
+    import hashlib
+    import re
+    from importlib import resources
+
+    folder = resources.files("mpc.gc").joinpath("circuits")
+    readme = folder.joinpath("README.md").read_text()
+    recorded = dict((name, digest) for digest, name in re.findall(r"([0-9a-f]{64})  (\S+\.txt)", readme))
+    shipped = sorted(p.name for p in folder.iterdir() if p.name.endswith(".txt") and p.name != "License.txt")
+    assert sorted(recorded) == shipped
+    for name, digest in recorded.items():
+        assert hashlib.sha256(folder.joinpath(name).read_bytes()).hexdigest() == digest
+    assert "SCALE-MAMBA" in readme and folder.joinpath("License.txt").is_file()
+
+
 def test_plain_aes_matches_cryptography(aes):
     rng = np.random.default_rng(1)
     keys = [bytes.fromhex(FIPS197[0]), bytes.fromhex(SP800_38A[0]), bytes(16)] + \
