@@ -200,9 +200,11 @@ class SecAggAggregator(Aggregator):
 
     Cost
     ----
-    Four round trips. Per client about 64 bytes of keys, n * 80 bytes of
-    encrypted shares each way (k neighbours instead of n for SecAgg+), d * k/8
-    bytes of masked input and the unmasking shares, plus the 8 d-byte model.
+    Four round trips. A client with m neighbours (m = n - 1 for SecAgg, about
+    O(log n) for SecAgg+) sends 64 bytes of public keys, 88 m bytes of encrypted
+    shares, d b / 8 bytes of masked input (ring Z_2^b, b = 32 or 64 bits of
+    storage) and its unmasking shares, receives the neighbours' keys and shares,
+    plus the 8 d-byte model; measured totals are in ``docs/federated.md``.
     Server: one PRG expansion of d per survivor and per (dropped, survivor) pair.
     Quantization error of the sum: at most n 2^-(frac_bits + 1) per entry.
     """
@@ -465,7 +467,7 @@ class PaillierAggregator(_HomomorphicAggregator):
     Cost
     ----
     One round trip. Per client ceil(d / s) ciphertexts of 512 bytes up, with
-    s = 2047 // (value_bits + ceil(log2 n)) values per ciphertext (55 at
+    s = 2047 // (value_bits + ceil(log2 n)) values per ciphertext (56 at
     frac_bits 24, |x| <= 10, n = 100), and the 8 d-byte model down; the
     decrypting client also downloads the sum's ciphertexts. Client: one
     fixed-base exponentiation per ciphertext (table precomputed once, ~0.2 s,
