@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mpc.errors import EncodingError, ParameterError, ProtocolError
 from mpc.gc import builder
+from mpc.gc.circuit import Circuit
 from mpc.gc.yao import Role, int_to_bits, run_yao
 from mpc.ot.iknp import IKNPReceiver, IKNPSender
 from mpc.party import Party
@@ -65,7 +66,7 @@ MAX_BITS = 1024
 
 
 def comparison_circuit(bits: int, signed: bool = False, three_way: bool = False,
-                       garbler_is_first: bool = True):
+                       garbler_is_first: bool = True) -> Circuit:
     """The circuit comparing the garbler's input (group 0) with the evaluator's (group 1).
 
     Its outputs are ``w0 > w1`` (or ``(w0 > w1, w0 < w1)`` with ``three_way``)
