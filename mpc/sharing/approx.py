@@ -53,19 +53,19 @@ Accuracy (measured with ``python -m bench approx``, 3 parties, f = 16;
 absolute error against numpy on the encoded input, the fixed-point
 resolution ``2^-16 = 1.5e-5`` included). See docs/nonlinear.md for the table.
 
-==========  ======================  =============================================
+==========  ======================  ==================================================
 function    range                   accuracy
-==========  ======================  =============================================
-exp         [-64, 20]               relative error < 2e-4 (saturates at e^20)
-log         [2^-16, 2^24)           absolute error < 1e-4
-reciprocal  |x| in [2^-8, 2^12)     relative error < 1e-4 (f + 10 bits out)
-divide      divisor as reciprocal   |a / b| < 2^(46 - 2f + 6), see below
-rsqrt       [2^-16, 2^24)           relative error < 1e-4 (f + 8 bits out)
-sqrt        [0, 2^24)               absolute error < 1e-4 + 2e-5 sqrt(x)
-sigmoid     any (saturates at 64)   absolute error < 5e-5
-tanh        any (saturates at 32)   absolute error < 1e-4
-softmax     logits spread < 2^46    absolute error < 5e-5
-==========  ======================  =============================================
+==========  ======================  ==================================================
+exp         [-64, 20], clamped      abs. error < 5e-5 for x <= 0, rel. < 5e-5 above
+log         [2^-16, 2^24)           absolute error < 3e-5
+reciprocal  |x| in [2^-8, 2^12)     rel. error < 2e-4 (< 2e-5 on [1e-2, 1e3]), f + 10 bits
+divide      divisor as reciprocal   needs |a / b| < 2^(62 - 2f - 10) (2^20 for f = 16)
+rsqrt       [2^-16, 2^24)           rel. error < 3e-5 below 2^16, abs. < 2^-24 above
+sqrt        [0, 2^24)               exact at 0; abs. error < 2e-5 + 1e-7 sqrt(x)
+sigmoid     any (|x| clamped at 64) absolute error < 5e-5
+tanh        any                     absolute error < 5e-5
+softmax     any (x - max >= -64)    absolute error < 5e-5
+==========  ======================  ==================================================
 
 Outside its range a function returns an unspecified finite value (never an
 exception and never a leak: the computation is the same whatever the input).
@@ -258,7 +258,7 @@ def _out(x: SharedTensor, share: np.ndarray, frac_bits: int) -> SharedTensor:
 
 # -- public functions --------------------------------------------------------------------------
 def exp(x: SharedTensor) -> SharedTensor:
-    """``e^x`` for ``x`` in ``[-64, 20]`` (relative error < 2e-4); clamps outside.
+    """``e^x`` for ``x`` in ``[-64, 20]`` (abs. error < 5e-5 below 0, relative above); clamps outside.
 
     Rounds: L + 8 (clamp) + 5 + 16 (8 squarings).
     """
@@ -295,7 +295,7 @@ def sigmoid(x: SharedTensor) -> SharedTensor:
 
 
 def tanh(x: SharedTensor) -> SharedTensor:
-    """``tanh(x) = 2 sigmoid(2x) - 1`` for any ``x`` (absolute error < 1e-4); rounds as sigmoid."""
+    """``tanh(x) = 2 sigmoid(2x) - 1`` for any ``x`` (absolute error < 5e-5); rounds as sigmoid."""
     x = _check(x, "tanh")
     party, f = x.party, x.frac_bits
     sig = _sigmoid_raw(party, x.share.reshape(-1) << np.uint64(1), f)
@@ -315,7 +315,7 @@ def _reciprocal_raw(party: Any, s: np.ndarray, f: int, lo: int, hi: int, want: i
 
 
 def reciprocal(x: SharedTensor, *, positive: bool = False) -> SharedTensor:
-    """``1 / x`` for ``|x|`` in ``[2^-8, 2^12)`` (relative error < 1e-4), with ``f + 10`` fractional bits.
+    """``1 / x`` for ``|x|`` in ``[2^-8, 2^12)`` (relative error < 2e-4), with ``f + 10`` fractional bits.
 
     ``positive=True`` skips the sign test when ``x > 0`` is known.
     Rounds: (L + 8 for the sign) + L + 8 + 15.
@@ -350,7 +350,7 @@ def divide(a: Any, b: Any) -> SharedTensor:
 
 
 def log(x: SharedTensor) -> SharedTensor:
-    """Natural logarithm for ``x`` in ``[2^-16, 2^24)`` (absolute error < 1e-4).
+    """Natural logarithm for ``x`` in ``[2^-16, 2^24)`` (absolute error < 3e-5).
 
     Rounds: L + 8 + 1 + 6 + 1.
     """
@@ -386,7 +386,7 @@ def _rsqrt_parts(party: Any, s: np.ndarray, f: int) -> tuple[np.ndarray, np.ndar
 
 
 def rsqrt(x: SharedTensor) -> SharedTensor:
-    """``1 / sqrt(x)`` for ``x`` in ``[2^-16, 2^24)`` (relative error < 1e-4), ``f + 8`` fractional bits.
+    """``1 / sqrt(x)`` for ``x`` in ``[2^-16, 2^24)`` (rel. error < 3e-5 below 2^16), ``f + 8`` fractional bits.
 
     Rounds: L + 8 + 1 + 18 + 2.
     """
@@ -402,7 +402,7 @@ def rsqrt(x: SharedTensor) -> SharedTensor:
 
 
 def sqrt(x: SharedTensor) -> SharedTensor:
-    """``sqrt(x)`` for ``x`` in ``[0, 2^24)`` (exact at 0; absolute error < 1e-4 + 2e-5 sqrt(x)).
+    """``sqrt(x)`` for ``x`` in ``[0, 2^24)`` (exact at 0; absolute error < 2e-5 + 1e-7 sqrt(x)).
 
     Rounds: L + 8 + 1 + 18 + 2 + 2.
     """
