@@ -83,6 +83,8 @@ class Aggregator:
     """Common interface of all aggregators (see the module docstring)."""
 
     name = "abstract"
+    min_survivors = 1
+    """Fewest surviving clients for which a round can complete."""
 
     def __init__(self) -> None:
         self.n_clients = 0

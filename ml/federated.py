@@ -358,6 +358,9 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     if not 1 <= m <= n_clients:
         raise ParameterError(f"clients_per_round must be in [1, {n_clients}]")
     agg = make_aggregator(aggregator, **(aggregator_options or {}))
+    if m < agg.min_survivors:
+        raise ParameterError(f"{agg.name} needs at least {agg.min_survivors} clients per round "
+                             "(a sum of one client is that client's update)")
     if compression is not None and agg.name != "plaintext":
         raise ParameterError("compression applies to plaintext uploads; secure aggregation "
                              "sums dense vectors (use the aggregator's own encoding)")

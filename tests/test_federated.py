@@ -171,6 +171,10 @@ def test_aggregator_instance_and_bad_parameters(cancer):
     with pytest.raises(ParameterError):
         train(LogisticRegression(30), clients, cancer[2:], progress=False,
               compression=TopK(0.5), dp=DPConfig())
+    for name in _secure_available():
+        with pytest.raises(ParameterError, match="at least 2"):
+            train(LogisticRegression(30), clients, cancer[2:], progress=False, aggregator=name,
+                  clients_per_round=1)
 
 
 # ---------------------------------------------------------------- secure = plaintext
