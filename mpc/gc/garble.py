@@ -2,11 +2,12 @@
 
 Labels are 128-bit blocks held as ``uint64[..., 2]`` (low word first); the
 point-and-permute bit of a label is the lowest bit of its low word. Every
-function takes a *batch* of ``B`` independent instances of one circuit (wire
-labels ``uint64[n_wires, B, 2]``) and runs the whole batch one circuit layer
-at a time: every AND gate of a layer, in every instance, goes through one
-fixed-key AES call (:class:`~mpc.ot.crhash.FixedKeyHash`), never a Python loop
-per gate.
+function takes a *batch* of ``B`` independent instances of one circuit (label
+slots ``uint64[slots, B, 2]``, see :class:`~mpc.gc.circuit.Plan`) and runs the
+whole batch one circuit layer (plan step) at a time: every AND gate of a layer,
+in every instance, goes through one fixed-key AES call
+(:class:`~mpc.ot.crhash.FixedKeyHash`), every XOR gate of a layer through one
+numpy XOR; never a Python loop per gate.
 
 Scheme (Zahur, Rosulek, Evans 2015, with free-XOR and point-and-permute)
 ------
