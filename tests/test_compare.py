@@ -63,7 +63,7 @@ def _check_six(got, x, y):
         assert np.array_equal(g, w.astype(np.int64))
 
 
-@pytest.mark.parametrize("n,pairs", [(3, 100_000), (2, 20_000), (5, 20_000)])
+@pytest.mark.parametrize("n,pairs", [(2, 100_000), (3, 100_000), (5, 100_000)])
 def test_comparisons_are_exact_on_random_pairs(n, pairs):
     x, y = _pairs(pairs, n)
     got, _ = _run_pair(n, x, y, _six)
