@@ -275,7 +275,9 @@ def clip(x: SharedTensor, lo: Any = None, hi: Any = None) -> SharedTensor:
     """``min(max(x, lo), hi)`` for public or shared bounds (None: no bound); one comparison round.
 
     Both bound tests run in one batched comparison, and their multiplexers in
-    its last round. Public bounds must satisfy ``lo <= hi``.
+    its last round. Public bounds must satisfy ``lo <= hi``; with shared
+    bounds that is the caller's promise (where ``lo > hi`` the result is
+    ``lo + hi - x``, not an error: checking would reveal the comparison).
     """
     if lo is None and hi is None:
         raise ParameterError("clip needs at least one of lo and hi")
