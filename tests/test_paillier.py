@@ -294,3 +294,53 @@ def test_malformed_ciphertexts_are_refused(kp):
     lie = serial.dump(serial.Kind.PAILLIER_CIPHERTEXTS, {**header, "shape": [-1]}, b"")
     with pytest.raises(EncodingError, match="bad shape"):
         pk.load_ciphertexts(lie)
+
+
+@settings(max_examples=25, deadline=None)
+@given(exps=st.lists(st.integers(-(2**70), 2**70), min_size=0, max_size=12), w=st.sampled_from([1, 3, 4, 8]))
+def test_multiexp_matches_separate_powers(exps, w):
+    mod = gmpy2.mpz(1000003 * 999983) ** 2
+    bases = [gmpy2.mpz(7 + 2 * i) for i in range(len(exps))]
+    want = gmpy2.mpz(1)
+    for b, e in zip(bases, exps):
+        want = want * gmpy2.powmod(b, e, mod) % mod
+    assert paillier.multiexp(bases, exps, mod, w) == want
+
+
+def test_ciphertexts_look_uniform(kp):
+    """Encryptions of 0 and of 2^40 are both randomized: their low bytes pass a
+    chi-square test of uniformity (a deterministic or low-entropy encryption fails)."""
+    pk, _ = kp
+    for value in (0, 2**40):
+        cts = pk.encrypt(np.full(800, value, dtype=np.int64)).ciphertexts
+        counts = np.bincount([int(c) & 0xF for c in cts], minlength=16)
+        chi2 = float(((counts - 50.0) ** 2 / 50.0).sum())
+        assert chi2 < 45.0  # 15 degrees of freedom: p ~ 1e-4
+        assert len({int(c) for c in cts}) == 800
+
+
+def test_rerandomize_hides_the_plain_factors(kp):
+    """The key holder can read a ciphertext's randomness r = c^(1/n) mod n; for
+    E(x)^k it is r_x^k, which reveals k. After rerandomize() it is fresh."""
+    pk, sk = kp
+    p, q = sk._p, sk._q
+    n = pk.n
+    lam = gmpy2.lcm(p - 1, q - 1)
+    n_inv = gmpy2.invert(n, lam)
+
+    def randomness(c):  # r with c = (1 + m n) r^n mod n^2, computed by the key holder
+        return gmpy2.powmod(c % n, n_inv, n)
+
+    x = pk.encrypt([5])
+    r_x = randomness(x.ciphertexts[0])
+    k = 12345
+    scaled = x * k
+    assert randomness(scaled.ciphertexts[0]) == gmpy2.powmod(r_x, k, n)  # the leak
+    fresh = scaled.rerandomize()
+    assert sk.decrypt(fresh).tolist() == [5 * k]
+    assert randomness(fresh.ciphertexts[0]) != gmpy2.powmod(r_x, k, n)
+    assert (x * 0).ciphertexts[0] == 1 and (x * 0).rerandomize().ciphertexts[0] != 1
+    packed = pk.encrypt_packed(np.array([1, -2]), Packing(8, 2))
+    again = packed.rerandomize()
+    assert again.ciphertexts[0] != packed.ciphertexts[0]
+    assert sk.decrypt_packed(again).tolist() == [1, -2]

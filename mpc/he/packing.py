@@ -222,6 +222,14 @@ class PackedArray:
 
     __rmul__ = __mul__
 
+    def rerandomize(self) -> "PackedArray":
+        """Fresh randomness for the same plaintexts; see
+        :meth:`mpc.he.paillier.EncryptedArray.rerandomize`."""
+        n2 = self.public.n_squared
+        rs = self.public.randomness(len(self.ciphertexts))
+        cts = _obj([c * r % n2 for c, r in zip(self.ciphertexts, rs)], (len(rs),))
+        return PackedArray(self.public, cts, self.packing, self.length, self.weight)
+
     def serialize(self) -> bytes:
         """Envelope kind ``PAILLIER_PACKED``: header {key_id, packing, length,
         weight}, body as :meth:`EncryptedArray.serialize`."""

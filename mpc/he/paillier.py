@@ -33,6 +33,8 @@ a real plain value add the plain value's fractional bits.
 Security
 --------
 IND-CPA under the decisional composite residuosity assumption (Paillier99);
+a computed ciphertext must be re-randomized (:meth:`EncryptedArray.rerandomize`)
+before the key holder sees it, or its randomness reveals the plain factors;
 the DJN randomness ``h_s^a`` with a half-length ``a`` is the variant of DJN10
 section 4.1, semantically secure under DCR as argued there. Keys below 2048
 bits (about 112-bit security, NIST SP 800-57) are refused unless
@@ -527,20 +529,39 @@ class EncryptedArray:
         return self._like(out if isinstance(out, np.ndarray) else _obj([out], ()))
 
     def dot(self, weights, plain_frac_bits: int = 16) -> "EncryptedArray":
-        """Encrypted inner product of a 1-D EncryptedArray with plain weights."""
+        """Encrypted inner product of a 1-D EncryptedArray with plain weights
+        (one multi-exponentiation, see :func:`multiexp`)."""
         w = np.asarray(weights)
         if self.ciphertexts.ndim != 1 or w.shape != self.shape:
             raise ParameterError(f"dot needs a 1-D array and weights of the same shape, "
                                  f"got {self.shape} and {w.shape}")
-        return self.mul(w, plain_frac_bits).sum()
+        return self.__rmatmul__(w.reshape(1, -1), plain_frac_bits).reshape(())
 
-    def __rmatmul__(self, matrix) -> "EncryptedArray":
-        """``M @ a`` for a plain ``(m, n)`` matrix and a 1-D encrypted ``a`` of length n."""
+    def __rmatmul__(self, matrix, plain_frac_bits: int = 16) -> "EncryptedArray":
+        """``M @ a`` for a plain ``(m, n)`` matrix and a 1-D encrypted ``a`` of
+        length n: one :func:`multiexp` per row."""
         m = np.asarray(matrix)
         if m.ndim != 2 or self.ciphertexts.ndim != 1 or m.shape[1] != self.shape[0]:
             raise ParameterError(f"M @ a needs M of shape (m, {self.shape[0]}) and a 1-D a, "
                                  f"got {m.shape} and {self.shape}")
-        return self.reshape(1, -1).mul(m).sum(axis=1)
+        k, fb = _plain_ints(m, plain_frac_bits)
+        bases, n2 = list(self.ciphertexts), self.public.n_squared
+        rows = [multiexp(bases, list(row), n2) for row in k]
+        return self._like(_obj(rows, (len(rows),)), self.frac_bits + fb)
+
+    def rerandomize(self) -> "EncryptedArray":
+        """The same plaintexts under fresh randomness (times fresh encryptions of 0).
+
+        Call it before sending a *computed* ciphertext to the key holder: the
+        key holder can extract the randomness of a ciphertext, and that of
+        ``M @ a`` or ``a * k`` is a product of powers of the inputs'
+        randomness, from which the plain factors ``M`` or ``k`` can be solved.
+        (A zero factor even gives the constant ciphertext 1.)
+        """
+        n2 = self.public.n_squared
+        rs = self.public.randomness(self.ciphertexts.size)
+        return self._like(_obj([c * r % n2 for c, r in zip(self.ciphertexts.flat, rs)],
+                               self.shape))
 
     # --- serialization ---------------------------------------------------------------------
 
@@ -587,6 +608,45 @@ def parse_ciphertexts(public: PaillierPublicKey, body: memoryview | bytes, count
             raise EncodingError(f"{what}: ciphertext {i} is not a unit modulo n^2")
         out.append(c)
     return _obj(out, (count,))
+
+
+def multiexp(bases: list[mpz], exps: list[int], modulus: mpz, window: int = 4) -> mpz:
+    """``prod(b ** e) mod modulus`` for signed integer exponents (units as bases).
+
+    Bucket method (Pippenger): per ``window``-bit digit, each base is multiplied
+    into the bucket of its digit and the buckets are combined with two running
+    products; negative exponents go to a second product that is inverted once.
+    About ``len(bases) * bits / window`` products instead of
+    ``len(bases) * 1.5 * bits`` for separate exponentiations.
+    """
+    def positive(pairs: list[tuple[mpz, int]]) -> mpz:
+        acc = mpz(1)
+        if not pairs:
+            return acc
+        mask = (1 << window) - 1
+        for j in reversed(range(-(-max(e for _, e in pairs).bit_length() // window))):
+            for _ in range(window):
+                acc = acc * acc % modulus
+            buckets: list[mpz | None] = [None] * (mask + 1)
+            for b, e in pairs:
+                d = (e >> (j * window)) & mask
+                if d:
+                    prev = buckets[d]
+                    buckets[d] = b if prev is None else prev * b % modulus
+            running = total = mpz(1)
+            for d in range(mask, 0, -1):
+                if buckets[d] is not None:
+                    running = running * buckets[d] % modulus
+                total = total * running % modulus
+            acc = acc * total % modulus
+        return acc
+
+    pos = [(b, int(e)) for b, e in zip(bases, exps) if e > 0]
+    neg = [(b, -int(e)) for b, e in zip(bases, exps) if e < 0]
+    out = positive(pos)
+    if neg:
+        out = out * gmpy2.invert(positive(neg), modulus) % modulus
+    return out
 
 
 def _width(public: PaillierPublicKey) -> int:
