@@ -268,3 +268,13 @@ def test_choose_meets_its_targets_and_scales_logarithmically():
     assert full.k == 99 and full.threshold <= 90
     with pytest.raises(ParameterError):
         graph.choose(10, 0.6, 0.5)
+
+
+def test_batched_lagrange_matches_mpc_shamir():
+    rng = np.random.default_rng(4)
+    pts = np.stack([np.sort(rng.choice(np.arange(1, 2000), 7, replace=False)) for _ in range(5)])
+    got = sharing.lagrange_at_zero(pts)
+    for row, lam in zip(pts, got):
+        assert lam.tolist() == shamir.lagrange_coefficients(row).astype(np.uint64).tolist()
+    with pytest.raises(IntegrityError):
+        sharing.lagrange_at_zero(np.array([[1, 2, 2]]))

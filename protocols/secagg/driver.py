@@ -184,7 +184,8 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 client.compute_masked(client.u2, None)  # the exact masking a real client does
                 elapsed += (time.perf_counter() - t1) - client.mask_seconds
             client_time[u] += elapsed
-            cost.client_round_seconds[name] = cost.client_round_seconds.get(name, 0.0) + elapsed
+            if u in timed_ids:
+                cost.client_round_seconds[name] = cost.client_round_seconds.get(name, 0.0) + elapsed
             if tamper is not None:
                 out = tamper(r, u, out)
             up[u] = out
@@ -209,8 +210,9 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     if finished:
         cost.bytes_per_client = float(np.mean(sent[finished] + received[finished]))
         cost.bytes_sent_per_client = float(np.mean(sent[finished]))
-    for name in cost.client_round_seconds:
-        cost.client_round_seconds[name] /= max(len(measured), 1)
+    timed_done = [u for u in finished if u in timed_ids]
+    for name in cost.client_round_seconds:  # mean over the timed clients (those that finished)
+        cost.client_round_seconds[name] /= max(len(timed_done) or len(timed_ids), 1)
     return SimulationResult(total=total, survivors=server.survivors, dropped=dict(server.dropped),
                             cost=cost, server=server)
 

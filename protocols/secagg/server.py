@@ -71,6 +71,7 @@ class Server:
         self._frm: dict[int, np.ndarray] = {}
         self._requests: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._acc = np.zeros(config.dim, dtype=config.dtype)
+        self.expansions = 0  # masks of d elements expanded while unmasking
 
     # -- helpers ------------------------------------------------------------------
     def _enter(self, stage: int, name: str) -> float:
@@ -239,6 +240,7 @@ class Server:
         expander = MaskExpander(self.config.dim, self.config.dtype)
         for s in seeds:
             expander.add(acc, s, -1)
+        self.expansions += len(seeds)
         session = self.config.session
         for v, sk in zip(gone.tolist(), keys):
             if public_key(sk) != self._keys[v, 1].tobytes():
@@ -248,6 +250,7 @@ class Server:
                 if u in self._requests:
                     shared = agree(sk, self._keys[u, 1].tobytes())
                     expander.add(acc, mask_seed(shared, session, u, v), -1 if u < v else 1)
+                    self.expansions += 1
         if self.config.bits < 8 * acc.itemsize:
             acc &= acc.dtype.type(self.config.modulus_mask)
         self._leave("unmask", t0)

@@ -10,9 +10,9 @@ module only adds what SecAgg's scale needs:
 
 * the Vandermonde matrix of a holder set is public, so it can be cached and
   reused by every client with the same holders (SecAgg's complete graph);
-* the evaluation and the Lagrange combination are exact modular matrix products
-  as float64 GEMMs over 16-bit limbs, and the server reconstructs all secrets
-  held by the same t responders with one product.
+* the evaluation is an exact modular matrix product (float64 GEMMs over
+  16-bit limbs), and the server computes the Lagrange coefficients of all
+  responder sets at once and combines all shares in one vectorised pass.
 """
 
 from __future__ import annotations
@@ -101,33 +101,66 @@ def share_secrets(secrets: np.ndarray, holders: np.ndarray, t: int, prg: PRG,
     return modmatmul(v, coeffs).astype(np.uint32)
 
 
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """Elementwise a^(p-2) mod p (Fermat), vectorised square-and-multiply."""
+    result = np.ones_like(a)
+    base = a.copy()
+    e = PRIME - 2
+    while e:
+        if e & 1:
+            result = result * base % _P
+        base = base * base % _P
+        e >>= 1
+    return result
+
+
+def lagrange_at_zero(points: np.ndarray) -> np.ndarray:
+    """Lagrange coefficients at 0 for each row of distinct points ``(g, t)``: ``(g, t)`` uint64.
+
+    ``l_i = prod_{j != i} x_j / (x_j - x_i) mod p``: t vectorised steps over all rows.
+    """
+    x = np.asarray(points, dtype=np.uint64) % _P
+    g, t = x.shape
+    num = np.ones((g, t), dtype=np.uint64)
+    den = np.ones((g, t), dtype=np.uint64)
+    for j in range(t):
+        xj = x[:, j:j + 1]
+        diff = (xj + _P - x) % _P  # x_j - x_i
+        diff[:, j] = 1
+        fac = np.repeat(xj, t, axis=1)
+        fac[:, j] = 1
+        num = num * fac % _P
+        den = den * diff % _P
+    if np.any(den == 0):
+        raise IntegrityError("Shamir points are not distinct")
+    return num * _inverse(den) % _P
+
+
 def reconstruct(points: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Secrets from exactly t shares per row: points ``(m, t)``, shares ``(m, t, c)`` -> ``(m, c)``.
 
-    Rows with the same points share one Lagrange vector and one matrix product.
+    Rows with the same points share one Lagrange vector; the combination is
+    one vectorised product-and-sum over all rows.
 
     Raises
     ------
     IntegrityError
-        A share is not a field element.
+        A share is not a field element, or points repeat.
     """
     points = np.asarray(points, dtype=np.int64)
     shares = np.asarray(shares)
     m, t = points.shape
     c = shares.shape[2]
+    if m == 0:
+        return np.empty((0, c), dtype=np.uint64)
     if shares.size and int(shares.max()) >= PRIME:
         raise IntegrityError("a Shamir share is not a field element")
-    out = np.empty((m, c), dtype=np.uint64)
-    if m == 0:
-        return out
     groups, inverse = np.unique(points, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for g in range(groups.shape[0]):
-        idx = np.flatnonzero(inverse == g)
-        lam = shamir.lagrange_coefficients(groups[g], 0, prime=PRIME).astype(np.uint64)
-        block = shares[idx].astype(np.uint64).transpose(1, 0, 2).reshape(t, -1)  # (t, rows * c)
-        out[idx] = modmatmul(lam.reshape(1, t), block).reshape(len(idx), c)
-    return out
+    lam = lagrange_at_zero(groups)[inverse.reshape(-1)]  # (m, t)
+    out = np.zeros((m, c), dtype=np.uint64)
+    for j in range(t):  # sum of t terms below 2^31 each: no overflow
+        out += lam[:, j:j + 1] * shares[:, j, :].astype(np.uint64) % _P
+    return out % _P
 
 
 def decode_seeds(elements: np.ndarray) -> list[bytes]:
