@@ -154,3 +154,51 @@ def test_feature_party_view_does_not_depend_on_labels():
     assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
     expected = h0.sum() / 256
     assert (((h0 - expected) ** 2) / expected).sum() < 400
+
+
+# -- Paillier (FATE-style) ----------------------------------------------------------------------
+def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, **kw):
+    def prog(party, X):
+        return V.fit_paillier(party, X, y if party.id == label_party else None,
+                              label_party=label_party, key_bits=512, insecure_for_testing=True, **kw)
+
+    return mpc.run(prog, parties=parties, inputs=blocks, preprocessing=None, timeout=120,
+                   record_view=record_view)
+
+
+@pytest.mark.parametrize("parties,label_party", [(2, 0), (3, 1)])
+def test_paillier_training_matches_plaintext(parties, label_party):
+    blocks, y = _toy(n=45, d=(2, 3) if parties == 2 else (2, 1, 2))
+    res = _fit_paillier(blocks, y, parties, label_party, epochs=2, batch_size=16)
+    w, b = V.fit_plain_taylor(blocks, y, epochs=2, batch_size=16)
+    got = np.concatenate([m.weights for m in res.outputs])
+    assert np.max(np.abs(got - w)) < 1e-4
+    assert abs(res.outputs[label_party].intercept - b) < 1e-4
+    assert all(m.method == "paillier" for m in res.outputs)
+    assert res.cost.rounds == 1 + (parties > 2) + 3 * 2 * 3  # setup, seeds, 3 per batch
+
+
+def test_paillier_refuses_small_keys_and_bad_batches():
+    blocks, y = _toy(n=20)
+    with pytest.raises(ParameterError, match="insecure"):
+        mpc.run(lambda party, X: V.fit_paillier(party, X, y if party.id == 0 else None, key_bits=1024),
+                parties=2, inputs=blocks, preprocessing=None)
+    with pytest.raises(ParameterError, match="batch_size"):
+        _fit_paillier(blocks, y, batch_size=0)
+
+
+def test_paillier_returned_gradients_are_masked():
+    # What the feature party gets back in the clear (step 3) is uniform modulo 2^256
+    # whatever the labels: compare its bytes for all-0 and all-1 labels.
+    blocks, _ = _toy(n=64)
+
+    def returned(y):
+        res = _fit_paillier(blocks, y, record_view=True, epochs=1, batch_size=8)
+        arrs = [a[0] for frm, tag, a in res.views[1] if tag.endswith("unmasked")]
+        return np.concatenate([a.ravel() for a in arrs])
+
+    b0, b1 = returned(np.zeros(64, int)), returned(np.ones(64, int))
+    h0 = np.bincount(b0, minlength=256).astype(float)
+    h1 = np.bincount(b1, minlength=256).astype(float)
+    assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
+    assert (((h0 - h0.mean()) ** 2) / h0.mean()).sum() < 400
