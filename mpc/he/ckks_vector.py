@@ -239,13 +239,15 @@ class EncryptedVector:
 
     # --- reductions ------------------------------------------------------------
 
-    def _sum_chunks(self, chunks: list, op: str) -> list:
+    def _sum_chunks(self, chunks: list, op: str, inplace: bool = False) -> list:
+        """Sum of all values into one chunk; ``inplace`` only on chunks we own."""
         self.context._need_steps(sum_steps(max(e - s for s, e in self._bounds())), op,
                                  min(self._length, self.context.slots))
         try:
-            total = chunks[0].sum()
-            for c in chunks[1:]:
-                total.add_(c.sum())
+            sums = [c.sum_() or c for c in chunks] if inplace else [c.sum() for c in chunks]
+            total = sums[0]
+            for c in sums[1:]:
+                total = total.add(c)
         except _TS_ERRORS as exc:
             raise translate(exc, op) from exc
         return [total]
@@ -258,7 +260,7 @@ class EncryptedVector:
     def dot(self, other) -> "EncryptedVector":
         """Encrypted inner product with a plain or encrypted vector (length 1, one level)."""
         prod = self * other
-        return prod._derive(prod._sum_chunks(prod._chunks, "dot"), [prod.depth], False, 1)
+        return prod._derive(prod._sum_chunks(prod._chunks, "dot", inplace=True), [prod.depth], False, 1)
 
     def matvec(self, matrix) -> "EncryptedVector":
         """Encrypted ``matrix @ x`` for a plain ``(m, len(x))`` matrix (one level).

@@ -69,9 +69,13 @@ def dump(kind: Kind, header: dict[str, Any], body: bytes) -> bytes:
     head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(head) > MAX_HEADER:
         raise EncodingError(f"header of {len(head)} bytes exceeds {MAX_HEADER}")
-    out = b"".join([MAGIC, struct.pack(">BBI", VERSION, int(kind), len(head)), head,
-                    struct.pack(">Q", len(body)), body])
-    return out + _digest(out)
+    parts = [MAGIC, struct.pack(">BBI", VERSION, int(kind), len(head)), head,
+             struct.pack(">Q", len(body)), body]
+    h = hashlib.blake2b(digest_size=DIGEST_BYTES, person=_PERSON)
+    for part in parts:
+        h.update(part)
+    parts.append(h.digest())
+    return b"".join(parts)
 
 
 def load(data: bytes, kind: Kind, max_body: int | None = None) -> tuple[dict[str, Any], memoryview]:
