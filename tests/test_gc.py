@@ -11,6 +11,7 @@ from mpc.errors import EncodingError, ParameterError, ProtocolError
 from mpc.gc import bristol, builder
 from mpc.gc import garble as gb
 from mpc.gc.bristol import BristolFormatError
+from mpc.gc.circuit import AND, EQ, EQW, INV, XOR, Circuit
 from mpc.gc.yao import Role, bits_to_int, int_to_bits, run_yao
 from mpc.rand import PRG
 
@@ -210,6 +211,41 @@ def test_garble_evaluate_equals_plaintext(kind, n, batch, seed):
     # the active output labels are exactly W0 or W0 ^ Delta
     want = gb.active_labels(out0, c.evaluate_plain(bits).T, delta)
     assert np.array_equal(active, want)
+
+
+@st.composite
+def random_circuits(draw):
+    """Random circuits over every gate kind (INV/EQW chains, EQ constants, outputs of any kind)."""
+    n_in = draw(st.integers(1, 6))
+    n_gates = draw(st.integers(1, 40))
+    ops, aa, bb = [], [], []
+    for g in range(n_gates):
+        w = n_in + g  # wires available: 0 .. w - 1
+        op = draw(st.sampled_from([XOR, AND, INV, EQ, EQW, AND, XOR]))
+        a = draw(st.integers(0, 1)) if op == EQ else draw(st.integers(0, w - 1))
+        b = draw(st.integers(0, w - 1)) if op in (XOR, AND) else -1
+        ops.append(op)
+        aa.append(a)
+        bb.append(b)
+    n_out = draw(st.integers(1, n_gates))
+    out = np.arange(n_in, n_in + n_gates)
+    return Circuit(n_in + n_gates, (n_in,), (n_out,), np.array(ops), np.array(aa), np.array(bb), out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=random_circuits(), batch=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
+def test_garbling_random_circuits(c, batch, seed):
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2, (batch, c.n_inputs)).astype(np.uint8)
+    prg = PRG(rng.bytes(16))
+    delta = gb.new_delta(prg.bytes(16))
+    zero = prg.uint64((c.n_inputs, batch, 2))
+    tables, out0 = gb.garble(c, delta, zero)
+    assert tables.shape[0] == c.n_and
+    active = gb.evaluate(c, tables, gb.active_labels(zero, bits.T, delta))
+    plain = c.evaluate_plain(bits)
+    assert np.array_equal(gb.decode(active, gb.decode_bits(out0)), plain)
+    assert np.array_equal(active, gb.active_labels(out0, plain.T, delta))
 
 
 def test_garble_with_eq_constants_and_wrong_tweak():
