@@ -246,6 +246,7 @@ def test_garbling_random_circuits(c, batch, seed):
     plain = c.evaluate_plain(bits)
     assert np.array_equal(gb.decode(active, gb.decode_bits(out0)), plain)
     assert np.array_equal(active, gb.active_labels(out0, plain.T, delta))
+    assert np.array_equal(bristol.parse(bristol.dumps(c)).evaluate_plain(bits), plain)  # round trip
 
 
 def test_garble_with_eq_constants_and_wrong_tweak():
