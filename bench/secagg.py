@@ -7,10 +7,11 @@ and ``variant`` (``secagg`` or ``secagg+``). ``seconds`` is the server's time
 (all four rounds), ``baseline_seconds`` the plaintext numpy sum of the same
 survivors' vectors; extra fields ``server_seconds``, ``client_seconds`` (mean of
 3 clients timed end to end, without the simulation's shared caches),
-``bytes_per_client`` (sent plus received by a client that finished),
+``server_cpu_seconds`` and ``client_cpu_seconds`` (the same in thread CPU
+time, robust to other load on the machine), ``bytes_per_client`` (sent plus received by a client that finished),
 ``expansions`` (masks the server expanded), ``prg_gb_per_s`` (the mask
 expander's rate measured in the same run) and ``prg_share`` (the fraction of the
-server's time that expansions at that rate account for: 1.0 = PRG-bound).
+server's CPU time that expansions at that rate account for: 1.0 = PRG-bound).
 
 Runs on the one-process simulation (:func:`protocols.secagg.simulate`); for
 SecAgg with n >= 500 its ``shortcut`` replaces the masks of surviving pairs (they
@@ -35,14 +36,14 @@ TIMED_CLIENTS = 3
 
 
 def prg_rate(d: int, dtype: np.dtype, count: int = 200) -> float:
-    """Bytes per second of mask expansion plus accumulation, as the server does it."""
+    """Bytes per CPU second of mask expansion plus accumulation, as the server does it."""
     exp = MaskExpander(d, dtype)
     acc = np.zeros(d, dtype=dtype)
     seeds = [bytes([i % 256, i // 256]) * 8 for i in range(count)]
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     for s in seeds:
         exp.add(acc, s)
-    return count * exp.nbytes / (time.perf_counter() - t0)
+    return count * exp.nbytes / max(time.thread_time() - t0, 1e-9)
 
 
 def run_one(n: int, d: int, dropout: float, variant: str, rate: float, seed: int = 0) -> dict:
@@ -62,9 +63,10 @@ def run_one(n: int, d: int, dropout: float, variant: str, rate: float, seed: int
     return record("secagg", {"n": n, "d": d, "dropout": dropout, "variant": variant},
                   c.server_seconds, base, bytes_per_party=c.bytes_per_client, rounds=c.rounds,
                   server_seconds=c.server_seconds, client_seconds=c.client_seconds,
+                  server_cpu_seconds=c.server_cpu_seconds, client_cpu_seconds=c.client_cpu_seconds,
                   bytes_per_client=c.bytes_per_client, degree=config.degree,
                   threshold=config.threshold, expansions=expansions,
-                  prg_gb_per_s=rate / 1e9, prg_share=bound / c.server_seconds if c.server_seconds else None,
+                  prg_gb_per_s=rate / 1e9, prg_share=bound / c.server_cpu_seconds if c.server_cpu_seconds else None,
                   privacy_failure=config.privacy_failure,
                   correctness_failure=config.correctness_failure,
                   server_unmask_seconds=c.server_round_seconds.get("unmask"),

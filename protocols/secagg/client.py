@@ -87,6 +87,7 @@ class Client:
         self._shares: dict[int, np.ndarray] = {}  # holder-of shares by owner id (incl. self)
         self.u2 = np.empty(0, dtype=np.int64)  # neighbours that shared keys (U2 ∩ N(u))
         self.mask_seconds = 0.0
+        self.mask_cpu_seconds = 0.0
 
     # -- helpers ------------------------------------------------------------------
     def _enter(self, stage: str) -> None:
@@ -193,8 +194,8 @@ class Client:
         return (self.compute_masked(peers, sim_pad),)
 
     def compute_masked(self, peers: np.ndarray, pad: np.ndarray | None = None) -> np.ndarray:
-        """``x_u + PRG(b_u) + sum_{v in peers} D_uv PRG(s_uv) (+ pad) mod 2^k``; sets mask_seconds."""
-        t0 = time.perf_counter()
+        """``x_u + PRG(b_u) + sum_{v in peers} D_uv PRG(s_uv) (+ pad) mod 2^k``; sets mask_seconds and mask_cpu_seconds."""
+        t0, c0 = time.perf_counter(), time.thread_time()
         session = self.config.session
         y = self.value.copy()
         expander = MaskExpander(self.config.dim, self.config.dtype)
@@ -210,6 +211,7 @@ class Client:
         if self.config.bits < 8 * y.itemsize:
             y &= y.dtype.type(self.config.modulus_mask)
         self.mask_seconds = time.perf_counter() - t0
+        self.mask_cpu_seconds = time.thread_time() - c0
         return y
 
     # -- round 3 ---------------------------------------------------------------------

@@ -38,13 +38,16 @@ class SecAggCost:
     """Measured cost of one session.
 
     ``client_seconds`` is the mean total time of one client over its rounds
-    (on the timed clients); ``bytes_per_client`` the mean payload bytes a client
+    (on the timed clients); the ``*_cpu_seconds`` fields are the same in CPU
+    time of the thread, which a busy machine does not inflate; ``bytes_per_client`` the mean payload bytes a client
     that finished sent plus received; ``round_bytes`` the payload bytes per
     round in both directions, all clients together.
     """
 
     server_seconds: float = 0.0
     client_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
     bytes_per_client: float = 0.0
     bytes_sent_per_client: float = 0.0
     rounds: int = 4
@@ -140,6 +143,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     server = Server(config, server_prg)
     cost = SecAggCost()
     client_time = np.zeros(n)
+    client_cpu = np.zeros(n)
     sent = np.zeros(n)
     received = np.zeros(n)
     active = set(range(n))
@@ -160,7 +164,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 active.discard(u)
                 continue
             client = clients[u]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 if name == "advertise":
                     out = client.advertise_keys()
@@ -178,12 +182,15 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
             except ProtocolAbort:
                 active.discard(u)
                 continue
-            elapsed = time.perf_counter() - t0
+            elapsed, cpu = time.perf_counter() - t0, time.thread_time() - c0
             if shortcut and name == "masked" and u in pads and u in timed_ids:
-                t1 = time.perf_counter()
+                short_cpu = client.mask_cpu_seconds
+                t1, c1 = time.perf_counter(), time.thread_time()
                 client.compute_masked(client.u2, None)  # the exact masking a real client does
                 elapsed += (time.perf_counter() - t1) - client.mask_seconds
+                cpu += (time.thread_time() - c1) - short_cpu
             client_time[u] += elapsed
+            client_cpu[u] += cpu
             if u in timed_ids:
                 cost.client_round_seconds[name] = cost.client_round_seconds.get(name, 0.0) + elapsed
             if tamper is not None:
@@ -206,7 +213,9 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     cost.server_round_seconds = dict(server.seconds)
     cost.server_seconds = float(sum(server.seconds.values()))
     measured = [u for u in finished if u in timed_ids] or finished
+    cost.server_cpu_seconds = float(sum(server.cpu_seconds.values()))
     cost.client_seconds = float(np.mean(client_time[measured])) if measured else 0.0
+    cost.client_cpu_seconds = float(np.mean(client_cpu[measured])) if measured else 0.0
     if finished:
         cost.bytes_per_client = float(np.mean(sent[finished] + received[finished]))
         cost.bytes_sent_per_client = float(np.mean(sent[finished]))

@@ -53,8 +53,8 @@ class Server:
         ``{client: reason}`` for every client that left (missing or malformed).
     survivors:
         U3 after round 2: the clients whose inputs the sum contains.
-    seconds:
-        Time spent in each round's method.
+    seconds, cpu_seconds:
+        Wall-clock and CPU (thread) time spent in each round's method.
     """
 
     def __init__(self, config: SecAggConfig, prg: PRG | None = None) -> None:
@@ -62,7 +62,8 @@ class Server:
         self._prg = prg or PRG.fresh()
         self._stage = 0
         self.dropped: dict[int, str] = {}
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # wall clock per round
+        self.cpu_seconds: dict[str, float] = {}  # this thread's CPU time per round
         self.graph: Graph | None = None
         self.u1 = self.u2 = self.u3 = self.u4 = np.empty(0, dtype=np.int64)
         self.survivors: list[int] = []
@@ -74,14 +75,15 @@ class Server:
         self.expansions = 0  # masks of d elements expanded while unmasking
 
     # -- helpers ------------------------------------------------------------------
-    def _enter(self, stage: int, name: str) -> float:
+    def _enter(self, stage: int, name: str) -> tuple[float, float]:
         if self._stage != stage:
             raise ProtocolError(f"server: {name!r} called out of order (stage {self._stage})")
         self._stage += 1
-        return time.perf_counter()
+        return time.perf_counter(), time.thread_time()
 
-    def _leave(self, name: str, t0: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+    def _leave(self, name: str, t0: tuple[float, float]) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0[0]
+        self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.thread_time() - t0[1]
 
     def _drop(self, u: int, reason: str) -> None:
         self.dropped.setdefault(u, reason)
