@@ -281,3 +281,24 @@ def test_iknp_rejects_malformed_matrix():
 
     with pytest.raises(EncodingError, match="IKNP matrix"):
         run2(lambda p: IKNPSender.setup(p, 1).random(100), receiver)
+
+
+def test_iknp_receiver_view_independent_of_unchosen_messages():
+    # Choices all 0: the receiver's view (the sender's ciphertexts) must not depend on m1.
+    m, width = 2000, 32
+    m0 = np.zeros((m, width), np.uint8)
+    choices = np.zeros(m, np.uint8)
+
+    def view_for(m1):
+        res = run2(lambda p: IKNPSender.setup(p, 1).chosen(m0, m1),
+                   lambda p: IKNPReceiver.setup(p, 0).chosen(choices), record_view=True)
+        assert np.array_equal(res.outputs[1], m0)
+        (y0, y1) = [a for frm, tag, a in res.views[1] if "iknp-chosen" in tag][0]
+        return np.unpackbits(y1, axis=1)  # [m, 8 width]
+
+    va = view_for(np.zeros((m, width), np.uint8))
+    vb = view_for(np.full((m, width), 0xFF, np.uint8))
+    pa, pb = va.mean(axis=0), vb.mean(axis=0)
+    pooled = (pa + pb) / 2
+    z = np.abs(pa - pb) / np.sqrt(pooled * (1 - pooled) * 2 / m)
+    assert z.max() < 5.5  # 256 positions
