@@ -344,3 +344,52 @@ def test_rerandomize_hides_the_plain_factors(kp):
     again = packed.rerandomize()
     assert again.ciphertexts[0] != packed.ciphertexts[0]
     assert sk.decrypt_packed(again).tolist() == [1, -2]
+
+
+# --- the envelope (mpc.he.serial) ----------------------------------------------------------
+
+def _reseal(raw: bytes) -> bytes:
+    """Recompute the digest so that the checks after it are reached."""
+    import hashlib
+    body = raw[:-serial.DIGEST_BYTES]
+    return body + hashlib.blake2b(body, digest_size=serial.DIGEST_BYTES, person=b"concilium-he").digest()
+
+
+def test_envelope_layout_and_checks(kp):
+    pk, _ = kp
+    blob = pk.serialize()
+    assert blob[:4] == b"CNHE" and blob[4] == 1 and blob[5] == serial.Kind.PAILLIER_PUBLIC_KEY
+    hlen = int.from_bytes(blob[6:10], "big")
+    blen = int.from_bytes(blob[10 + hlen:18 + hlen], "big")
+    assert len(blob) == 18 + hlen + blen + 16
+    assert PaillierPublicKey.load(_reseal(blob), insecure_for_testing=True) == pk
+    with pytest.raises(EncodingError, match="bad magic"):
+        serial.load(_reseal(b"XXXX" + blob[4:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="version 2 is not supported"):
+        serial.load(_reseal(blob[:4] + b"\x02" + blob[5:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="kind 99"):
+        serial.load(_reseal(blob[:5] + b"\x63" + blob[6:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="header length"):
+        serial.load(_reseal(blob[:6] + (10**6).to_bytes(4, "big") + blob[10:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="body length"):
+        serial.load(_reseal(blob[:-16] + b"\x00" + blob[-16:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    bad_json = blob[:10] + b"{" * hlen + blob[10 + hlen:]
+    with pytest.raises(EncodingError, match="unreadable header"):
+        serial.load(_reseal(bad_json), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="exceeds 10"):
+        serial.load(blob, serial.Kind.PAILLIER_PUBLIC_KEY, max_body=10)
+    for cut in (1, 17, len(blob) // 2):
+        with pytest.raises((IntegrityError, EncodingError)):
+            serial.load(blob[:-cut], serial.Kind.PAILLIER_PUBLIC_KEY)
+
+
+def test_envelope_parts():
+    parts = [b"", b"abc", bytes(300)]
+    joined = serial.join_parts(parts)
+    assert serial.split_parts(memoryview(joined), 3, "t") == parts
+    with pytest.raises(EncodingError, match="trailing"):
+        serial.split_parts(memoryview(joined + b"x"), 3, "t")
+    with pytest.raises(EncodingError, match="runs past"):
+        serial.split_parts(memoryview(joined[:-1]), 3, "t")
+    with pytest.raises(EncodingError, match="ends inside part 3"):
+        serial.split_parts(memoryview(joined), 4, "t")
