@@ -287,3 +287,24 @@ def test_public_context_refuses_unsafe_header(lite):
 
 def test_module_exports():
     assert ckks.SecretContext is SecretContext and "EncryptedVector" in ckks.__all__
+
+
+def test_through_a_party_message(sc, pc):
+    """Serialized objects travel as uint8 arrays between parties."""
+    import mpc
+
+    x = vec(100, 15)
+
+    def program(party):
+        if party.id == 0:
+            party.send(1, "ct", np.frombuffer(pc.encrypt(x).serialize(), np.uint8))
+            (back,) = party.recv(1, "sum")
+            return sc.decrypt(pc.load_vector(back))
+        (arr,) = party.recv(0, "ct")
+        v = pc.load_vector(arr)
+        party.send(0, "sum", np.frombuffer(sum([v, v, v]).serialize(), np.uint8))
+        return None
+
+    res = mpc.run(program, parties=2)
+    assert np.abs(res.outputs[0] - 3 * x).max() < ADD_TOL
+    assert res.cost.bytes_sent[0] > 300_000

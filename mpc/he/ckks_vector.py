@@ -207,7 +207,10 @@ class EncryptedVector:
     def __add__(self, other) -> "EncryptedVector":
         return self._linear(other, "add", "add", "add_plain")
 
-    __radd__ = __add__
+    def __radd__(self, other) -> "EncryptedVector":
+        if isinstance(other, int) and not isinstance(other, bool) and other == 0:
+            return self  # sum([...]) starts from 0
+        return self._linear(other, "add", "add", "add_plain")
 
     def __sub__(self, other) -> "EncryptedVector":
         return self._linear(other, "subtract", "sub", "sub_plain")

@@ -12,6 +12,9 @@ Every object of :mod:`mpc.he` serializes to one *envelope*::
     18+H     B     body: raw bytes, layout given by the kind
     18+H+B   16    BLAKE2b-128 digest of every byte before it (person b"concilium-he")
 
+To send one through a :class:`~mpc.party.Party`, wrap the bytes as
+``np.frombuffer(blob, np.uint8)``; every ``load`` accepts that array back.
+
 Loading checks, in order: the length (:class:`~mpc.errors.EncodingError` if too
 short), the digest (:class:`~mpc.errors.IntegrityError`, deliberately opaque: a
 flipped or missing byte anywhere), then magic, version, kind and lengths
@@ -28,6 +31,8 @@ import hashlib
 import json
 import struct
 from typing import Any
+
+import numpy as np
 
 from ..errors import EncodingError, IntegrityError
 
@@ -89,6 +94,8 @@ def load(data: bytes, kind: Kind, max_body: int | None = None) -> tuple[dict[str
     IntegrityError
         The digest does not match: the bytes were corrupted or truncated.
     """
+    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
+        data = data.tobytes()  # as received from a Party (messages are numpy arrays)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise EncodingError(f"expected bytes for a {kind.name}, got {type(data).__name__}")
     view = memoryview(data)
