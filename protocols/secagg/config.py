@@ -18,7 +18,7 @@ from mpc.errors import ParameterError
 from mpc.rand import random_seed
 
 from .encoding import MAX_BITS, ring_dtype
-from .graph import choose
+from .graph import choose, failure_bounds
 
 VARIANTS = ("secagg", "secagg+")
 
@@ -72,8 +72,8 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
         ``dropout * n`` drop and private while at most ``corruption * n`` collude
         (with the reported failure probabilities for SecAgg+).
     threshold:
-        Override the Shamir threshold t (refused unless it exceeds the corrupted
-        clients and at least t clients survive the dropout bound).
+        Override the Shamir threshold t (refused unless its failure bounds meet
+        the same targets as the default choice).
     sigma, eta:
         SecAgg+ targets: privacy failure at most 2^-sigma, correctness 2^-eta.
     """
@@ -89,13 +89,15 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
     t = choice.threshold
     if threshold is not None:
         holders = choice.k + 1
-        corrupt = int(corruption * n)
-        if not corrupt < threshold <= holders - int(np.ceil(dropout * holders)) or threshold < 2:
+        privacy, correctness = failure_bounds(int(n), choice.k, int(threshold), dropout, corruption)
+        if not 2 <= threshold <= holders or privacy > 2.0 ** -sigma or correctness > 2.0 ** -eta:
             raise ParameterError(
                 f"threshold {threshold} is unsafe or cannot tolerate the dropouts: with {holders} "
-                f"shareholders, {corrupt} corrupted and a {dropout:.0%} dropout bound it must be in "
-                f"[{max(2, corrupt + 1)}, {holders - int(np.ceil(dropout * holders))}]")
-        t = int(threshold)
+                f"shareholders, a {corruption:.0%} corruption bound and a {dropout:.0%} dropout "
+                f"bound it gives privacy failure {privacy:.1e} (target 2^-{sigma}) and "
+                f"correctness failure {correctness:.1e} (target 2^-{eta}); "
+                f"the chosen default is t = {choice.threshold}")
+        choice = type(choice)(choice.n, choice.k, int(threshold), privacy, correctness)
     return SecAggConfig(n=int(n), dim=int(dim), bits=int(bits), threshold=t, degree=choice.k,
                         variant=variant, session=session or random_seed(),
                         dropout=float(dropout), corruption=float(corruption),
