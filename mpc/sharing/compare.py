@@ -145,14 +145,16 @@ def equal(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x == y] = 1 - [x < y] - [x > y]`` (one batched comparison)."""
     d = _diff(x, y)
     lt, gt = _both_ltz(d)
-    return _bits(d, _one_minus(d.party, lt + gt))
+    with np.errstate(over="ignore"):          # ring addition of 0-d shares wraps by design
+        return _bits(d, _one_minus(d.party, lt + gt))
 
 
 def not_equal(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x != y]``."""
     d = _diff(x, y)
     lt, gt = _both_ltz(d)
-    return _bits(d, lt + gt)
+    with np.errstate(over="ignore"):
+        return _bits(d, lt + gt)
 
 
 def sign(x: SharedTensor) -> SharedTensor:
