@@ -12,11 +12,14 @@ Names:
   figure to trust on a shared, loaded machine.
 * ``ot``: ``kind="base"`` (128 Chou-Orlandi OTs on Ed25519) and
   ``kind="iknp"`` (extension, random and correlated OT), two parties in one
-  process. Extra ``ot_per_second``. Time is the wall clock of the transfer
+  process. Extra ``ot_per_second`` (wall clock) and ``ot_per_cpu_second`` (by
+  the busier party's CPU time, the figure for one core per party on a loaded
+  machine). Time is the wall clock of the transfer
   (the setup of the extension is excluded, it is the ``base`` record). Baseline:
   drawing the sender's output bytes with the PRG (a transfer with no obliviousness).
 * ``millionaires``: the whole protocol (OT setup included) for ``bits``-bit
-  wealth and ``batch`` comparisons per run; baseline: numpy's ``a > b``.
+  wealth and ``batch`` comparisons per run; baseline: numpy's ``a > b``;
+  ``cpu_seconds`` is the busier party's CPU time.
 """
 
 from __future__ import annotations
@@ -48,11 +51,11 @@ def _garble_and_evaluate(circuit, batch: int, seed: int = 0) -> tuple[float, flo
         n = min(chunk, batch - s)
         zero = prg.uint64((circuit.n_inputs, n, 2))
         bits = rng.integers(0, 2, (n, circuit.n_inputs)).astype(np.uint8)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         tables, out0 = gb.garble(circuit, delta, zero, first_instance=s)
-        t1, c1 = time.perf_counter(), time.process_time()
+        t1, c1 = time.perf_counter(), time.thread_time()
         active = gb.evaluate(circuit, tables, gb.active_labels(zero, bits.T, delta), first_instance=s)
-        t2, c2 = time.perf_counter(), time.process_time()
+        t2, c2 = time.perf_counter(), time.thread_time()
         t_g, t_e, c_g, c_e = t_g + t1 - t0, t_e + t2 - t1, c_g + c1 - c0, c_e + c2 - c1
         if s == 0:
             ok = np.array_equal(gb.decode(active, gb.decode_bits(out0)), circuit.evaluate_plain(bits))
@@ -87,17 +90,20 @@ def _timed_pair(sender, receiver) -> tuple[float, list, mpc.RunResult]:
     """Run a two-party OT program; time = first start to last end of the measured part."""
     barrier = threading.Barrier(2)
     spans: list[tuple[float, float]] = [(0.0, 0.0)] * 2
+    cpu = [0.0, 0.0]
 
     def prog(party):
         state = sender.setup(party) if party.id == 0 else receiver.setup(party)
         barrier.wait()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         result = (sender if party.id == 0 else receiver).measure(party, state)
         spans[party.id] = (t0, time.perf_counter())
+        cpu[party.id] = time.thread_time() - c0
         return result
 
     res = mpc.run(prog, 2, preprocessing=None, timeout=600)
     secs = max(s[1] for s in spans) - min(s[0] for s in spans)
+    res.cpu = cpu  # each party's CPU seconds in the measured part
     return secs, res.outputs, res
 
 
@@ -158,14 +164,16 @@ def bench_ot(quick: bool) -> list[dict]:
     cost = runs[-1][2].cost
     prg = PRG.fresh()
     base_s, _, _ = median_time(lambda: prg.bytes(32 * n), repeat=3)
+    cpu = float(np.median([max(r[2].cpu) for r in runs]))
     out.append(record("ot", {"kind": "base", "n": n, "variant": "random"}, secs, base_s,
                       bytes_per_party=sum(cost.bytes_sent.values()) / 2, rounds=cost.rounds,
-                      ot_per_second=n / secs))
+                      ot_per_second=n / secs, cpu_seconds=cpu, ot_per_cpu_second=n / cpu if cpu else None))
     m = 20_000 if quick else 1_000_000
     for kind in ("random", "correlated"):
         choices = rng.integers(0, 2, m).astype(np.uint8)
         runs = [_timed_pair(_ExtSender(m, kind), _ExtReceiver(choices, kind)) for _ in range(repeat)]
         secs = float(np.median([r[0] for r in runs]))
+        cpu = float(np.median([max(r[2].cpu) for r in runs]))
         outs = runs[-1][1]
         if kind == "random":
             x0, x1 = outs[0]
@@ -177,7 +185,8 @@ def bench_ot(quick: bool) -> list[dict]:
         base_s, _, _ = median_time(lambda: prg.bytes((32 if kind == "random" else 16) * m), repeat=3)
         out.append(record("ot", {"kind": "iknp", "n": m, "variant": kind}, secs, base_s,
                           bytes_per_party=nbytes / 2, rounds=runs[-1][2].cost.rounds - 2,  # minus the setup
-                          ot_per_second=m / secs, correct=bool(ok)))
+                          ot_per_second=m / secs, cpu_seconds=cpu,
+                          ot_per_cpu_second=m / cpu if cpu else None, correct=bool(ok)))
     return out
 
 
@@ -192,16 +201,24 @@ def bench_millionaires(quick: bool) -> list[dict]:
         b[: batch // 10] = a[: batch // 10]
         results = []
         for _ in range(repeat):
+            cpu = [0.0, 0.0]
+
+            def prog(party, w, cpu=cpu):
+                c0 = time.thread_time()
+                out = millionaires(party, w, bits=bits)
+                cpu[party.id] = time.thread_time() - c0
+                return out
+
             t0 = time.perf_counter()
-            res = mpc.run(lambda party, w: millionaires(party, w, bits=bits), 2, inputs=[a, b],
-                          preprocessing=None, timeout=600)
-            results.append((time.perf_counter() - t0, res))
+            res = mpc.run(prog, 2, inputs=[a, b], preprocessing=None, timeout=600)
+            results.append((time.perf_counter() - t0, res, max(cpu)))
         secs = float(np.median([r[0] for r in results]))
+        cpu_s = float(np.median([r[2] for r in results]))
         res = results[-1][1]
         base_s, _, want = median_time(lambda: a > b, repeat=5)
         out.append(record("millionaires", {"bits": bits, "batch": batch}, secs, base_s,
                           bytes_per_party=sum(res.cost.bytes_sent.values()) / 2, rounds=res.cost.rounds,
-                          comparisons_per_second=batch / secs,
+                          comparisons_per_second=batch / secs, cpu_seconds=cpu_s,
                           correct=bool(np.array_equal(res.outputs[0], want)
                                        and np.array_equal(res.outputs[1], want))))
     return out
