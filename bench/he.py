@@ -8,7 +8,8 @@ Records:
   ``baseline_seconds`` the same operation on the same keys through TenSEAL's own
   ``CKKSVector`` API, so ``ratio`` is our overhead. Extra: ``length`` (one
   ciphertext, N/2 values), ``ciphertext_bytes``, ``max_abs_error`` against numpy.
-* ``paillier`` - params ``op`` (keygen, precompute, encrypt, decrypt, add),
+* ``paillier`` - params ``op`` (keygen, precompute, encrypt, encrypt_online
+  [randomness drawn beforehand], decrypt, add),
   ``bits``, ``packed``; extra ``ops_per_second`` (values per second: a packed
   ciphertext holds many) and ``values``; ``baseline_seconds`` is the naive
   implementation on the same values. The naive implementation's own records
@@ -142,6 +143,8 @@ def bench_paillier(quick: bool) -> list[dict]:
         raise AssertionError("naive Paillier decrypted wrongly")
 
     ev, _, enc = median_time(lambda: pk.encrypt(values), repeat)
+    pool = [pk.randomness(count) for _ in range(repeat)]  # offline phase
+    online, _, _ = median_time(lambda: pk.encrypt(values, randomness=pool.pop()), repeat)
     dv, _, dec = median_time(lambda: sk.decrypt(enc), repeat)
     av, _, _ = median_time(lambda: enc + enc, repeat)
     if not np.array_equal(dec, values):
@@ -166,6 +169,8 @@ def bench_paillier(quick: bool) -> list[dict]:
     for packed, (e, d, a) in ((False, (ev, dv, av)), (True, (pev, pdv, pav))):
         n_ct = len(penc.ciphertexts) if packed else count
         out.append(rec("encrypt", e, nv, packed, count, ciphertexts=n_ct))
+        if not packed:
+            out.append(rec("encrypt_online", online, nv, packed, count, ciphertexts=n_ct))
         out.append(rec("decrypt", d, nd, packed, count, ciphertexts=n_ct))
         out.append(rec("add", a, na, packed, count, ciphertexts=n_ct))
     out.append(rec("keygen", naive_kg, None, False, 1, impl="naive"))

@@ -393,3 +393,14 @@ def test_envelope_parts():
         serial.split_parts(memoryview(joined[:-1]), 3, "t")
     with pytest.raises(EncodingError, match="ends inside part 3"):
         serial.split_parts(memoryview(joined), 4, "t")
+
+
+def test_offline_randomness(kp):
+    pk, sk = kp
+    pool = pk.randomness(5)
+    e = pk.encrypt(np.array([1, 2, 3, 4, 5]), randomness=pool)
+    assert np.array_equal(sk.decrypt(e), [1, 2, 3, 4, 5])
+    with pytest.raises(ParameterError, match="5 plaintexts but 4 random values"):
+        pk.encrypt(np.arange(5), randomness=pool[:4])
+    p = pk.encrypt_packed(np.arange(3), Packing(8), randomness=pk.randomness(1))
+    assert list(sk.decrypt_packed(p)) == [0, 1, 2]

@@ -110,8 +110,10 @@ def _encode_values(values, packing: Packing) -> list[int]:
     return [v + half for v in ints]
 
 
-def encrypt_packed(public: PaillierPublicKey, values, packing: Packing) -> "PackedArray":
-    """Encrypt a 1-D array into ``ceil(len / slots)`` packed ciphertexts."""
+def encrypt_packed(public: PaillierPublicKey, values, packing: Packing, *,
+                   randomness: list | None = None) -> "PackedArray":
+    """Encrypt a 1-D array into ``ceil(len / slots)`` packed ciphertexts
+    (``randomness``: as in :meth:`PaillierPublicKey.encrypt`, one per ciphertext)."""
     shifted = _encode_values(values, packing)
     per, sb = packing.slots(public), packing.slot_bits
     plaintexts = []
@@ -120,7 +122,7 @@ def encrypt_packed(public: PaillierPublicKey, values, packing: Packing) -> "Pack
         for i, s in enumerate(shifted[start:start + per]):
             m |= s << (i * sb)
         plaintexts.append(m)
-    cts = public.encrypt_raw(plaintexts)
+    cts = public.encrypt_raw(plaintexts, randomness)
     return PackedArray(public, _obj(cts, (len(cts),)), packing, len(shifted), 1)
 
 
