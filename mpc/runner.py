@@ -96,8 +96,11 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         Optional per-party inputs: party i receives ``inputs[i]`` as its first
         argument after ``party``.
     preprocessing:
-        ``"dealer"`` (a :class:`TrustedDealer`, the default), ``None``, or a
-        callable ``f(n) -> (party -> Preprocessing)``.
+        ``"dealer"`` (a :class:`TrustedDealer`, the default), ``"ot"``
+        (dealer-free, two parties: triples from IKNP OT,
+        :mod:`mpc.preprocessing.ot`), ``"he"`` (dealer-free, two parties:
+        Paillier, :mod:`mpc.preprocessing.he`), ``None``, or a callable
+        ``f(n) -> (party -> Preprocessing)``.
     timeout:
         Seconds any party waits for one message before failing.
     latency:
@@ -133,12 +136,19 @@ def run(program: Callable[..., Any], parties: int = 3, *,
                   for i in range(parties)]
     if preprocessing == "dealer":
         factory: PreprocessingFactory | None = _dealer_factory(parties)
+    elif preprocessing == "ot":
+        from .preprocessing.ot import ot_factory
+        factory = ot_factory(parties)
+    elif preprocessing == "he":
+        from .preprocessing.he import he_factory
+        factory = he_factory(parties)
     elif preprocessing is None:
         factory = None
     elif callable(preprocessing):
         factory = preprocessing(parties)
     else:
-        raise ParameterError(f"unknown preprocessing {preprocessing!r}: use 'dealer', None or a factory")
+        raise ParameterError(f"unknown preprocessing {preprocessing!r}: "
+                             "use 'dealer', 'ot', 'he', None or a factory")
 
     outputs: list[Any] = [None] * parties
     errors: list[tuple[float, int, BaseException] | None] = [None] * parties
