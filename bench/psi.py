@@ -123,7 +123,7 @@ def _vertical_record(method: str, fit, kwargs: dict, epochs: int, extra: dict, d
         base, _, _ = median_time(lambda: vertical.fit_plain_taylor(blocks, ytr, epochs=5), repeat=3)
         base /= 5
     phases = res.cost.phases()
-    train = phases.get("vertical/train")
+    train = phases[f"vertical/train-{method}"]
     dealer = phases.get("preprocessing")
     bytes_pp = sum(v for p, v in train.bytes_sent.items() if p >= 0) / 2 / epochs
     return record("vertical_lr", {"method": method, "parties": 2, "rows": len(ytr), "features": 30,

@@ -231,7 +231,7 @@ def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iteration
     if activation not in ("piecewise", "sigmoid"):
         raise ParameterError(f"activation must be 'piecewise' or 'sigmoid', not {activation!r}")
     X, mean, scale = _standardize(X, standardize)
-    with party.scope(party.fresh("vertical-ss")), party.phase("vertical/train"):
+    with party.scope(party.fresh("vertical-ss")), party.phase("vertical/train-ss"):
         blocks = [mpc.share(party, X if party.id == p else None, p) for p in range(party.n)]
         n = blocks[0].shape[0]
         if any(b.shape[0] != n for b in blocks) or n == 0:
@@ -359,7 +359,7 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     Xa = np.hstack([X, np.ones((len(X), 1))]) if is_label else X  # last column: the intercept
     n, d = Xa.shape
     keys = paillier.keygen(key_bits, insecure_for_testing=insecure_for_testing)
-    with party.scope(party.fresh("vertical-paillier")), party.phase("vertical/train"):
+    with party.scope(party.fresh("vertical-paillier")), party.phase("vertical/train-paillier"):
         key_msg = np.frombuffer(keys.public.serialize(), dtype=np.uint8)
         got = party.exchange("setup", key_msg, np.array([n, d], dtype=np.int64))
         pubs, widths = {}, {}
