@@ -1,0 +1,145 @@
+"""Offline/online split: sealing a source, saving produced items to a file, serving them back (layer: mpc core).
+
+The offline phase fills a source's store with :meth:`Preprocessing.prefetch`
+(in bulk for the dealer-free sources). Then either
+
+* :meth:`SealableMixin.seal` the source: later requests are served from the
+  store only, and one that is not there raises :class:`PreprocessingExhausted`
+  saying how many items of that kind and shape the program needed; or
+* :func:`save` this party's store to a file (numpy ``.npz`` with a JSON
+  manifest, never pickle) and later build a :class:`StoredSource` from it with
+  :func:`load`, in another process or session.
+
+Each party saves and loads its own file: it holds only that party's shares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict, deque
+from typing import Any
+
+import numpy as np
+
+from ..errors import EncodingError, ParameterError, PreprocessingExhausted
+from .base import Preprocessing, Shares
+
+_FORMAT = "concilium-preprocessing/1"
+
+
+def _describe(key: tuple[Any, ...]) -> str:
+    kind, *args = key
+    if kind in ("mul", "matmul"):
+        return f"{kind} triples of shapes {args[0]} and {args[1]}"
+    if kind == "trunc":
+        return f"truncation pairs of shape {args[0]} (frac_bits {args[1]})"
+    if kind == "binary":
+        return f"binary triples of shape {args[0]}"
+    return f"{kind} items of shape {args[0]}"
+
+
+class SealableMixin:
+    """Adds :meth:`seal`: after it, only stored items are served (a strict online phase)."""
+
+    _sealed = False
+    _used: dict[tuple[Any, ...], int]
+
+    def seal(self) -> None:
+        """Serve only what the offline phase produced; running out raises :class:`PreprocessingExhausted`."""
+        self._sealed = True
+
+    def _take(self, key: tuple[Any, ...], make: Any) -> Shares:
+        if not hasattr(self, "_used"):
+            self._used = defaultdict(int)
+        self._used[key] += 1
+        stored = self._store.get(key)  # type: ignore[attr-defined]
+        if stored:
+            return stored.popleft()
+        if self._sealed:
+            needed = self._used[key]
+            raise PreprocessingExhausted(
+                f"preprocessing exhausted: the program needed at least {needed} {_describe(key)} "
+                f"but the offline phase provided {needed - 1}; prefetch({key[0]!r}, "
+                f"{', '.join(map(repr, key[1:]))}, count={needed}) or more before sealing")
+        return super()._take(key, make)  # type: ignore[misc]
+
+
+class StoredSource(SealableMixin, Preprocessing):
+    """Serves items saved by :func:`save`; it cannot make new ones (always sealed)."""
+
+    def __init__(self, items: dict[tuple[Any, ...], list[Shares]]) -> None:
+        super().__init__()
+        self._sealed = True
+        for key, values in items.items():
+            self._store[key] = deque(values)
+
+    def remaining(self) -> dict[tuple[Any, ...], int]:
+        """Items left, by request key."""
+        return {k: len(v) for k, v in self._store.items() if v}
+
+    def _triple(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> Shares:
+        raise PreprocessingExhausted("a stored source makes no new triples")
+
+    def _trunc_pair(self, shape: tuple[int, ...], frac_bits: int) -> Shares:
+        raise PreprocessingExhausted("a stored source makes no new truncation pairs")
+
+    def _binary_triple(self, shape: tuple[int, ...]) -> Shares:
+        raise PreprocessingExhausted("a stored source makes no new binary triples")
+
+    def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
+        raise PreprocessingExhausted("a stored source cannot produce items; prefetch with a live source")
+
+
+def _json_key(key: tuple[Any, ...]) -> list[Any]:
+    return [list(a) if isinstance(a, tuple) else a for a in key]
+
+
+def _tuple_key(raw: list[Any]) -> tuple[Any, ...]:
+    return tuple(tuple(int(v) for v in a) if isinstance(a, list) else a for a in raw)
+
+
+def save(source: Preprocessing, path: str | os.PathLike[str], *, party_id: int | None = None) -> int:
+    """Write the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
+
+    The items stay in ``source`` too; the file holds only this party's shares.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    manifest: dict[str, Any] = {"format": _FORMAT, "party": party_id, "groups": []}
+    total = 0
+    for g, (key, items) in enumerate(source._store.items()):
+        if not items:
+            continue
+        width = len(items[0])
+        for j in range(width):
+            arrays[f"g{g}_{j}"] = np.stack([np.asarray(it[j], dtype=np.uint64) for it in items])
+        manifest["groups"].append({"key": _json_key(key), "count": len(items), "width": width, "id": g})
+        total += len(items)
+    arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return total
+
+
+def load(path: str | os.PathLike[str], *, party_id: int | None = None) -> StoredSource:
+    """A :class:`StoredSource` serving the items :func:`save` wrote to ``path``."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EncodingError(f"cannot read preprocessing file {os.fspath(path)!r}: {exc}") from None
+    with data:
+        if "manifest" not in data.files:
+            raise EncodingError(f"{os.fspath(path)!r} is not a preprocessing file (no manifest)")
+        manifest = json.loads(bytes(data["manifest"]).decode())
+        if manifest.get("format") != _FORMAT:
+            raise EncodingError(f"{os.fspath(path)!r} has format {manifest.get('format')!r}, expected {_FORMAT!r}")
+        if party_id is not None and manifest.get("party") not in (None, party_id):
+            raise ParameterError(f"{os.fspath(path)!r} holds party {manifest['party']}'s shares, "
+                                 f"not party {party_id}'s")
+        items: dict[tuple[Any, ...], list[Shares]] = {}
+        for grp in manifest["groups"]:
+            cols = [data[f"g{grp['id']}_{j}"] for j in range(grp["width"])]
+            if any(c.shape[0] != grp["count"] or c.dtype != np.uint64 for c in cols):
+                raise EncodingError(f"{os.fspath(path)!r}: group {grp['id']} does not match its manifest")
+            items[_tuple_key(grp["key"])] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
+    return StoredSource(items)
