@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import serial
-from .paillier import PaillierPublicKey, PaillierSecretKey, _obj, parse_ciphertexts
+from .paillier import PaillierPublicKey, PaillierSecretKey
+from .paillier_array import _obj, parse_ciphertexts
 from ..errors import EncodingError, ParameterError
 
 __all__ = ["PackedArray", "Packing", "decrypt_packed", "encrypt_packed"]
