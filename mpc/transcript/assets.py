@@ -27,6 +27,7 @@ th{background:#f1f3f6;font-weight:600}td:first-child,th:first-child{text-align:l
 .card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 12px;min-width:200px;
 max-width:420px}
 .card b{display:block;margin-bottom:2px}
+.card .val{max-height:9.5em;overflow:auto}
 .val{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px;color:var(--pub);
 white-space:pre-wrap;word-break:break-all}
 .tools{margin:6px 0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
@@ -199,7 +200,11 @@ function drawMessage(i) {
   row.appendChild(el("div", {cls, style: "left:" + left + "%;width:" + width + "%"}));
   const ends = (laneOf.has(m.from) && laneOf.has(m.to)) ? "" : who(m.from) + " → " + who(m.to) + "  ";
   const r = looksRandom(m);
-  const lbl = el("span", {cls: "lbl", style: "left:" + ((a + b) / 2 / L * 100) + "%"},
+  const mid = (a + b) / 2 / L;  // labels near an edge are anchored to the arrow's end, not centred
+  const at = mid < 0.2 ? "left:" + (Math.min(a, b) / L * 100) + "%;transform:none" :
+    mid > 0.8 ? "left:auto;right:" + (100 - Math.max(a, b) / L * 100) + "%;transform:none" :
+    "left:" + (mid * 100) + "%";
+  const lbl = el("span", {cls: "lbl", style: at},
     ends, el("span", {cls: "t"}, m.tag), el("span", {cls: "b"}, " · " + bytes(m.payload)),
     m.pub ? el("span", {cls: "badge pub"}, "public") :
       (r ? el("span", {cls: "badge rnd"}, r === true ? "random" : "partly random") : null));
