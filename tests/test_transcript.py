@@ -460,3 +460,17 @@ def test_merge_command_line(tmp_path):
     assert main(["html", str(tmp_path / "run.json"), "-o", str(tmp_path / "run.html"),
                  "--labels", "A,B,C"]) == 0
     assert '"labels":["A","B","C"]' in (tmp_path / "run.html").read_text()
+
+
+def test_write_page_from_driver_records(tmp_path):
+    from mpc.transcript import write_page
+
+    recs = [MessageRecord(0, 1, 0, "up", "online", 8, 40), MessageRecord(1, 0, 1, "down", "online", 4, 30)]
+    t = write_page(recs, tmp_path / "p.json", 2, labels={0: "server"}, outputs=[3, None])
+    assert read_json(tmp_path / "p.json") == t
+    write_page(recs, tmp_path / "p.html", 2, labels={0: "server"}, collapsed=True)
+    page = (tmp_path / "p.html").read_text()
+    data = json.loads(page.split('id="transcript-data">')[1].split("</script>")[0])
+    assert data["collapsed"] is True and data["labels"] == ["server", "party 1"]
+    assert [data["tags"][row[3]] for row in data["m"]] == ["up", "down"]
+    assert data["cost"]["rounds"] == 2 and data["cost"]["bytes_sent"] == {"0": 4, "1": 8}
