@@ -93,6 +93,10 @@ class EncryptedArray:
                 raise ParameterError(
                     f"cannot add ciphertexts under different keys ({self.public.key_id}, "
                     f"{other.public.key_id})")
+            if self.shape == other.shape and self.frac_bits == other.frac_bits:  # fast path
+                return self._like(_obj([x * y % n2 for x, y in
+                                        zip(self.ciphertexts.flat, other.ciphertexts.flat)],
+                                       self.shape))
             f = max(self.frac_bits, other.frac_bits)
             a, b = np.broadcast_arrays(self._rescaled(f), other._rescaled(f))
             return self._like(a * b % n2, f)
@@ -274,10 +278,12 @@ def _width(public: PaillierPublicKey) -> int:
 
 
 def _obj(values: list, shape: tuple[int, ...]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out.reshape(shape)
+    """An object array of ``values`` (gmpy2 integers) in ``shape``.
 
+    ``np.fromiter``: assigning a list of mpz into an object array makes numpy
+    probe every element as a possible sequence, 300 times slower.
+    """
+    return np.fromiter(values, dtype=object, count=len(values)).reshape(shape)
 
 def _powmod(bases: np.ndarray, exps, modulus: mpz) -> np.ndarray:
     """Elementwise ``bases ** exps mod modulus``; negative exponents use inverses."""
