@@ -31,6 +31,21 @@ from mpc.he import Packing, SecretContext, paillier_keygen
 from mpc.rand import random_seed
 
 
+def _paired(ours, theirs, repeat: int):
+    """Median seconds of ``ours`` and ``theirs`` timed alternately, so that load
+    from other processes hits both alike; returns (ours, theirs, ours' result)."""
+    mine, base, result = [], [], None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        theirs()
+        t1 = time.perf_counter()
+        result = ours()
+        t2 = time.perf_counter()
+        base.append(t1 - t0)
+        mine.append(t2 - t1)
+    return float(np.median(mine)), float(np.median(base)), result
+
+
 # --- CKKS --------------------------------------------------------------------------------
 
 def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
@@ -57,8 +72,7 @@ def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
     ]
     out = []
     for op, ours, theirs, want in cases:
-        base, _, _ = median_time(theirs, repeat)
-        secs, _, got = median_time(ours, repeat)
+        secs, base, got = _paired(ours, theirs, repeat)
         err = None
         if want is not None:
             plain = got if isinstance(got, np.ndarray) else sc.decrypt(got)
