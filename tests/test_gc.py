@@ -271,7 +271,7 @@ def test_garble_rejects_bad_arguments():
     with pytest.raises(ParameterError):
         gb.garble(c, gb.new_delta(bytes(16)), np.zeros((7, 3, 2), np.uint64))
     with pytest.raises(EncodingError):
-        gb.evaluate(c, np.zeros((3, 3, 2, 2), np.uint64), zero)
+        gb.evaluate(c, np.zeros((4, 3, 2, 2), np.uint64), zero)  # (n_and, 2, B, 2) expected
     with pytest.raises(ParameterError):
         gb.garble(c, gb.new_delta(bytes(16)), zero, first_instance=-1)
 

@@ -80,9 +80,9 @@ def _evaluator_view(garbler_wealth, evaluator_wealth, batch, bits):
     rows, decoding_bits = [], []
     for _frm, tag, arrays in res.views[1]:
         if "garbled" in tag:
-            labels, tables, decoding = arrays  # [n, B, 2], [A, B, 2, 2], [1, B]
+            labels, tables, decoding = arrays  # [n, B, 2], [A, 2, B, 2], [1, B]
             rows += [labels.transpose(1, 0, 2).reshape(batch, -1).view(np.uint8),
-                     tables.transpose(1, 0, 2, 3).reshape(batch, -1).view(np.uint8)]
+                     tables.transpose(2, 0, 1, 3).reshape(batch, -1).view(np.uint8)]
             decoding_bits.append(decoding.T.astype(np.uint8))
         elif "iknp-cot" in tag:
             rows.append(arrays[0].reshape(batch, -1))

@@ -104,7 +104,7 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
     Returns
     -------
     tables:
-        ``uint64[n_and, B, 2, 2]`` garbled tables ``(TG, TE)`` in AND-gate order.
+        ``uint64[n_and, 2, B, 2]`` garbled tables: ``TG`` then ``TE`` of each AND gate, in gate order.
     output_zero:
         ``uint64[n_outputs, B, 2]`` zero-labels of the output wires (their lsbs decode).
     """
@@ -118,7 +118,7 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
     s = np.empty((plan.n_slots, batch, 2), np.uint64)  # slot labels (Plan: zero-label ^ flip Delta)
     s[: circuit.n_inputs] = zero_labels
     s[plan.const_slot] = 0
-    tables = np.empty((circuit.n_and, batch, 2, 2), np.uint64)
+    tables = np.empty((circuit.n_and, 2, batch, 2), np.uint64)
     one = np.uint64(1)
     for st in plan.steps:
         k = st.a.size
@@ -144,8 +144,8 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
         pa = _mask(a0[..., 0] & one)
         pb = _mask(x[2][..., 0] & one)
         t = tables[st.first_and: st.first_and + k]
-        tg = t[:, :, 0]
-        te = t[:, :, 1]
+        tg = t[:, 0]
+        te = t[:, 1]
         np.bitwise_xor(hx[0], hx[1], out=tg)
         tg ^= pb & delta
         np.bitwise_xor(hx[2], hx[3], out=te)
@@ -169,8 +169,8 @@ def evaluate(circuit: Circuit, tables: np.ndarray, labels: np.ndarray,
     Returns the active output labels ``uint64[n_outputs, B, 2]`` (decode with :func:`decode`).
     """
     batch = _check_labels(labels, circuit, "labels")
-    if tables.dtype != np.uint64 or tables.shape != (circuit.n_and, batch, 2, 2):
-        raise EncodingError(f"garbled tables must be uint64[{circuit.n_and}, {batch}, 2, 2], "
+    if tables.dtype != np.uint64 or tables.shape != (circuit.n_and, 2, batch, 2):
+        raise EncodingError(f"garbled tables must be uint64[{circuit.n_and}, 2, {batch}, 2], "
                             f"got {tables.dtype}{list(tables.shape)}")
     h = hasher or FixedKeyHash()
     inst = _instances(first_instance, batch)
@@ -197,10 +197,10 @@ def evaluate(circuit: Circuit, tables: np.ndarray, labels: np.ndarray,
         sa = _mask(x[0][..., 0] & one)
         sb = _mask(x[1][..., 0] & one)
         # C = H(A) ^ sa TG ^ H(B) ^ sb (TE ^ A)
-        np.bitwise_and(sa, t[:, :, 0], out=out)
+        np.bitwise_and(sa, t[:, 0], out=out)
         out ^= hx[0]
         out ^= hx[1]
-        np.bitwise_xor(t[:, :, 1], x[0], out=hx[0])
+        np.bitwise_xor(t[:, 1], x[0], out=hx[0])
         hx[0] &= sb
         out ^= hx[0]
     return s[plan.out_slot]
