@@ -35,7 +35,9 @@ given to :func:`mpc.run`. What leaks, by design: the common IDs (to every
 party; a host also learns its intersection with the label party's IDs before
 the other hosts' IDs are taken into account), the number of rows and of each
 party's columns, each party's own trained weight block (to that party only,
-as in FATE), and the predicted logits (to the label party).
+as in FATE), and the predicted logits (to the label party). ``fit_paillier``:
+no third party; in addition each party learns its own gradient per
+mini-batch, as FATE's hosts and guest do.
 """
 
 from __future__ import annotations
@@ -174,11 +176,11 @@ def _standardize(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def _check_training(party: Any, X: Any, y: Any, label_party: int, iterations: int,
-                    lr: float) -> tuple[np.ndarray, np.ndarray | None]:
+                    lr: float, what: str = "iterations") -> tuple[np.ndarray, np.ndarray | None]:
     if not 0 <= label_party < party.n:
         raise ParameterError(f"label_party {label_party!r} is not a party (0..{party.n - 1})")
     if not isinstance(iterations, (int, np.integer)) or iterations < 0:
-        raise ParameterError(f"iterations must be a non-negative integer, got {iterations!r}")
+        raise ParameterError(f"{what} must be a non-negative integer, got {iterations!r}")
     if not lr > 0:
         raise ParameterError(f"the learning rate must be positive, got {lr!r}")
     X = _check_X(X)
@@ -332,7 +334,10 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     1. Party q encrypts ``v_q`` under its own key and sends ``[[v_q]]_q`` to
        every other party.
     2. Party p computes ``[[X_p^T v_q + R_pq]]_q`` for each q (plain-ciphertext
-       products; ``R_pq`` uniform below 2^256) and sends it to q.
+       products; ``R_pq`` uniform below 2^256, added as a fresh encryption,
+       which also re-randomises the result: otherwise q could recover on
+       decryption the product's randomness, a function of ``X_p``) and sends
+       it to q.
     3. Party q decrypts, reduces modulo 2^256 (perfectly hiding ``X_p^T v_q``),
        adds a zero-sum mask shared with the other decryptors (so that p learns
        only the sum over q, not each term) and returns it to p.
@@ -351,7 +356,7 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     Work: B encryptions, ``(k-1) B d_p`` plain-ciphertext products, ``sum_q d_q``
     decryptions.
     """
-    X, y = _check_training(party, X, y, label_party, epochs, lr)
+    X, y = _check_training(party, X, y, label_party, epochs, lr, "epochs")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
     X, mean, scale = _standardize(X, standardize)
