@@ -401,11 +401,11 @@ def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[
     if size_only:
         count = int(hit.sum())
         if both:
-            party.send(peer, "result", np.array([count], dtype=np.int64))
+            party.send(peer, "result", np.array([count], dtype=np.int64), public=True)
         return count
     if both:
         positions = np.flatnonzero(np.isin(_rows(double_theirs), _rows(double_mine)))
-        party.send(peer, "result", positions.astype(np.int64))
+        party.send(peer, "result", positions.astype(np.int64), public=True)
     return _select(values, hit)
 
 
