@@ -15,7 +15,9 @@ runs (SPMD). It talks only through its :class:`Party`:
 A receiver asks for (sender, tag). Channels are FIFO per pair, so the next
 frame from that sender *must* carry that tag: anything else raises
 :class:`~mpc.errors.ProtocolError` naming both tags, and silence raises
-:class:`~mpc.errors.PeerTimeout` after ``party.timeout`` seconds.
+:class:`~mpc.errors.PeerTimeout` after ``party.timeout`` seconds. Protocols
+that tolerate dropouts use ``party.try_recv(frm, tag)`` (``None`` for a dropped
+peer) and ``party.dropped_peers()``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 import numpy as np
 
 from .arith.fixed import FixedPoint
-from .errors import EncodingError, ParameterError, ProtocolError
+from .errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+                     TransportError)
 from .rand import PRG
 from .transcript.record import MessageDetail, PublishedValue, describe_arrays, public_value
 from .transport.stats import MessageRecord
@@ -101,6 +104,7 @@ class Party:
         self._phase = "online"
         self._counters: dict[str, int] = {}
         self._thread = threading.get_ident()
+        self._dropped: set[int] = set()
 
     # -- tags, scopes and phases -------------------------------------------------
     def tag(self, name: str) -> str:
@@ -177,11 +181,12 @@ class Party:
                 self.details[len(self.log)] = detail  # type: ignore[index]
             self.log.append(MessageRecord(self.clock, self.id, p, tag, self._phase, payload, wire))
 
-    def recv(self, frm: int, name: str) -> tuple[np.ndarray, ...]:
+    def recv(self, frm: int, name: str, *, timeout: float | None = None) -> tuple[np.ndarray, ...]:
         """Receive the next message from ``frm``; it must carry tag ``name`` (scoped)."""
         self._check_peer(frm)
         tag = self.tag(name)
-        raw = self.endpoint.recv_frame(frm, self.timeout, f"{tag!r}")
+        raw = self.endpoint.recv_frame(frm, self.timeout if timeout is None else timeout,
+                                       f"{tag!r} (round {self.clock})")
         try:
             frame = decode_frame(raw, session=self.session, limits=self.limits)
         except EncodingError as exc:
@@ -194,6 +199,34 @@ class Party:
         if self.view is not None:
             self.view.append((frm, tag, frame.arrays))
         return frame.arrays
+
+    def try_recv(self, frm: int, name: str, *,
+                 timeout: float | None = None) -> tuple[np.ndarray, ...] | None:
+        """Like :meth:`recv`, but a dropped peer gives ``None`` instead of an error.
+
+        For protocols that tolerate dropouts. A peer is dropped when it stays
+        silent for ``timeout`` seconds (default ``party.timeout``), or when the
+        transport saw its connection end without a goodbye (crash, abort,
+        corrupt data). Once dropped, a peer stays dropped: later calls return
+        ``None`` at once. See :meth:`dropped_peers`.
+        """
+        self._check_peer(frm)
+        if frm in self._dropped:
+            return None
+        try:
+            return self.recv(frm, name, timeout=timeout)
+        except (TransportError, ProtocolAbort) as exc:
+            transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
+            if isinstance(exc, PeerTimeout) or frm in transport_dropped:
+                self._dropped.add(frm)
+                return None
+            raise
+
+    def dropped_peers(self) -> set[int]:
+        """Peers known to have dropped out: silent past a :meth:`try_recv` timeout, or
+        (over TCP) whose connection ended without a goodbye."""
+        transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
+        return set(self._dropped) | {p for p in transport_dropped if p in self.peers}
 
     def exchange(self, name: str, *arrays: Any,
                  peers: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, ...]]:

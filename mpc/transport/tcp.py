@@ -1,0 +1,625 @@
+"""TCP transport with mutually authenticated TLS 1.3 between parties (layer: mpc core).
+
+:func:`connect` builds one party's :class:`TcpEndpoint`: a TLS connection to
+every other node of the session (node ``i`` dials every node ``j < i`` and
+accepts the others), each peer's certificate pinned (:mod:`.tls`), then a
+hello that checks both sides agree on the session. The endpoint offers the
+same ``send_frame`` / ``recv_frame`` / ``close`` as the in-memory one, so
+party code runs unchanged.
+
+On the socket, every message is a **record**::
+
+    kind u8 | length u32 | body (length bytes)
+
+with kind ``DATA`` (body: one :mod:`~mpc.transport.wire` frame), ``BYE`` (the
+sender finished cleanly, empty body) or ``ABORT`` (the sender failed; body: a
+short UTF-8 reason). The length is checked against the wire limits *before*
+any buffer is allocated; nothing from a peer is unpickled or evaluated.
+
+Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
+under a per-connection lock) and queues ciphertext; one I/O thread per
+endpoint moves bytes between the sockets and the BIOs, decrypts, and files
+whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
+two parties exchanging large arrays cannot deadlock.
+
+Failures are per peer and sticky: a peer that disconnects, aborts, sends a
+malformed record or fails TLS integrity makes every later ``recv_frame`` from
+it raise (naming the peer and what was awaited), and it is listed by
+:meth:`TcpEndpoint.dropped_peers` for protocols that tolerate dropouts.
+Silence raises :class:`~mpc.errors.PeerTimeout` after the timeout.
+
+Wire bytes: ``send_frame`` returns the exact ciphertext bytes the frame
+became (record header + TLS record overhead included); ``bytes_on_socket``
+adds the handshakes.
+"""
+
+from __future__ import annotations
+
+import queue
+import selectors
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
+                      TransportError)
+from .tls import context
+from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits
+
+RECORD = struct.Struct("<BI")
+DATA, BYE, ABORT = 0, 1, 2
+MAX_REASON = 2048
+HELLO = struct.Struct("<8sBII8s32s")
+HELLO_MAGIC = b"CCHELLO\0"
+HELLO_VERSION = 1
+COALESCE = 1 << 16
+_CHUNK = 1 << 20
+_PIECE = 1 << 17
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a party must know about another node: address and certificate (DER)."""
+
+    id: int
+    host: str
+    port: int
+    der: bytes
+    listen: str = ""
+
+
+class _Conn:
+    """One TLS connection to a peer: BIOs, outgoing ciphertext, incoming frames."""
+
+    def __init__(self, peer: int, sock: socket.socket, obj: ssl.SSLObject,
+                 inc: ssl.MemoryBIO, out: ssl.MemoryBIO, leftover: bytes = b"") -> None:
+        self.peer = peer
+        self.sock = sock
+        self.obj = obj
+        self.inc = inc
+        self.outbio = out
+        self.lock = threading.Lock()
+        self.out: deque[memoryview] = deque()
+        self.frames: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.bye_received = False
+        self.bye_sent = False
+        self.closed = False
+        self.sent = 0  # raw bytes on the socket, handshake included
+        self.received = 0
+        self.events = 0
+        self.head = bytearray(RECORD.size)
+        self.head_pos = 0
+        self.body: bytearray | None = None
+        self.body_pos = 0
+        self.kind = DATA
+        if leftover:
+            inc.write(leftover)
+
+
+# -- blocking handshake helpers -----------------------------------------------------
+def _flush(sock: socket.socket, out: ssl.MemoryBIO) -> int:
+    data = out.read()
+    if data:
+        sock.sendall(data)
+    return len(data)
+
+
+def _blocking(sock: socket.socket, obj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO,
+              op: Callable[[], Any], deadline: float, counts: list[int]) -> Any:
+    """Run an SSLObject operation over a blocking socket until it completes."""
+    while True:
+        try:
+            result = op()
+        except ssl.SSLWantReadError:
+            counts[0] += _flush(sock, out)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("handshake timed out") from None
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("peer closed the connection during the handshake") from None
+            counts[1] += len(data)
+            inc.write(data)
+            continue
+        counts[0] += _flush(sock, out)
+        return result
+
+
+def _read_exact(sock, obj, inc, out, n: int, deadline: float, counts: list[int]) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = _blocking(sock, obj, inc, out, lambda: obj.read(n - len(buf)), deadline, counts)
+        if not chunk:
+            raise ConnectionError("peer closed the connection during the hello")
+        buf += chunk
+    return buf
+
+
+class TcpEndpoint:
+    """One party's connections to every other node of the session."""
+
+    def __init__(self, me: int, conns: dict[int, _Conn], *, limits: WireLimits = DEFAULT_LIMITS,
+                 close_timeout: float = 30.0, refused: list[str] | None = None) -> None:
+        self.id = me
+        self.limits = limits
+        self.close_timeout = close_timeout
+        self.refused = list(refused or [])
+        self._conns = conns
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop = False
+        self._closed = False
+        self._dropped_lock = threading.Lock()
+        for c in conns.values():
+            c.sock.setblocking(False)
+        self._thread = threading.Thread(target=self._io_loop, name=f"tcp-io-{me}", daemon=True)
+        self._thread.start()
+
+    # -- the channel interface -----------------------------------------------------
+    def send_frame(self, to: int, frame: bytes) -> int:
+        """Encrypt and queue ``frame`` for node ``to``; return its ciphertext bytes."""
+        c = self._conn(to)
+        if len(frame) > self.limits.max_frame_bytes:
+            raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
+        if c.error is not None:
+            raise TransportError(f"party {self.id} cannot send to party {to}: {c.error}")
+        if c.bye_sent or self._closed:
+            raise TransportError(f"party {self.id} already closed its connection to party {to}")
+        return self._write(c, DATA, frame)
+
+    def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes:
+        """Next frame from node ``frm``; raise if it failed or after ``timeout`` seconds."""
+        c = self._conn(frm)
+        try:
+            kind, value = c.frames.get(timeout=timeout)
+        except queue.Empty:
+            raise PeerTimeout(f"party {self.id} waited {timeout:g} s for {what or 'a message'} "
+                              f"from party {frm}") from None
+        if kind == "frame":
+            return value
+        c.frames.put((kind, value))  # sticky: every later receive fails the same way
+        waiting = f" while party {self.id} waited for {what or 'a message'}"
+        if kind == "bye":
+            raise TransportError(f"party {frm} finished and closed its connection{waiting}")
+        exc = value
+        raise type(exc)(f"{exc}{waiting}")
+
+    def dropped_peers(self) -> set[int]:
+        """Peers whose connection ended without a clean goodbye (crash, abort, bad data)."""
+        return {p for p, c in self._conns.items() if c.error is not None}
+
+    def finished_peers(self) -> set[int]:
+        """Peers that said goodbye cleanly."""
+        return {p for p, c in self._conns.items() if c.bye_received}
+
+    def bytes_on_socket(self) -> dict[int, tuple[int, int]]:
+        """Raw (sent, received) bytes per peer, TLS handshake and records included."""
+        return {p: (c.sent, c.received) for p, c in self._conns.items()}
+
+    def say_goodbye(self, to: int) -> None:
+        """Tell node ``to`` that this party will send it nothing more."""
+        c = self._conn(to)
+        if not c.bye_sent and c.error is None:
+            self._write(c, BYE, b"")
+
+    def close(self) -> None:
+        """Say goodbye to every peer, flush, wait (bounded) for their goodbyes, then close."""
+        if self._closed:
+            return
+        for p in self._conns:
+            try:
+                self.say_goodbye(p)
+            except TransportError:
+                pass
+        self._closed = True
+        deadline = time.monotonic() + self.close_timeout
+        while time.monotonic() < deadline:
+            if all((c.error is not None or c.bye_received) and not c.out for c in self._conns.values()):
+                break
+            time.sleep(0.002)
+        self._shutdown()
+
+    def abort(self, reason: str) -> None:
+        """Tell every peer this party failed (``reason``), flush briefly, and close."""
+        if self._closed:
+            return
+        text = reason.encode("utf-8", "replace")[:MAX_REASON]
+        for c in self._conns.values():
+            if c.error is None and not c.bye_sent:
+                try:
+                    self._write(c, ABORT, text)
+                except (TransportError, ssl.SSLError, OSError):
+                    pass
+        self._closed = True
+        deadline = time.monotonic() + min(2.0, self.close_timeout)
+        while time.monotonic() < deadline and any(c.out and c.error is None for c in self._conns.values()):
+            time.sleep(0.002)
+        self._shutdown()
+
+    # -- internals -----------------------------------------------------------------
+    def _conn(self, p: int) -> _Conn:
+        c = self._conns.get(p)
+        if c is None:
+            raise ParameterError(f"party {self.id} has no connection to node {p!r}")
+        return c
+
+    def _write(self, c: _Conn, kind: int, body: bytes | memoryview) -> int:
+        head = RECORD.pack(kind, len(body))
+        with c.lock:
+            if kind == BYE:
+                c.bye_sent = True
+            total = 0
+            if len(body) <= COALESCE:
+                c.obj.write(head + bytes(body))
+            else:  # piecewise: OpenSSL encrypts small writes much faster than one huge one
+                c.obj.write(head)
+                view = memoryview(body)
+                for i in range(0, len(view), _PIECE):
+                    c.obj.write(view[i:i + _PIECE])
+                    data = c.outbio.read()
+                    total += len(data)
+                    c.out.append(memoryview(data))
+            data = c.outbio.read()
+            if data:
+                total += len(data)
+                c.out.append(memoryview(data))
+        self._wake()
+        return total
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _fail(self, c: _Conn, exc: BaseException) -> None:
+        if c.error is None and not (c.bye_received and isinstance(exc, TransportError)):
+            c.error = exc
+            c.frames.put(("error", exc))
+        self._close_conn(c)
+
+    def _close_conn(self, c: _Conn) -> None:
+        if not c.closed:
+            c.closed = True
+            c.out.clear()
+            try:
+                c.sock.close()
+            except OSError:
+                pass
+
+    def _shutdown(self) -> None:
+        self._stop = True
+        self._wake()
+        self._thread.join(timeout=5)
+        for c in self._conns.values():
+            self._close_conn(c)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _io_loop(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        for c in self._conns.values():
+            c.events = selectors.EVENT_READ
+            sel.register(c.sock, c.events, c)
+        rawbuf = bytearray(_CHUNK)
+        for c in self._conns.values():  # records that arrived with the hello
+            self._feed(c, b"")
+        try:
+            while not self._stop:
+                for c in self._conns.values():
+                    if c.closed:
+                        if c.events:
+                            try:
+                                sel.unregister(c.sock)
+                            except (KeyError, ValueError, OSError):
+                                pass
+                            c.events = 0
+                        continue
+                    want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+                    if want != c.events:
+                        sel.modify(c.sock, want, c)
+                        c.events = want
+                for key, mask in sel.select(timeout=0.5):
+                    if key.data is None:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except (BlockingIOError, OSError):
+                            pass
+                        continue
+                    c = key.data
+                    if c.closed:
+                        continue
+                    if mask & selectors.EVENT_WRITE:
+                        self._on_writable(c)
+                    if mask & selectors.EVENT_READ and not c.closed:
+                        self._on_readable(c, rawbuf)
+        finally:
+            sel.close()
+
+    def _on_writable(self, c: _Conn) -> None:
+        try:
+            while c.out:
+                view = c.out[0]
+                n = c.sock.send(view[:_CHUNK])
+                c.sent += n
+                if n < len(view):
+                    c.out[0] = view[n:]
+                    if n == 0:
+                        return
+                else:
+                    c.out.popleft()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(c, TransportError(f"connection to party {c.peer} broke ({exc.strerror or exc})"))
+
+    def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
+        view = memoryview(rawbuf)
+        for _ in range(64):  # bounded, so writes to other peers are not starved
+            try:
+                n = c.sock.recv_into(view)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._fail(c, TransportError(f"connection to party {c.peer} broke ({exc.strerror or exc})"))
+                return
+            if n == 0:
+                self._fail(c, TransportError(f"party {c.peer} disconnected"))
+                return
+            c.received += n
+            self._feed(c, view[:n])
+            if c.closed or n < len(view):
+                return
+
+    def _feed(self, c: _Conn, data: memoryview | bytes) -> None:
+        """Pass ciphertext to TLS and file every whole record; a failure closes the peer."""
+        try:
+            with c.lock:
+                if data:
+                    c.inc.write(data)
+                self._decrypt(c)
+                pending = c.outbio.read()
+                if pending:
+                    c.out.append(memoryview(pending))
+        except ssl.SSLZeroReturnError:
+            self._fail(c, TransportError(f"party {c.peer} closed the TLS session"))
+        except ssl.SSLError:
+            self._fail(c, IntegrityError(f"TLS integrity failure on the connection to party {c.peer}"))
+        except (EncodingError, ProtocolAbort) as exc:
+            self._fail(c, exc)
+
+    def _decrypt(self, c: _Conn) -> None:
+        """Decrypt everything available into the current record; file whole records."""
+        while not c.closed:
+            if c.body is None:
+                target = memoryview(c.head)[c.head_pos:]
+            else:
+                target = memoryview(c.body)[c.body_pos:]
+            if len(target):
+                try:
+                    k = c.obj.read(len(target), target)
+                except ssl.SSLWantReadError:
+                    return
+                if k == 0:
+                    raise ssl.SSLZeroReturnError("closed")
+            else:
+                k = 0
+            if c.body is None:
+                c.head_pos += k
+                if c.head_pos == RECORD.size:
+                    self._start_record(c)
+            else:
+                c.body_pos += k
+            if c.body is not None and c.body_pos == len(c.body):
+                self._finish_record(c)
+
+    def _start_record(self, c: _Conn) -> None:
+        kind, length = RECORD.unpack(c.head)
+        limit = {DATA: self.limits.max_frame_bytes, BYE: 0, ABORT: MAX_REASON}.get(kind)
+        if limit is None:
+            raise EncodingError(f"party {c.peer} sent a record of unknown kind {kind}")
+        if length > limit:
+            what = "frame" if kind == DATA else "control record"
+            raise EncodingError(f"party {c.peer} announced an oversized {what} of {length} bytes "
+                                f"(limit {limit}); refused before reading it")
+        c.kind = kind
+        c.body = bytearray(length)  # allocated only after the limit check
+        c.body_pos = 0
+
+    def _finish_record(self, c: _Conn) -> None:
+        body, kind = c.body, c.kind
+        c.body, c.head_pos = None, 0
+        assert body is not None  # noqa: S101 - internal invariant, set by _start_record
+        if kind == DATA:
+            if c.bye_received:
+                raise EncodingError(f"party {c.peer} sent data after saying goodbye")
+            c.frames.put(("frame", memoryview(body).toreadonly()))
+        elif kind == BYE:
+            c.bye_received = True
+            c.frames.put(("bye", None))
+        else:
+            reason = body.decode("utf-8", "replace")
+            reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
+            raise ProtocolAbort(f"party {c.peer} aborted: {reason}")
+
+
+# -- building the mesh ------------------------------------------------------------
+def _hello(me: int, n_nodes: int, session: bytes, digest: bytes) -> bytes:
+    return HELLO.pack(HELLO_MAGIC, HELLO_VERSION, me, n_nodes, session, digest)
+
+
+def _check_hello(data: bytes, expect_id: int, n_nodes: int, session: bytes, digest: bytes,
+                 compare_digest: bool) -> None:
+    magic, version, pid, n, sess, dig = HELLO.unpack(data)
+    if magic != HELLO_MAGIC or version != HELLO_VERSION:
+        raise TransportError(f"node {expect_id} does not speak Concilium hello v{HELLO_VERSION}")
+    if pid != expect_id:
+        raise TransportError(f"the holder of node {expect_id}'s certificate claims to be node {pid}")
+    if n != n_nodes or sess != session:
+        raise TransportError(f"party {expect_id} belongs to another session (different config, "
+                             "session name or run): check that every party uses the same files")
+    if compare_digest and dig != digest:
+        raise TransportError(f"party {expect_id} runs a different program or parameters "
+                             "(program name or frac_bits differ)")
+
+
+def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session: bytes,
+            digest: bytes = bytes(32), timeout: float = 30.0, limits: WireLimits = DEFAULT_LIMITS,
+            digest_peers: set[int] | None = None) -> TcpEndpoint:
+    """Connect node ``me`` to every other node; return its endpoint.
+
+    Parameters
+    ----------
+    nodes:
+        Every node of the session by id, ``me`` included (its port is where it
+        listens if any node has a larger id).
+    cert, key:
+        This node's certificate and private key (PEM files).
+    session:
+        8-byte session id every node must share.
+    digest:
+        32-byte digest of the program and its parameters, compared with the
+        nodes in ``digest_peers`` (default: all).
+    timeout:
+        Seconds to establish every connection (peers may start in any order
+        within it), then the close timeout.
+    """
+    if me not in nodes:
+        raise ParameterError(f"node {me} is not in the session")
+    if len(session) != SESSION_BYTES or len(digest) != 32:
+        raise ParameterError("session must be 8 bytes and digest 32 bytes")
+    n_nodes = len(nodes)
+    digest_peers = set(nodes) if digest_peers is None else set(digest_peers)
+    others = [j for j in nodes if j != me]
+    trusted = [nodes[j].der for j in others]
+    server_ctx = context(True, cert, key, trusted)
+    client_ctx = context(False, cert, key, trusted)
+    by_der = {nodes[j].der: j for j in others}
+    deadline = time.monotonic() + timeout
+    conns: dict[int, _Conn] = {}
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    higher = [j for j in others if j > me]
+
+    def setup(sock: socket.socket, server: bool, expect: int | None) -> None:
+        counts = [0, 0]
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = (server_ctx if server else client_ctx).wrap_bio(inc, out, server_side=server)
+        hs_deadline = min(deadline, time.monotonic() + max(timeout, 1.0))
+        _blocking(sock, obj, inc, out, obj.do_handshake, hs_deadline, counts)
+        der = obj.getpeercert(binary_form=True)
+        peer = by_der.get(der or b"")
+        if peer is None or (expect is not None and peer != expect):
+            raise TransportError(f"node {expect} presented a certificate that is not pinned for it")
+        hello = _hello(me, n_nodes, session, digest)
+        _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
+        data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)
+        _check_hello(data, peer, n_nodes, session, digest, peer in digest_peers and me in digest_peers)
+        c = _Conn(peer, sock, obj, inc, out)
+        c.sent, c.received = counts
+        with lock:
+            if peer in conns:
+                raise TransportError(f"node {peer} connected twice")
+            conns[peer] = c
+
+    listener = None
+    accept_thread = None
+    if higher:
+        node = nodes[me]
+        listener = socket.socket(socket.AF_INET6 if ":" in (node.listen or node.host) else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((node.listen or "", node.port))
+        except OSError as exc:
+            listener.close()
+            raise TransportError(f"party {me} cannot listen on port {node.port}: {exc.strerror}") from None
+        listener.listen(len(higher) + 8)
+
+        def accept_all() -> None:
+            while time.monotonic() < deadline:
+                with lock:
+                    if all(j in conns for j in higher):
+                        return
+                listener.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+                try:
+                    sock, addr = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    setup(sock, True, None)
+                except (ssl.SSLError, OSError, TransportError) as exc:
+                    refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate
+                    sock.close()
+
+        accept_thread = threading.Thread(target=accept_all, name=f"tcp-accept-{me}", daemon=True)
+        accept_thread.start()
+
+    def dial(j: int) -> None:
+        node = nodes[j]
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            try:
+                sock = socket.create_connection((node.host, node.port),
+                                                timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+            except OSError as exc:
+                last = exc
+                time.sleep(0.05)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                setup(sock, False, j)
+                return
+            except ssl.SSLError as exc:
+                sock.close()
+                errors.append(TransportError(
+                    f"party {me}: TLS with node {j} at {node.host}:{node.port} failed "
+                    f"({exc.reason or exc}): node {j} refused our certificate or presented "
+                    "one that is not in the config"))
+                return
+            except (TransportError, OSError) as exc:
+                sock.close()
+                if isinstance(exc, TransportError):
+                    errors.append(TransportError(f"party {me}: {exc}"))
+                    return
+                last = exc
+                time.sleep(0.05)
+        errors.append(PeerTimeout(f"party {me} could not connect to node {j} at {node.host}:{node.port} "
+                                  f"within {timeout:g} s ({last})"))
+
+    dialers = [threading.Thread(target=dial, args=(j,), daemon=True) for j in others if j < me]
+    for t in dialers:
+        t.start()
+    for t in dialers:
+        t.join()
+    if accept_thread is not None:
+        accept_thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    if listener is not None:
+        listener.close()
+
+    def _abandon() -> None:
+        for c in conns.values():
+            c.sock.close()
+
+    if errors:
+        _abandon()
+        raise errors[0]
+    missing = sorted(set(others) - set(conns))
+    if missing:
+        _abandon()
+        extra = f"; refused connections: {refused}" if refused else ""
+        raise PeerTimeout(f"party {me}: nodes {missing} did not connect within {timeout:g} s{extra}")
+    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused)
