@@ -184,6 +184,8 @@ def _check_training(party: Any, X: Any, y: Any, label_party: int, iterations: in
     if not lr > 0:
         raise ParameterError(f"the learning rate must be positive, got {lr!r}")
     X = _check_X(X)
+    if len(X) == 0:
+        raise ParameterError(f"party {party.id}: no rows to train on (is the aligned ID set empty?)")
     if party.id == label_party:
         if y is None:
             raise ParameterError(f"party {party.id} is the label party but passed no labels")

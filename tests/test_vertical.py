@@ -156,6 +156,35 @@ def test_feature_party_view_does_not_depend_on_labels():
     assert (((h0 - expected) ** 2) / expected).sum() < 400
 
 
+def test_label_party_view_does_not_depend_on_the_other_features():
+    blocks, y = _toy(n=64)
+
+    def low_bytes(x1):
+        def prog(party, X):
+            return V.fit_ss(party, X, y if party.id == 0 else None, iterations=2)
+
+        res = mpc.run(prog, parties=2, inputs=[blocks[0], x1], record_view=True)
+        return np.concatenate([a.view(np.uint8).reshape(-1, 8)[:, 0] for frm, _, arrs in res.views[0]
+                               if frm == 1 for a in arrs if a.dtype == np.uint64 and a.size])
+
+    l0 = low_bytes(np.zeros_like(blocks[1]) + 1.0)
+    l1 = low_bytes(blocks[1] * 1000)
+    assert len(l0) == len(l1)
+    h0 = np.bincount(l0, minlength=256).astype(float)
+    h1 = np.bincount(l1, minlength=256).astype(float)
+    assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
+
+
+def test_empty_alignment_is_refused_by_training():
+    def prog(party, ids):
+        common, rows = V.align(party, ids)
+        X = np.ones((len(ids), 2))[rows]
+        return V.fit_ss(party, X, np.zeros(len(rows)) if party.id == 0 else None, iterations=1)
+
+    with pytest.raises(ParameterError, match="no rows"):
+        mpc.run(prog, parties=2, inputs=[np.arange(5), np.arange(10, 15)])
+
+
 # -- Paillier (FATE-style) ----------------------------------------------------------------------
 def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, **kw):
     def prog(party, X):
