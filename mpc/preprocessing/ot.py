@@ -383,6 +383,9 @@ class OTSource(SealableMixin, Preprocessing):
         if not isinstance(count, (int, np.integer)) or count < 0:
             raise ParameterError("count must be a non-negative integer")
         norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
+        if self._sealed:
+            self._check_stored((kind, *norm), count)
+            return
         if count == 0:
             return
         if kind in ("mul", "matmul"):

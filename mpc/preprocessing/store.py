@@ -49,6 +49,14 @@ class SealableMixin:
         """Serve only what the offline phase produced; running out raises :class:`PreprocessingExhausted`."""
         self._sealed = True
 
+    def _check_stored(self, key: tuple[Any, ...], count: int) -> None:
+        """A sealed source's ``prefetch``: make nothing, only check ``count`` items are waiting."""
+        have = len(self._store.get(key, ()))  # type: ignore[attr-defined]
+        if have < count:
+            raise PreprocessingExhausted(
+                f"preprocessing exhausted: {count} {_describe(key)} were asked for after the offline "
+                f"phase ended, but only {have} are stored; produce them before sealing")
+
     def _take(self, key: tuple[Any, ...], make: Any) -> Shares:
         if not hasattr(self, "_used"):
             self._used = defaultdict(int)
@@ -88,7 +96,9 @@ class StoredSource(SealableMixin, Preprocessing):
         raise PreprocessingExhausted("a stored source makes no new binary triples")
 
     def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
-        raise PreprocessingExhausted("a stored source cannot produce items; prefetch with a live source")
+        """Make nothing: check that ``count`` items of this kind and shape are stored."""
+        norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
+        self._check_stored((kind, *norm), count)
 
 
 def _json_key(key: tuple[Any, ...]) -> list[Any]:

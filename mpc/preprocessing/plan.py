@@ -1,0 +1,155 @@
+"""Plan the offline phase: record what a program asks for, produce it all first, report online cost apart (layer: mpc core).
+
+A program asks its source for triples one by one as it runs. To produce
+everything *before* the online phase (in bulk, one OT batch per kind and
+shape):
+
+1. :func:`record_plan` runs the program once with a recording source and
+   returns the :class:`Plan`: every request key with its count, in order.
+   Run it on *dummy inputs of the real shapes*: the recording run uses a
+   trusted dealer, which sees its (throw-away) triples.
+2. :func:`planned` wraps a source (``"ot"``, ``"he"``, ``"dealer"`` or a
+   factory) so that each party, before running the program, prefetches the
+   whole plan inside ``party.phase("offline")``, synchronises once, and seals
+   the source: a request beyond the plan raises
+   :class:`~mpc.errors.PreprocessingExhausted` saying how many were needed.
+3. :func:`online_only` removes the offline messages from a run's
+   :class:`~mpc.transport.stats.Cost` and renumbers rounds from the end of the
+   offline phase: the online cost, comparable with a dealer run's.
+
+Example::
+
+    plan = record_plan(program, 2, inputs=dummy)
+    res = mpc.run(program, 2, inputs=real, preprocessing=planned("ot", plan))
+    res.cost.phases()["offline"], online_only(res.cost).rounds
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..transport.stats import Cost
+from .base import Preprocessing, Shares
+from .dealer import TrustedDealer
+
+Plan = list[tuple[tuple[Any, ...], int]]
+"""``[(key, count), ...]``: key = ``("mul", sa, sb)``, ``("trunc", shape, f)``, ``("binary", shape)``..."""
+
+
+class RecordingSource(Preprocessing):
+    """Delegates to ``inner`` and counts every request key, in order of first use."""
+
+    def __init__(self, inner: Preprocessing) -> None:
+        super().__init__()
+        self.inner = inner
+        self.counts: Counter[tuple[Any, ...]] = Counter()
+
+    def triple(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> Shares:
+        self.counts[(op, tuple(sa), tuple(sb))] += 1
+        return self.inner.triple(op, sa, sb)
+
+    def trunc_pair(self, shape: tuple[int, ...], frac_bits: int) -> Shares:
+        self.counts[("trunc", tuple(shape), frac_bits)] += 1
+        return self.inner.trunc_pair(shape, frac_bits)
+
+    def binary_triple(self, shape: tuple[int, ...]) -> Shares:
+        self.counts[("binary", tuple(shape))] += 1
+        return self.inner.binary_triple(shape)
+
+    def dabit(self, shape: tuple[int, ...]) -> Shares:
+        self.counts[("dabit", tuple(shape))] += 1
+        return self.inner.dabit(shape)
+
+    def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
+        self.inner.prefetch(kind, *args, count=count)
+
+    def _triple(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> Shares:
+        return self.inner.triple(op, sa, sb)
+
+    def _trunc_pair(self, shape: tuple[int, ...], frac_bits: int) -> Shares:
+        return self.inner.trunc_pair(shape, frac_bits)
+
+    def _binary_triple(self, shape: tuple[int, ...]) -> Shares:
+        return self.inner.binary_triple(shape)
+
+
+def record_plan(program: Callable[..., Any], parties: int = 2, **run_kwargs: Any) -> Plan:
+    """Run ``program`` once (trusted dealer, throw-away values) and return what it asked for."""
+    from ..runner import run
+
+    if "preprocessing" in run_kwargs:
+        raise ParameterError("record_plan chooses its own (recording) preprocessing")
+    recorders: dict[int, RecordingSource] = {}
+
+    def factory(n: int) -> Callable[[Any], Preprocessing]:
+        dealer = TrustedDealer(n)
+
+        def make(party: Any) -> Preprocessing:
+            rec = RecordingSource(dealer.source(party))
+            recorders[party.id] = rec
+            return rec
+        return make
+
+    run(program, parties, preprocessing=factory, **run_kwargs)
+    return list(recorders[0].counts.items()) if recorders else []
+
+
+def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]], plan: Plan
+            ) -> Callable[[int], Callable[[Any], Preprocessing]]:
+    """A ``preprocessing=`` factory that produces ``plan`` offline, then seals the source."""
+    def factory(n: int) -> Callable[[Any], Preprocessing]:
+        if source == "ot":
+            from .ot import ot_factory
+            inner = ot_factory(n)
+        elif source == "he":
+            from .he import he_factory
+            inner = he_factory(n)
+        elif source == "dealer":
+            inner = TrustedDealer(n).source
+        elif callable(source):
+            inner = source(n)
+        else:
+            raise ParameterError(f"unknown preprocessing {source!r}: use 'dealer', 'ot', 'he' or a factory")
+
+        def make(party: Any) -> Preprocessing:
+            src = inner(party)
+            with party.phase("offline"):
+                for key, count in plan:
+                    src.prefetch(key[0], *key[1:], count=count)
+                _align_clocks(party)
+            if hasattr(src, "seal"):
+                src.seal()
+            return src
+        return make
+    return factory
+
+
+def _align_clocks(party: Any) -> None:
+    """One exchange of round clocks; every party then starts the online phase at the same round.
+
+    Round clocks are Lamport clocks (a receiver jumps past the sender's), so
+    moving one forward to the largest clock any party had is consistent.
+    """
+    mine = party.clock
+    got = party.exchange(party.fresh("offline-done"), np.array([mine], np.int64))
+    top = max([mine, *(int(a[0][0]) for a in got.values())])
+    party.clock = max(party.clock, top + 1)
+
+
+def online_only(cost: Cost) -> Cost:
+    """``cost`` without the offline phase, rounds counted from the end of a preceding offline phase."""
+    offline = [m for m in cost.messages if m.phase == "offline"]
+    offset = max((m.round + 1 for m in offline), default=0)
+    online = [m for m in cost.messages if m.phase != "offline"]
+    if any(m.round < offset for m in online):
+        raise ParameterError("the offline phase did not precede the online phase; use planned(...)")
+    return Cost(n_parties=cost.n_parties,
+                messages=[dataclasses.replace(m, round=m.round - offset) for m in online],
+                seconds=cost.seconds - cost.phase_seconds.get("offline", 0.0),
+                phase_seconds={k: v for k, v in cost.phase_seconds.items() if k != "offline"},
+                phase_rounds={k: v for k, v in cost.phase_rounds.items() if k != "offline"})
