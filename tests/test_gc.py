@@ -387,3 +387,18 @@ def test_yao_rejects_malformed_garbled_data():
 
     with pytest.raises(EncodingError, match="garbled tables"):
         mpc.run(lambda p: fake_garbler(p) if p.id == 0 else evaluator(p), 2, preprocessing=None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), width=st.integers(1, 200), signed=st.booleans())
+def test_int_bits_round_trip(data, width, signed):
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    values = data.draw(st.lists(st.integers(lo, hi), min_size=1, max_size=8))
+    bits = int_to_bits(values, width, signed)
+    assert bits.shape == (len(values), width) and bits.dtype == np.uint8
+    assert bits_to_int(bits, signed) == values
+    if width <= 63:  # numpy arrays take the vectorised path and agree
+        arr = np.array(values, np.int64)
+        assert np.array_equal(int_to_bits(arr, width, signed), bits)
+    with pytest.raises(ParameterError):
+        int_to_bits(values + [hi + 1], width, signed)
