@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import gmpy2
 import numpy as np
 
 import mpc
@@ -288,6 +289,10 @@ def fit_plain(blocks: Sequence[np.ndarray], y: np.ndarray, *, iterations: int = 
 # -- training with Paillier-encrypted gradients ---------------------------------------------------
 _FRAC = 16                 # fixed-point bits of encrypted residuals and of plain features
 _MOD = 1 << 256            # masked gradient entries travel modulo 2^256 (32 bytes each)
+_BOUND_BITS = 80           # |residual| and column sums of |X| per batch stay below 2^80
+_OFFSET = 1 << 255         # keeps every masked slot positive: |X^T v| 2^32 < 2^192 << 2^255
+_MASK_BITS = 296           # slot masks below 2^296: hiding up to statistical distance 2^-103
+_SLOT_BITS = 300           # 6 slots per 2048-bit plaintext
 
 
 def _wire_ints(values: Sequence[int]) -> np.ndarray:
@@ -335,14 +340,16 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
        16-byte seed (for 3 or more parties).
     1. Party q encrypts ``v_q`` under its own key and sends ``[[v_q]]_q`` to
        every other party.
-    2. Party p computes ``[[X_p^T v_q + R_pq]]_q`` for each q (plain-ciphertext
-       products; ``R_pq`` uniform below 2^256, added as a fresh encryption,
-       which also re-randomises the result: otherwise q could recover on
-       decryption the product's randomness, a function of ``X_p``) and sends
-       it to q.
-    3. Party q decrypts, reduces modulo 2^256 (perfectly hiding ``X_p^T v_q``),
-       adds a zero-sum mask shared with the other decryptors (so that p learns
-       only the sum over q, not each term) and returns it to p.
+    2. Party p computes ``[[X_p^T v_q + 2^255 + R_pq]]_q`` for each q
+       (plain-ciphertext products; ``R_pq`` uniform below 2^296), packed six
+       300-bit slots to a 2048-bit plaintext by Horner's rule, the masks
+       added as one fresh encryption per packed ciphertext, which also
+       re-randomises it (otherwise q could recover on decryption the
+       product's randomness, a function of ``X_p``), and sends them to q.
+    3. Party q decrypts, unpacks, reduces each slot modulo 2^256 (hiding
+       ``X_p^T v_q`` up to statistical distance 2^-103), adds a zero-sum mask
+       shared with the other decryptors (so that p learns only the sum over
+       q, not each term) and returns 32 bytes per entry to p.
     4. p removes its masks: ``g_p = (X_p^T v_p + sum_q X_p^T v_q) / B``, and
        updates ``w_p -= lr (g_p + l2 w_p)`` (no decay on the intercept).
 
@@ -352,11 +359,11 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     gradient ``X_p^T d`` per batch (which says something about the residuals,
     hence the labels, projected on its own columns), and its own weights.
 
-    Cost per mini-batch of B rows, k parties, d_p columns, 2048-bit keys:
-    3 rounds; party p sends ``(k-1)(512 B + 512 d_p + 32 d_q)``-ish bytes:
-    B ciphertexts to each peer, d_q ciphertexts to each q, 32 d_q bytes back.
-    Work: B encryptions, ``(k-1) B d_p`` plain-ciphertext products, ``sum_q d_q``
-    decryptions.
+    Cost per mini-batch of B rows, k parties, d_p columns, 2048-bit keys
+    (512-byte ciphertexts): 3 rounds; party p sends each other party q
+    ``512 B + 512 ceil(d_p / 6) + 32 d_q`` bytes. Work: B encryptions,
+    ``(k-1) B d_p`` plain-ciphertext products, ``(k-1) ceil(d_p/6)``
+    re-randomising encryptions, ``sum_q ceil(d_q/6)`` decryptions.
     """
     X, y = _check_training(party, X, y, label_party, epochs, lr, "epochs")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -433,6 +440,8 @@ def _cross_terms(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[in
                  xb: np.ndarray, v: np.ndarray, step: int) -> np.ndarray:
     """``sum_q X_p^T v_q`` over the other parties q, by steps 1-4 of :func:`fit_paillier`."""
     rows, d = xb.shape
+    if np.abs(v).max(initial=0.0) >= 2.0**_BOUND_BITS or np.abs(xb).sum(axis=0).max(initial=0.0) >= 2.0**_BOUND_BITS:
+        raise ParameterError(f"party {party.id}: values beyond 2^{_BOUND_BITS}: the training diverged")
     enc = keys.public.encrypt(v, frac_bits=_FRAC)                               # step 1
     party.send_many(party.peers, "residual", np.frombuffer(enc.serialize(), dtype=np.uint8))
     masks, frac = {}, 2 * _FRAC
@@ -441,25 +450,69 @@ def _cross_terms(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[in
         theirs = _load_cts(pubs[q], raw, (rows,), f"party {party.id}: residuals of party {q}")
         prod = xb.T @ theirs
         frac = prod.frac_bits
-        masks[q] = _random_ints(party.prg, d)
-        cts = np.empty(d, dtype=object)
-        cts[:] = pubs[q].encrypt_raw(masks[q])
-        masked = prod + paillier.EncryptedArray(pubs[q], cts, prod.frac_bits)
-        party.send(q, "masked-gradient", np.frombuffer(masked.serialize(), dtype=np.uint8))
-    n_key, half = keys.public.n, keys.public.n // 2
+        masks[q] = [_OFFSET + r for r in _random_bits(party.prg, d, _MASK_BITS)]
+        packed = _pack(pubs[q], list(prod.ciphertexts), masks[q])
+        party.send(q, "masked-gradient", np.frombuffer(packed.serialize(), dtype=np.uint8))
     for p in party.peers:                                                       # step 3
         (raw,) = party.recv(p, "masked-gradient")
-        mine = _load_cts(keys.public, raw, (widths[p],), f"party {party.id}: gradient of party {p}")
-        plain = keys.secret.decrypt_raw(list(mine.ciphertexts))
+        groups = -(-widths[p] // _slots(keys.public))
+        mine = _load_cts(keys.public, raw, (groups,), f"party {party.id}: gradient of party {p}")
+        slots = _unpack(keys.public, keys.secret.decrypt_raw(list(mine.ciphertexts)), widths[p],
+                        f"party {party.id}: gradient of party {p}")
         extra = _zero_sum_mask(party, seeds, p, step, widths[p])
-        out = [((int(m) - n_key if m > half else int(m)) + e) % _MOD for m, e in zip(plain, extra)]
-        party.send(p, "unmasked", _wire_ints(out))
+        party.send(p, "unmasked", _wire_ints([(m + e) % _MOD for m, e in zip(slots, extra)]))
     total = [0] * d
     for q in party.peers:                                                       # step 4
         back = _ints_wire(party.recv(q, "unmasked")[0], d, f"party {party.id}: from party {q}")
         total = [(t + b - r) % _MOD for t, b, r in zip(total, back, masks[q])]
     signed = [t - _MOD if t >= _MOD // 2 else t for t in total]
     return np.array([float(t) for t in signed]) / float(1 << frac)
+
+
+def _slots(public: Any) -> int:
+    """Masked values per ciphertext: ``_SLOT_BITS``-bit slots below ``2^(bits-3) < n/3``."""
+    return max(1, (public.bits - 3) // _SLOT_BITS)
+
+
+def _random_bits(prg: PRG, count: int, bits: int) -> list[int]:
+    width = (bits + 7) // 8
+    raw = prg.bytes(width * count)
+    return [int.from_bytes(raw[k:k + width], "big") >> (8 * width - bits)
+            for k in range(0, len(raw), width)]
+
+
+def _pack(public: Any, cts: list, masks: list[int]) -> Any:
+    """``[[sum_i (x_i + mask_i) 2^(SLOT i)]]`` per group of slots, freshly re-randomised.
+
+    Horner's rule on the ciphertexts (``SLOT`` squarings per slot); the masks are
+    added as one fresh encryption per group, which also re-randomises it.
+    """
+    n2, per = public.n_squared, _slots(public)
+    out = []
+    for g in range(0, len(cts), per):
+        group, group_masks = cts[g:g + per], masks[g:g + per]
+        acc = group[-1]
+        for c in reversed(group[:-1]):
+            acc = gmpy2.powmod(acc, 1 << _SLOT_BITS, n2) * c % n2
+        packed_mask = sum(m << (_SLOT_BITS * i) for i, m in enumerate(group_masks))
+        (fresh,) = public.encrypt_raw([packed_mask % public.n])
+        out.append(acc * fresh % n2)
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    return paillier.EncryptedArray(public, arr, 0)
+
+
+def _unpack(public: Any, plaintexts: list, count: int, what: str) -> list[int]:
+    """The slots of decrypted packed values, each reduced modulo 2^256."""
+    per, full = _slots(public), (1 << _SLOT_BITS) - 1
+    out = []
+    for k, m in enumerate(plaintexts):
+        if m >= public.n // 2:
+            raise ProtocolError(f"{what}: a packed value is negative (a slot overflowed)")
+        m = int(m)
+        for i in range(min(per, count - k * per)):
+            out.append(((m >> (_SLOT_BITS * i)) & full) % _MOD)
+    return out
 
 
 def fit_plain_taylor(blocks: Sequence[np.ndarray], y: np.ndarray, *, epochs: int = 10,

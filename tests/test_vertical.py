@@ -186,10 +186,10 @@ def test_empty_alignment_is_refused_by_training():
 
 
 # -- Paillier (FATE-style) ----------------------------------------------------------------------
-def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, **kw):
+def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, key_bits=512, **kw):
     def prog(party, X):
-        return V.fit_paillier(party, X, y if party.id == label_party else None,
-                              label_party=label_party, key_bits=512, insecure_for_testing=True, **kw)
+        return V.fit_paillier(party, X, y if party.id == label_party else None, label_party=label_party,
+                              key_bits=key_bits, insecure_for_testing=True, **kw)
 
     return mpc.run(prog, parties=parties, inputs=blocks, preprocessing=None, timeout=120,
                    record_view=record_view)
@@ -197,8 +197,10 @@ def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, **kw):
 
 @pytest.mark.parametrize("parties,label_party", [(2, 0), (3, 1)])
 def test_paillier_training_matches_plaintext(parties, label_party):
-    blocks, y = _toy(n=45, d=(2, 3) if parties == 2 else (2, 1, 2))
-    res = _fit_paillier(blocks, y, parties, label_party, epochs=2, batch_size=16)
+    # 768-bit test keys hold 2 masked 300-bit slots per ciphertext: a 3-column party
+    # sends 2 packed ciphertexts, one of them half full.
+    blocks, y = _toy(n=45, d=(2, 3) if parties == 2 else (2, 1, 3))
+    res = _fit_paillier(blocks, y, parties, label_party, epochs=2, batch_size=16, key_bits=768)
     w, b = V.fit_plain_taylor(blocks, y, epochs=2, batch_size=16)
     got = np.concatenate([m.weights for m in res.outputs])
     assert np.max(np.abs(got - w)) < 1e-4
@@ -231,3 +233,18 @@ def test_paillier_returned_gradients_are_masked():
     h1 = np.bincount(b1, minlength=256).astype(float)
     assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
     assert (((h0 - h0.mean()) ** 2) / h0.mean()).sum() < 400
+
+
+def test_masked_slot_packing_round_trip():
+    from mpc.he import paillier
+    from mpc.rand import PRG
+
+    keys = paillier.keygen(1024, insecure_for_testing=True)        # 3 slots per ciphertext
+    values = [0, 1, -1, 2**191, -(2**191), 12345, -987654321]
+    cts = keys.public.encrypt(np.array(values, dtype=object)).ciphertexts
+    masks = [V._OFFSET + r for r in V._random_bits(PRG(bytes(16)), len(values), V._MASK_BITS)]
+    packed = V._pack(keys.public, list(cts), masks)
+    assert packed.shape == (3,)
+    slots = V._unpack(keys.public, keys.secret.decrypt_raw(list(packed.ciphertexts)), len(values), "t")
+    got = [(s - m) % V._MOD for s, m in zip(slots, masks)]
+    assert got == [v % V._MOD for v in values]
