@@ -474,3 +474,15 @@ def test_write_page_from_driver_records(tmp_path):
     assert data["collapsed"] is True and data["labels"] == ["server", "party 1"]
     assert [data["tags"][row[3]] for row in data["m"]] == ["up", "down"]
     assert data["cost"]["rounds"] == 2 and data["cost"]["bytes_sent"] == {"0": 4, "1": 8}
+
+
+def test_page_keeps_first_messages_of_each_round_above_max_rows():
+    t = secagg_like(60, dim=4)  # 7 rounds of 60 messages
+    data = page_data(t, max_rows=100)  # at least 50 per round are kept
+    assert len(data["m"]) == 7 * 50
+    assert data["index"][:51] == list(range(50)) + [60]
+    assert data["omitted"] == {str(r): [10, 10 * t.messages[60 * r].record.payload_bytes] for r in range(7)}
+    full = page_data(t)
+    assert full["index"] is None and full["omitted"] == {}
+    with pytest.raises(ParameterError, match="max_rows"):
+        page_data(t, max_rows=0)

@@ -188,3 +188,16 @@ def test_millionaires_demo_page(tmp_path, capsys):
             raw = np.array([w], np.uint64).tobytes()
             for s in (str(w), f"{w:,}", hex(w)[2:], raw.hex(), base64.b64encode(raw).decode().rstrip("=")):
                 assert s not in text, s
+
+
+def test_rows_left_out_above_max_rows_are_counted(tmp_path):
+    t = secagg_like(60, dim=4)
+    path = tmp_path / "cut.html"
+    t.write_html(path, max_rows=100)
+    k = 4 * 60 + 7  # round 4, kept
+    dom = browser.dump_dom(path, select=k)
+    d = Dom(dom)
+    assert [int(r["data-index"]) for r in d.rows] == list(range(240, 290))  # its first 50 messages
+    assert f"Message #{k}" in " ".join(d.detail)
+    assert "Round 4 — 60 messages" in dom
+    assert "… and 10 more messages of this round" in dom

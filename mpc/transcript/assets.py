@@ -112,6 +112,7 @@ function fmtValue(v) {
   return Object.entries(v).map(([k, x]) => k + ": " + fmtValue(x)).join("\n");
 }
 const heads = D.heads, msgs = D.m;
+const idx = (i) => D.index ? D.index[i] : i;  // the message's number in the run (rows may be left out)
 const M = (i) => { const r = msgs[i]; return {i, round: r[0], from: r[1], to: r[2], tag: D.tags[r[3]],
   phase: D.phases[r[4]], payload: r[5], wire: r[6], head: r[7] < 0 ? null : heads[r[7]], ent: r[8],
   pub: r[9] < 0 ? null : D.pub[r[9]]}; };
@@ -192,9 +193,9 @@ function laneHeader() {
 }
 function drawMessage(i) {
   const m = M(i), a = x(m.from), b = x(m.to);
-  const row = el("div", {cls: "msg", id: "m" + i, "data-index": i, "data-round": m.round,
+  const row = el("div", {cls: "msg", id: "m" + idx(i), "data-index": idx(i), "data-round": m.round,
     "data-from": m.from, "data-to": m.to, "data-tag": m.tag, "data-bytes": m.payload, "data-wire": m.wire});
-  row.appendChild(el("span", {cls: "n"}, "#" + i));
+  row.appendChild(el("span", {cls: "n"}, "#" + idx(i)));
   const left = Math.min(a, b) / L * 100, width = Math.abs(a - b) / L * 100;
   const cls = "arrow " + (a === b ? "self" : (b > a ? "ltr" : "rtl")) + (m.from === -1 ? " dealer" : "");
   row.appendChild(el("div", {cls, style: "left:" + left + "%;width:" + width + "%"}));
@@ -230,6 +231,10 @@ function fillRound(det, upto = -1) {  // draw the round's rows, at least up to m
   if (old) old.remove();
   for (; i < stop; i++) body.appendChild(drawMessage(i));
   det.dataset.drawn = i;
+  const om = D.omitted[det.dataset.round];
+  if (i >= hi && om) body.appendChild(el("div", {cls: "hint omitted", style: "padding:4px 0"}, "… and " +
+    num(om[0]) + " more messages of this round (" + bytes(om[1]) + ") not drawn in this page, which keeps " +
+    "the first of each round; the JSON form of the transcript has every message."));
   if (i < hi) {
     const more = el("button", {cls: "more"}, "show " + num(Math.min(CHUNK, hi - i)) + " more of " +
       num(hi - i) + " remaining in this round");
@@ -244,10 +249,12 @@ function rounds() {
     let hi = lo; const r = msgs[lo][0], tags = new Map(), phases = new Set(); let total = 0;
     while (hi < msgs.length && msgs[hi][0] === r) { const t = D.tags[msgs[hi][3]];
       tags.set(t, (tags.get(t) || 0) + 1); phases.add(D.phases[msgs[hi][4]]); total += msgs[hi][5]; hi++; }
+    const om = D.omitted[r] || [0, 0], count = hi - lo + om[0];
+    total += om[1];
     const top = [...tags.entries()].sort((p, q) => q[1] - p[1]).slice(0, 3)
       .map(([t, c]) => c > 1 ? t + " ×" + num(c) : t).join(", ") + (tags.size > 3 ? ", …" : "");
     const det = el("details", {cls: "round", "data-round": r, "data-lo": lo, "data-hi": hi},
-      el("summary", {}, "Round " + r + " — " + num(hi - lo) + (hi - lo === 1 ? " message, " : " messages, ") +
+      el("summary", {}, "Round " + r + " — " + num(count) + (count === 1 ? " message, " : " messages, ") +
         bytes(total) + " — " + top + " ", el("span", {cls: "phase"}, "(" + [...phases].join(", ") + ")")));
     det.addEventListener("toggle", () => { if (det.open && !det.dataset.drawn) fillRound(det); });
     if (!D.collapsed) { det.open = true; fillRound(det); }
@@ -270,9 +277,9 @@ function arrayRows(m) {
 function select(i, scroll = true) {
   document.querySelectorAll(".msg.sel").forEach((e) => e.classList.remove("sel"));
   const m = M(i), box = $("detail");
-  const row = $("m" + i);
+  const row = $("m" + idx(i));
   if (row) { row.classList.add("sel"); if (scroll) row.scrollIntoView({block: "nearest"}); }
-  box.replaceChildren(el("h2", {}, "Message #" + i),
+  box.replaceChildren(el("h2", {}, "Message #" + idx(i)),
     el("dl", {}, el("dt", {}, "tag"), el("dd", {}, m.tag), el("dt", {}, "from"), el("dd", {}, who(m.from)),
       el("dt", {}, "to"), el("dd", {}, who(m.to)), el("dt", {}, "round"), el("dd", {}, m.round),
       el("dt", {}, "phase"), el("dd", {}, m.phase), el("dt", {}, "payload"), el("dd", {}, bytes(m.payload)),
@@ -318,7 +325,8 @@ function tools() {
 }
 function fromHash() {  // page.html#msg=12 opens message 12 (#show=12: the same, without scrolling)
   const hit = /^#(msg|show)=(\d+)$/.exec(location.hash);
-  if (hit && +hit[2] < msgs.length) { openRoundOf(+hit[2]); select(+hit[2], hit[1] === "msg"); }
+  const i = !hit ? -1 : D.index ? D.index.indexOf(+hit[2]) : +hit[2];
+  if (i >= 0 && i < msgs.length) { openRoundOf(i); select(i, hit[1] === "msg"); }
 }
 header(); costTables(); partyCards(); laneHeader(); rounds(); tools(); fromHash();
 window.addEventListener("hashchange", fromHash);

@@ -13,7 +13,8 @@ Large runs stay usable: rounds are collapsed (and drawn only when opened)
 above :data:`COLLAPSE_ABOVE` messages; tags and array headers are stored once;
 with more than ``max_lanes`` parties, the busiest keep their own lane and the
 rest share an "others" lane whose arrows are labelled with both ends.
-A run of 10^4 messages makes a page of about 0.5 MB.
+A run of 10^4 messages makes a page of about 0.5 MB; above :data:`MAX_ROWS`
+messages each round shows its first messages and counts the others.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .record import RANDOM_THRESHOLD, MessageDetail, Transcript, from_records
 
 COLLAPSE_ABOVE = 300
 """Pages with more messages (or more than 60 rounds) start with every round collapsed."""
+MAX_ROWS = 50_000
+"""Messages drawn in one page at most (about 45 bytes each); the JSON form keeps all of them."""
 OTHERS = -2
 """Lane id of the shared lane for parties beyond ``max_lanes``."""
 
@@ -53,22 +56,47 @@ def _lanes(t: Transcript, max_lanes: int) -> list[int]:
     return dealer + [int(p) for p in keep] + [OTHERS]
 
 
+def _kept(t: Transcript, max_rows: int) -> tuple[list[int] | None, dict[int, list[int]]]:
+    """Indexes of the messages drawn (None: all) and, per round, the count and bytes left out."""
+    if len(t.messages) <= max_rows:
+        return None, {}
+    rounds = np.fromiter((m.record.round for m in t.messages), np.int64, len(t.messages))
+    per_round = max(50, max_rows // len(np.unique(rounds)))
+    keep, omitted, seen = [], {}, {}
+    for i, m in enumerate(t.messages):
+        r = m.record.round
+        seen[r] = seen.get(r, 0) + 1
+        if seen[r] <= per_round:
+            keep.append(i)
+        else:
+            o = omitted.setdefault(r, [0, 0])
+            o[0] += 1
+            o[1] += m.record.payload_bytes
+    return keep, omitted
+
+
 def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = None,
-              max_cards: int = 64) -> dict[str, Any]:
+              max_cards: int = 64, max_rows: int = MAX_ROWS) -> dict[str, Any]:
     """The compact data object the page's script draws from (tags and headers interned).
 
     Parties with a lane of their own (at most ``max_cards``) get a card and a
     row of the bytes table; the others are summarised (count, min, max, total).
+    Above ``max_rows`` messages each round keeps its first ``max_rows / rounds``
+    (at least 50) and counts the rest, so the page stays bounded.
     """
     if max_lanes < 2:
         raise ParameterError("max_lanes must be at least 2")
+    if max_rows < 1:
+        raise ParameterError("max_rows must be at least 1")
+    index, omitted = _kept(t, max_rows)
+    messages = t.messages if index is None else [t.messages[i] for i in index]
     tags: dict[str, int] = {}
     phases: dict[str, int] = {}
     heads: dict[str, int] = {}
     head_list: list[Any] = []
     pubs: list[Any] = []
     rows = []
-    for m in t.messages:
+    for m in messages:
         r = m.record
         h = -1
         ent = None
@@ -105,13 +133,14 @@ def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = No
                   "received": [int(got.min()), int(got.max()), int(got.sum())]}
     n_rounds = len({r[0] for r in rows})
     if collapsed is None:
-        collapsed = len(rows) > COLLAPSE_ABOVE or n_rounds > 60
+        collapsed = len(t.messages) > COLLAPSE_ABOVE or n_rounds > 60
     return {"title": t.title, "error": t.error, "n": t.n_parties,
             "labels": [p.label for p in t.parties],
             "lanes": lanes, "collapsed": bool(collapsed), "threshold": RANDOM_THRESHOLD,
             "cost": t.cost, "parties": [_js_safe(p.to_dict()) for p in shown], "others": others,
             "published": list(published.values()), "tags": list(tags), "phases": list(phases),
-            "heads": head_list, "pub": pubs, "m": rows}
+            "heads": head_list, "pub": pubs, "m": rows, "index": index,
+            "omitted": {str(r): o for r, o in omitted.items()}}
 
 
 JS_SAFE = 2**53
@@ -141,7 +170,7 @@ def _script_json(data: Any) -> str:
 
 def render(t: Transcript, *, title: str | None = None,
            labels: Sequence[str] | Mapping[int, str] | None = None,
-           max_lanes: int = 12, collapsed: bool | None = None) -> str:
+           max_lanes: int = 12, collapsed: bool | None = None, max_rows: int = MAX_ROWS) -> str:
     """The page for transcript ``t``, as one HTML string.
 
     Parameters
@@ -155,12 +184,15 @@ def render(t: Transcript, *, title: str | None = None,
         Parties beyond this number share one "others" lane.
     collapsed:
         Start with rounds collapsed; by default only for large runs.
+    max_rows:
+        Draw at most this many messages (the first of each round); the page
+        says how many it left out, the JSON form has them all.
     """
     if labels is not None:
         t = relabel(t, labels)
     if title is not None:
         t = Transcript(t.n_parties, t.messages, t.parties, t.published, t.cost, title, t.error)
-    data = page_data(t, max_lanes=max_lanes, collapsed=collapsed)
+    data = page_data(t, max_lanes=max_lanes, collapsed=collapsed, max_rows=max_rows)
     esc = html.escape(t.title)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
