@@ -91,6 +91,10 @@ def test_matrix_vector(kp):
     rng = np.random.default_rng(3)
     m, v = rng.integers(-1000, 1000, (4, 9)), rng.integers(-(10**6), 10**6, 9)
     assert np.array_equal(sk.decrypt(m @ pk.encrypt(v)), m @ v)
+    w = rng.integers(-1000, 1000, (9, 3))
+    assert np.array_equal(sk.decrypt(pk.encrypt(v) @ w), v @ w)
+    with pytest.raises(ParameterError, match="2-D"):
+        pk.encrypt(v) @ np.ones(9)
 
 
 @settings(max_examples=10, deadline=None)

@@ -173,6 +173,13 @@ class EncryptedArray:
         rows = [multiexp(bases, list(row), n2) for row in k]
         return self._like(_obj(rows, (len(rows),)), self.frac_bits + fb)
 
+    def __matmul__(self, matrix) -> "EncryptedArray":
+        """``a @ W`` for a 1-D encrypted ``a`` of length n and a plain ``(n, m)`` ``W``."""
+        w = np.asarray(matrix)
+        if w.ndim != 2:
+            raise ParameterError(f"a @ W needs a 2-D W, got shape {w.shape}")
+        return self.__rmatmul__(w.T)
+
     def rerandomize(self) -> "EncryptedArray":
         """The same plaintexts under fresh randomness (times fresh encryptions of 0).
 
