@@ -1,0 +1,650 @@
+"""Run party programs across OS processes and machines over TCP + TLS (layer: mpc core).
+
+Three entry points, all running the *same* party code as :func:`mpc.run`:
+
+* :func:`run_party` runs one party of a session described by a config file
+  (:mod:`mpc.config`), in this process: ``mpc run PROGRAM --party I --config FILE``;
+* :func:`serve_dealer` runs the session's trusted dealer, if it has one:
+  ``mpc dealer --config FILE``;
+* :func:`run_local` makes throw-away keys and a config for N parties on
+  loopback, starts one OS process per party (the launcher itself is the
+  dealer, a separate process from every party), gathers their outputs and
+  message logs, and returns a :class:`~mpc.runner.RunResult` whose cost is
+  computed exactly as in memory: ``mpc run PROGRAM --local N``.
+
+Costs are identical across transports: the rounds and payload bytes come
+from the same per-party message logs; over TCP each record's ``wire_bytes``
+is the ciphertext that message became (record header and TLS overhead
+included), and :attr:`LocalRunResult.socket_bytes` adds the handshakes and
+the dealer's control traffic.
+
+Results travel from the party processes to the launcher as JSON written by
+:func:`encode_value` (numbers, strings, lists, dicts, numpy arrays as dtype +
+shape + base64): nothing is unpickled or evaluated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import config as cfgmod
+from .arith.fixed import FixedPoint
+from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PeerTimeout,
+                     PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError)
+from .party import Party
+from .preprocessing.dealer import DealerSource, TrustedDealer, TrustedDealerWarning
+from .runner import RunResult, phase_rounds
+from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_records,
+                                program_title)
+from .transport.stats import DEALER, Cost, MessageRecord
+from .transport.tcp import Node, TcpEndpoint, connect
+from .transport.tls import new_identity
+from .transport.wire import DTYPES, decode_frame, encode_frame
+
+MAX_DEALER_ELEMENTS = 1 << 28
+"""Largest array (elements) the dealer will produce for one request."""
+_KINDS = ("mul", "matmul", "trunc", "binary", "dabit")
+_ERRORS = {c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, ParameterError,
+                                    PeerTimeout, PreprocessingExhausted, ProtocolAbort,
+                                    ProtocolError, TransportError)}
+
+
+# -- programs ---------------------------------------------------------------------
+def load_program(ref: str) -> Callable[..., Any]:
+    """The party program named by ``ref``: ``path/file.py[:func]`` or ``module[:func]``.
+
+    The function defaults to ``program``. A file is imported under its own
+    name (not ``__main__``), so its ``main()`` does not run.
+    """
+    target, _, func = ref.partition(":")
+    func = func or "program"
+    if target.endswith(".py") or os.sep in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ParameterError(f"program file {target!r} not found")
+        name = f"_mpc_program_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ParameterError(f"cannot import {target!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ParameterError(f"cannot import program module {target!r}: {exc}") from None
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise ParameterError(f"{target!r} has no function {func!r} (give PROGRAM as file.py:function)")
+    return fn
+
+
+def program_ref(program: Callable[..., Any] | str) -> str:
+    """A reference another process can load: ``module:qualname`` (or the string given)."""
+    if isinstance(program, str):
+        return program
+    module = getattr(program, "__module__", None)
+    name = getattr(program, "__qualname__", "")
+    if not module or module == "__main__" or "<" in name or "." in name:
+        raise ParameterError("a program run in other processes must be a module-level function of an "
+                             "importable module, or given as 'file.py:function'")
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if module.startswith("_mpc_program_") and path:
+        return f"{path}:{name}"
+    return f"{module}:{name}"
+
+
+# -- values as JSON (nothing evaluated) -------------------------------------------
+def encode_value(value: Any) -> Any:
+    """A JSON-ready form of a program output: numbers, strings, lists, dicts, numpy arrays."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if np.isfinite(f) else {"$float": repr(f)}
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        if arr.dtype.newbyteorder("<") not in DTYPES:
+            raise EncodingError(f"cannot return an array of dtype {arr.dtype}")
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        return {"$array": arr.dtype.str, "shape": list(arr.shape),
+                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        items = [encode_value(v) for v in value]
+        return items if isinstance(value, list) else {"$tuple": items}
+    if isinstance(value, dict):
+        return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
+    if hasattr(value, "reveal"):
+        raise EncodingError("a program returned a secret-shared value; return value.reveal() instead")
+    return {"$repr": repr(value)[:1000]}
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of :func:`encode_value` (unknown objects come back as their repr string)."""
+    if isinstance(data, list):
+        return [decode_value(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "$float" in data:
+        return float(data["$float"])
+    if "$array" in data:
+        dt = np.dtype(data["$array"])
+        if dt not in DTYPES:
+            raise EncodingError(f"unexpected dtype {dt} in a result")
+        shape = tuple(int(s) for s in data["shape"])
+        raw = base64.b64decode(data["data"])
+        if len(raw) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+            raise EncodingError("array data does not match its shape")
+        return np.frombuffer(raw, dt).reshape(shape).copy()
+    if "$tuple" in data:
+        return tuple(decode_value(v) for v in data["$tuple"])
+    if "$dict" in data:
+        out = {}
+        for k, v in data["$dict"]:
+            k = decode_value(k)
+            out[tuple(k) if isinstance(k, list) else k] = decode_value(v)
+        return out
+    if "$repr" in data:
+        return str(data["$repr"])
+    raise EncodingError(f"unknown value encoding {sorted(data)}")
+
+
+# -- the dealer over the network --------------------------------------------------
+def _request_arrays(kind: str, args: tuple[Any, ...]) -> list[np.ndarray]:
+    kind_arr = np.frombuffer(kind.encode("ascii"), np.uint8)
+    if kind in ("mul", "matmul"):
+        sa, sb = args
+        return [kind_arr, np.asarray(sa, np.int64).reshape(-1), np.asarray(sb, np.int64).reshape(-1)]
+    if kind == "trunc":
+        shape, f = args
+        return [kind_arr, np.asarray(shape, np.int64).reshape(-1), np.asarray([f], np.int64)]
+    (shape,) = args
+    return [kind_arr, np.asarray(shape, np.int64).reshape(-1)]
+
+
+def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]]:
+    if not arrays or arrays[0].dtype != np.uint8:
+        raise ParameterError("dealer request without a kind")
+    kind = bytes(arrays[0]).decode("ascii", "replace")
+    if kind not in _KINDS:
+        raise ParameterError(f"dealer request of unknown kind {kind!r}")
+    want = 3 if kind in ("mul", "matmul", "trunc") else 2
+    if len(arrays) != want or any(a.dtype != np.int64 or a.ndim != 1 or a.size > 8 for a in arrays[1:]):
+        raise ParameterError(f"malformed dealer request for {kind!r}")
+    shapes = [tuple(int(s) for s in a) for a in arrays[1:]]
+    for shape in shapes[:2] if kind != "trunc" else shapes[:1]:
+        if any(s < 0 for s in shape) or int(np.prod(shape, dtype=object)) > MAX_DEALER_ELEMENTS:
+            raise ParameterError(f"dealer request for shape {shape} is negative or above "
+                                 f"{MAX_DEALER_ELEMENTS} elements")
+    if kind == "trunc":
+        f = shapes[1][0]
+        if not 0 < f < 64:
+            raise ParameterError(f"dealer request with fractional bits {f}")
+        return kind, (shapes[0], f)
+    return kind, tuple(shapes)
+
+
+class RemoteDealer:
+    """A party's link to the dealer node: what :class:`DealerSource` asks a dealer for.
+
+    **Trusted third party**, as :class:`~mpc.preprocessing.dealer.TrustedDealer`.
+    Only the last party sends requests ((kind, shapes), not logged as party
+    traffic); every party logs exactly the dealer messages it would log in
+    memory (its 16-byte seed; corrections to the last party), so costs match.
+    """
+
+    def __init__(self, endpoint: TcpEndpoint, node: int, n_parties: int, session: bytes,
+                 timeout: float) -> None:
+        warnings.warn("the session's dealer is a trusted third party: it knows every Beaver triple",
+                      TrustedDealerWarning, stacklevel=2)
+        self.endpoint = endpoint
+        self.node = node
+        self.n = n_parties
+        self.session = session
+        self.timeout = timeout
+        self._seed: bytes | None = None
+
+    def _recv(self, tag: str) -> tuple[np.ndarray, ...]:
+        raw = self.endpoint.recv_frame(self.node, self.timeout, f"{tag!r} from the dealer")
+        frame = decode_frame(raw, session=self.session)
+        if frame.tag != tag:
+            raise ProtocolError(f"expected {tag!r} from the dealer but received {frame.tag!r}")
+        return frame.arrays
+
+    def seed_for(self, party_id: int) -> bytes:
+        if self._seed is None:
+            (seed,) = self._recv("dealer/seed")
+            if seed.dtype != np.uint8 or seed.shape != (16,):
+                raise EncodingError("the dealer's seed is not 16 bytes")
+            self._seed = bytes(seed)
+        return self._seed
+
+    def correction(self, k: int, kind: str, *args: Any) -> tuple[np.ndarray, ...]:
+        frame = encode_frame(f"dealer/request#{k}", _request_arrays(kind, args), session=self.session)
+        self.endpoint.send_frame(self.node, frame)
+        return tuple(np.array(a) for a in self._recv(f"dealer/{kind}#{k}"))
+
+
+def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: str | None = None,
+                 session_tag: str = "", master_seed: bytes | None = None) -> int:
+    """Run the session's dealer until the last party is done; return the requests served.
+
+    Steps: connect to every party (pinned TLS); send each party its 16-byte
+    seed; then answer the last party's requests in order (request ``k`` must
+    be the ``k``-th: a replayed or skipped counter is refused, since two
+    kinds asked for the same ``k`` would reuse one random stream).
+    """
+    conf = config if isinstance(config, cfgmod.SessionConfig) else cfgmod.load(config)
+    if conf.dealer is None:
+        raise ParameterError("the config has no [dealer] section")
+    me = conf.dealer_id
+    session = session_id(conf, session_tag)
+    cert = str(conf.dealer.certificate)
+    endpoint = connect(me, _nodes(conf), cert=cert, key=key or _key_for(cert), session=session,
+                       timeout=conf.timeout, digest_peers=set())
+    dealer = TrustedDealer(conf.n, master_seed)
+    last = conf.n - 1
+    served = 0
+    try:
+        for p in range(conf.n):
+            seed = np.frombuffer(dealer.seed_for(p), np.uint8)
+            endpoint.send_frame(p, encode_frame("dealer/seed", [seed], session=session))
+            if p != last:
+                endpoint.say_goodbye(p)
+        while True:
+            try:
+                raw = endpoint.recv_frame(last, conf.timeout, "a request")
+            except PeerTimeout:
+                continue  # the last party may compute for long between requests
+            except TransportError:
+                if last in endpoint.finished_peers():
+                    break
+                raise
+            frame = decode_frame(raw, session=session)
+            if frame.tag != f"dealer/request#{served}":
+                raise ProtocolError(f"dealer expected request #{served}, got {frame.tag!r}")
+            kind, args = _parse_request(frame.arrays)
+            corr = dealer.correction(served, kind, *args)
+            endpoint.send_frame(last, encode_frame(f"dealer/{kind}#{served}", list(corr), session=session))
+            served += 1
+    except BaseException as exc:
+        endpoint.abort(f"dealer: {type(exc).__name__}: {exc}")
+        raise
+    endpoint.close()
+    return served
+
+
+# -- one party --------------------------------------------------------------------
+def session_id(conf: cfgmod.SessionConfig, tag: str = "") -> bytes:
+    """8-byte session id: the config's digest (parties, certificates, name) and a run tag."""
+    return hashlib.sha256(b"concilium-run\0" + conf.digest() + tag.encode()).digest()[:8]
+
+
+def _program_digest(name: str, frac_bits: int) -> bytes:
+    return hashlib.sha256(f"concilium-program\0{name}\0{frac_bits}".encode()).digest()
+
+
+def _nodes(conf: cfgmod.SessionConfig) -> dict[int, Node]:
+    return {i: Node(i, n.host, n.port, n.der, n.listen) for i, n in conf.nodes().items()}
+
+
+def _key_for(cert: str) -> str:
+    return str(Path(cert).with_suffix(".key"))
+
+
+@dataclass
+class PartyOutcome:
+    """What one party's run produced: output or error, its message log, timings."""
+
+    party: int
+    output: Any = None
+    error: BaseException | None = None
+    log: list[MessageRecord] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_clocks: list[tuple[str, int, int]] = field(default_factory=list)
+    seconds: float = 0.0
+    socket_bytes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    transcript: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        err = None
+        if self.error is not None:
+            err = {"type": type(self.error).__name__, "message": str(self.error)}
+        return json.dumps({
+            "party": self.party, "output": encode_value(self.output), "error": err,
+            "log": [[m.round, m.sender, m.receiver, m.tag, m.phase, m.payload_bytes, m.wire_bytes]
+                    for m in self.log],
+            "phase_seconds": self.phase_seconds, "phase_clocks": [list(c) for c in self.phase_clocks],
+            "seconds": self.seconds, "socket_bytes": {str(k): list(v) for k, v in self.socket_bytes.items()},
+            "transcript": self.transcript}, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PartyOutcome":
+        d = json.loads(text)
+        err = None
+        if d["error"] is not None:
+            etype = _ERRORS.get(d["error"]["type"])
+            msg = str(d["error"]["message"])
+            err = etype(msg) if etype else ProtocolAbort(f"{d['error']['type']}: {msg}")
+        return cls(int(d["party"]), decode_value(d["output"]), err,
+                   [MessageRecord(int(r), int(s), int(t), str(tag), str(ph), int(p), int(w))
+                    for r, s, t, tag, ph, p, w in d["log"]],
+                   {str(k): float(v) for k, v in d["phase_seconds"].items()},
+                   [(str(a), int(b), int(c)) for a, b, c in d["phase_clocks"]], float(d["seconds"]),
+                   {int(k): (int(v[0]), int(v[1])) for k, v in d["socket_bytes"].items()},
+                   d.get("transcript"))
+
+
+def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, party_id: int, *,
+                  key: str | None = None, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+                  frac_bits: int = 16, session_tag: str = "", record_transcript: bool = False,
+                  name: str | None = None) -> PartyOutcome:
+    """Run party ``party_id``; never raises: a failure is returned in ``outcome.error``."""
+    outcome = PartyOutcome(party_id)
+    endpoint = None
+    party = None
+    try:
+        if not 0 <= party_id < config.n:
+            raise ParameterError(f"party {party_id} is not in the config (parties 0..{config.n - 1})")
+        name = name or program_title(program)
+        session = session_id(config, session_tag)
+        cert = str(config.parties[party_id].certificate)
+        endpoint = connect(party_id, _nodes(config), cert=cert, key=key or _key_for(cert),
+                           session=session, digest=_program_digest(name, frac_bits),
+                           timeout=config.timeout, digest_peers=set(range(config.n)))
+        party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
+                      timeout=config.timeout, record_transcript=record_transcript)
+        t0 = time.perf_counter()
+        if config.dealer is not None:
+            remote = RemoteDealer(endpoint, config.dealer_id, config.n, session, config.timeout)
+            party.preprocessing = DealerSource(party, remote)  # type: ignore[arg-type]
+        outcome.output = program(party, *args, **(kwargs or {}))
+        outcome.seconds = time.perf_counter() - t0
+        encode_value(outcome.output)  # fail here, not in the launcher, on an unsendable output
+        endpoint.close()
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller in the outcome
+        outcome.error = exc
+        if endpoint is not None:
+            endpoint.abort(f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, Exception):
+            raise
+    if party is not None:
+        outcome.log = list(party.log)
+        outcome.phase_seconds = dict(party.phase_seconds)
+        outcome.phase_clocks = list(party.phase_clocks)
+        if record_transcript:
+            details = [(party.details or {}).get(k) for k in range(len(party.log))]
+            part = from_records(party.log, config.n, details=details,
+                                published=party.published or [], title=name or "")
+            outcome.transcript = part.to_dict()
+    if endpoint is not None:
+        outcome.socket_bytes = endpoint.bytes_on_socket()
+    return outcome
+
+
+def run_party(program: Callable[..., Any] | str, config: cfgmod.SessionConfig | str | os.PathLike[str],
+              party_id: int, **options: Any) -> PartyOutcome:
+    """Run one party of the session in ``config`` in this process; raise its error if it fails.
+
+    ``options``: ``key`` (default: the certificate's path with ``.key``),
+    ``args``, ``kwargs``, ``frac_bits``, ``session_tag`` (every party must
+    give the same), ``record_transcript``.
+    """
+    conf = config if isinstance(config, cfgmod.SessionConfig) else cfgmod.load(config)
+    fn = load_program(program) if isinstance(program, str) else program
+    name = program if isinstance(program, str) else None
+    outcome = execute_party(fn, conf, party_id, name=name and _canonical_name(name), **options)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome
+
+
+def _canonical_name(ref: str) -> str:
+    target, _, func = ref.partition(":")
+    stem = Path(target).stem if target.endswith(".py") else target
+    return f"{stem}.{func or 'program'}"
+
+
+# -- N parties on this machine ----------------------------------------------------
+@dataclass
+class LocalRunResult(RunResult):
+    """A :class:`RunResult` of a TCP run, plus raw socket bytes per party and peer."""
+
+    socket_bytes: dict[int, dict[int, tuple[int, int]]] = field(default_factory=dict)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS reports free now (a small race remains until they are bound)."""
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind((host, 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_local_config(folder: str | os.PathLike[str], parties: int, *, dealer: bool = True,
+                      hosts: Sequence[str] | None = None, timeout: float = 30.0,
+                      name: str = "local") -> Path:
+    """Throw-away keys and a config for ``parties`` parties (on loopback unless ``hosts``)."""
+    folder = Path(folder)
+    hosts = list(hosts) if hosts is not None else ["127.0.0.1"] * parties
+    if len(hosts) != parties:
+        raise ParameterError(f"{len(hosts)} hosts for {parties} parties")
+    ports = free_ports(parties) if hosts == ["127.0.0.1"] * parties else [7700 + i for i in range(parties)]
+    entries = []
+    for i in range(parties):
+        new_identity(i, folder / "keys", overwrite=True)
+        entries.append((f"{hosts[i]}:{ports[i]}", f"keys/party{i}.crt"))
+    if dealer:
+        new_identity("dealer", folder / "keys", overwrite=True)
+    text = cfgmod.render(entries, dealer_certificate="keys/dealer.crt" if dealer else None,
+                         timeout=timeout, name=name)
+    path = folder / "parties.toml"
+    path.write_text(text)
+    return path
+
+
+def _is_secondary(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(s in text for s in (" aborted: ", "disconnected", "finished and closed", "stopped:",
+                                   "cannot send to party", "closed the TLS session"))
+
+
+def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequence[Any] = (),
+              kwargs: dict[str, Any] | None = None, frac_bits: int = 16, timeout: float = 30.0,
+              preprocessing: str | None = "dealer", transcript: str | os.PathLike[str] | None = None,
+              processes: bool = True, hosts: Sequence[str] | None = None,
+              launch_prefix: Callable[[int], list[str]] | None = None,
+              wall_timeout: float | None = None) -> LocalRunResult:
+    """Run ``program`` for ``parties`` parties over TCP + TLS on this machine.
+
+    Parameters
+    ----------
+    program:
+        A module-level function, or ``"file.py[:func]"`` / ``"module:func"``.
+    processes:
+        One OS process per party (default); ``False`` runs them as threads of
+        this process, still over TCP + TLS (for tests).
+    preprocessing:
+        ``"dealer"``: the launcher serves as the trusted dealer; ``None``: none.
+    args, kwargs:
+        Given to every party; JSON values when ``processes`` is true.
+    transcript:
+        Write the merged transcript (HTML, or JSON for ``.json``) there.
+    hosts, launch_prefix:
+        Per-party addresses and a command prefix (e.g. ``ip netns exec ns0``).
+    wall_timeout:
+        Kill the party processes after this many seconds (default: none; each
+        party already fails within ``timeout`` of a silent peer).
+    """
+    if not isinstance(parties, (int, np.integer)) or parties < 2:
+        raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
+    if preprocessing not in ("dealer", None):
+        raise ParameterError(f"run_local supports preprocessing 'dealer' or None, not {preprocessing!r}")
+    record = transcript is not None
+    with tempfile.TemporaryDirectory(prefix="concilium-") as tmp:
+        cfg_path = make_local_config(tmp, parties, dealer=preprocessing == "dealer", hosts=hosts,
+                                     timeout=timeout)
+        conf = cfgmod.load(cfg_path)
+        tag = os.urandom(8).hex()
+        dealer_error: list[BaseException] = []
+        dealer_thread = None
+        if preprocessing == "dealer":
+            def dealer_body() -> None:
+                try:
+                    serve_dealer(conf, session_tag=tag)
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    dealer_error.append(exc)
+            dealer_thread = threading.Thread(target=dealer_body, name="dealer", daemon=True)
+            dealer_thread.start()
+        t0 = time.perf_counter()
+        if processes:
+            outcomes = _run_processes(program_ref(program), conf, cfg_path, parties, tag, args, kwargs,
+                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout)
+        else:
+            fn = load_program(program) if isinstance(program, str) else program
+            name = _canonical_name(program) if isinstance(program, str) else None
+            outcomes = [PartyOutcome(i) for i in range(parties)]
+
+            def body(i: int) -> None:
+                outcomes[i] = execute_party(fn, conf, i, args=args, kwargs=kwargs, frac_bits=frac_bits,
+                                            session_tag=tag, record_transcript=record, name=name)
+            threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(parties)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        elapsed = time.perf_counter() - t0
+        if dealer_thread is not None:
+            dealer_thread.join(timeout + 5)
+    title = program_title(program) if not isinstance(program, str) else _canonical_name(program)
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        roots = [o for o in failed if not _is_secondary(o.error)] or failed  # type: ignore[arg-type]
+        if record:
+            _merged_transcript(outcomes, parties, None, None, title,
+                               f"party {roots[0].party}: {roots[0].error}").write(transcript)  # type: ignore[arg-type]
+        raise roots[0].error  # type: ignore[misc]
+    if dealer_error and not isinstance(dealer_error[0], TransportError):
+        raise dealer_error[0]
+    messages = [m for o in outcomes for m in o.log if m.sender == o.party or m.sender == DEALER]
+    messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
+    phase_seconds: dict[str, float] = {}
+    for o in outcomes:
+        for ph, s in o.phase_seconds.items():
+            phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
+    cost = Cost(n_parties=parties, messages=messages,
+                seconds=max((o.seconds for o in outcomes), default=elapsed),
+                phase_seconds=phase_seconds, phase_rounds=phase_rounds([o.phase_clocks for o in outcomes]))
+    outputs = [o.output for o in outcomes]
+    tr = None
+    if record:
+        tr = _merged_transcript(outcomes, parties, outputs, cost, title, None)
+        tr.write(transcript)  # type: ignore[arg-type]
+    return LocalRunResult(outputs=outputs, cost=cost, logs=[o.log for o in outcomes], transcript=tr,
+                          socket_bytes={o.party: o.socket_bytes for o in outcomes})
+
+
+def _merged_transcript(outcomes: list[PartyOutcome], n: int, outputs: list[Any] | None,
+                       cost: Cost | None, title: str, error: str | None) -> Transcript:
+    """One transcript from every party's own part (each lists the messages it sent)."""
+    pairs, published = [], []
+    for o in outcomes:
+        if o.transcript is None:
+            continue
+        part = Transcript.from_dict(o.transcript)
+        pairs.extend(part.messages)
+        published.extend(part.published)
+    pairs.sort(key=lambda m: (m.record.round, m.record.sender, m.record.receiver))
+    published.sort(key=lambda v: (v.round, v.party))
+    return from_records([m.record for m in pairs], n,
+                        details=[MessageDetail(m.arrays, m.public) for m in pairs],
+                        outputs=outputs, published=[PublishedValue(v.party, v.round, v.tag, v.value)
+                                                    for v in published],
+                        cost=cost, title=title, error=error)
+
+
+def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties: int, tag: str,
+                   args: Sequence[Any], kwargs: dict[str, Any] | None, frac_bits: int, record: bool,
+                   tmp: Path, launch_prefix: Callable[[int], list[str]] | None,
+                   wall_timeout: float | None) -> list[PartyOutcome]:
+    try:
+        args_json = json.dumps(list(args))
+        kwargs_json = json.dumps(dict(kwargs or {}))
+    except TypeError as exc:
+        raise ParameterError(f"args and kwargs of a multi-process run must be JSON values: {exc}") from None
+    procs = []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *filter(None, [env.get("PYTHONPATH")])])
+    for i in range(parties):
+        cmd = [*(launch_prefix(i) if launch_prefix else []), sys.executable, "-m", "mpc.cli", "run", ref,
+               "--party", str(i), "--config", str(cfg_path), "--session", tag,
+               "--frac-bits", str(frac_bits), "--args", args_json, "--kwargs", kwargs_json,
+               "--result", str(tmp / f"result{i}.json"), "--quiet"]
+        if record:
+            cmd.append("--record-transcript")
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))
+    stderr: dict[int, bytes] = {}
+    readers = []
+    for i, p in enumerate(procs):
+        def read(i: int = i, p: subprocess.Popen = p) -> None:
+            stderr[i] = p.stderr.read() if p.stderr else b""  # type: ignore[union-attr]
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        readers.append(t)
+    start = time.monotonic()
+    first_failure = None
+    while any(p.poll() is None for p in procs):
+        now = time.monotonic()
+        if first_failure is None and any(p.returncode not in (None, 0) for p in procs):
+            first_failure = now
+        grace = conf.timeout + 5.0
+        if (first_failure is not None and now - first_failure > grace) or \
+                (wall_timeout is not None and now - start > wall_timeout):
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(0.01)
+    for t in readers:
+        t.join(5)
+    outcomes = []
+    for i, p in enumerate(procs):
+        path = tmp / f"result{i}.json"
+        if path.exists():
+            outcomes.append(PartyOutcome.from_json(path.read_text()))
+        else:
+            tail = stderr.get(i, b"").decode("utf-8", "replace").strip().splitlines()[-5:]
+            outcomes.append(PartyOutcome(i, error=ProtocolAbort(
+                f"party {i}'s process exited with code {p.returncode} before reporting: "
+                + (" | ".join(tail) or "no output"))))
+    return outcomes
