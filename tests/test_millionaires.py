@@ -152,3 +152,18 @@ def test_example_runs_with_default_wealths_and_writes_a_transcript(tmp_path, cap
     assert page.read_text().lstrip().lower().startswith("<!doctype html")
     module.main(["--alice", "3", "--bob", "4"])
     assert "Alice is not richer" in capsys.readouterr().out
+
+
+def test_ot_extension_reused_across_comparisons():
+    from mpc.ot import IKNPReceiver, IKNPSender
+
+    def prog(party, w):
+        ot = IKNPSender.setup(party, 1) if party.id == 0 else IKNPReceiver.setup(party, 0)
+        return [millionaires(party, v, bits=16, ot=ot) for v in w]
+
+    res = mpc.run(prog, 2, inputs=[[5, 9, 100], [7, 9, 3]], preprocessing=None)
+    assert res.outputs == [[False, False, True]] * 2
+    assert sum(1 for m in res.cost.messages if "base-ot" in m.tag) == 2  # one setup for three runs
+    with pytest.raises(ParameterError, match="needs an IKNP"):
+        mpc.run(lambda p: millionaires(p, 1, bits=8, ot=IKNPReceiver(p, 1, None, None)), 2,
+                preprocessing=None)
