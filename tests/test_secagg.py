@@ -243,3 +243,20 @@ def test_aggregate_over_parties_matches_simulation():
     assert a.survivors == b.survivors == [0, 1, 3]
     assert np.array_equal(a.total, b.total)
     assert a.cost.bytes_per_client > 0 and a.run is not None
+
+
+def test_party_runtime_drops_a_client_that_sends_off_protocol_frames():
+    n = 5
+    values = _ints(n, seed=12)
+    config = make_config(n, DIM, dropout=0.4)
+
+    def program(party, value):
+        if party.id == 3:  # client 2 sends a message under the wrong tag, then leaves
+            party.send(0, "secagg/not-a-round", np.zeros(3, np.uint8))
+            return None
+        return party_program(party, value, config)
+
+    run = mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=20)
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [0, 1, 3, 4]
+    assert np.array_equal(total, _ring_sum(values, survivors))

@@ -8,7 +8,8 @@ and every message's bytes. No thread per client.
 :func:`party_program` is the same protocol as party code for :func:`mpc.run`:
 party 0 is the server, party i the client i - 1; the runner's Cost and
 transcript then record every message. A client that drops sends an empty
-message (or nothing: the server's receive times out) and stops; the server
+message (or nothing: the server's receive times out) and stops; a frame that
+fails to decode or carries another tag also drops its sender; the server
 answers a client it dropped with an empty message so that it stops too.
 """
 
@@ -20,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mpc.errors import ParameterError, PeerTimeout, ProtocolAbort
+from mpc.errors import EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError
 from mpc.rand import PRG, derive_seed
 
 from .client import Client
@@ -256,8 +257,9 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
             for u in alive:
                 try:
                     m = party.recv(u + 1, name)
-                except PeerTimeout:
+                except (PeerTimeout, EncodingError, ProtocolError):  # silent, garbled, off-protocol
                     quiet.add(u)
+                    server.dropped.setdefault(u, f"no valid frame in round {name!r}")
                     continue
                 if len(m):
                     msgs[u] = m
