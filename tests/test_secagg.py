@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mpc
 from mpc.errors import ParameterError, ProtocolAbort, ProtocolError
@@ -260,3 +262,19 @@ def test_party_runtime_drops_a_client_that_sends_off_protocol_frames():
     total, survivors, _ = run.outputs[0]
     assert survivors == [0, 1, 3, 4]
     assert np.array_equal(total, _ring_sum(values, survivors))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(3, 12), st.sampled_from(["secagg", "secagg+"]), st.integers(1, 64),
+       st.integers(1, 5), st.data())
+def test_property_exact_ring_sum_for_any_ring_size_and_dropouts(n, variant, bits, dim, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32)))
+    values = [rng.integers(0, 1 << bits, dim, dtype=np.uint64) if bits < 64 else
+              rng.integers(0, 1 << 63, dim, dtype=np.uint64) * 2 + 1 for _ in range(n)]
+    config = make_config(n, dim, variant=variant, bits=bits, dropout=0.3)
+    allowed = n - max(config.threshold, n - int(0.3 * n))  # clients that may drop safely
+    gone = data.draw(st.lists(st.integers(0, n - 1), max_size=max(allowed, 0), unique=True))
+    drops = {u: data.draw(st.integers(0, 3)) for u in gone}
+    res = simulate(config, values, drops)
+    assert res.survivors == sorted(u for u in range(n) if drops.get(u, 4) > 2)
+    assert np.array_equal(res.total, _ring_sum(values, res.survivors, bits=bits))
