@@ -4,6 +4,7 @@ serialization and its negative cases."""
 
 import numpy as np
 import pytest
+import tenseal as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,17 +85,35 @@ def test_matvec(sc, pc, shape):
     assert np.abs(sc.decrypt(m @ sq) - m @ (x * x)).max() < 1e-3
 
 
-def test_matvec_refuses_what_tenseal_would_get_wrong(sc, pc):
+def test_matvec_after_plain_vector_ops(sc, pc):
     """TenSEAL's diagonal method silently returns wrong values after a product
-    with a plain vector (plain vectors are not replicated across the slots)."""
-    x, p, m = vec(10, 1), vec(10, 2), np.ones((3, 10))
-    with pytest.raises(ParameterError, match="Fold the plain vector into the matrix"):
-        m @ (pc.encrypt(x) * p)
-    with pytest.raises(ParameterError, match="Fold the plain vector"):
-        (pc.encrypt(x) + p) @ m.T
-    # the suggested rewrite is right
-    got = sc.decrypt((m * p) @ pc.encrypt(x) + m @ p)
-    assert np.abs(got - m @ (x * p + p)).max() < MUL_TOL
+    with a plain vector (plain vectors are not replicated across the slots): we
+    use the row method there, with the same rotation keys."""
+    x, p, m = vec(10, 1), vec(10, 2), vec(30, 3).reshape(3, 10)
+    got = m @ (pc.encrypt(x) * p)
+    assert got.ciphertexts == 3 and got.depth == 0
+    assert np.abs(sc.decrypt(got) - m @ (x * p)).max() < MUL_TOL
+    assert np.abs(sc.decrypt((pc.encrypt(x) + p) @ m.T) - (x + p) @ m.T).max() < MUL_TOL
+    only_diag = SecretContext.create("linear", rotations=("matvec",), max_length=16)
+    y = only_diag.encrypt(x)
+    assert np.abs(only_diag.decrypt(m @ y) - m @ x).max() < MUL_TOL
+    assert np.abs(only_diag.decrypt(m @ (y + p)) - m @ (x + p)).max() < MUL_TOL
+    # what TenSEAL alone returns for the same product: wrong
+    wrong = (y + p)._chunks[0].mm(ts._ts_cpp.PlainTensorDouble(m.T.tolist()))
+    assert np.abs(np.array(wrong.decrypt(only_diag._sk)) - m @ (x + p)).max() > 0.1
+
+
+def test_matvec_long_input_uses_rows(sc, pc):
+    x = vec(SLOTS + 5, 4, bound=1.0)
+    m = np.random.default_rng(5).uniform(-1, 1, (3, SLOTS + 5))
+    out = m @ pc.encrypt(x)
+    assert len(out) == 3 and out.ciphertexts == 3 and out.depth == 1
+    assert np.abs(sc.decrypt(out) - m @ x).max() < 1e-3
+    assert abs(sc.decrypt(out.sum())[0] - (m @ x).sum()) < 1e-3
+    back = pc.load_vector(out.serialize())
+    assert np.abs(sc.decrypt(back) - m @ x).max() < 1e-3
+    with pytest.raises(ParameterError, match="split differently"):
+        out + pc.encrypt(m @ x)
 
 
 @pytest.mark.parametrize("coeffs", [[0.5, 1.0], [1.0, -0.5, 0.25], [0.1, 0.2, 0.0, -0.01], [3.0], [0.0, 0.0]])
@@ -144,8 +163,11 @@ def test_missing_rotation_keys_are_named():
     assert abs(sc.decrypt(sc.encrypt(x).sum())[0] - x.sum()) < 1e-4
     with pytest.raises(ParameterError, match="needs rotations 'sum' for max_length >= 17"):
         sc.encrypt(vec(17, 7)).sum()
+    # without "matvec" keys a matrix product uses the row method
+    assert np.abs(sc.decrypt(np.ones((2, 16)) @ sc.encrypt(x)) - x.sum()).max() < 1e-4
+    bare = SecretContext.create("linear")
     with pytest.raises(ParameterError, match="needs rotations 'matvec'"):
-        np.ones((2, 16)) @ sc.encrypt(x)
+        np.ones((2, 16)) @ bare.encrypt(x)
     with pytest.raises(ParameterError, match="unknown rotation kind"):
         SecretContext.create("linear", rotations=("all",))
 

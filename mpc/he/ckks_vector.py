@@ -13,11 +13,13 @@ of the coefficient modulus each, TenSEAL rescales automatically). A product
 negation and :meth:`~EncryptedVector.sum` use none. An operation that needs
 more than is left raises :class:`DepthError` before touching the ciphertexts.
 
-Matrix products need the ciphertext's slots to hold the vector repeated
-(TenSEAL encrypts that way); an elementwise operation with a plain *vector*
-breaks the repetition (TenSEAL encodes plain vectors without repeating them),
-so :meth:`~EncryptedVector.matvec` refuses such a vector instead of returning
-wrong values (scalars and encrypted operands keep it).
+TenSEAL's diagonal matrix product needs the ciphertext's slots to hold the
+vector repeated (TenSEAL encrypts that way); an elementwise operation with a
+plain *vector* breaks the repetition (TenSEAL encodes plain vectors without
+repeating them). :meth:`~EncryptedVector.matvec` then uses the row method
+(plain product and sum per output, whose rotation keys are a subset of the
+diagonal method's) instead of returning wrong values. Scalars and encrypted
+operands keep the repetition.
 """
 
 from __future__ import annotations
@@ -268,10 +270,11 @@ class EncryptedVector:
     def matvec(self, matrix) -> "EncryptedVector":
         """Encrypted ``matrix @ x`` for a plain ``(m, len(x))`` matrix (one level).
 
-        Halevi-Shoup diagonal method in TenSEAL, per (input chunk, output
-        block) pair; ``m`` may exceed N/2 (the result is chunked too). Needs
-        rotations ``"matvec"`` and a vector whose last elementwise operations
-        were with scalars or encrypted vectors (see the module docstring).
+        Inputs and outputs of any length. Uses TenSEAL's diagonal method
+        (rotations ``"matvec"``; ``n`` rotations per input chunk of ``n``
+        values) or the row method (rotations ``"sum"``; ``m`` products and
+        sums, one ciphertext per output), whichever rotates less among those
+        the context has keys for: see ``_vecmat``.
         """
         m = np.asarray(matrix, dtype=np.float64)
         if m.ndim != 2 or m.shape[1] != self._length:
@@ -294,35 +297,53 @@ class EncryptedVector:
         return self.matvec(matrix)
 
     def _vecmat(self, w: np.ndarray, op: str) -> "EncryptedVector":
+        """``x @ w`` for a plain ``(len(x), m)`` matrix, by the cheaper available method.
+
+        * diagonal (Halevi-Shoup, TenSEAL's ``mm``): one rotation per input value,
+          per block of up to ``N/2 - n + 1`` outputs; needs rotations
+          ``"matvec"`` and a vector whose slots repeat it.
+        * rows: per output, a plain product and a sum (``log2 n`` rotations per
+          input chunk); needs rotations ``"sum"``; any vector; each output is
+          its own ciphertext (one value), so it is chosen when it rotates less:
+          ``m * log2(n) < n`` roughly, i.e. for long inputs and few outputs.
+        """
         if not np.all(np.isfinite(w)) or w.shape[1] == 0:
             raise ParameterError(f"CKKS {op}: the matrix is empty or has NaN/infinite values")
-        if not self._replicated:
-            raise ParameterError(
-                f"CKKS {op}: this vector was last combined elementwise with a plain *vector*, "
-                "which TenSEAL encodes without the repetition the diagonal method needs "
-                "(the result would be wrong). Fold the plain vector into the matrix instead: "
-                "M @ (x * p) = (M * p) @ x and M @ (x + p) = M @ x + M @ p")
         depth = self._need_depth(1, op)
-        slots = self.context.slots
+        slots, ctx = self.context.slots, self.context
         in_bounds = self._bounds()
-        self.context._need_steps(matvec_steps(max(e - s for s, e in in_bounds), slots), "matvec",
-                                 min(self._length, slots))
+        widest = max(e - s for s, e in in_bounds)
         out_len = w.shape[1]
-        # output slot j sums slots j..j+n-1 of the (repeated) input: they must not wrap
-        step = slots - max(e - s for s, e in in_bounds) + 1
+        step = slots - widest + 1  # output slot j reads input slots j..j+n-1: no wrap
+        diag_cost = -(-out_len // step) * self._length
+        row_cost = out_len * sum(max(1, (e - s - 1).bit_length()) for s, e in in_bounds)
+        has_diag = ctx._steps.issuperset(matvec_steps(widest, slots))
+        has_rows = ctx._steps.issuperset(sum_steps(widest))
+        use_rows = has_rows and (not self._replicated or not has_diag or row_cost < diag_cost)
+        if not use_rows:  # (the "matvec" keys include the "sum" ones: only when both lack)
+            ctx._need_steps(matvec_steps(widest, slots), "matvec", min(self._length, slots))
         chunks = []
         try:
-            for o in range(0, out_len, step):
-                acc = None
-                for c, (s, e) in zip(self._chunks, in_bounds):
-                    block = _Plain(np.ascontiguousarray(w[s:e, o:o + step]).tolist())
-                    part = c.mm(block)
-                    acc = part if acc is None else acc.add(part)
-                chunks.append(acc)
+            if use_rows:
+                for j in range(out_len):
+                    acc = None
+                    for c, (s, e) in zip(self._chunks, in_bounds):
+                        part = c.mul_plain(w[s:e, j].tolist())
+                        part.sum_()
+                        acc = part if acc is None else acc.add(part)
+                    chunks.append(acc)
+                sizes = (1,) * out_len
+            else:
+                for o in range(0, out_len, step):
+                    acc = None
+                    for c, (s, e) in zip(self._chunks, in_bounds):
+                        part = c.mm(_Plain(np.ascontiguousarray(w[s:e, o:o + step]).tolist()))
+                        acc = part if acc is None else acc.add(part)
+                    chunks.append(acc)
+                sizes = tuple(min(step, out_len - o) for o in range(0, out_len, step))
         except _TS_ERRORS as exc:
             raise translate(exc, op) from exc
-        sizes = tuple(min(step, out_len - o) for o in range(0, out_len, step))
-        return self._derive(chunks, [depth] * len(chunks), True, out_len, sizes)
+        return self._derive(chunks, [depth] * len(chunks), not use_rows, out_len, sizes)
 
     def polyval(self, coefficients: Sequence[float]) -> "EncryptedVector":
         """Encrypted ``c[0] + c[1] x + ... + c[d] x^d`` elementwise (increasing
