@@ -82,6 +82,12 @@ def test_int64_round_trip_and_shapes(kp):
     assert got.dtype == np.int64 and np.array_equal(got, x)
     assert np.array_equal(sk.decrypt(pk.encrypt(x).sum(axis=0)), x.astype(object).sum(axis=0))
     assert sk.decrypt(pk.encrypt(7)) == 7 and pk.encrypt(7).shape == ()
+    s = pk.encrypt(x).sum()  # 0-d results stay EncryptedArrays through every operation
+    for out in (s + 1, 1 - s, s * 3, -s, s + s, s - 2 * s, s.mul(0.5)):
+        assert out.shape == () and isinstance(out.ciphertexts, np.ndarray)
+    total = int(x.astype(object).sum())
+    assert sk.decrypt(s + 1) == total + 1 and sk.decrypt(1 - s) == 1 - total
+    assert sk.decrypt(s * 3) == 3 * total and sk.decrypt(s - 2 * s) == -total
     e = pk.encrypt(x)
     assert np.array_equal(sk.decrypt(e[1]), x[1]) and np.array_equal(sk.decrypt(e[1:, 2]), x[1:, 2])
 

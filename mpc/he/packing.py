@@ -220,7 +220,7 @@ class PackedArray:
                                  "(a negative factor would break the offsets)")
         weight = self._checked_weight(self.weight * int(k), "multiplication")
         n2 = self.public.n_squared
-        cts = np.frompyfunc(lambda c: pow(c, int(k), n2), 1, 1)(self.ciphertexts).astype(object)
+        cts = _obj([pow(c, int(k), n2) for c in self.ciphertexts], (len(self.ciphertexts),))
         return PackedArray(self.public, cts, self.packing, self.length, weight)
 
     __rmul__ = __mul__

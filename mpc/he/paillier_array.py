@@ -76,6 +76,8 @@ class EncryptedArray:
     # --- helpers ----------------------------------------------------------------------
 
     def _like(self, cts: np.ndarray, frac_bits: int | None = None) -> "EncryptedArray":
+        if not isinstance(cts, np.ndarray):  # numpy returns scalars from 0-d operations
+            cts = _obj([cts], ())
         return EncryptedArray(self.public, cts, self.frac_bits if frac_bits is None else frac_bits)
 
     def _rescaled(self, frac_bits: int) -> np.ndarray:
@@ -294,8 +296,8 @@ def _obj(values: list, shape: tuple[int, ...]) -> np.ndarray:
 
 def _powmod(bases: np.ndarray, exps, modulus: mpz) -> np.ndarray:
     """Elementwise ``bases ** exps mod modulus``; negative exponents use inverses."""
-    return np.frompyfunc(lambda b, e: gmpy2.powmod(b, int(e), modulus), 2, 1)(bases, exps) \
-        .astype(object)
+    out = np.frompyfunc(lambda b, e: gmpy2.powmod(b, int(e), modulus), 2, 1)(bases, exps)
+    return out.astype(object) if isinstance(out, np.ndarray) else _obj([out], ())
 
 
 def _plain_ints(factor, plain_frac_bits: int) -> tuple[np.ndarray, int]:
