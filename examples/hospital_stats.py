@@ -2,6 +2,7 @@
 without any hospital revealing its own measurements.
 
 Run it:  python examples/hospital_stats.py
+         python examples/hospital_stats.py --transcript hospital.html   (what crossed the wire)
          mpc run examples/hospital_stats.py --local 3     (one OS process per hospital)
 
 What happens:
@@ -15,6 +16,8 @@ What happens:
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 
@@ -66,10 +69,14 @@ def narrate(result: mpc.RunResult) -> None:
           "  another hospital's readings. Only the mean and variance are opened.")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--transcript", metavar="FILE.html",
+                    help="write what crossed the wire as a web page (or .json)")
+    args = ap.parse_args(argv)
     for h, name in enumerate(HOSPITALS):
         print(f"{name:<11} holds {len(hospital_data(h))} private readings")
-    result = mpc.run(program, parties=3, record_view=True)
+    result = mpc.run(program, parties=3, record_view=True, transcript=args.transcript)
     out = result.outputs[0]
     everything = np.concatenate([hospital_data(h) for h in range(3)])
     narrate(result)
@@ -78,6 +85,11 @@ def main() -> None:
     print(f"  plaintext mean {everything.mean():.4f} mmHg   variance {everything.var():.4f}"
           "   (for checking only: nobody could compute this line)")
     print(f"\nCost: {result.cost.summary()}")
+    if args.transcript:
+        if not args.transcript.lower().endswith(".json") and result.transcript is not None:
+            result.transcript.write_html(args.transcript, labels=HOSPITALS,
+                                         title="Three hospitals: mean and variance")
+        print(f"Transcript written to {args.transcript}")
 
 
 if __name__ == "__main__":

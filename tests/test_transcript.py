@@ -172,7 +172,12 @@ def test_only_public_messages_and_published_values_keep_values(stats_run):
     public = [m for m in t.messages if m.public is not None]
     assert [m.record.tag for m in public] == ["hello"]
     assert public[0].public == ({"dtype": "<i8", "shape": [3], "values": [7, 8, 9], "truncated": False},)
-    assert {(v.party, v.tag) for v in t.published} == {(p, "result") for p in range(3)}
+    published = {(v.party, v.tag) for v in t.published}
+    assert {(p, "result") for p in range(3)} <= published
+    # Besides the results, only opened (revealed) values are published, by every party.
+    opened = published - {(p, "result") for p in range(3)}
+    assert opened and all(tag.startswith("open#") for _, tag in opened)
+    assert {p for p, _ in opened} == {0, 1, 2}
     expected_sum = sum(SECRETS)
     for p in t.parties:
         assert p.output["sum"]["values"][0] == pytest.approx(expected_sum, abs=1e-3)
