@@ -554,7 +554,9 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         if record:
             _merged_transcript(outcomes, parties, None, None, title,
                                f"party {roots[0].party}: {roots[0].error}").write(transcript)  # type: ignore[arg-type]
-        raise roots[0].error  # type: ignore[misc]
+        err = roots[0].error
+        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[union-attr]
+        raise err  # type: ignore[misc]
     if dealer_error and not isinstance(dealer_error[0], TransportError):
         raise dealer_error[0]
     messages = [m for o in outcomes for m in o.log if m.sender == o.party or m.sender == DEALER]

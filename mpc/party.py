@@ -191,10 +191,10 @@ class Party:
             frame = decode_frame(raw, session=self.session, limits=self.limits)
         except EncodingError as exc:
             raise EncodingError(f"party {self.id}: bad frame from party {frm} "
-                                f"while waiting for {tag!r}: {exc}") from None
+                                f"while waiting for {tag!r} (round {self.clock}): {exc}") from None
         if frame.tag != tag:
             raise ProtocolError(f"party {self.id} expected {tag!r} from party {frm} "
-                                f"but received {frame.tag!r}")
+                                f"but received {frame.tag!r} (round {frame.round})")
         self.clock = max(self.clock, frame.round + 1)
         if self.view is not None:
             self.view.append((frm, tag, frame.arrays))

@@ -49,7 +49,7 @@ from typing import Any, Callable, Mapping
 from ..errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
                       TransportError)
 from .tls import context
-from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits
+from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits, decode_frame
 
 RECORD = struct.Struct("<BI")
 DATA, BYE, ABORT = 0, 1, 2
@@ -170,7 +170,7 @@ class TcpEndpoint:
         if len(frame) > self.limits.max_frame_bytes:
             raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
         if c.error is not None:
-            raise TransportError(f"party {self.id} cannot send to party {to}: {c.error}")
+            raise type(c.error)(f"party {self.id} cannot send {_describe(frame)}to party {to}: {c.error}")
         if c.bye_sent or self._closed:
             raise TransportError(f"party {self.id} already closed its connection to party {to}")
         return self._write(c, DATA, frame)
@@ -296,6 +296,7 @@ class TcpEndpoint:
                 pass
 
     def _shutdown(self) -> None:
+        self._closed = True
         self._stop = True
         self._wake()
         self._thread.join(timeout=5)
@@ -361,7 +362,7 @@ class TcpEndpoint:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fail(c, TransportError(f"connection to party {c.peer} broke ({exc.strerror or exc})"))
+            self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
 
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
@@ -371,7 +372,7 @@ class TcpEndpoint:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._fail(c, TransportError(f"connection to party {c.peer} broke ({exc.strerror or exc})"))
+                self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
                 return
             if n == 0:
                 self._fail(c, TransportError(f"party {c.peer} disconnected"))
@@ -453,23 +454,36 @@ class TcpEndpoint:
             raise ProtocolAbort(f"party {c.peer} aborted: {reason}")
 
 
+def _describe(frame: bytes) -> str:
+    """``"'tag' (round r) "`` of a frame, for error messages (empty if unreadable)."""
+    try:
+        head = decode_frame(frame)
+    except EncodingError:
+        return ""
+    return f"{head.tag!r} (round {head.round}) "
+
+
 # -- building the mesh ------------------------------------------------------------
 def _hello(me: int, n_nodes: int, session: bytes, digest: bytes) -> bytes:
     return HELLO.pack(HELLO_MAGIC, HELLO_VERSION, me, n_nodes, session, digest)
+
+
+class _Mismatch(TransportError):
+    """An authenticated peer disagrees on the session: fatal, unlike a refused stranger."""
 
 
 def _check_hello(data: bytes, expect_id: int, n_nodes: int, session: bytes, digest: bytes,
                  compare_digest: bool) -> None:
     magic, version, pid, n, sess, dig = HELLO.unpack(data)
     if magic != HELLO_MAGIC or version != HELLO_VERSION:
-        raise TransportError(f"node {expect_id} does not speak Concilium hello v{HELLO_VERSION}")
+        raise _Mismatch(f"node {expect_id} does not speak Concilium hello v{HELLO_VERSION}")
     if pid != expect_id:
-        raise TransportError(f"the holder of node {expect_id}'s certificate claims to be node {pid}")
+        raise _Mismatch(f"the holder of node {expect_id}'s certificate claims to be node {pid}")
     if n != n_nodes or sess != session:
-        raise TransportError(f"party {expect_id} belongs to another session (different config, "
+        raise _Mismatch(f"party {expect_id} belongs to another session (different config, "
                              "session name or run): check that every party uses the same files")
     if compare_digest and dig != digest:
-        raise TransportError(f"party {expect_id} runs a different program or parameters "
+        raise _Mismatch(f"party {expect_id} runs a different program or parameters "
                              "(program name or frac_bits differ)")
 
 
@@ -561,6 +575,10 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 try:
                     setup(sock, True, None)
+                except _Mismatch as exc:  # an authenticated party of another session/program
+                    sock.close()
+                    errors.append(TransportError(f"party {me}: {exc}"))
+                    return
                 except (ssl.SSLError, OSError, TransportError) as exc:
                     refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate
                     sock.close()
