@@ -330,3 +330,17 @@ def test_through_a_party_message(sc, pc):
     res = mpc.run(program, parties=2)
     assert np.abs(res.outputs[0] - 3 * x).max() < ADD_TOL
     assert res.cost.bytes_sent[0] > 300_000
+
+
+def test_public_context_holds_only_the_requested_rotation_keys(lite):
+    """rotations=("sum",), max_length=16 gives keys for steps 1, 2, 4, 8 only:
+    TenSEAL itself (bypassing our check) cannot sum 32 slots with them, and the
+    public context is far smaller than one with every power-of-two key."""
+    x = lite.public().encrypt(vec(32, 16))
+    with pytest.raises((ValueError, RuntimeError)):
+        x._chunks[0].sum()
+    assert abs(lite.decrypt(lite.encrypt(vec(16, 16)).sum())[0] - vec(16, 16).sum()) < 1e-4
+    full = ts.context(ts.SCHEME_TYPE.CKKS, 8192, coeff_mod_bit_sizes=[60, 40, 60])
+    full.generate_galois_keys()
+    everything = len(full.serialize(save_secret_key=False, save_galois_keys=True))
+    assert len(lite.serialize()) < everything / 3
