@@ -71,13 +71,18 @@ def simulated_tables() -> list[tuple[list[str], np.ndarray, np.ndarray | None]]:
     return [clinic, lab]
 
 
+def say(who: str, message: str) -> None:
+    """One line of narration; one write, so that the parties' threads do not interleave."""
+    sys.stdout.write(f"[{who}] {message}\n")
+
+
 def program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | None],
             with_paillier: bool = False) -> dict:
     """Party code: the clinic and the lab both run this, each with its own table."""
     ids, X, y = table
     who = ["clinic", "lab"][party.id]
     common, rows = vertical.align(party, ids)                  # step 1: PSI
-    print(f"[{who}] holds {len(ids)} patients; {len(common)} in common after PSI")
+    say(who, f"holds {len(ids)} patients; {len(common)} in common after PSI")
     X = X[rows]
     y = y[rows] if y is not None else None
     n_train = int(round(len(common) * (1 - TEST_FRACTION)))   # common IDs are sorted: a random split
@@ -85,7 +90,7 @@ def program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | N
     model = vertical.fit_ss(party, X[:n_train], None if y is None else y[:n_train],
                             iterations=ITERATIONS)             # step 2: training on shares
     seconds = time.perf_counter() - t0
-    print(f"[{who}] trained in {seconds:.1f} s; my weight block has {len(model.weights)} entries")
+    say(who, f"trained in {seconds:.1f} s; my weight block has {len(model.weights)} entries")
     proba = vertical.predict_proba(party, X[n_train:], model)  # step 3: only the clinic opens
     out = {"common": common, "n_train": n_train, "model": model, "seconds": seconds}
     if proba is not None:
@@ -93,7 +98,7 @@ def program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | N
     if with_paillier:                                          # step 5: FATE-style
         t0 = time.perf_counter()
         fate = vertical.fit_paillier(party, X[:n_train], None if y is None else y[:n_train])
-        print(f"[{who}] Paillier training took {time.perf_counter() - t0:.1f} s")
+        say(who, f"Paillier training took {time.perf_counter() - t0:.1f} s")
         proba = vertical.predict_proba(party, X[n_train:], fate)
         if proba is not None:
             out["paillier_accuracy"] = float(((proba > 0.5) == y[n_train:]).mean())
@@ -129,7 +134,7 @@ def main(argv: list[str]) -> None:
     for name, cost in result.cost.phases().items():
         if cost.rounds or any(cost.bytes_sent.values()):
             sent = {p: b for p, b in cost.bytes_sent.items() if b}
-            print(f"  {name:18s} rounds {cost.rounds:5d}   bytes sent {sent}")
+            print(f"  {name:24s} rounds {cost.rounds:5d}   bytes sent {sent}")
     print(f"  per training iteration: {clinic['seconds'] / ITERATIONS * 1000:.0f} ms")
     central = centralized_accuracy(tables, clinic["common"], clinic["n_train"])
     print(f"\n{len(clinic['common']) - clinic['n_train']} test patients, {clinic['n_train']} training")
