@@ -512,6 +512,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     if preprocessing not in ("dealer", None):
         raise ParameterError(f"run_local supports preprocessing 'dealer' or None, not {preprocessing!r}")
     record = transcript is not None
+    if isinstance(program, str):
+        load_program(program)  # fail here, with a clear error, not in N processes
     with tempfile.TemporaryDirectory(prefix="concilium-") as tmp:
         cfg_path = make_local_config(tmp, parties, dealer=preprocessing == "dealer", hosts=hosts,
                                      timeout=timeout)
@@ -545,7 +547,7 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
             for t in threads:
                 t.join()
         elapsed = time.perf_counter() - t0
-        if dealer_thread is not None:
+        if dealer_thread is not None and not any(o.error is not None for o in outcomes):
             dealer_thread.join(timeout + 5)
     title = program_title(program) if not isinstance(program, str) else _canonical_name(program)
     failed = [o for o in outcomes if o.error is not None]
