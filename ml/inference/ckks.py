@@ -65,7 +65,7 @@ from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Poly
     UnsupportedModelError, labels_from_scores
 
 INTEGER_BITS = 13  # decrypted values and the last level's values stay below 2^13 in magnitude
-MIN_SCALE_BITS = 30
+MIN_SCALE_BITS = 36  # below, errors reach 1e-3 on values near 1 (measured at 2^31)
 
 
 # -- planning ---------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def _polynomial_of(layer: Activation, approximate: Mapping[str, Polynomial]) -> 
 
 
 def _params_for(depth: int) -> CKKSParams:
-    """The smallest ring whose 128-bit bound fits ``depth`` levels at a scale of at least 2^30.
+    """The smallest ring whose 128-bit bound fits ``depth`` levels at a scale of at least 2^36.
 
     Primes ``[s + 14, s x depth, s + 14]``: results below 2^13 in magnitude.
     """
