@@ -44,11 +44,14 @@ Security
 Semi-honest, two parties, no third party; security in the random-oracle model
 under the decisional Diffie-Hellman assumption in the prime-order subgroup
 of Curve25519 (x-only: the group modulo ±1), as for the DH-PSI of Meadows and
-of Huberman, Franklin and Hogg. The reduction programs the random oracle to
-``r·G + T`` (T a random 8-torsion point) resampled until its u-coordinate is
-in the Elligator image and answered with a random preimage: Elligator 2 is
-efficiently invertible and each image point has two preimages ``±u``, so the
-programmed oracle has the real oracle's distribution. Hence every blinded
+of Huberman, Franklin and Hogg, with ``hash_to_field`` modelled as a random
+oracle into GF(p). The reduction programs it through Elligator 2's inverse:
+it draws ``P = r·G + T`` (r known, T a random 8-torsion point, G embedding
+the DDH challenge), counts the k in {0, 2, 4} field elements that map to
+``x(P)`` (``±u`` on each of the two branches), accepts with probability k/4
+and answers one of them at random, else redraws. Every u is then answered
+with probability exactly proportional to 1/4, i.e. the programmed oracle is
+uniform over GF(p), as the real one. Hence every blinded
 value ``a·H(x)`` a party sees from its peer is indistinguishable from a
 uniform element of the subgroup (tested in ``tests/test_psi.py``).
 
