@@ -5,6 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import mpc
 from ml import vertical as V
 from mpc.errors import ParameterError
@@ -42,6 +45,19 @@ def test_align_three_parties_string_ids_and_label_party():
     for (common, rows), ids in zip(res.outputs, (a, b, c)):
         assert list(common) == want
         assert [ids[r] for r in rows] == want
+
+
+@settings(max_examples=10, deadline=None)
+@given(sets=st.lists(st.sets(st.integers(0, 40), max_size=25), min_size=2, max_size=3),
+       label=st.integers(0, 2))
+def test_align_property(sets, label):
+    label %= len(sets)
+    ids = [np.array(sorted(s), dtype=np.int64)[::-1] for s in sets]
+    res = mpc.run(lambda party, i: V.align(party, i, label_party=label), parties=len(sets),
+                  inputs=ids, preprocessing=None)
+    want = sorted(set.intersection(*sets))
+    for (common, rows), mine in zip(res.outputs, ids):
+        assert common.tolist() == want and mine[rows].tolist() == want
 
 
 def test_align_rejects_duplicate_ids():
