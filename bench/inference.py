@@ -1,0 +1,133 @@
+"""Private inference on digits: secret sharing and CKKS against plaintext, batch 1 and 256.
+
+Name: ``inference``. Records (one per method and batch size) carry
+``params = {method: "ss" | "ckks", model, batch}`` and ``seconds`` (time for
+one batch), ``baseline_seconds`` (the same batch in plaintext numpy),
+``bytes_per_party`` and ``rounds`` (SS: from the cost record, per batch;
+CKKS: bytes the client sends and receives per batch, one round trip), and
+the extra fields ``accuracy`` (against the labels), ``agreement`` (fraction
+of predictions equal to the plaintext model's), ``per_second`` (inputs per
+second) and ``plaintext_per_second``.
+
+* ``ss``: a 64-32-10 ReLU ``MLPClassifier`` (scikit-learn), weights shared by
+  the model owner, inputs by the data owner, 2 parties and the trusted
+  dealer (preprocessing on demand, inside the clock), argmax opened to the
+  data owner. Batch 1 is timed over several single-input runs.
+* ``ckks``: a 64-32-10 MLP trained with a square activation
+  (:func:`ml.inference.train.train_polynomial_mlp`); batch 1 uses the vector
+  layout (one ciphertext per input, diagonal matrix products), batch 256 the
+  batch layout (one ciphertext per feature). ``setup_seconds`` (key
+  generation and context transfer, once per client) is outside ``seconds``.
+
+``--quick`` checks the record format with 64-4-10 models, batch 1 and 8,
+and the CKKS batch layout only.
+
+Parties are threads of one process, so BLAS is limited to one thread
+(otherwise every party's small matrix products oversubscribe the cores).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bench.common import median_time, record
+from ml.inference.ckks import ckks_predict
+from ml.inference.convert import to_network
+from ml.inference.secure import secure_predict
+from ml.inference.train import train_polynomial_mlp
+
+
+def digits_split():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def relu_mlp(Xtr, ytr, iters: int = 300, hidden: int = 32):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return to_network(MLPClassifier((hidden,), max_iter=iters, random_state=0).fit(Xtr, ytr))
+
+
+def _ss_records(net, Xte, yte, batches, singles: int, repeat: int) -> list[dict]:
+    out = []
+    hidden = net.shapes[1][0]
+    secure_predict(net, Xte[:2])  # warm up imports and caches outside the clock
+    for batch in batches:
+        if batch == 1:
+            runs = [secure_predict(net, Xte[i:i + 1]) for i in range(singles)]
+            X = Xte[:singles]
+            preds = np.concatenate([r.outputs for r in runs])
+            seconds = statistics.median(r.seconds for r in runs)
+            cost = runs[0].cost
+        else:
+            X = Xte[:batch]
+            runs = [secure_predict(net, X) for _ in range(repeat)]
+            preds = runs[-1].outputs
+            seconds = statistics.median(r.seconds for r in runs)
+            cost = runs[-1].cost
+        base, _, plain = median_time(lambda: net.predict(X[:batch]), repeat=20)
+        want = net.predict(X)
+        y = yte[:len(X)]
+        out.append(record(
+            "inference", {"method": "ss", "model": f"mlp-64-{hidden}-10-relu", "batch": batch, "parties": 2},
+            seconds, base, bytes_per_party=sum(cost.bytes_sent[p] for p in range(2)) / 2,
+            rounds=cost.rounds, accuracy=float(np.mean(preds == y)), agreement=float(np.mean(preds == want)),
+            per_second=batch / seconds, plaintext_per_second=batch / base,
+            plaintext_accuracy=float(np.mean(want == y)), inputs_checked=len(X)))
+    return out
+
+
+def _ckks_records(net, Xte, yte, batches, singles: int, vector: bool = True) -> list[dict]:
+    out = []
+    hidden = net.shapes[1][0]
+    for batch in batches:
+        layout = "vector" if batch == 1 and vector else "batch"
+        X = Xte[:singles] if layout == "vector" else Xte[:batch]
+        res = ckks_predict(net, X, layout=layout)
+        scale = len(X) if layout == "vector" else 1
+        per_batch = res.seconds / scale
+        base, _, _ = median_time(lambda: net.predict(X[:batch]), repeat=20)
+        want = net.predict(X)
+        y = yte[:len(X)]
+        out.append(record(
+            "inference", {"method": "ckks", "model": f"mlp-64-{hidden}-10-square", "batch": batch,
+                          "layout": layout},
+            per_batch, base, bytes_per_party=(res.query_bytes + res.reply_bytes) / scale, rounds=1,
+            accuracy=float(np.mean(res.outputs == y)), agreement=float(np.mean(res.outputs == want)),
+            per_second=batch / per_batch, plaintext_per_second=batch / base,
+            plaintext_accuracy=float(np.mean(want == y)), inputs_checked=len(X),
+            seconds_per_input=per_batch / batch, client_seconds=res.client_seconds / scale,
+            server_seconds=res.server_seconds / scale, setup_seconds=res.setup_seconds,
+            context_bytes=res.context_bytes, depth=res.depth, ring=res.params.poly_modulus_degree,
+            max_abs_error=float(np.max(np.abs(res.scores - net.forward(X))))))
+    return out
+
+
+def bench_inference(quick: bool = False) -> list[dict]:
+    Xtr, Xte, ytr, yte = digits_split()
+    batches = (1, 8) if quick else (1, 256)
+    hidden = 4 if quick else 32  # quick: a smoke test of the record format, tiny models
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        ss_net = relu_mlp(Xtr, ytr, iters=30 if quick else 300, hidden=hidden)
+        he_net = train_polynomial_mlp(Xtr, ytr, (hidden,), epochs=30 if quick else 300, lr=0.01, seed=1)
+        train_s = time.perf_counter() - t0
+        records = _ss_records(ss_net, Xte, yte, batches, singles=2 if quick else 20, repeat=1 if quick else 3)
+        records += _ckks_records(he_net, Xte, yte, batches, singles=1 if quick else 3, vector=not quick)
+    for r in records:
+        r["training_seconds"] = train_s
+    return records
+
+
+BENCHMARKS = {"inference": bench_inference}
