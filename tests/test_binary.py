@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import mpc
-from mpc.errors import ParameterError
+from mpc.errors import EncodingError, ParameterError
 from mpc.sharing import binary, convert
 from mpc.sharing.binary import BinaryTensor, pack_bits, share_binary, split_even_odd, unpack_bits, word_bits
 
@@ -233,6 +233,64 @@ def test_conversions_need_preprocessing_and_matching_sizes():
     assert mpc.run(prog, 2).outputs[0] == ((0,), (0,))
     with pytest.raises(ParameterError, match="preprocessing"):
         mpc.run(lambda party: convert.a2b(party, np.zeros(3, np.uint64)), 2, preprocessing=None)
+
+
+BAD_PAIRS = [
+    (np.zeros(1, np.uint64), np.zeros(1, np.uint64)),      # would broadcast silently
+    (np.zeros((), np.uint64), np.zeros((), np.uint64)),    # likewise
+    (np.zeros(4, np.uint8), np.zeros(4, np.uint8)),        # would be cast silently
+    (np.zeros(4, np.uint64),),                             # one array missing
+    (np.zeros(4, np.uint64),) * 3,                         # one array too many
+]
+
+
+@pytest.mark.parametrize("bad", BAD_PAIRS)
+def test_malformed_and_openings_from_a_peer_are_refused(bad):
+    def prog(party):
+        if party.id == 1:  # a faulty peer: right tag, wrong arrays
+            party.preprocessing.binary_triple((4,))
+            party.send(0, party.fresh("and"), *bad)
+            party.recv(0, "and#0")
+            return None
+        return binary.and_words(party, np.arange(4, dtype=np.uint64), np.arange(4, dtype=np.uint64))
+
+    with pytest.raises(EncodingError, match=r"party 1 sent .*'and#0'.*expected uint64\[4\], uint64\[4\]"):
+        mpc.run(prog, 2)
+
+
+def test_malformed_binary_reveal_share_and_injection_are_refused():
+    def reveal(party):
+        if party.id == 1:
+            party.send(0, party.fresh("open_binary"), np.zeros(1, np.uint64))
+            return None
+        return BinaryTensor(party, np.zeros(3, np.uint64)).reveal(to=0)
+
+    with pytest.raises(EncodingError, match="open_binary"):
+        mpc.run(reveal, 2)
+
+    for seed, shape in [(np.zeros(16, np.uint8), np.array([-1], np.int64)),
+                        (np.zeros(16, np.uint8), np.array([1.5])),
+                        (np.zeros(15, np.uint8), np.array([2], np.uint64)),
+                        (np.zeros(16, np.uint8), np.array([2**40, 2**40], np.uint64))]:
+        def share(party, seed=seed, shape=shape):
+            if party.id == 0:
+                party.send(1, party.fresh("share_binary"), seed, shape)
+                return None
+            return share_binary(party, None, 0)
+
+        with pytest.raises(EncodingError, match="binary share"):
+            mpc.run(share, 2)
+
+    def inject(party):
+        if party.id == 1:
+            party.preprocessing.dabit((70,))
+            party.send(0, party.fresh("inject"), np.zeros(1, np.uint64))
+            party.recv(0, "inject#0")
+            return None
+        return convert.inject(party, np.zeros(2, np.uint64), 70)
+
+    with pytest.raises(EncodingError, match="inject"):
+        mpc.run(inject, 2)
 
 
 def test_values_opened_during_and_and_a2b_are_uniform_whatever_the_inputs():

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import EncodingError, ParameterError
 from ..rand import PRG, random_seed
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -110,6 +110,20 @@ def public_share(party: Any, value: np.ndarray) -> np.ndarray:
 
 
 # -- interactive ---------------------------------------------------------------------
+def check_received(party: Any, frm: int, tag: str, got: tuple[np.ndarray, ...],
+                   like: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """``got`` (from peer ``frm`` under ``tag``) if it has the count, dtypes and shapes of ``like``.
+
+    A peer's message that differs would otherwise be broadcast or cast into
+    the local shares silently; it raises :class:`~mpc.errors.EncodingError`.
+    """
+    if len(got) != len(like) or any(g.dtype != w.dtype or g.shape != w.shape for g, w in zip(got, like)):
+        seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
+        want = ", ".join(f"{w.dtype}{list(w.shape)}" for w in like)
+        raise EncodingError(f"party {party.id}: party {frm} sent {seen} under {tag!r}, expected {want}")
+    return got
+
+
 def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """XOR shares of ``x & y`` from XOR shares of two word arrays of one shape (1 round)."""
     x = np.asarray(x, dtype=np.uint64)
@@ -122,7 +136,9 @@ def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     a, b, c = party.preprocessing.binary_triple(x.shape)
     d = x ^ a
     e = y ^ b
-    for dj, ej in party.exchange(party.fresh("and"), d, e).values():
+    tag = party.fresh("and")
+    for p, got in party.exchange(tag, d, e).items():
+        dj, ej = check_received(party, p, tag, got, (d, e))
         d ^= dj
         e ^= ej
     z = c ^ (d & b) ^ (e & a)
@@ -254,7 +270,7 @@ class BinaryTensor:
             return None
         total = self.share.copy()
         for p in party.peers:
-            total ^= party.recv(p, tag)[0]
+            total ^= check_received(party, p, tag, party.recv(p, tag), (self.share,))[0]
         return total
 
 
@@ -270,11 +286,15 @@ def share_binary(party: Any, value: Any = None, owner: int = 0) -> BinaryTensor:
     tag = party.fresh("share_binary")
     if party.id != owner:
         arrays = party.recv(owner, tag)
-        if len(arrays) != 2 or arrays[0].dtype != np.uint8 or arrays[0].size != 16:
-            raise ParameterError(f"party {party.id}: malformed binary share from party {owner}")
+        if (len(arrays) != 2 or arrays[0].dtype != np.uint8 or arrays[0].shape != (16,)
+                or arrays[1].ndim != 1 or arrays[1].dtype.kind not in "iu" or arrays[1].size > 32
+                or (arrays[1].size and arrays[1].min() < 0)):
+            raise EncodingError(f"party {party.id}: malformed binary share from party {owner} under "
+                                f"{tag!r} (expected a uint8[16] seed and a shape of at most 32 sizes)")
         shape = tuple(int(s) for s in arrays[1])
         if int(np.prod(shape, dtype=object)) > party.limits.max_frame_bytes // 8:
-            raise ParameterError(f"party {party.id}: binary share of shape {shape} is too large")
+            raise EncodingError(f"party {party.id}: binary share of shape {shape} from party {owner} "
+                                "is too large")
         return BinaryTensor(party, PRG(arrays[0].tobytes()).uint64(shape))
     if value is None:
         raise ParameterError(f"party {party.id} owns this input but passed None")

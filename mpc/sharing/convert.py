@@ -67,7 +67,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ParameterError
-from .binary import and_many, and_words, pack_bits, public_share, split_even_odd, unpack_bits, word_bits
+from .binary import (and_many, and_words, check_received, pack_bits, public_share, split_even_odd,
+                     unpack_bits, word_bits)
 
 _ONE = np.uint64(1)
 _TOP = np.uint64(1 << 63)
@@ -191,7 +192,9 @@ def inject(party: Any, stream: np.ndarray, count: int,
         e = ra - ta
         d = y - tb
         arrays += [e, d]
-    for got in party.exchange(party.fresh("inject"), *arrays).values():
+    tag = party.fresh("inject")
+    for p, got in party.exchange(tag, *arrays).items():
+        got = check_received(party, p, tag, got, arrays)
         masked ^= got[0]
         if factors:
             e += got[1]
