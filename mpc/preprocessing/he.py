@@ -35,7 +35,7 @@ Cost (``bits``-bit modulus, ciphertext ``L = bits/4`` bytes; ``A``, ``B``,
 --------------------------------------------------------------------
 Bytes: party 0 sends ``L (A + B)``, party 1 ``L ceil(C / k)``; a ``mul``
 triple at 2048 bits: 1,024 + 512/12 = about 1,067 bytes (vs 3,072 by OT); a
-``64 x 64 x 64`` matmul: 4.2 MB (vs 134 MB by OT). Work: party 0 ``A + B``
+``64 x 64 x 64`` matmul: 4.4 MB (vs 277 MB by OT). Work: party 0 ``A + B``
 encryptions and ``ceil(C / k)`` decryptions; party 1 ``C`` multi-exponentiations
 of ``2T`` 64-bit exponents. Rounds: 2 per batch, plus 1 for the key.
 
