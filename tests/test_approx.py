@@ -119,6 +119,19 @@ def test_log_sqrt_rsqrt_over_their_ranges():
     assert (np.abs(got - np.sqrt(xs)) <= 2e-5 + 1e-7 * np.sqrt(xs)).all()
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_rounds_of_log_sqrt_rsqrt_softmax_match_the_docstrings(n):
+    L = LAYERS[n]
+    x = np.array([0.5, 3.0, 700.0])
+    assert _run(approx.log, x, n)[1] == L + 8 + 1 + 6 + 1
+    assert _run(approx.rsqrt, x, n)[1] == L + 8 + 2 + 18 + 2
+    assert _run(approx.sqrt, x, n)[1] == L + 8 + 2 + 18 + 2 + 2
+    for k in (2, 4, 5):
+        assert _run(lambda s: s.softmax(axis=1), np.zeros((2, k)), n)[1] == \
+            (int(np.ceil(np.log2(k))) + 2) * (L + 8) + 35
+    assert _run(lambda s: s.softmax(axis=1), np.zeros((2, 1)), n)[1] == L + 41
+
+
 def test_softmax_within_5e_5_on_logits_in_minus_10_to_10():
     rng = np.random.default_rng(5)
     x = _grid(rng.uniform(-10, 10, (300, 10)))

@@ -388,7 +388,7 @@ def _rsqrt_parts(party: Any, s: np.ndarray, f: int) -> tuple[np.ndarray, np.ndar
 def rsqrt(x: SharedTensor) -> SharedTensor:
     """``1 / sqrt(x)`` for ``x`` in ``[2^-16, 2^24)`` (rel. error < 3e-5 below 2^16), ``f + 8`` fractional bits.
 
-    Rounds: L + 8 + 1 + 18 + 2.
+    Rounds: L + 8 + 2 + 18 + 2 (exponent search, normalise and start, 3 Newton steps, scale).
     """
     x = _check(x, "rsqrt")
     party, f = x.party, x.frac_bits
@@ -404,7 +404,7 @@ def rsqrt(x: SharedTensor) -> SharedTensor:
 def sqrt(x: SharedTensor) -> SharedTensor:
     """``sqrt(x)`` for ``x`` in ``[0, 2^24)`` (exact at 0; absolute error < 2e-5 + 1e-7 sqrt(x)).
 
-    Rounds: L + 8 + 1 + 18 + 2 + 2.
+    Rounds: L + 8 + 2 + 18 + 2 + 2 (as rsqrt, plus ``t * rsqrt(t)``).
     """
     x = _check(x, "sqrt")
     party, f = x.party, x.frac_bits
@@ -421,7 +421,8 @@ def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
     """``exp(x) / sum(exp(x))`` along ``axis``, with max subtraction (absolute error < 5e-5).
 
     Rounds: ceil(log2 k) (L + 8) (max) + L + 8 (clamp) + 17 (exp) +
-    L + 8 + 15 (reciprocal of the sum, skipped for k = 1) + 2.
+    L + 8 + 16 (reciprocal of the sum) + 2, i.e. (ceil(log2 k) + 2)(L + 8) + 35;
+    for k = 1 the sum needs no exponent search: L + 41.
     """
     x = _check(x, "softmax")
     party, f = x.party, x.frac_bits
