@@ -2,7 +2,8 @@
 
 Name: ``triples``; params ``source`` (``dealer``, ``ot``, ``he``), ``kind``
 (``arithmetic``: 64-bit Beaver triples over Z_2^64; ``binary``: AND triples,
-one per bit, 64 per uint64 word) and ``count`` (triples per batch).
+one per bit, 64 per uint64 word; ``matmul``, full runs only: 16 x 16 x 16
+matrix triples, one batch each) and ``count`` (triples per batch).
 
 Each repeat produces ``count`` triples in one batch (``prefetch``) after a
 warm-up that pays the one-time setup (base OTs, Paillier key). Reported:
@@ -28,13 +29,22 @@ import numpy as np
 
 import mpc
 from bench.common import median_time, record
+from mpc.arith.ring import ring_matmul
 from mpc.preprocessing.he import he_factory
 from mpc.transport.stats import DEALER
 
 
+MATMUL_SIDE = 16
+"""``kind="matmul"``: one triple is a 16 x 16 by 16 x 16 matrix triple."""
+
+
 def _baseline(kind: str, count: int) -> float:
     rng = np.random.default_rng(0)
-    if kind == "arithmetic":
+    if kind == "matmul":
+        def draw():
+            a = rng.integers(0, 2**64 - 1, (MATMUL_SIDE, MATMUL_SIDE), dtype=np.uint64, endpoint=True)
+            return [ring_matmul(a, a) for _ in range(count)]
+    elif kind == "arithmetic":
         def draw():
             a = rng.integers(0, 2**64 - 1, count, dtype=np.uint64, endpoint=True)
             b = rng.integers(0, 2**64 - 1, count, dtype=np.uint64, endpoint=True)
@@ -54,9 +64,14 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
     """Produce ``count`` triples ``repeat`` times; wall and CPU time, bytes, rounds."""
     barrier = threading.Barrier(2)
     shape = (count,) if kind == "arithmetic" else (count // 64,)
+    side = MATMUL_SIDE
 
     def make(p: Any) -> None:
-        if kind == "arithmetic":
+        if kind == "matmul":
+            for _ in range(count):
+                p.prefetch("matmul", (side, side), (side, side), count=1)
+                p.triple("matmul", (side, side), (side, side))
+        elif kind == "arithmetic":
             p.prefetch("mul", shape, shape, count=1)
             p.triple("mul", shape, shape)
         else:
@@ -82,6 +97,8 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
 
     pre: Any = source
     params: dict[str, Any] = {"source": source, "kind": kind, "count": count, "parties": 2}
+    if kind == "matmul":
+        params["shape"] = f"{side}x{side}x{side}"
     if source == "he":
         bits = 1024 if quick else 2048
         pre = lambda n: he_factory(n, key_bits=bits, insecure_for_testing=quick)  # noqa: E731
@@ -111,7 +128,8 @@ def bench_triples(quick: bool) -> list[dict]:
     else:
         plan = [("dealer", "arithmetic", 1_000_000), ("ot", "arithmetic", 100_000),
                 ("he", "arithmetic", 600),
-                ("dealer", "binary", 64 * 1_000_000), ("ot", "binary", 64 * 100_000)]
+                ("dealer", "binary", 64 * 1_000_000), ("ot", "binary", 64 * 100_000),
+                ("dealer", "matmul", 10), ("ot", "matmul", 10), ("he", "matmul", 1)]
         repeat = 3
     return [_measure(source, kind, count, repeat, quick) for source, kind, count in plan]
 
