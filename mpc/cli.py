@@ -118,8 +118,9 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         sent = sum(m.payload_bytes for m in outcome.log if m.sender == ns.party)
         wire = sum(s for s, _ in outcome.socket_bytes.values())
         rounds = max((m.round + 1 for m in outcome.log if m.sender >= 0), default=0)
-        print(f"cost (this party): {len(outcome.log)} messages logged, sent {sent:,} B payload, "
-              f"{wire:,} B on the wire; last message in round {rounds - 1}; {outcome.seconds:.3f} s")
+        mine = sum(1 for m in outcome.log if m.sender == ns.party)
+        print(f"cost (this party): sent {mine} messages, {sent:,} B payload, {wire:,} B on the wire "
+              f"(TLS, handshakes included); {rounds} rounds; {outcome.seconds:.3f} s")
     return 0
 
 
@@ -129,6 +130,10 @@ def _cmd_dealer(ns: argparse.Namespace) -> int:
     served = distributed.serve_dealer(ns.config, key=ns.key, session_tag=ns.session)
     print(f"dealer: served {served} requests")
     return 0
+
+
+def _short_warning(message: Any, category: type, *_: Any, **__: Any) -> str:
+    return f"mpc: warning: {message}\n"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -171,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     ns = parser().parse_args(argv)
     warnings.simplefilter("once", TrustedDealerWarning)
+    warnings.formatwarning = _short_warning
     try:
         if ns.cmd == "keys":
             return _cmd_keys(ns)
