@@ -59,6 +59,7 @@ from mpc.errors import EncodingError, ParameterError, ProtocolError
 from mpc.gc import builder
 from mpc.gc.circuit import Circuit
 from mpc.gc.yao import Role, int_to_bits, run_yao
+from mpc.ot.base import recv_arrays
 from mpc.ot.iknp import IKNPReceiver, IKNPSender
 from mpc.party import Party
 
@@ -196,7 +197,7 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
             priv = key.private_numbers()
             n, d = priv.public_numbers.n, priv.d
             party.send(peer, "public-key", _to_arr(n, nbytes), public=True)
-            (m_arr,) = party.recv(peer, "m")
+            (m_arr,) = recv_arrays(party, peer, "m", 1)
             m = _from_arr(m_arr, "m", nbytes)
             i = int(wealth) + 1
             ys = [int(gmpy2.powmod(m + u - 1, d, n)) for u in range(1, big_n + 1)]
@@ -210,12 +211,12 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
             out = [z % p for z in out]
             party.send(peer, "z", _to_arr(p, 16), np.frombuffer(
                 b"".join(z.to_bytes(16, "big") for z in out), np.uint8).reshape(big_n, 16))
-            (res,) = party.recv(peer, "result")
-            if res.shape != (1,) or res[0] > 1:
+            (res,) = recv_arrays(party, peer, "result", 1)
+            if res.dtype != np.uint8 or res.shape != (1,) or res[0] > 1:
                 raise EncodingError("the result must be one bit")
             return party.publish("result", bool(res[0]))
         # Bob
-        (n_arr,) = party.recv(peer, "public-key")
+        (n_arr,) = recv_arrays(party, peer, "public-key", 1)
         n = _from_arr(n_arr, "public key", nbytes)
         if n.bit_length() < key_bits - 1:
             raise ProtocolError(f"Alice's RSA modulus has {n.bit_length()} bits, expected {key_bits}")
@@ -223,7 +224,7 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
         x = int.from_bytes(party.prg.bytes(nbytes + 16), "big") % n
         k = int(gmpy2.powmod(x, 65537, n))
         party.send(peer, "m", _to_arr((k - j + 1) % n, nbytes))
-        p_arr, zs = party.recv(peer, "z")
+        p_arr, zs = recv_arrays(party, peer, "z", 2)
         p = _from_arr(p_arr, "p", 16)
         if zs.dtype != np.uint8 or zs.shape != (big_n, 16) or p < 2:
             raise EncodingError(f"bad z sequence of shape {zs.shape}")

@@ -388,6 +388,29 @@ def test_yao_rejects_malformed_garbled_data():
     with pytest.raises(EncodingError, match="garbled tables"):
         mpc.run(lambda p: fake_garbler(p) if p.id == 0 else evaluator(p), 2, preprocessing=None)
 
+    # decoding "bits" that are not bits would make non-bit outputs
+    def bad_decoding(party):
+        with party.scope("yao#0"):
+            party.recv(1, "batch")
+            party.send(1, "garbled#0", np.zeros((8, 2, 2), np.uint64), np.zeros((c.n_and, 2, 2, 2), np.uint64),
+                       np.full((1, 2), 2, np.uint8))
+
+    with pytest.raises(EncodingError, match="decoding bits"):
+        mpc.run(lambda p: bad_decoding(p) if p.id == 0 else evaluator(p), 2, preprocessing=None)
+
+    # a result that is not bits is refused by the garbler
+    def bad_result(party):
+        with party.scope("yao#0"):
+            party.send(0, "batch", np.array([2], np.int64))
+            party.recv(0, "garbled#0")
+            party.send(0, "result", np.full((2, 1), 7, np.uint8))
+
+    def garbler(party):
+        return run_yao(party, 1, c, Role.GARBLER, np.zeros((2, 8), np.uint8), garbler_groups=(0, 1))
+
+    with pytest.raises(EncodingError, match="uint8 bits"):
+        mpc.run(lambda p: garbler(p) if p.id == 0 else bad_result(p), 2, preprocessing=None)
+
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), width=st.integers(1, 200), signed=st.booleans())

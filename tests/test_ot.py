@@ -140,6 +140,14 @@ def test_base_ot_rejects_malformed_messages_and_parameters():
         run2(lambda p: base.random_send(p, 1, 3), receiver)
     with pytest.raises(ParameterError):
         run2(lambda p: base.random_send(p, 1, 0), lambda p: None)
+
+    def two_arrays(party):  # the right points plus a stray array: counted, not unpacked blindly
+        with party.scope("base-ot#0"):
+            party.recv(0, "A")
+            party.send(0, "B", np.zeros((3, 32), np.uint8), np.zeros(1, np.uint8))
+
+    with pytest.raises(EncodingError, match="sent 2 arrays under 'base-ot#0/B', expected 1"):
+        run2(lambda p: base.random_send(p, 1, 3), two_arrays)
     with pytest.raises(ParameterError):
         run2(lambda p: None, lambda p: base.random_receive(p, 0, np.array([0, 2])))
     with pytest.raises(ParameterError):

@@ -55,6 +55,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import EncodingError, ParameterError, ProtocolError
+from ..ot.base import recv_arrays
 from ..ot.crhash import FixedKeyHash
 from ..ot.iknp import IKNPReceiver, IKNPSender
 from ..party import Party
@@ -198,7 +199,7 @@ def _chunks(circuit: Circuit, batch: int) -> list[tuple[int, int]]:
 
 def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: np.ndarray,
              e_wires: np.ndarray, output: str, ot: IKNPSender | IKNPReceiver | None) -> np.ndarray | None:
-    (b_arr,) = party.recv(peer, "batch")
+    (b_arr,) = recv_arrays(party, peer, "batch", 1)
     if b_arr.shape != (1,) or int(b_arr[0]) != x.shape[0]:
         raise ProtocolError(f"party {party.id}: the evaluator runs {b_arr.reshape(-1)[:1].tolist()} "
                             f"instances of {circuit.name}, the garbler {x.shape[0]}")
@@ -225,10 +226,10 @@ def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: 
         party.send(peer, party.fresh("garbled"), mine, tables, *extra)
     if output == "evaluator":
         return None
-    (res,) = party.recv(peer, "result")
-    if res.dtype != np.uint8 or res.shape != (batch, circuit.n_outputs):
+    (res,) = recv_arrays(party, peer, "result", 1)
+    if res.dtype != np.uint8 or res.shape != (batch, circuit.n_outputs) or (res.size and res.max() > 1):
         raise EncodingError(f"party {peer} sent a result of shape {res.shape}, "
-                            f"expected ({batch}, {circuit.n_outputs}) uint8")
+                            f"expected ({batch}, {circuit.n_outputs}) uint8 bits")
     if output == "garbler":
         res = res ^ np.concatenate(decodings, axis=1).T
     return party.publish("output", res) if output == "both" else res
@@ -262,9 +263,11 @@ def _evaluator(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires
         if output == "garbler":
             results.append((active[..., 0] & np.uint64(1)).astype(np.uint8).T)
         else:
-            if msg[2].shape != (circuit.n_outputs, e - s):
-                raise EncodingError(f"party {peer} sent decoding bits of shape {msg[2].shape}")
-            results.append(gb.decode(active, msg[2].astype(np.uint8)))
+            dec = msg[2]
+            if dec.dtype != np.uint8 or dec.shape != (circuit.n_outputs, e - s) or (dec.size and dec.max() > 1):
+                raise EncodingError(f"party {peer} sent decoding bits of shape {dec.shape} / {dec.dtype}, "
+                                    f"expected ({circuit.n_outputs}, {e - s}) uint8 bits")
+            results.append(gb.decode(active, dec))
     res = np.concatenate(results, axis=0)
     if output == "evaluator":
         return res

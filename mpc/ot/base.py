@@ -65,6 +65,15 @@ def _kdf(session: bytes, tag: str, i: int, a_pt: bytes, b_pt: bytes, shared: byt
     return h.digest()[:KEY_BYTES]
 
 
+def recv_arrays(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
+    """Receive the message ``name`` from ``peer``; it must hold exactly ``count`` arrays."""
+    arrays = party.recv(peer, name)
+    if len(arrays) != count:
+        raise EncodingError(f"party {party.id}: party {peer} sent {len(arrays)} arrays under "
+                            f"{party.tag(name)!r}, expected {count}")
+    return arrays
+
+
 def _check_n(n: int) -> int:
     if not isinstance(n, (int, np.integer)) or not 0 < n <= MAX_BASE_OTS:
         raise ParameterError(f"number of base OTs must be in [1, {MAX_BASE_OTS}], got {n!r}")
@@ -107,7 +116,7 @@ def random_send(party: Party, peer: int, n: int) -> tuple[np.ndarray, np.ndarray
         (a,) = _scalars(party, 1)
         a_pt = nb.crypto_scalarmult_ed25519_base_noclamp(a)
         party.send(peer, "A", np.frombuffer(a_pt, np.uint8))
-        (b_arr,) = party.recv(peer, "B")
+        (b_arr,) = recv_arrays(party, peer, "B", 1)
         bs = _points(b_arr, n, f"party {peer} (OT receiver)")
         a_a = nb.crypto_scalarmult_ed25519_noclamp(a, a_pt)
     k0 = np.empty((n, KEY_BYTES), np.uint8)
@@ -129,7 +138,7 @@ def random_receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     n = _check_n(c.size)
     with party.scope(party.fresh("base-ot")):
         tag = party.tag("")
-        (a_arr,) = party.recv(peer, "A")
+        (a_arr,) = recv_arrays(party, peer, "A", 1)
         (a_pt,) = _points(np.asarray(a_arr).reshape(1, -1), 1, f"party {peer} (OT sender)")
         bs = _scalars(party, n)
         b_pts = []
@@ -182,7 +191,7 @@ def receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     """Chosen-message OT, receiver: returns ``uint8[n, L]``, row i = ``m_{c_i}[i]``."""
     c = _choice_bits(choices)
     k = random_receive(party, peer, c)
-    e0, e1 = party.recv(peer, party.fresh("base-ot-payload"))
+    e0, e1 = recv_arrays(party, peer, party.fresh("base-ot-payload"), 2)
     if e0.shape != e1.shape or e0.ndim != 2 or e0.shape[0] != c.size or e0.dtype != np.uint8:
         raise EncodingError(f"party {peer} sent OT payloads of shape {e0.shape}, expected ({c.size}, L)")
     chosen = np.where(c[:, None].astype(bool), e1, e0)

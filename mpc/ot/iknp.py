@@ -137,7 +137,7 @@ class IKNPSender:
         """Receive ``u`` and return the rows ``q_i`` (``uint64[m, 2]``) and the tweak offset."""
         party = self.party
         nbytes = (m + 7) // 8
-        (u,) = party.recv(self.peer, party.fresh("iknp-u"))
+        (u,) = base.recv_arrays(party, self.peer, party.fresh("iknp-u"), 1)
         if u.dtype != np.uint8 or u.shape != (KAPPA, nbytes):
             raise EncodingError(f"party {self.peer} sent an IKNP matrix of shape {u.shape}, "
                                 f"expected ({KAPPA}, {nbytes}) uint8")
@@ -229,7 +229,7 @@ class IKNPReceiver:
         c = _choices(choices)
         t, off = self._t(c)
         out = _hash_rows(self._hash, t, off)
-        (corr,) = self.party.recv(self.peer, self.party.fresh("iknp-cot"))
+        (corr,) = base.recv_arrays(self.party, self.peer, self.party.fresh("iknp-cot"), 1)
         if corr.dtype != np.uint8 or corr.shape != (c.size, 16):
             raise EncodingError(f"party {self.peer} sent COT corrections of shape {corr.shape}, "
                                 f"expected ({c.size}, 16) uint8")
@@ -240,7 +240,7 @@ class IKNPReceiver:
         """Chosen-message OT: returns ``m_{c_i}[i]`` as ``uint8[m, L]``."""
         c = _choices(choices)
         t, off = self._t(c)
-        y0, y1 = self.party.recv(self.peer, self.party.fresh("iknp-chosen"))
+        y0, y1 = base.recv_arrays(self.party, self.peer, self.party.fresh("iknp-chosen"), 2)
         if (y0.dtype != np.uint8 or y0.shape != y1.shape or y0.ndim != 2 or y0.shape[0] != c.size
                 or y0.shape[1] % 16 or y0.shape[1] == 0):
             raise EncodingError(f"party {self.peer} sent OT payloads of shape {y0.shape}, "
