@@ -268,6 +268,23 @@ def test_foreign_json_refused(stats_run, change, match):
         Transcript.from_dict(d)
 
 
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: d.pop("n_parties"), "missing field 'n_parties'"),
+    (lambda d: d["messages"][0].pop("sender"), "missing field 'sender'"),
+    (lambda d: d["parties"][0].update(bogus=1), "bogus"),
+    (lambda d: d.update(messages=[[1, 2]]), "malformed"),
+    (lambda d: d["messages"][0].update(round="x"), "malformed"),
+])
+def test_malformed_transcript_parts_are_refused_clearly(stats_run, damage, match):
+    # parts written by other processes (mpc.distributed merges them): a damaged one names its fault
+    d = json.loads(stats_run.transcript.to_json())
+    damage(d)
+    with pytest.raises(ParameterError, match=match):
+        Transcript.from_dict(d)
+    with pytest.raises(ParameterError, match="not a Concilium transcript"):
+        Transcript.from_dict([])  # type: ignore[arg-type]
+
+
 records = st.builds(
     lambda rnd, s, r, tag, ph, pay, extra: MessageRecord(rnd, s, r, tag, ph, pay, pay + extra),
     st.integers(0, 50), st.integers(-1, 4), st.integers(0, 4), st.text(min_size=1, max_size=12),

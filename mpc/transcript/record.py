@@ -257,16 +257,22 @@ class Transcript:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Transcript":
-        if d.get("format") != FORMAT:
-            raise ParameterError(f"not a Concilium transcript (format {d.get('format')!r})")
+        """The transcript of a dict written by :meth:`to_dict`; anything else raises a ParameterError."""
+        if not isinstance(d, Mapping) or d.get("format") != FORMAT:
+            fmt = d.get("format") if isinstance(d, Mapping) else type(d).__name__
+            raise ParameterError(f"not a Concilium transcript (format {fmt!r})")
         if d.get("version") != VERSION:
             raise ParameterError(f"unsupported transcript version {d.get('version')!r} (expected {VERSION})")
-        return cls(n_parties=int(d["n_parties"]),
-                   messages=[TranscriptMessage.from_dict(m) for m in d["messages"]],
-                   parties=[PartySummary(**p) for p in d["parties"]],
-                   published=[PublishedValue(**p) for p in d.get("published", [])],
-                   cost=dict(d.get("cost", {})), title=str(d.get("title", "Concilium run")),
-                   error=d.get("error"))
+        try:
+            return cls(n_parties=int(d["n_parties"]),
+                       messages=[TranscriptMessage.from_dict(m) for m in d["messages"]],
+                       parties=[PartySummary(**p) for p in d["parties"]],
+                       published=[PublishedValue(**p) for p in d.get("published", [])],
+                       cost=dict(d.get("cost", {})), title=str(d.get("title", "Concilium run")),
+                       error=d.get("error"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ParameterError(f"malformed Concilium transcript: {what}") from None
 
     @classmethod
     def from_json(cls, text: str) -> "Transcript":
