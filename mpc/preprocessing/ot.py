@@ -98,7 +98,7 @@ _MAX_OTS = 1 << 20
 _MAX_WORDS = 1 << 22
 """Correction words per chunk (32 MB)."""
 _PAD_DOMAIN = np.uint64(0x5A << 56)
-_SENDER, _RECEIVER = 0, 1
+_SENDER = 0  # party 0 is the IKNP sender, party 1 the receiver
 
 
 def _bits_of(y: np.ndarray, nbits: int) -> np.ndarray:
@@ -117,7 +117,7 @@ class OTSource(SealableMixin, Preprocessing):
     party:
         This party (:class:`mpc.party.Party`) of a two-party session.
     batch_ots:
-        Most OTs per IKNP extension call (memory bound; default 2^21).
+        Most OTs per IKNP extension call (memory bound; default 2^20).
 
     See the module docstring for the protocols, security and cost.
     """
