@@ -145,3 +145,21 @@ def test_roles_check_what_they_receive():
         other.load_context(client.public_context())
     with pytest.raises(ParameterError):
         train_polynomial_mlp(np.ones((3, 2)), np.zeros(2))
+
+
+def test_breast_cancer_logistic_regression_under_ckks():
+    """A linear model (depth 1, sigmoid head) from a scikit-learn pipeline: every prediction agrees."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ml.inference.convert import to_network
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(Xtr, ytr)
+    res = ckks_predict(to_network(model), Xte, layout="batch")
+    assert res.depth == 1 and res.scores.shape == (len(Xte), 1)
+    assert np.mean(res.outputs == model.predict(Xte)) >= 0.995
+    assert np.allclose(res.scores[:, 0], model.decision_function(Xte), atol=1e-3)

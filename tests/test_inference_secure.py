@@ -206,3 +206,17 @@ def test_misuse_is_refused_clearly():
         secure_predict(object(), np.ones((2, 4)))
     with pytest.raises(ParameterError, match="NaN"):
         Dense(np.full((2, 2), np.nan), np.zeros(2))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 6), st.integers(2, 5), st.integers(1, 9),
+       st.sampled_from(["relu", "square", "tanh", "identity"]), st.integers(0, 2**32 - 1))
+def test_random_networks_match_plaintext(d, h, k, n, activation, seed):
+    """Property: secret-shared scores equal the plaintext ones within fixed-point error, any sizes."""
+    rng = np.random.default_rng(seed)
+    net = mlp([(rng.normal(size=(d, h)), rng.normal(size=h)), (rng.normal(size=(h, k)), rng.normal(size=k))],
+              activation)
+    X = rng.uniform(-2, 2, size=(n, d))
+    got = secure_predict(net, X, output="scores", batch_size=4).outputs
+    assert got.shape == (n, k)
+    assert np.allclose(got, net.forward(X), atol=1e-2, rtol=1e-3)
