@@ -419,9 +419,12 @@ def test_int_bits_round_trip(data, width, signed):
     values = data.draw(st.lists(st.integers(lo, hi), min_size=1, max_size=8))
     bits = int_to_bits(values, width, signed)
     assert bits.shape == (len(values), width) and bits.dtype == np.uint8
-    assert bits_to_int(bits, signed) == values
+    back = bits_to_int(bits, signed)
+    assert back == values and all(type(v) is int for v in back)  # Python ints (JSON-ready)
     if width <= 63:  # numpy arrays take the vectorised path and agree
         arr = np.array(values, np.int64)
         assert np.array_equal(int_to_bits(arr, width, signed), bits)
+    elif width == 64 and not signed:
+        assert np.array_equal(int_to_bits(np.array(values, np.uint64), 64), bits)
     with pytest.raises(ParameterError):
         int_to_bits(values + [hi + 1], width, signed)

@@ -92,8 +92,8 @@ def int_to_bits(values: Sequence[int] | np.ndarray | int, width: int, signed: bo
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ParameterError(f"inputs must be integers, got {arr.dtype}")
     lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
-    if arr.size:
-        vmin, vmax = int(min(arr)), int(max(arr))
+    if arr.size:  # numpy's min/max for numeric arrays: the builtins loop in Python
+        vmin, vmax = (int(min(arr)), int(max(arr))) if arr.dtype == object else (int(arr.min()), int(arr.max()))
         if vmin < lo or vmax > hi:
             bad = vmin if vmin < lo else vmax
             raise ParameterError(f"input {bad} does not fit in {width} {'signed' if signed else 'unsigned'} "
@@ -105,7 +105,8 @@ def int_to_bits(values: Sequence[int] | np.ndarray | int, width: int, signed: bo
             u = arr.astype(np.int64).view(np.uint64)
         else:
             u = arr.astype(np.uint64)
-        return ((u[:, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+        raw = u.astype("<u8").view(np.uint8).reshape(u.size, 8)
+        return np.unpackbits(raw, axis=1, count=width, bitorder="little")
     nbytes = (width + 7) // 8
     raw = b"".join((int(v) % (1 << width)).to_bytes(nbytes, "little") for v in arr)
     bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(arr.size, nbytes), axis=1, bitorder="little")
@@ -119,6 +120,15 @@ def bits_to_int(bits: np.ndarray, signed: bool = False) -> list[int]:
         raise ParameterError("bits must be uint8[batch, width]")
     width = b.shape[1]
     raw = np.packbits(b, axis=1, bitorder="little")
+    if 0 < width <= 64:  # vectorised: one little-endian word per row
+        padded = np.zeros((b.shape[0], 8), np.uint8)
+        padded[:, :raw.shape[1]] = raw
+        words = padded.view("<u8").reshape(-1).astype(np.uint64)
+        if not signed:
+            return words.tolist()
+        sign = (words >> np.uint64(width - 1)) & np.uint64(1)
+        words = words - (sign << np.uint64(width)) if width < 64 else words
+        return words.view(np.int64).tolist()
     out = []
     for row in raw:
         v = int.from_bytes(row.tobytes(), "little")
