@@ -20,6 +20,12 @@ of clients are honest-but-curious; they see masked vectors and the noisy
 total. The DP guarantee protects each client against everyone, including the
 server, as long as at least ``t`` clients added their noise honestly.
 
+Randomness: every query simulates all clients in one process. ``seed``
+(default: fresh OS randomness) fixes all of its random choices, the
+clients' rounding and noise included, so a query run with a known seed has
+no privacy: whoever knows the seed can subtract the noise. Pass one only for
+reproducible tests and benchmarks.
+
 Cost per query: the cost of one secure sum of d = 1 (count, sum, mean) or
 d = buckets (histogram) values of k bits per client; see :class:`QueryCost`.
 """
