@@ -610,6 +610,11 @@ def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties
     procs = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *filter(None, [env.get("PYTHONPATH")])])
+    # N processes share this machine's cores: without a cap each one's BLAS
+    # starts a spinning thread per core and they starve one another.
+    threads = str(max(1, (os.cpu_count() or 1) // parties))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, threads)
     for i in range(parties):
         cmd = [*(launch_prefix(i) if launch_prefix else []), sys.executable, "-m", "mpc.cli", "run", ref,
                "--party", str(i), "--config", str(cfg_path), "--session", tag,
