@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 
@@ -61,6 +61,7 @@ from mpc.errors import ParameterError
 from mpc.he import CKKSParams, EncryptedVector, PublicContext, SecretContext
 from mpc.he.params import MAX_COEFF_MODULUS_BITS
 
+from .convert import to_network
 from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial, \
     UnsupportedModelError, labels_from_scores
 
@@ -337,9 +338,9 @@ def _affine_batch(cts: list[EncryptedVector], A: np.ndarray, c: np.ndarray) -> l
 class HEServer:
     """The model owner: holds the plaintext network, evaluates on ciphertexts, never decrypts."""
 
-    def __init__(self, network: Network, approximate: Mapping[str, Polynomial] | None = None,
+    def __init__(self, network: Network | Any, approximate: Mapping[str, Polynomial] | None = None,
                  layout: str = "vector") -> None:
-        self.plan = compile_network(network, approximate, layout)
+        self.plan = compile_network(to_network(network), approximate, layout)
 
     @property
     def requirements(self) -> HERequirements:
@@ -464,7 +465,7 @@ class CKKSInference:
         return self.client_seconds + self.server_seconds
 
 
-def ckks_predict(network: Network | HEServer, X: np.ndarray,
+def ckks_predict(network: Network | HEServer | Any, X: np.ndarray,
                  approximate: Mapping[str, Polynomial] | None = None, layout: str = "vector") -> CKKSInference:
     """Run client and server in this process on the rows of ``X``; time each side.
 

@@ -66,6 +66,7 @@ import mpc
 from mpc.errors import ParameterError
 from mpc.sharing.tensor import SharedTensor, concatenate
 
+from .convert import to_network
 from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial, im2col
 
 OUTPUTS = ("label", "scores", "proba")
@@ -226,17 +227,17 @@ class SecureInference:
         return self.cost.seconds
 
 
-def secure_predict(network: Network, X: np.ndarray, *, parties: int = 2, model_owner: int = 0,
+def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, model_owner: int = 0,
                    data_owner: int = 1, output: str = "label", batch_size: int = 256,
                    frac_bits: int = 16, latency: float = 0.0, timeout: float = 120.0) -> SecureInference:
     """Run :func:`private_predict` for ``parties`` parties in this process (trusted dealer).
 
+    ``network``: a :class:`Network` or any model :func:`~ml.inference.convert.to_network` accepts.
+
     Parties other than the two owners are helpers without inputs (e.g. a
     third server of an outsourced deployment); each holds only shares.
     """
-    if not isinstance(network, Network):
-        raise ParameterError(f"secure_predict needs an ml.inference Network (see ml.inference.convert), "
-                             f"got {type(network).__name__}")
+    network = to_network(network)  # a Network as is; supported sklearn / ml.models models converted
     public = skeleton(network)
     nets = [network if i == model_owner else public for i in range(parties)]
     res = mpc.run(_program, parties, inputs=list(zip(nets, [X if i == data_owner else None
