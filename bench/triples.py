@@ -2,8 +2,9 @@
 
 Name: ``triples``; params ``source`` (``dealer``, ``ot``, ``he``), ``kind``
 (``arithmetic``: 64-bit Beaver triples over Z_2^64; ``binary``: AND triples,
-one per bit, 64 per uint64 word; ``matmul``, full runs only: 16 x 16 x 16
-matrix triples, one batch each) and ``count`` (triples per batch).
+one per bit, 64 per uint64 word) and ``count`` (triples per batch). Full
+runs add records named ``matrix_triples`` (``kind="matmul"``: 16 x 16 x 16
+matrix triples, one batch each).
 
 Each repeat produces ``count`` triples in one batch (``prefetch``) after a
 warm-up that pays the one-time setup (base OTs, Paillier key). Reported:
@@ -113,7 +114,8 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
     rounds = max((max(a[4] + b[4]) - min(a[4] + b[4]) + 1) if a[4] + b[4] else 0 for a, b in zip(r0, r1))
     secs = statistics.median(walls)
     base = _baseline(kind, count)
-    return record("triples", params, secs, base, bytes_per_party=statistics.median(sent) / 2,
+    name = "matrix_triples" if kind == "matmul" else "triples"
+    return record(name, params, secs, base, bytes_per_party=statistics.median(sent) / 2,
                   rounds=rounds, per_second=count / secs, cpu_per_second=count / statistics.median(cpus),
                   bytes_per_triple=statistics.median(sent) / count, spread=max(walls) - min(walls),
                   load_average=round((load0 + load1) / 2, 1))
