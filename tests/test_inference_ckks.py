@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from ml.inference.ckks import HEClient, HEServer, ckks_predict, compile_network, fit_polynomial
-from ml.inference.layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial,
+from ml.inference.layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial,
                                  UnsupportedModelError, mlp)
 from ml.inference.train import train_polynomial_mlp
 from mpc.errors import ParameterError
@@ -125,6 +125,9 @@ def test_unsupported_activations_are_refused_by_name_and_can_be_approximated():
     assert np.allclose(plan.forward_plain(X), _small_net(np.random.default_rng(1), poly).forward(X))
     with pytest.raises(UnsupportedModelError, match="softplus"):
         fit_polynomial("softplus", 2, 1.0)
+    pooled = Network((1, 4, 4), (MaxPool2d(2), Flatten(), Dense(np.ones((4, 2)), np.zeros(2))))
+    with pytest.raises(UnsupportedModelError, match="MaxPool2d"):
+        compile_network(pooled)
     with pytest.raises(ParameterError, match="layout"):
         compile_network(_small_net(rng), layout="diagonal")
 

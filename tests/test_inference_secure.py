@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 import mpc
 from ml.inference.convert import to_network
-from ml.inference.layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial,
+from ml.inference.layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial,
                                  UnsupportedModelError, im2col, mlp)
 from ml.inference.secure import private_predict, secure_predict, skeleton
 from ml.models import MLP, LogisticRegression, SoftmaxRegression
@@ -220,3 +220,17 @@ def test_random_networks_match_plaintext(d, h, k, n, activation, seed):
     got = secure_predict(net, X, output="scores", batch_size=4).outputs
     assert got.shape == (n, k)
     assert np.allclose(got, net.forward(X), atol=1e-2, rtol=1e-3)
+
+
+def test_max_pooling_matches_plaintext():
+    rng = np.random.default_rng(11)
+    net = Network((2, 6, 6), (
+        Conv2d(rng.normal(size=(3, 2, 3, 3)) * 0.5, rng.normal(size=3) * 0.1, padding=1),
+        MaxPool2d(3), Activation("relu"), MaxPool2d(2, 1), Flatten(),
+        Dense(rng.normal(size=(3, 4)), np.zeros(4))))
+    X = rng.uniform(-1, 1, size=(5, 2, 6, 6))
+    ref = net.forward(X)
+    direct = np.stack([X[:, :, i:i + 3, j:j + 3].max(axis=(2, 3)) for i in (0, 3) for j in (0, 3)], axis=-1)
+    assert np.allclose(MaxPool2d(3).forward(X), direct.reshape(5, 2, 2, 2))
+    got = secure_predict(net, X, output="scores").outputs
+    assert np.allclose(got, ref, atol=5e-3)

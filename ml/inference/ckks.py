@@ -62,7 +62,7 @@ from mpc.he import CKKSParams, EncryptedVector, PublicContext, SecretContext
 from mpc.he.params import MAX_COEFF_MODULUS_BITS
 
 from .convert import to_network
-from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial, \
+from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial, \
     UnsupportedModelError, labels_from_scores
 
 INTEGER_BITS = 13  # decrypted values and the last level's values stay below 2^13 in magnitude
@@ -200,6 +200,10 @@ def _items(network: Network, approximate: Mapping[str, Polynomial]) -> list:
     items: list = []
     for layer, shape in zip(network.layers, network.shapes):
         n = int(np.prod(shape))
+        if isinstance(layer, MaxPool2d):
+            raise UnsupportedModelError(
+                "CKKS cannot evaluate layer MaxPool2d (a maximum needs comparisons, CKKS only adds and "
+                "multiplies); use AvgPool2d, or secret sharing (ml.inference.secure)")
         if isinstance(layer, (Dense, Conv2d, AvgPool2d, Flatten)):
             A, c = _linear_matrix(layer, shape)
         else:

@@ -13,6 +13,8 @@ Layers (all shapes per example; a batch adds a leading axis):
 * :class:`Conv2d` ``(C, H, W) -> (O, H', W')``: cross-correlation as PyTorch,
   computed as im2col then one matrix product;
 * :class:`AvgPool2d` ``(C, H, W) -> (C, H', W')``: window means;
+* :class:`MaxPool2d` ``(C, H, W) -> (C, H', W')``: window maxima (secret
+  sharing only: CKKS cannot compare);
 * :class:`Flatten` ``(...) -> (prod,)``;
 * :class:`Activation` elementwise: ``relu``, ``sigmoid``, ``tanh``,
   ``square``, ``identity``, or a polynomial (:class:`Polynomial`).
@@ -172,6 +174,32 @@ class AvgPool2d:
 
 
 @dataclass(frozen=True)
+class MaxPool2d:
+    """Maximum over ``size x size`` windows (stride defaults to ``size``); secret sharing only."""
+
+    size: int
+    stride: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.stride < 0:
+            raise ParameterError("MaxPool2d needs size >= 1 and stride >= 0")
+        if not self.stride:
+            object.__setattr__(self, "stride", self.size)
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return AvgPool2d(self.size, self.stride).out_shape(shape)
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """Windows of a ``(B, C, H, W)`` array as rows ``(B * C * H' * W', size^2)`` (copies only)."""
+        b, c = x.shape[:2]
+        return im2col(x.reshape(b * c, 1, *x.shape[2:]), self.size, self.size, self.stride)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        _, oh, ow = self.out_shape(x.shape[1:])
+        return self.windows(x).max(axis=1).reshape(x.shape[0], x.shape[1], oh, ow)
+
+
+@dataclass(frozen=True)
 class Flatten:
     """``(...) -> (prod,)`` per example (C-order, as numpy and PyTorch)."""
 
@@ -235,8 +263,8 @@ class Activation:
         return x
 
 
-Layer = Union[Dense, Conv2d, AvgPool2d, Flatten, Activation]
-LAYER_TYPES = (Dense, Conv2d, AvgPool2d, Flatten, Activation)
+Layer = Union[Dense, Conv2d, AvgPool2d, MaxPool2d, Flatten, Activation]
+LAYER_TYPES = (Dense, Conv2d, AvgPool2d, MaxPool2d, Flatten, Activation)
 
 
 @dataclass(frozen=True)

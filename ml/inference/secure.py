@@ -16,7 +16,8 @@ Protocol
    * ``Conv2d``: im2col on each party's share (local: copies and zero
      padding), then the same matrix product with the kernel as a matrix;
    * ``AvgPool2d``: window sums (local), times the public ``1/k^2`` (one
-     truncation round);
+     truncation round); ``MaxPool2d``: windows (local), then a tournament
+     of exact comparisons, ``ceil(log2 k^2)`` levels;
    * ``relu`` (exact comparison), ``sigmoid``/``tanh`` (approximations of
      :mod:`mpc.sharing.approx`, error < 5e-5), ``square`` (one product),
      polynomials (products with public coefficients).
@@ -67,7 +68,8 @@ from mpc.errors import ParameterError
 from mpc.sharing.tensor import SharedTensor, concatenate
 
 from .convert import to_network
-from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, Network, Polynomial, im2col
+from .layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial,
+                     im2col)
 
 OUTPUTS = ("label", "scores", "proba")
 
@@ -162,6 +164,10 @@ def forward(network: Network, weights: Sequence[tuple[SharedTensor, SharedTensor
             h = (cols @ w + b).reshape(h.shape[0], oh, ow, o).transpose(0, 3, 1, 2)
         elif isinstance(layer, AvgPool2d):
             h = SharedTensor(h.party, layer.window_sum(h.share), h.frac_bits) * (1.0 / layer.size ** 2)
+        elif isinstance(layer, MaxPool2d):
+            _, oh, ow = layer.out_shape(h.shape[1:])
+            win = SharedTensor(h.party, layer.windows(h.share), h.frac_bits)
+            h = win.max(axis=1).reshape(h.shape[0], h.shape[1], oh, ow)
         elif isinstance(layer, Flatten):
             h = h.reshape(h.shape[0], -1)
         else:
