@@ -341,6 +341,31 @@ def test_offline_view_does_not_depend_on_the_other_partys_shares():
         assert _chi2_bytes(_view_of_party0(fixed)) < CHI2_LIMIT
 
 
+def test_views_of_truncation_pairs_daBits_and_and_triples():
+    class ZeroBits(_FixedShares):
+        def _random_bits(self, count):
+            if self.party.id == 0:
+                return np.zeros(count, np.uint8)
+            return super()._random_bits(count)
+
+    def prog(party):
+        p = party.preprocessing
+        p.prefetch("trunc", (200,), 16, count=2)
+        p.prefetch("dabit", (3000,), count=1)
+        p.prefetch("binary", (400,), count=1)
+
+    res = mpc.run(prog, 2, preprocessing=lambda n: ZeroBits, record_view=True)
+    to1 = [(tag, arrays) for frm, tag, arrays in res.views[1] if "setup" not in tag]
+    # party 1 gets only OLE corrections (one per shared bit), uniform although party 0's bits are 0
+    assert all("ole#" in tag for tag, _ in to1)
+    d = np.concatenate([a[0].reshape(-1) for _, a in to1])
+    assert d.size == 2 * 200 * 64 + 3000 and _chi2_bytes(d) < CHI2_LIMIT
+    # party 0 gets only IKNP matrices, uniform
+    to0 = [(tag, arrays) for frm, tag, arrays in res.views[0] if "setup" not in tag]
+    assert all("iknp-u#" in tag for tag, _ in to0)
+    assert _chi2_bytes(np.concatenate([a[0].reshape(-1) for _, a in to0])) < CHI2_LIMIT
+
+
 def test_the_view_statistic_detects_a_leak():
     leaky = _view_of_party1(_NoPads)   # corrections are 2^j * 0 = 0: the share shows through
     assert _chi2_bytes(leaky) > CHI2_LIMIT
