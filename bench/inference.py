@@ -4,7 +4,8 @@ Name: ``inference``. Records (one per method and batch size) carry
 ``params = {method: "ss" | "ckks", model, batch}`` and ``seconds`` (time for
 one batch), ``baseline_seconds`` (the same batch in plaintext numpy),
 ``bytes_per_party`` and ``rounds`` (SS: from the cost record, per batch;
-CKKS: bytes the client sends and receives per batch, one round trip), and
+CKKS: bytes the client sends and receives per batch, one round trip),
+``bytes_per_inference`` (that divided by the batch), and
 the extra fields ``accuracy`` (against the labels), ``agreement`` (fraction
 of predictions equal to the plaintext model's), ``per_second`` (inputs per
 second) and ``plaintext_per_second``.
@@ -88,16 +89,17 @@ def _ss_records(net, Xte, yte, batches, singles: int, repeat: int) -> list[dict]
             preds = runs[-1].outputs
         seconds = statistics.median(r.seconds for r in runs)
         cost = runs[-1].cost
+        bytes_pp = sum(cost.bytes_sent[p] for p in range(2)) / 2
         base, _, plain = median_time(lambda: net.predict(X[:batch]), repeat=20)
         want = net.predict(X)
         y = yte[:len(X)]
         out.append(record(
             "inference", {"method": "ss", "model": f"mlp-64-{hidden}-10-relu", "batch": batch, "parties": 2},
-            seconds, base, bytes_per_party=sum(cost.bytes_sent[p] for p in range(2)) / 2,
+            seconds, base, bytes_per_party=bytes_pp,
             rounds=cost.rounds, accuracy=float(np.mean(preds == y)), agreement=float(np.mean(preds == want)),
             per_second=batch / seconds, plaintext_per_second=batch / base,
             plaintext_accuracy=float(np.mean(want == y)), inputs_checked=len(X),
-            cpu_seconds=statistics.median(cpu)))
+            cpu_seconds=statistics.median(cpu), bytes_per_inference=bytes_pp / batch))
     return out
 
 
@@ -119,6 +121,7 @@ def _ckks_records(net, Xte, yte, batches, singles: int, vector: bool = True) -> 
             "inference", {"method": "ckks", "model": f"mlp-64-{hidden}-10-square", "batch": batch,
                           "layout": layout},
             per_batch, base, bytes_per_party=(res.query_bytes + res.reply_bytes) / scale, rounds=1,
+            bytes_per_inference=(res.query_bytes + res.reply_bytes) / scale / batch,
             accuracy=float(np.mean(res.outputs == y)), agreement=float(np.mean(res.outputs == want)),
             per_second=batch / per_batch, plaintext_per_second=batch / base,
             plaintext_accuracy=float(np.mean(want == y)), inputs_checked=len(X),
