@@ -83,7 +83,8 @@ class _Conn:
         self.obj = obj
         self.inc = inc
         self.outbio = out
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the TLS object and the order of its output
+        self.send_lock = threading.Lock()
         self.out: deque[memoryview] = deque()
         self.frames: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.error: BaseException | None = None
@@ -252,26 +253,26 @@ class TcpEndpoint:
         return c
 
     def _write(self, c: _Conn, kind: int, body: bytes | memoryview) -> int:
+        """Encrypt one record and queue its ciphertext; large bodies piece by piece, so that
+        the I/O thread sends the first pieces while later ones are being encrypted."""
         head = RECORD.pack(kind, len(body))
-        with c.lock:
+        total = 0
+        with c.send_lock:  # one record at a time; the TLS lock is held per piece only
             if kind == BYE:
                 c.bye_sent = True
-            total = 0
             if len(body) <= COALESCE:
-                c.obj.write(head + bytes(body))
-            else:  # piecewise: OpenSSL encrypts small writes much faster than one huge one
-                c.obj.write(head)
+                pieces: list[bytes | memoryview] = [head + bytes(body)]
+            else:
                 view = memoryview(body)
-                for i in range(0, len(view), _PIECE):
-                    c.obj.write(view[i:i + _PIECE])
+                pieces = [head, *(view[i:i + _PIECE] for i in range(0, len(view), _PIECE))]
+            for piece in pieces:
+                with c.lock:
+                    c.obj.write(piece)
                     data = c.outbio.read()
-                    total += len(data)
-                    c.out.append(memoryview(data))
-            data = c.outbio.read()
-            if data:
+                    if data:
+                        c.out.append(memoryview(data))
                 total += len(data)
-                c.out.append(memoryview(data))
-        self._wake()
+                self._wake()
         return total
 
     def _wake(self) -> None:
