@@ -68,8 +68,8 @@ class SealableMixin:
             needed = self._used[key]
             raise PreprocessingExhausted(
                 f"preprocessing exhausted: the program needed at least {needed} {_describe(key)} "
-                f"but the offline phase provided {needed - 1}; prefetch({key[0]!r}, "
-                f"{', '.join(map(repr, key[1:]))}, count={needed}) or more before sealing")
+                f"but the offline phase provided {needed - 1}; produce at least {needed} offline: "
+                f"prefetch({key[0]!r}, {', '.join(map(repr, key[1:]))}, count={needed})")
         return super()._take(key, make)  # type: ignore[misc]
 
 
