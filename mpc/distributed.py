@@ -506,6 +506,13 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     wall_timeout:
         Kill the party processes after this many seconds (default: none; each
         party already fails within ``timeout`` of a silent peer).
+
+    Raises
+    ------
+    The root failure (a party's own error, not the echoes of it on the
+    others); its ``party_errors`` attribute maps every failed party to its
+    error. Party processes cap their BLAS threads to ``cpu_count // parties``
+    unless ``OMP_NUM_THREADS`` and friends are set.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
         raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
