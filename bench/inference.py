@@ -13,7 +13,9 @@ second) and ``plaintext_per_second``.
 * ``ss``: a 64-32-10 ReLU ``MLPClassifier`` (scikit-learn), weights shared by
   the model owner, inputs by the data owner, 2 parties and the trusted
   dealer (preprocessing on demand, inside the clock), argmax opened to the
-  data owner. Batch 1 is timed over several single-input runs.
+  data owner. Batch 1 is timed over several single-input runs. Also: three
+  parties (the third a helper without inputs) at batch 256, and two parties
+  over a simulated 1 ms one-way latency (``latency_ms``) at batch 1 and 256.
 * ``ckks``: a 64-32-10 MLP trained with a square activation
   (:func:`ml.inference.train.train_polynomial_mlp`); batch 1 uses the vector
   layout (one ciphertext per input, diagonal matrix products), batch 256 the
@@ -65,7 +67,8 @@ def relu_mlp(Xtr, ytr, iters: int = 300, hidden: int = 32):
         return to_network(MLPClassifier((hidden,), max_iter=iters, random_state=0).fit(Xtr, ytr))
 
 
-def _ss_records(net, Xte, yte, batches, singles: int, repeat: int) -> list[dict]:
+def _ss_records(net, Xte, yte, batches, singles: int, repeat: int, parties: int = 2,
+                latency: float = 0.0) -> list[dict]:
     out = []
     hidden = net.shapes[1][0]
     secure_predict(net, Xte[:2])  # warm up imports and caches outside the clock
@@ -73,7 +76,7 @@ def _ss_records(net, Xte, yte, batches, singles: int, repeat: int) -> list[dict]
 
     def timed(X):
         c0 = time.process_time()
-        res = secure_predict(net, X)
+        res = secure_predict(net, X, parties=parties, latency=latency)
         cpu.append(time.process_time() - c0)
         return res
 
@@ -89,12 +92,13 @@ def _ss_records(net, Xte, yte, batches, singles: int, repeat: int) -> list[dict]
             preds = runs[-1].outputs
         seconds = statistics.median(r.seconds for r in runs)
         cost = runs[-1].cost
-        bytes_pp = sum(cost.bytes_sent[p] for p in range(2)) / 2
+        bytes_pp = sum(cost.bytes_sent[p] for p in range(parties)) / parties
         base, _, plain = median_time(lambda: net.predict(X[:batch]), repeat=20)
         want = net.predict(X)
         y = yte[:len(X)]
         out.append(record(
-            "inference", {"method": "ss", "model": f"mlp-64-{hidden}-10-relu", "batch": batch, "parties": 2},
+            "inference", {"method": "ss", "model": f"mlp-64-{hidden}-10-relu", "batch": batch,
+                          "parties": parties, "latency_ms": latency * 1000},
             seconds, base, bytes_per_party=bytes_pp,
             rounds=cost.rounds, accuracy=float(np.mean(preds == y)), agreement=float(np.mean(preds == want)),
             per_second=batch / seconds, plaintext_per_second=batch / base,
@@ -142,6 +146,9 @@ def bench_inference(quick: bool = False) -> list[dict]:
         he_net = train_polynomial_mlp(Xtr, ytr, (hidden,), epochs=30 if quick else 300, lr=0.01, seed=1)
         train_s = time.perf_counter() - t0
         records = _ss_records(ss_net, Xte, yte, batches, singles=2 if quick else 20, repeat=1 if quick else 5)
+        if not quick:  # three parties (a helper without inputs), and a simulated 1 ms LAN
+            records += _ss_records(ss_net, Xte, yte, (256,), singles=0, repeat=3, parties=3)
+            records += _ss_records(ss_net, Xte, yte, (1, 256), singles=5, repeat=3, latency=0.001)
         records += _ckks_records(he_net, Xte, yte, batches, singles=1 if quick else 3, vector=not quick)
     for r in records:
         r["training_seconds"] = train_s
