@@ -62,6 +62,11 @@ from .models import Model
 
 Dataset = tuple[np.ndarray, np.ndarray]
 
+MAX_DELTA = 0.01
+"""Largest delta a :class:`DPConfig` accepts (the analytics queries use the same bound)."""
+MAX_EPSILON = 50.0
+"""Largest target epsilon a :class:`DPConfig` accepts: beyond it the guarantee is void."""
+
 
 @dataclass(frozen=True)
 class DPConfig:
@@ -107,12 +112,15 @@ class DPConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("central", "distributed"):
             raise ParameterError("DP mode must be 'central' or 'distributed'")
-        if not self.clip > 0 or not 0 < self.delta < 1:
-            raise ParameterError("need clip > 0 and 0 < delta < 1")
+        if not (self.clip > 0 and math.isfinite(self.clip)):
+            raise ParameterError(f"clip must be positive and finite, got {self.clip!r}")
+        if not 0 < self.delta < MAX_DELTA:
+            raise ParameterError(f"delta must be in (0, {MAX_DELTA}), got {self.delta!r}: a larger delta "
+                                 "allows the mechanism to fail outright that often")
         if (self.epsilon is None) == (self.noise_multiplier is None):
             raise ParameterError("give exactly one of epsilon and noise_multiplier")
-        if self.epsilon is not None and not self.epsilon > 0:
-            raise ParameterError("epsilon must be positive")
+        if self.epsilon is not None and not 0 < self.epsilon <= MAX_EPSILON:
+            raise ParameterError(f"epsilon must be in (0, {MAX_EPSILON}], got {self.epsilon!r}")
         if self.noise_multiplier is not None and not self.noise_multiplier > 0:
             raise ParameterError("noise_multiplier must be positive")
 

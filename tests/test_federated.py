@@ -168,6 +168,12 @@ def test_aggregator_instance_and_bad_parameters(cancer):
         DPConfig("local")
     with pytest.raises(ParameterError):
         DPConfig("central", epsilon=8.0, noise_multiplier=1.0)
+    # parameters that promise no meaningful privacy are refused
+    for kw, match in [(dict(delta=0.5), "delta"), (dict(delta=0.01), "delta"), (dict(delta=0.0), "delta"),
+                      (dict(epsilon=1e6), "epsilon"), (dict(epsilon=float("inf")), "epsilon"),
+                      (dict(epsilon=float("nan")), "epsilon"), (dict(clip=float("inf")), "clip")]:
+        with pytest.raises(ParameterError, match=match):
+            DPConfig("central", **kw)
     with pytest.raises(ParameterError):
         train(LogisticRegression(30), clients, cancer[2:], progress=False,
               compression=TopK(0.5), dp=DPConfig())
