@@ -12,7 +12,8 @@ import mpc
 from mpc import config as cfgmod
 from mpc.distributed import (encode_value, decode_value, execute_party, make_local_config,
                              run_local)
-from mpc.errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
+                        ProtocolError,
                         TransportError)
 from mpc.transport import tcp
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
@@ -380,3 +381,52 @@ def test_dropout_by_silence_on_memory_transport():
     res = mpc.run(program, 3)
     assert res.outputs[0] == ([False, True], [2])
     assert res.outputs[1] == ([False, True], [2])
+
+
+def test_flipped_ciphertext_byte_is_an_integrity_error(tmp_path):
+    eps, _, _ = _mesh(tmp_path, 2)
+    try:
+        c = eps[1]._conns[0]
+        with c.lock:
+            c.obj.write(tcp.RECORD.pack(tcp.DATA, 3) + b"abc")
+            data = bytearray(c.outbio.read())
+            data[-5] ^= 1  # inside the AEAD tag
+            c.out.append(memoryview(bytes(data)))
+        eps[1]._wake()
+        with pytest.raises(IntegrityError, match="TLS integrity failure on the connection to party 1"):
+            eps[0].recv_frame(1, 5, "'x' (round 0)")
+        assert eps[0].dropped_peers() == {1}
+    finally:
+        _close_all(eps)
+
+
+def test_random_frames_cross_intact(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from mpc.transport.wire import DTYPES, decode_frame
+
+    eps, _, _ = _mesh(tmp_path, 2)
+    arrays = hnp.arrays(st.sampled_from(DTYPES), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
+                                                                   max_side=40))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(arrays, max_size=4), st.integers(0, 2**32 - 1), st.text(max_size=30))
+    def roundtrip(arrs, rnd, tag):
+        frame = encode_frame(tag, arrs, session=SESSION, round=rnd)
+        wire = eps[0].send_frame(1, frame)
+        got = decode_frame(eps[1].recv_frame(0, 5, "frame"), session=SESSION)
+        assert got.tag == tag and got.round == rnd and len(got.arrays) == len(arrs)
+        for a, b in zip(arrs, got.arrays):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+        if len(frame) <= tcp.COALESCE:  # header and frame in TLS records of 16 KiB
+            records = -(-(len(frame) + 5) // 16384)
+        else:  # the header alone, then pieces of 128 KiB (8 full records each)
+            records = 1 + -(-len(frame) // 16384)
+        assert wire == len(frame) + 5 + 22 * records
+
+    try:
+        roundtrip()
+    finally:
+        _close_all(eps)
