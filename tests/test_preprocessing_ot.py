@@ -181,7 +181,11 @@ def test_planned_run_online_cost_equals_the_dealer_run():
     assert online.rounds == dealer.cost.rounds
     for p in (0, 1):
         assert online.bytes_sent[p] == dealer.cost.bytes_sent[p]
-    assert ot.cost.phases()["offline"].bytes_sent[0] > 0
+    offline = ot.cost.phases()["offline"]
+    assert offline.bytes_sent[0] > 0
+    # the whole plan in one go: setup 2, triples 2 (two vector widths: 4), shared bits 2,
+    # AND triples 1, clock alignment 1, whatever the number of keys
+    assert len(plan) > 5 and offline.rounds <= 10
 
     def once(party):
         sx = mpc.share(party, x if party.id == 0 else None, 0)

@@ -59,7 +59,7 @@ from ..he import paillier
 from ..rand import random_seed
 from .base import Preprocessing, Shares, triple_shapes
 from .ot import OTSource
-from .store import SealableMixin
+from .store import SealableMixin, offline
 
 SIGMA = 40
 """Statistical security of the mask ``r`` (bits)."""
@@ -156,7 +156,7 @@ class PaillierSource(SealableMixin, Preprocessing):
         C = ia.shape[0]
         if C == 0:
             return [(a[i], b[i], np.asarray(own[i]).reshape(sc)) for i in range(count)]
-        with self.party.phase("offline"), self.party.scope("he-triple"):
+        with offline(self.party), self.party.scope("he-triple"):
             pub = self._key()
             width = 2 * ((pub.bits + 7) // 8)
             slot = 130 + max(0, math.ceil(math.log2(T))) + SIGMA

@@ -68,7 +68,9 @@ binary triple, per word   128        2,048 (32 per AND bit), no reply
 
 Rounds: 2 per batch (matrix, corrections; binary triples 1), plus 2 for the
 128 base OTs of the setup (once). A single request is one batch;
-:meth:`OTSource.prefetch` makes ``count`` items in one batch.
+:meth:`OTSource.prefetch` makes ``count`` items in one batch and
+:meth:`OTSource.prefetch_plan` a whole plan of kinds and shapes in about 7
+rounds.
 
 References
 ----------
@@ -91,7 +93,7 @@ from ..ot.crhash import FixedKeyHash
 from ..ot.iknp import IKNPReceiver, IKNPSender
 from ..sharing.binary import pack_bits
 from .base import Preprocessing, Shares, matmul_shape, triple_shapes
-from .store import SealableMixin
+from .store import SealableMixin, offline
 
 _MAX_OTS = 1 << 20
 """OTs per IKNP extension call (bounds memory: about 16 MB of keys per side)."""
@@ -107,6 +109,30 @@ def _bits_of(y: np.ndarray, nbits: int) -> np.ndarray:
         return (y & np.uint64(1)).astype(np.uint8)
     raw = np.ascontiguousarray(y, dtype="<u8").view(np.uint8).reshape(-1, 8)
     return np.unpackbits(raw, axis=1, bitorder="little")[:, :nbits].reshape(-1)
+
+
+def _check_frac(frac_bits: int) -> None:
+    if not isinstance(frac_bits, (int, np.integer)) or not 0 < frac_bits < 63:
+        raise ParameterError(f"frac_bits must be in [1, 62] for a truncation pair, got {frac_bits!r}")
+
+
+def _cut_dabits(xor: np.ndarray, arith: np.ndarray, shape: tuple[int, ...], count: int) -> list[Shares]:
+    """``count`` daBits of ``shape`` from shared bits (XOR shares 0/1, additive shares)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return [(pack_bits(xor[i * size:(i + 1) * size]), arith[i * size:(i + 1) * size].reshape(shape))
+            for i in range(count)]
+
+
+def _cut_trunc(bits: np.ndarray, shape: tuple[int, ...], frac_bits: int, count: int) -> list[Shares]:
+    """``count`` truncation pairs from additive shares of ``64 * size * count`` random bits."""
+    size = int(np.prod(shape, dtype=np.int64))
+    bits = bits.reshape(count, size, 64)
+    j = np.arange(64, dtype=np.uint64)
+    r = (bits << j).sum(axis=2, dtype=np.uint64)
+    hi = (bits[:, :, frac_bits:] << (j[frac_bits:] - np.uint64(frac_bits))).sum(axis=2, dtype=np.uint64)
+    msb = bits[:, :, 63]
+    return [(r[i].reshape(shape), hi[i].reshape(shape), msb[i].reshape(shape).copy())
+            for i in range(count)]
 
 
 class OTSource(SealableMixin, Preprocessing):
@@ -285,7 +311,7 @@ class OTSource(SealableMixin, Preprocessing):
     def _triples(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...], count: int) -> list[Shares]:
         plans = [self._plan_triple(op, sa, sb) for _ in range(count)]
         jobs = [j for p in plans for j in p[0]]
-        with self.party.phase("offline"), self.party.scope("ot-triple"):
+        with offline(self.party), self.party.scope("ot-triple"):
             res = self._ole_many(jobs)
         out, i = [], 0
         for plan_jobs, finish in plans:
@@ -311,40 +337,37 @@ class OTSource(SealableMixin, Preprocessing):
 
     def _dabits(self, shape: tuple[int, ...], count: int) -> list[Shares]:
         size = int(np.prod(shape, dtype=np.int64))
-        with self.party.phase("offline"), self.party.scope("ot-dabit"):
+        with offline(self.party), self.party.scope("ot-dabit"):
             xor, arith = self._shared_bits(size * count)
-        return [(pack_bits(xor[i * size:(i + 1) * size]), arith[i * size:(i + 1) * size].reshape(shape))
-                for i in range(count)]
+        return _cut_dabits(xor, arith, shape, count)
 
     def _dabit(self, shape: tuple[int, ...]) -> Shares:
         return self._dabits(shape, 1)[0]
 
     def _trunc_pairs(self, shape: tuple[int, ...], frac_bits: int, count: int) -> list[Shares]:
-        if not 0 < frac_bits < 63:
-            raise ParameterError(f"frac_bits must be in [1, 62] for a truncation pair, got {frac_bits}")
+        _check_frac(frac_bits)
         size = int(np.prod(shape, dtype=np.int64))
-        with self.party.phase("offline"), self.party.scope("ot-trunc"):
+        with offline(self.party), self.party.scope("ot-trunc"):
             _, bits = self._shared_bits(size * count * 64)
-        bits = bits.reshape(count, size, 64)
-        j = np.arange(64, dtype=np.uint64)
-        r = (bits << j).sum(axis=2, dtype=np.uint64)
-        hi = (bits[:, :, frac_bits:] << (j[frac_bits:] - np.uint64(frac_bits))).sum(axis=2, dtype=np.uint64)
-        msb = bits[:, :, 63]
-        return [(r[i].reshape(shape), hi[i].reshape(shape), msb[i].reshape(shape).copy())
-                for i in range(count)]
+        return _cut_trunc(bits, shape, frac_bits, count)
 
     def _trunc_pair(self, shape: tuple[int, ...], frac_bits: int) -> Shares:
         return self._trunc_pairs(shape, frac_bits, 1)[0]
 
     # -- binary triples ----------------------------------------------------------------
-    def _binary_triples(self, shape: tuple[int, ...], count: int) -> list[Shares]:
-        size = int(np.prod(shape, dtype=np.int64)) * count
+    def _and_batch(self, size: int) -> np.ndarray:
+        """``uint64[3, size]`` AND-triple words, in IKNP chunks of ``batch_ots`` OTs."""
         out = np.zeros((3, size), np.uint64)
         per = max(1, self.batch_ots // 128)
-        with self.party.phase("offline"), self.party.scope("ot-and"):
-            for lo in range(0, size, per):
-                hi = min(size, lo + per)
-                out[:, lo:hi] = self._and_words(hi - lo)
+        for lo in range(0, size, per):
+            hi = min(size, lo + per)
+            out[:, lo:hi] = self._and_words(hi - lo)
+        return out
+
+    def _binary_triples(self, shape: tuple[int, ...], count: int) -> list[Shares]:
+        size = int(np.prod(shape, dtype=np.int64)) * count
+        with offline(self.party), self.party.scope("ot-and"):
+            out = self._and_batch(size)
         words = out.reshape((3, count) + shape)
         return [(words[0, i], words[1, i], words[2, i]) for i in range(count)]
 
@@ -404,6 +427,56 @@ class OTSource(SealableMixin, Preprocessing):
         self.produced[kind] += count
         self._store[(kind, *norm)].extend(items)
 
+
+    def prefetch_plan(self, plan: list[tuple[tuple[Any, ...], int]]) -> None:
+        """Produce a whole plan (``[(key, count), ...]``, see :mod:`mpc.preprocessing.plan`) at once.
+
+        All triples share one OLE batch per vector width, all truncation pairs
+        and daBits one batch of shared bits, all AND triples one IKNP batch:
+        a constant number of rounds (about 7 with the setup) for any plan.
+        """
+        if self._sealed:
+            for key, count in plan:
+                self._check_stored(tuple(key), count)
+            return
+        keys = [(tuple(key), int(count)) for key, count in plan if count]
+        for key, _ in keys:
+            if key[0] in ("mul", "matmul"):
+                triple_shapes(key[0], key[1], key[2])
+            elif key[0] == "trunc":
+                _check_frac(key[2])
+            elif key[0] not in ("binary", "dabit"):
+                raise ParameterError(f"unknown preprocessing kind {key[0]!r} in the plan")
+        with offline(self.party), self.party.scope("ot-plan"):
+            plans = [(key, self._plan_triple(key[0], key[1], key[2]))
+                     for key, count in keys if key[0] in ("mul", "matmul") for _ in range(count)]
+            res = self._ole_many([job for _, (jobs, _) in plans for job in jobs])
+            i = 0
+            for key, (jobs, finish) in plans:
+                self._store[key].append(finish(res[i:i + len(jobs)]))
+                i += len(jobs)
+            bit_keys = [(key, count) for key, count in keys if key[0] in ("trunc", "dabit")]
+            sizes = [int(np.prod(key[1], dtype=np.int64)) * count * (64 if key[0] == "trunc" else 1)
+                     for key, count in bit_keys]
+            xor, arith = self._shared_bits(sum(sizes))
+            lo = 0
+            for (key, count), size in zip(bit_keys, sizes):
+                if key[0] == "trunc":
+                    items = _cut_trunc(arith[lo:lo + size], key[1], key[2], count)
+                else:
+                    items = _cut_dabits(xor[lo:lo + size], arith[lo:lo + size], key[1], count)
+                self._store[key].extend(items)
+                lo += size
+            and_keys = [(key, count) for key, count in keys if key[0] == "binary"]
+            sizes = [int(np.prod(key[1], dtype=np.int64)) * count for key, count in and_keys]
+            words = self._and_batch(sum(sizes))
+            lo = 0
+            for (key, count), size in zip(and_keys, sizes):
+                w = words[:, lo:lo + size].reshape((3, count) + key[1])
+                self._store[key].extend((w[0, k], w[1, k], w[2, k]) for k in range(count))
+                lo += size
+        for key, count in keys:
+            self.produced[key[0]] += count
 
 def ot_factory(n: int) -> Callable[[Any], OTSource]:
     """``mpc.run(..., preprocessing="ot")``: an :class:`OTSource` per party (2 parties only)."""

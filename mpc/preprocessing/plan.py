@@ -36,6 +36,7 @@ from ..errors import ParameterError
 from ..transport.stats import Cost
 from .base import Preprocessing, Shares
 from .dealer import TrustedDealer
+from .store import offline
 
 Plan = list[tuple[tuple[Any, ...], int]]
 """``[(key, count), ...]``: key = ``("mul", sa, sb)``, ``("trunc", shape, f)``, ``("binary", shape)``..."""
@@ -118,9 +119,12 @@ def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]], plan:
 
         def make(party: Any) -> Preprocessing:
             src = inner(party)
-            with party.phase("offline"):
-                for key, count in plan:
-                    src.prefetch(key[0], *key[1:], count=count)
+            with offline(party):
+                if hasattr(src, "prefetch_plan"):
+                    src.prefetch_plan(plan)        # everything in a constant number of batches
+                else:
+                    for key, count in plan:
+                        src.prefetch(key[0], *key[1:], count=count)
                 _align_clocks(party)
             if hasattr(src, "seal"):
                 src.seal()

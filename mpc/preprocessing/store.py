@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict, deque
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,13 @@ def _describe(key: tuple[Any, ...]) -> str:
     if kind == "binary":
         return f"binary triples of shape {args[0]}"
     return f"{kind} items of shape {args[0]}"
+
+
+def offline(party: Any) -> AbstractContextManager[Any]:
+    """``party.phase("offline")`` unless already inside it (nested phases of one name count twice)."""
+    if party.current_phase == "offline":
+        return nullcontext()
+    return party.phase("offline")
 
 
 class SealableMixin:
