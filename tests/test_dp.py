@@ -114,6 +114,17 @@ def test_samplers_are_deterministic_for_a_seed():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_tiny_variance_and_negative_sizes_are_refused_clearly():
+    with pytest.raises(ParameterError, match="too small"):
+        rational_variance(1e-12)  # would round to 0 (a division by zero in the sampler)
+    with pytest.raises(ParameterError, match="too small"):
+        discrete_gaussian(prg(1), 1e-12, 5)
+    with pytest.raises(ParameterError, match="size"):
+        discrete_laplace(prg(1), 3, -1)
+    with pytest.raises(ParameterError, match="size"):
+        discrete_gaussian(prg(1), 2.0, -1)
+
+
 def test_rational_variance():
     assert rational_variance(2.5) == rational_variance(2.5)
     assert abs(float(rational_variance(math.pi)) - math.pi) < 1e-6

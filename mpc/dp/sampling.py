@@ -170,6 +170,8 @@ def discrete_laplace(prg: PRG, t: int, size: int) -> np.ndarray:
     """
     if not isinstance(t, (int, np.integer)) or not 1 <= t < _DEN_LIMIT:
         raise ParameterError("discrete Laplace scale t must be an integer in [1, 2^56)")
+    if not isinstance(size, (int, np.integer)) or size < 0:
+        raise ParameterError(f"size must be a non-negative integer, got {size!r}")
     t = int(t)
     out = np.empty(size, dtype=np.int64)
     todo = np.arange(size)
@@ -201,7 +203,11 @@ def rational_variance(sigma2: float | Fraction) -> Fraction:
         raise ParameterError(
             f"sigma^2 = {float(s):.4g} is too large for the exact sampler (at most about "
             f"{2 ** 26:.3g}); use a coarser quantization scale")
-    return s.limit_denominator(max_b) if s.denominator > max_b else s
+    out = s.limit_denominator(max_b) if s.denominator > max_b else s
+    if out == 0:
+        raise ParameterError(f"sigma^2 = {float(s):.4g} is too small for the exact sampler "
+                             f"(at least about {2.0 ** -27:.3g})")
+    return out
 
 
 def discrete_gaussian(prg: PRG, sigma2: float | Fraction, size: int) -> np.ndarray:
