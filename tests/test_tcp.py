@@ -159,7 +159,7 @@ def test_frames_cross_intact_and_report_tls_wire_bytes(tmp_path):
     assert sent > wire_big and received > wire_small  # handshake included
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [2, 3, 5])
 def test_arithmetic_over_tcp_threads_matches_memory_exactly_in_cost(tmp_path, n):
     res_tcp = run_local(progs.arith, n, processes=False, timeout=20)
     res_mem = mpc.run(progs.arith, n)
@@ -430,3 +430,12 @@ def test_random_frames_cross_intact(tmp_path):
         roundtrip()
     finally:
         _close_all(eps)
+
+
+def test_absent_party_fails_the_connection_phase_within_the_timeout(tmp_path):
+    conf = cfgmod.load(make_local_config(tmp_path, 3, dealer=False, timeout=1.0))
+    t0 = time.monotonic()
+    out = execute_party(lambda party: None, conf, 1, name="t")  # parties 0 and 2 never start
+    assert time.monotonic() - t0 < 5
+    assert isinstance(out.error, PeerTimeout)
+    assert "party 1 could not connect to node 0" in str(out.error) or "nodes [2] did not connect" in str(out.error)
