@@ -262,9 +262,11 @@ class TcpEndpoint:
                 c.bye_sent = True
             if len(body) <= COALESCE:
                 pieces: list[bytes | memoryview] = [head + bytes(body)]
-            else:
+            else:  # pieces of whole TLS records: ceil((5 + len) / 16 KiB) records in all
                 view = memoryview(body)
-                pieces = [head, *(view[i:i + _PIECE] for i in range(0, len(view), _PIECE))]
+                first = _PIECE - len(head)
+                pieces = [head + bytes(view[:first]),
+                          *(view[i:i + _PIECE] for i in range(first, len(view), _PIECE))]
             for piece in pieces:
                 with c.lock:
                     c.obj.write(piece)
