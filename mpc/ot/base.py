@@ -134,7 +134,7 @@ def random_send(party: Party, peer: int, n: int) -> tuple[np.ndarray, np.ndarray
 
 def random_receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     """Receiver side of random OT: returns ``k_{c_i}`` as ``uint8[n, 16]``. See :func:`random_send`."""
-    c = _choice_bits(choices)
+    c = choice_bits(choices)
     n = _check_n(c.size)
     with party.scope(party.fresh("base-ot")):
         tag = party.tag("")
@@ -154,7 +154,8 @@ def random_receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _choice_bits(choices: np.ndarray) -> np.ndarray:
+def choice_bits(choices: np.ndarray) -> np.ndarray:
+    """``choices`` as ``uint8`` 0/1, refusing anything but a 1-D array of bits."""
     c = np.asarray(choices)
     if c.ndim != 1 or not (np.issubdtype(c.dtype, np.integer) or c.dtype == bool):
         raise ParameterError("choices must be a 1-D array of bits")
@@ -189,7 +190,7 @@ def send(party: Party, peer: int, m0: np.ndarray, m1: np.ndarray) -> None:
 
 def receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     """Chosen-message OT, receiver: returns ``uint8[n, L]``, row i = ``m_{c_i}[i]``."""
-    c = _choice_bits(choices)
+    c = choice_bits(choices)
     k = random_receive(party, peer, c)
     e0, e1 = recv_arrays(party, peer, party.fresh("base-ot-payload"), 2)
     if e0.shape != e1.shape or e0.ndim != 2 or e0.shape[0] != c.size or e0.dtype != np.uint8:

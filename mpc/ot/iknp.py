@@ -65,14 +65,10 @@ MAX_EXTEND = 1 << 26
 
 
 def _choices(choices: np.ndarray) -> np.ndarray:
-    c = np.asarray(choices)
-    if c.ndim != 1 or not (np.issubdtype(c.dtype, np.integer) or c.dtype == bool):
-        raise ParameterError("choices must be a 1-D array of bits")
-    if c.size and (c.min() < 0 or c.max() > 1):
-        raise ParameterError("choices must be 0 or 1")
+    c = base.choice_bits(choices)
     if not 0 < c.size <= MAX_EXTEND:
         raise ParameterError(f"number of OTs must be in [1, {MAX_EXTEND}], got {c.size}")
-    return c.astype(np.uint8)
+    return c
 
 
 def _check_m(m: int) -> int:
