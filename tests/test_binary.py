@@ -208,7 +208,12 @@ def test_msb_and_bit_injection(n):
         assert np.array_equal(unpack_bits(top, x.size), want)
         assert np.array_equal(bits, want)
         assert np.array_equal(prod, want * y.reshape(-1))
-    assert res.cost.phases()["msb"].rounds == LAYERS[n] + 7
+    msb_cost = res.cost.phases()["msb"]
+    assert msb_cost.rounds == LAYERS[n] + 7
+    m = x.size  # 1000, not a multiple of 64: the documented exact count of AND words
+    w = m + 2 * sum(-(-m // 2**k) for k in range(1, 6)) + -(-m // 64)
+    for p in range(n):
+        assert msb_cost.bytes_sent[p] == (n - 1) * (16 * m * LAYERS[n] + 16 * w)
 
 
 def test_bit_inject_of_xor_shared_bits():

@@ -47,7 +47,8 @@ Cost (n parties, m elements, ``L`` carry-save layers):
 function  rounds       bytes sent per party to each other party
 ========  ===========  ===============================================
 a2b       L + 7        16 m (L + 12)
-msb       L + 7        16 m L + 2 * ceil(189 m / 64) * 8 (about 47 m)
+msb       L + 7        16 m L + 16 w, w = m + 2 sum_{k=1..5} ceil(m / 2^k)
+                       + ceil(m / 64) (189 m / 64 when 64 | m: about 47 m)
 inject    1            8 ceil(m / 64), plus 8 m (1 + k) with k factors
 b2a       1            8 m (64 daBits per word)
 ========  ===========  ===============================================
