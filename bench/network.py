@@ -5,7 +5,9 @@
 * ``transfer`` (params ``transport``: ``"tcp"`` or ``"memory"``, ``megabytes``):
   party 0 sends one uint64 array to party 1, which answers with an empty
   message; seconds per transfer (median), ``megabytes_per_second``, and for
-  TCP the ciphertext bytes on the wire. The baseline of the TCP record is the
+  TCP the ciphertext bytes on the wire and the megabytes per CPU-second of
+  the sending and the receiving process (all their threads; what the link
+  would carry if each had a core of its own). The baseline of the TCP record is the
   in-memory transfer of the same array measured in the same run (the memory
   record's baseline is a numpy copy).
 * ``mul`` and ``matmul`` (params ``transport: "tcp"``, ``n``, ``parties``,
@@ -36,25 +38,30 @@ PARTIES = 3
 
 
 def transfer_program(party, megabytes, repeat):
-    """Party 0 sends ``megabytes`` MB to party 1 ``repeat`` times; returns party 0's times."""
+    """Party 0 sends ``megabytes`` MB to party 1 ``repeat`` times.
+
+    Returns this party's wall seconds per transfer and its process CPU seconds
+    (all threads: encryption, I/O) per transfer.
+    """
     if party.id > 1:
         return None
     data = np.arange(int(megabytes * 2**20) // 8, dtype=np.uint64) if party.id == 0 else None
-    times = []
+    times, cpu = [], []
     party.exchange("warmup", np.zeros(1, np.uint8))
     for _ in range(repeat):
         tag = party.fresh("array")
+        t0, c0 = time.perf_counter(), time.process_time()
         if party.id == 0:
-            t0 = time.perf_counter()
             party.send(1, tag, data)
             party.recv(1, tag)
-            times.append(time.perf_counter() - t0)
         else:
             (got,) = party.recv(0, tag)
             if got.shape != (int(megabytes * 2**20) // 8,) or int(got[-1]) != got.shape[0] - 1:
                 raise ValueError("the array arrived damaged")
             party.send(0, tag)
-    return times
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"seconds": times, "cpu_seconds": cpu}
 
 
 def _operands(op, n):
@@ -96,16 +103,20 @@ def bench_transfer(quick: bool) -> list[dict]:
         arr = np.arange(nbytes // 8, dtype=np.uint64)
         copy_s, _, _ = median_time(lambda: arr.copy(), repeat=5)
         mem = mpc.run(transfer_program, 2, kwargs={"megabytes": mb, "repeat": repeat}, preprocessing=None)
-        mem_s = float(np.median(mem.outputs[0]))
+        mem_s = float(np.median(mem.outputs[0]["seconds"]))
         out.append(record("transfer", {"transport": "memory", "megabytes": mb}, mem_s, copy_s,
                           bytes_per_party=nbytes / 2, rounds=2, megabytes_per_second=mb / mem_s))
         tcp = run_local("bench.network:transfer_program", 2, processes=not quick,
                         kwargs={"megabytes": mb, "repeat": repeat}, preprocessing=None, timeout=120)
-        tcp_s = float(np.median(tcp.outputs[0]))
+        tcp_s = float(np.median(tcp.outputs[0]["seconds"]))
+        send_cpu = float(np.median(tcp.outputs[0]["cpu_seconds"]))
+        recv_cpu = float(np.median(tcp.outputs[1]["cpu_seconds"]))
         big = [m for m in tcp.cost.messages if m.payload_bytes == nbytes]
         out.append(record("transfer", {"transport": "tcp", "megabytes": mb}, tcp_s, mem_s,
                           bytes_per_party=nbytes / 2, rounds=2, megabytes_per_second=mb / tcp_s,
-                          wire_bytes=big[0].wire_bytes, encryption="TLS 1.3", processes=not quick))
+                          wire_bytes=big[0].wire_bytes, encryption="TLS 1.3", processes=not quick,
+                          sender_cpu_megabytes_per_second=mb / max(send_cpu, 1e-9),
+                          receiver_cpu_megabytes_per_second=mb / max(recv_cpu, 1e-9)))
     return out
 
 
