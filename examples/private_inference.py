@@ -67,7 +67,7 @@ def secret_sharing(Xtr, Xte, ytr, yte) -> None:
     net = to_network(clf)
     print(f"model owner: trained {net.name}: " + "; ".join(net.architecture()))
     print(f"  public to both: this architecture and the number of images ({len(Xte)})")
-    res = secure_predict(net, Xte, parties=2)
+    res = secure_predict(net, Xte, parties=2, batch_size=len(Xte))  # one batch: the rounds do not grow
     plain = clf.predict(Xte)
     cost = res.cost
     print(f"model owner sends: a 16-byte seed for its {net.n_params} weights (the data owner's share"
