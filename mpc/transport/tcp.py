@@ -158,7 +158,6 @@ class TcpEndpoint:
         self._wake_w.setblocking(False)
         self._stop = False
         self._closed = False
-        self._dropped_lock = threading.Lock()
         for c in conns.values():
             c.sock.setblocking(False)
         self._thread = threading.Thread(target=self._io_loop, name=f"tcp-io-{me}", daemon=True)
@@ -269,7 +268,11 @@ class TcpEndpoint:
                           *(view[i:i + _PIECE] for i in range(first, len(view), _PIECE))]
             for piece in pieces:
                 with c.lock:
-                    c.obj.write(piece)
+                    try:
+                        c.obj.write(piece)
+                    except ssl.SSLError as exc:
+                        raise TransportError(f"party {self.id}: the TLS session with party {c.peer} "
+                                             f"failed ({exc.reason or exc})") from None
                     data = c.outbio.read()
                     if data:
                         c.out.append(memoryview(data))
