@@ -31,7 +31,8 @@ def _net(scale, seed):
                 (rng.normal(size=(8, 4)) * scale, rng.normal(size=4) * scale)], "relu")
 
 
-def _view(net, X, party_id):
+def _view(net, X, party_id, parties=2):
+    """What ``party_id`` (an int, or a tuple of colluding parties) received from the other parties."""
     public = skeleton(net)
 
     def prog(party):
@@ -39,8 +40,18 @@ def _view(net, X, party_id):
         return private_predict(party, mine, X if party.id == DATA_OWNER else None,
                                model_owner=MODEL_OWNER, data_owner=DATA_OWNER)
 
-    res = mpc.run(prog, 2, record_view=True)
-    received = [(tag, a) for sender, tag, arrays in res.views[party_id] if sender >= 0 for a in arrays]
+    res = mpc.run(prog, parties, record_view=True)
+    ids = party_id if isinstance(party_id, tuple) else (party_id,)
+    received, seen = [], set()
+    for i in ids:
+        for sender, tag, arrays in res.views[i]:
+            if sender < 0 or sender in ids:
+                continue
+            for a in arrays:  # an opening sends the same share to every colluder: count it once
+                key = (sender, tag, a.tobytes())
+                if key not in seen:
+                    seen.add(key)
+                    received.append((tag, a))
     return res, received
 
 
@@ -93,3 +104,14 @@ def test_the_chi_square_detects_a_view_that_depends_on_the_secret():
     raw = mpc.FixedPoint(16).encode(X)
     with pytest.raises(AssertionError):
         _chi_square_uniform_and_same(_hist([("x", raw)]), _hist([("x", mpc.FixedPoint(16).encode(X * 0))]))
+
+
+def test_model_owner_colluding_with_a_helper_learns_nothing_about_the_input():
+    """Three parties, dishonest majority: the model owner and the helper (party 2) pool their views."""
+    net = _net(1.0, 3)
+    views = []
+    for X in (np.zeros((200, 6)), np.full((200, 6), -50.0)):
+        _, received = _view(net, X, (MODEL_OWNER, 2), parties=3)
+        views.append(received)
+    assert _layout(views[0]) == _layout(views[1])
+    _chi_square_uniform_and_same(_hist(views[0]), _hist(views[1]))
