@@ -86,12 +86,14 @@ def ckks(Xtr, Xte, ytr, yte, per_image: int) -> None:
     print("\n== 2. CKKS: client (data owner) encrypts, server (model owner) computes ==")
     net = train_polynomial_mlp(Xtr, ytr, (32,), epochs=300, lr=0.01, seed=1)
     plain = net.predict(Xte)
-    server = HEServer(net, layout="batch")
+    server = HEServer(net, layout="batch", input_bound=1.0)  # pixels are scaled to [0, 1]
     req = server.requirements
     p = req.params
     print(f"server: trained {'; '.join(net.architecture())}")
     print(f"server publishes: architecture, depth {req.depth} (matrix, square, matrix), CKKS N={p.poly_modulus_degree}, "
           f"primes {list(p.coeff_mod_bit_sizes)} = {p.total_bits} bits (128-bit bound for this N: 218)")
+    print(f"server checks: for pixels in [0, 1] no value can exceed {server.plan.value_bound:.0f} "
+          f"(CKKS decrypts correctly below {p.max_abs_value:.0f})")
     res = ckks_predict(server, Xte)
     print(f"client: makes its keys and sends the public context ({mb(res.context_bytes)}, no secret key) "
           f"in {res.setup_seconds:.2f} s")

@@ -166,3 +166,17 @@ def test_breast_cancer_logistic_regression_under_ckks():
     assert res.depth == 1 and res.scores.shape == (len(Xte), 1)
     assert np.mean(res.outputs == model.predict(Xte)) >= 0.995
     assert np.allclose(res.scores[:, 0], model.decision_function(Xte), atol=1e-3)
+
+
+def test_value_range_is_checked_when_the_input_range_is_known():
+    rng = np.random.default_rng(4)
+    net = _small_net(rng)
+    X = rng.uniform(-1, 1, size=(200, 8))
+    plan = compile_network(net, input_bound=1.0)
+    assert plan.value_bound >= np.max(np.abs(plan.forward_plain(X)))  # a true worst case
+    big = mlp([(np.full((8, 5), 30.0), np.zeros(5)), (np.full((5, 3), 30.0), np.zeros(3))], "square")
+    with pytest.raises(ParameterError, match=r"stage 2 \(Affine\).*scale the inputs"):
+        compile_network(big, input_bound=1.0)
+    assert compile_network(big).value_bound is None  # no input range, no check
+    with pytest.raises(ParameterError, match="input_bound"):
+        compile_network(net, input_bound=-1.0)

@@ -89,8 +89,8 @@ class HEServer:
     """The model owner: holds the plaintext network, evaluates on ciphertexts, never decrypts."""
 
     def __init__(self, network: Network | Any, approximate: Mapping[str, Polynomial] | None = None,
-                 layout: str = "vector") -> None:
-        self.plan = compile_network(to_network(network), approximate, layout)
+                 layout: str = "vector", input_bound: float | None = None) -> None:
+        self.plan = compile_network(to_network(network), approximate, layout, input_bound)
 
     @property
     def requirements(self) -> HERequirements:

@@ -89,6 +89,7 @@ class HEPlan:
     requirements: HERequirements
     reference: Network = field(repr=False)
     matrices: tuple[np.ndarray | None, ...] = field(default=(), repr=False)  # vector layout, per stage
+    value_bound: float | None = None  # worst case |value| over all stages, for inputs within input_bound
 
     def forward_plain(self, X: np.ndarray) -> np.ndarray:
         """The plan evaluated in float64 on a batch (what CKKS approximates)."""
@@ -268,14 +269,39 @@ def _vector_matrices(stages: list[Stage]) -> list[np.ndarray | None]:
     return out
 
 
+def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
+    """Worst-case ``|value|`` over every stage for inputs with ``|x| <= input_bound``, and the stage
+    reaching it (interval arithmetic: ``|A| b + |c|``, ``b^2``, ``sum |c_i| b^i``)."""
+    b: np.ndarray | None = None
+    worst, where = float(input_bound), -1
+    for i, st in enumerate(stages):
+        if isinstance(st, Affine):
+            b = np.abs(st.matrix) @ (np.full(st.matrix.shape[1], float(input_bound)) if b is None else b)
+            b = b + np.abs(st.bias)
+        elif isinstance(st, Square):
+            b = b * b  # type: ignore[operator]
+        else:
+            b = np.polynomial.polynomial.polyval(b, np.abs(np.asarray(st.coefficients)))
+        peak = float(np.max(b))  # type: ignore[arg-type]
+        if peak > worst:
+            worst, where = peak, i
+    return worst, where
+
+
 def compile_network(network: Network, approximate: Mapping[str, Polynomial] | None = None,
-                    layout: str = "vector") -> HEPlan:
+                    layout: str = "vector", input_bound: float | None = None) -> HEPlan:
     """Compile ``network`` for CKKS (see the module docstring); refuses what CKKS cannot evaluate.
 
     ``layout="vector"``: one input per ciphertext, matrices by the diagonal
     method. ``layout="batch"``: one *feature* per ciphertext, inputs in the
     slots (up to N/2 per ciphertext, more are split), matrices as sums of
     ciphertext-times-scalar products; no rotation keys.
+
+    ``input_bound``: if given, the worst case of every intermediate value for
+    inputs with ``|x| <= input_bound`` is bounded by interval arithmetic, and
+    a plan whose values could reach ``params.max_abs_value`` (2^13: beyond it
+    CKKS results decrypt to garbage, silently) is refused, naming the stage.
+    The bound is conservative (it assumes every weight's worst sign).
     """
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown CKKS layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -290,6 +316,17 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
         if max_length > params.slots:
             raise ParameterError(f"a layer input of {max_length} values does not fit one ciphertext of "
                                  f"{params.slots} slots; use layout='batch'")
+    bound = None
+    if input_bound is not None:
+        if not input_bound > 0 or not np.isfinite(input_bound):
+            raise ParameterError(f"input_bound must be positive and finite, got {input_bound!r}")
+        bound, at = value_bound(stages, input_bound)
+        if bound >= params.max_abs_value:
+            kind = type(stages[at]).__name__
+            raise ParameterError(
+                f"CKKS values could reach {bound:.3g} at stage {at} ({kind}) for inputs within "
+                f"±{input_bound:g}, beyond the {params.max_abs_value:g} these parameters decrypt "
+                "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
                          network.head, depth, tuple(network.architecture()))
-    return HEPlan(tuple(stages), req, network, tuple(matrices))
+    return HEPlan(tuple(stages), req, network, tuple(matrices), bound)
