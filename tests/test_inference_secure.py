@@ -234,3 +234,37 @@ def test_max_pooling_matches_plaintext():
     assert np.allclose(MaxPool2d(3).forward(X), direct.reshape(5, 2, 2, 2))
     got = secure_predict(net, X, output="scores").outputs
     assert np.allclose(got, ref, atol=5e-3)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_pairwise_argmax_equals_numpy_with_ties_in_fewer_rounds(parties):
+    from ml.inference.secure import argmax_pairwise
+
+    rng = np.random.default_rng(parties)
+    S = rng.integers(-3, 4, size=(300, 10)).astype(float)  # many ties
+    S[:4] = 2.0  # all equal: index 0
+    S[4, 7:] = 100.0  # tie among the last three: index 7
+
+    def prog(party):
+        x = mpc.share(party, S if party.id == 0 else None, 0)
+        with party.phase("pairwise"):
+            a = argmax_pairwise(x)
+        with party.phase("tournament"):
+            b = x.argmax(axis=1)
+        return a.reveal(), b.reveal()
+
+    res = mpc.run(prog, parties)
+    a, b = res.outputs[0]
+    assert np.array_equal(a, np.argmax(S, axis=1)) and np.array_equal(b, a)
+    layers = {2: 0, 3: 1}[parties]  # carry-save layers of the comparison
+    phases = res.cost.phases()
+    assert phases["pairwise"].rounds == layers + 8 + 4  # ceil(log2 9) product rounds
+    assert phases["tournament"].rounds == 4 * (layers + 8)
+    rng2 = np.random.default_rng(9)
+    net = mlp([(rng2.normal(size=(6, 8)), rng2.normal(size=8)), (rng2.normal(size=(8, 10)), np.zeros(10))], "relu")
+    X = rng2.normal(size=(20, 6))
+    fast = secure_predict(net, X, parties=parties, argmax="pairwise")
+    assert np.array_equal(fast.outputs, net.predict(X))
+    assert fast.cost.rounds == secure_predict(net, X, parties=parties).cost.rounds - 3 * (layers + 8) + 4
+    with pytest.raises(ParameterError, match="argmax"):
+        secure_predict(net, X, argmax="bitonic")

@@ -49,11 +49,13 @@ carry-save layers for n = 2..5; bytes sent by each party to each other party:
 
 * ``Dense d -> k``: 2 rounds, ``8 (B d + d k) + 8 B k``;
 * ``relu`` on ``m`` values: ``L + 8`` rounds, about ``(16 L + 63) m``;
-* ``argmax`` over ``k`` scores: ``ceil(log2 k) (L + 8)`` rounds;
+* ``argmax`` over ``k`` scores: ``ceil(log2 k) (L + 8)`` rounds (tournament),
+  or ``L + 8 + ceil(log2(k - 1))`` (``argmax="pairwise"``, more bytes);
 * ``sigmoid``/``tanh``: ``L + 40`` rounds; ``softmax``: see ``docs/nonlinear.md``.
 
 For the 64-32-10 ReLU MLP with two parties: 2 + 2 + 8 + 2 + 4 * 8 = 46
-rounds per batch plus 2 for sharing and 1 for the output.
+rounds per batch plus sharing and the output (47 measured); 27 with the
+pairwise argmax.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ import numpy as np
 
 import mpc
 from mpc.errors import ParameterError
+from mpc.sharing.beaver import beaver_product
+from mpc.sharing.compare import ltz_shares
 from mpc.sharing.tensor import SharedTensor, concatenate
 
 from .convert import to_network
@@ -72,6 +76,7 @@ from .layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, N
                      im2col)
 
 OUTPUTS = ("label", "scores", "proba")
+ARGMAX = ("tournament", "pairwise")
 
 
 def skeleton(network: Network) -> Network:
@@ -175,27 +180,66 @@ def forward(network: Network, weights: Sequence[tuple[SharedTensor, SharedTensor
     return h
 
 
-def _head(scores: SharedTensor, head: str, output: str) -> SharedTensor:
+def argmax_pairwise(x: SharedTensor) -> SharedTensor:
+    """Shared index of the first maximum along the last axis, in few rounds.
+
+    All ``k (k - 1) / 2`` comparisons ``[x_i < x_j]`` (i < j) run in one batch;
+    ``x_i`` wins against ``x_j`` if ``x_i >= x_j`` for ``j > i`` and
+    ``x_i > x_j`` for ``j < i`` (ties go to the lowest index, as numpy), and
+    the one-hot ``win_i = prod_j wins(i, j)`` takes a tree of Beaver products
+    of 0/1 integers; the label is ``sum_i i win_i`` (local).
+
+    Cost: ``L + 8 + ceil(log2(k - 1))`` rounds (12 for k = 10 and two
+    parties, against ``ceil(log2 k) (L + 8)`` = 32 for the tournament of
+    :meth:`SharedTensor.argmax`), for ``k (k - 1) / 2`` comparisons per row
+    instead of ``k - 1``, and ``k (k - 2)`` products.
+    """
+    party, k = x.party, x.shape[-1]
+    if k < 2:
+        raise ParameterError("argmax_pairwise needs at least two scores")
+    first, second = np.triu_indices(k, 1)
+    bits, _ = ltz_shares(party, x.share[..., first] - x.share[..., second])  # [x_i < x_j], i < j
+    pair = {(int(i), int(j)): n for n, (i, j) in enumerate(zip(first, second))}
+    take = np.array([[pair[(min(i, j), max(i, j))] for j in range(k) if j != i] for i in range(k)])
+    keep = np.array([[j < i for j in range(k) if j != i] for i in range(k)])  # j < i: x_j < x_i wins
+    one = np.uint64(1 if party.id == 0 else 0)
+    factors = np.where(keep, bits[..., take], one - bits[..., take])  # (..., k, k - 1)
+    while factors.shape[-1] > 1:
+        m = factors.shape[-1] // 2
+        prod = beaver_product(party, np.ascontiguousarray(factors[..., :m]),
+                              np.ascontiguousarray(factors[..., m:2 * m]), "mul")
+        factors = np.concatenate([prod, factors[..., 2 * m:]], axis=-1)
+    label = (factors[..., 0] * np.arange(k, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
+    return SharedTensor(party, label, 0)
+
+
+def _head(scores: SharedTensor, head: str, output: str, argmax: str) -> SharedTensor:
     if output == "scores":
         return scores
     if head == "sigmoid":
         return scores[:, 0] > 0 if output == "label" else scores[:, 0].sigmoid()
-    return scores.argmax(axis=1) if output == "label" else scores.softmax(axis=-1)
+    if output == "proba":
+        return scores.softmax(axis=-1)
+    return argmax_pairwise(scores) if argmax == "pairwise" else scores.argmax(axis=1)
 
 
 def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *,
                     model_owner: int = 0, data_owner: int = 1, output: str = "label",
                     reveal_to: int | Sequence[int] | None = None,
-                    batch_size: int = 256) -> np.ndarray | None:
+                    batch_size: int = 256, argmax: str = "tournament") -> np.ndarray | None:
     """Party code: predictions on the data owner's ``X`` with the model owner's ``network``.
 
     Every party calls it; the model owner passes its network, the others its
     :func:`skeleton`; the data owner passes ``X``, the others None. Returns
     the opened ``output`` (``"label"``, ``"scores"`` or ``"proba"``) at the
     parties in ``reveal_to`` (default: the data owner), None elsewhere.
+    ``argmax``: ``"tournament"`` (fewest comparisons: throughput) or
+    ``"pairwise"`` (fewest rounds: latency), see :func:`argmax_pairwise`.
     """
     if output not in OUTPUTS:
         raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    if argmax not in ARGMAX:
+        raise ParameterError(f"unknown argmax {argmax!r}; choose one of {', '.join(ARGMAX)}")
     if model_owner == data_owner:
         raise ParameterError("the model owner and the data owner must be different parties")
     for role, pid in (("model owner", model_owner), ("data owner", data_owner)):
@@ -214,7 +258,7 @@ def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *
         if xs.shape[1:] != network.input_shape or xs.shape[0] < 1:
             raise ParameterError(f"party {party.id}: shared inputs of shape {xs.shape} do not fit the "
                                  f"network's input shape {network.input_shape}")
-        outs = [_head(forward(network, weights, xs[s:s + batch_size]), network.head, output)
+        outs = [_head(forward(network, weights, xs[s:s + batch_size]), network.head, output, argmax)
                 for s in range(0, xs.shape[0], batch_size)]
         result = outs[0] if len(outs) == 1 else concatenate(outs)
         return result.reveal(to=data_owner if reveal_to is None else reveal_to)
@@ -235,7 +279,8 @@ class SecureInference:
 
 def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, model_owner: int = 0,
                    data_owner: int = 1, output: str = "label", batch_size: int = 256,
-                   frac_bits: int = 16, latency: float = 0.0, timeout: float = 120.0) -> SecureInference:
+                   frac_bits: int = 16, latency: float = 0.0, timeout: float = 120.0,
+                   argmax: str = "tournament") -> SecureInference:
     """Run :func:`private_predict` for ``parties`` parties in this process (trusted dealer).
 
     ``network``: a :class:`Network` or any model :func:`~ml.inference.convert.to_network` accepts.
@@ -249,7 +294,7 @@ def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, m
     res = mpc.run(_program, parties, inputs=list(zip(nets, [X if i == data_owner else None
                                                              for i in range(parties)])),
                   kwargs={"model_owner": model_owner, "data_owner": data_owner, "output": output,
-                          "batch_size": batch_size},
+                          "batch_size": batch_size, "argmax": argmax},
                   frac_bits=frac_bits, latency=latency, timeout=timeout)
     return SecureInference(res.outputs[data_owner], res.cost, parties)
 
