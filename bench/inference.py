@@ -15,7 +15,9 @@ second) and ``plaintext_per_second``.
   dealer (preprocessing on demand, inside the clock), argmax opened to the
   data owner. Batch 1 is timed over several single-input runs. Also: three
   parties (the third a helper without inputs) at batch 256, and two parties
-  over a simulated 1 ms one-way latency (``latency_ms``) at batch 1 and 256.
+  over a simulated 1 ms one-way latency (``latency_ms``) at batch 1 and 256,
+  with the tournament argmax (fewest bytes) and the pairwise one (fewest
+  rounds; ``argmax`` in the params).
 * ``ckks``: a 64-32-10 MLP trained with a square activation
   (:func:`ml.inference.train.train_polynomial_mlp`); batch 1 uses the vector
   layout (one ciphertext per input, diagonal matrix products), batch 256 the
@@ -68,7 +70,7 @@ def relu_mlp(Xtr, ytr, iters: int = 300, hidden: int = 32):
 
 
 def _ss_records(net, Xte, yte, batches, singles: int, repeat: int, parties: int = 2,
-                latency: float = 0.0) -> list[dict]:
+                latency: float = 0.0, argmax: str = "tournament") -> list[dict]:
     out = []
     hidden = net.shapes[1][0]
     secure_predict(net, Xte[:2])  # warm up imports and caches outside the clock
@@ -76,7 +78,7 @@ def _ss_records(net, Xte, yte, batches, singles: int, repeat: int, parties: int 
 
     def timed(X):
         c0 = time.process_time()
-        res = secure_predict(net, X, parties=parties, latency=latency)
+        res = secure_predict(net, X, parties=parties, latency=latency, argmax=argmax)
         cpu.append(time.process_time() - c0)
         return res
 
@@ -98,7 +100,7 @@ def _ss_records(net, Xte, yte, batches, singles: int, repeat: int, parties: int 
         y = yte[:len(X)]
         out.append(record(
             "inference", {"method": "ss", "model": f"mlp-64-{hidden}-10-relu", "batch": batch,
-                          "parties": parties, "latency_ms": latency * 1000},
+                          "parties": parties, "latency_ms": latency * 1000, "argmax": argmax},
             seconds, base, bytes_per_party=bytes_pp,
             rounds=cost.rounds, accuracy=float(np.mean(preds == y)), agreement=float(np.mean(preds == want)),
             per_second=batch / seconds, plaintext_per_second=batch / base,
@@ -148,7 +150,9 @@ def bench_inference(quick: bool = False) -> list[dict]:
         records = _ss_records(ss_net, Xte, yte, batches, singles=2 if quick else 20, repeat=1 if quick else 5)
         if not quick:  # three parties (a helper without inputs), and a simulated 1 ms LAN
             records += _ss_records(ss_net, Xte, yte, (256,), singles=0, repeat=3, parties=3)
-            records += _ss_records(ss_net, Xte, yte, (1, 256), singles=5, repeat=3, latency=0.001)
+            for argmax in ("tournament", "pairwise"):
+                records += _ss_records(ss_net, Xte, yte, (1, 256), singles=5, repeat=3, latency=0.001,
+                                       argmax=argmax)
         records += _ckks_records(he_net, Xte, yte, batches, singles=1 if quick else 3, vector=not quick)
     for r in records:
         r["training_seconds"] = train_s
