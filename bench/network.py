@@ -95,7 +95,7 @@ def secure_op_program(party, op, n, repeat, prefetch):
 
 
 def bench_transfer(quick: bool) -> list[dict]:
-    sizes = [8] if quick else [16, 128]
+    sizes = [4] if quick else [16, 128]
     repeat = 2 if quick else 5
     out = []
     for mb in sizes:

@@ -409,9 +409,9 @@ def test_random_frames_cross_intact(tmp_path):
 
     eps, _, _ = _mesh(tmp_path, 2)
     arrays = hnp.arrays(st.sampled_from(DTYPES), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
-                                                                   max_side=40))
+                                                                   max_side=24))
 
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=20, deadline=None)
     @given(st.lists(arrays, max_size=4), st.integers(0, 2**32 - 1), st.text(max_size=30))
     def roundtrip(arrs, rnd, tag):
         frame = encode_frame(tag, arrs, session=SESSION, round=rnd)
