@@ -280,3 +280,15 @@ def test_property_exact_ring_sum_for_any_ring_size_and_dropouts(n, variant, bits
     res = simulate(config, values, drops)
     assert res.survivors == sorted(u for u in range(n) if drops.get(u, 4) > 2)
     assert np.array_equal(res.total, _ring_sum(values, res.survivors, bits=bits))
+
+
+@pytest.mark.parametrize("variant,bits", [("secagg", 32), ("secagg", 12), ("secagg+", 64)])
+def test_benchmark_shortcut_keeps_the_sum_exact(variant, bits):
+    n = 40
+    values = _ints(n, bits=min(bits, 63), seed=21, dim=5)
+    config = make_config(n, 5, variant=variant, bits=bits, dropout=0.25)
+    drops = {u: 2 for u in range(0, n, 6)} | {1: 3, 2: 1}
+    res = simulate(config, values, drops, timed=2, shortcut=True)
+    assert res.survivors == sorted(u for u in range(n) if drops.get(u, 4) > 2)
+    assert np.array_equal(res.total, _ring_sum(values, res.survivors, bits=bits))
+    assert res.cost.client_seconds > 0 and res.server.expansions > len(res.survivors)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from mpc.errors import EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError
-from mpc.rand import PRG, derive_seed
+from mpc.rand import PRG, derive_seed, random_seed
 
 from .client import Client
 from .config import SecAggConfig
@@ -89,13 +89,28 @@ def _nbytes(message: tuple) -> int:
     return int(sum(np.asarray(a).nbytes for a in message))
 
 
-def _pads(ids: list[int], dim: int, dtype: np.dtype) -> dict[int, np.ndarray]:
-    """Simulation-only pads r_i - r_{i+1} (cyclic) over ``ids``: they sum to zero."""
-    if not ids:
-        return {}
-    seed = derive_seed(b"concilium/secagg/simulation-pads", "pads")
-    r = [PRG(seed, i).uint64(dim).astype(dtype) for i in range(len(ids))]
-    return {u: r[i] - r[(i + 1) % len(ids)] for i, u in enumerate(ids)}
+class _Pads:
+    """Simulation-only pads ``r_i - r_{i+1}`` (cyclic over ``ids``): they sum to zero.
+
+    ``r_i`` is expanded on demand from a fresh random seed, so the pads are
+    uniform and no two runs share them.
+    """
+
+    def __init__(self, ids: list[int], dim: int, dtype: np.dtype) -> None:
+        self._pos = {u: i for i, u in enumerate(ids)}
+        self._seed = random_seed()
+        self._words = -(-dim * np.dtype(dtype).itemsize // 8)
+        self._dim, self._dtype = dim, np.dtype(dtype)
+
+    def __contains__(self, u: int) -> bool:
+        return u in self._pos
+
+    def _r(self, i: int) -> np.ndarray:
+        return PRG(self._seed, i % len(self._pos)).uint64(self._words).view(self._dtype)[:self._dim]
+
+    def __getitem__(self, u: int) -> np.ndarray:
+        i = self._pos[u]
+        return self._r(i) - self._r(i + 1)
 
 
 def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
@@ -155,10 +170,10 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     total = np.zeros(config.dim, dtype=config.dtype)
     for r, (name, handler) in enumerate(stages):
         up: dict[int, tuple] = {}
-        pads: dict[int, np.ndarray] = {}
+        pads = _Pads([], config.dim, config.dtype)
         if shortcut and name == "masked":
             pred_live = sorted(u for u in active if drops.get(u, 4) > 2)
-            pads = _pads(pred_live, config.dim, config.dtype)
+            pads = _Pads(pred_live, config.dim, config.dtype)
             pred_gone = np.setdiff1d(server.u2, np.array(pred_live, dtype=np.int64))
         for u in sorted(active):
             if drops.get(u, 4) <= r:
