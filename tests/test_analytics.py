@@ -11,7 +11,7 @@ from scipy import stats
 from mpc.dp import PrivacyAccountant
 from mpc.errors import ParameterError
 from protocols import analytics as A
-from protocols.analytics.privacy import calibrate, ring_bits
+from protocols.analytics.privacy import calibrate, ring_bits, tail_stds
 
 SEED = b"analytics-tests!"
 
@@ -155,3 +155,11 @@ def test_ring_is_sized_so_the_noisy_sum_cannot_wrap():
     assert 2 ** (bits - 1) > 100 * plan.scale + tail
     with pytest.raises(ParameterError, match="64-bit"):
         ring_bits(2 ** 63, plan, 100)
+    # long vectors: the tail grows so that no coordinate of the whole sum wraps (union bound)
+    assert tail_stds(1) == tail_stds(14) == 7.5
+    for dim in (15, 10**4, 10**6):
+        z = tail_stds(dim)
+        assert dim * math.erfc(z / math.sqrt(2)) <= 2.0**-40 < dim * math.erfc((z - 0.01) / math.sqrt(2))
+    assert 8.2 < tail_stds(10**4) < 8.4 and 8.8 < tail_stds(10**6) < 9.0
+    wide = ring_bits(100 * plan.scale, plan, 100, dim=10**6)
+    assert 2 ** (wide - 1) > 100 * plan.scale + tail_stds(10**6) * math.sqrt(plan.client_variance * 100)

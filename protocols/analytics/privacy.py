@@ -10,7 +10,8 @@ Privacy of one query is the zCDP bound of KLS21 Theorem 1 for ``t`` noisy
 summands (:func:`mpc.dp.ddg_zcdp`), so it holds whoever drops out.
 :func:`calibrate` finds the smallest sigma that reaches a target epsilon at a
 given delta, and :func:`ring_bits` the smallest power-of-two modulus in which
-the noisy sum cannot wrap except with probability below ``2^-40``.
+no coordinate of the noisy sum wraps except with probability below ``2^-40``
+(a union bound over the coordinates).
 """
 
 from __future__ import annotations
@@ -24,6 +25,26 @@ from mpc.errors import ParameterError
 
 #: Tail of the total noise allowed before the ring may wrap: 2 * Phi(-z) < 2^-40 at z = 7.5.
 TAIL_STDS = 7.5
+#: Probability that any coordinate of one query's total wraps (a union bound over coordinates).
+WRAP_PROBABILITY = 2.0 ** -40
+
+
+def tail_stds(dim: int) -> float:
+    """Standard deviations of noise tail per coordinate so that none of ``dim`` wraps.
+
+    The smallest z with ``dim * 2 Phi(-z) <= WRAP_PROBABILITY``, and at least
+    :data:`TAIL_STDS` (7.5 up to 14 coordinates, 8.3 for 10^4, 8.9 for 10^6).
+    """
+    if dim < 1:
+        raise ParameterError("a sum has at least one coordinate")
+    target = WRAP_PROBABILITY / dim
+    lo, hi = TAIL_STDS, 40.0
+    if math.erfc(lo / math.sqrt(2)) <= target:
+        return lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if math.erfc(mid / math.sqrt(2)) <= target else (mid, hi)
+    return hi
 
 
 def check_privacy_parameters(epsilon: float | None, delta: float) -> None:
@@ -134,15 +155,17 @@ def _calibrate_at(epsilon: float, delta: float, l2: float, l1: float, threshold:
                      epsilon_of(rho, delta, 1), delta, scale)
 
 
-def ring_bits(max_sum: int, noise: NoisePlan, clients: int) -> int:
+def ring_bits(max_sum: int, noise: NoisePlan, clients: int, dim: int = 1) -> int:
     """Bits of the modulus 2^k that holds ``[-tail, max_sum + tail]`` without wrapping.
 
     ``max_sum`` bounds the noiseless integer sum of one coordinate; the tail is
-    ``TAIL_STDS`` standard deviations of the noise of all ``clients`` clients.
+    :func:`tail_stds` ``(dim)`` standard deviations of the noise of all
+    ``clients`` clients, so that no coordinate of a ``dim``-long sum wraps
+    except with probability :data:`WRAP_PROBABILITY`.
     """
     if max_sum < 0:
         raise ParameterError("max_sum must be non-negative")
-    tail = 0 if noise.noiseless else math.ceil(TAIL_STDS * math.sqrt(noise.client_variance * clients))
+    tail = 0 if noise.noiseless else math.ceil(tail_stds(dim) * math.sqrt(noise.client_variance * clients))
     # Signed reading: [-tail, max_sum + tail] must lie in [-2^(bits-1), 2^(bits-1)).
     bits = max(8, (int(max_sum) + tail).bit_length() + 1)
     if bits > 64:

@@ -10,8 +10,9 @@ Each query follows the same three steps:
 2. **Securely sum** the vectors modulo 2^k with SecAgg or SecAgg+
    (:mod:`protocols.secagg`), dropout-tolerant: the server learns only the
    total of the clients that finished. k is chosen so that the largest
-   possible noiseless sum plus a 7.5-sigma noise tail fits (wrap probability
-   below 2^-40): overflow is ruled out by construction.
+   possible noiseless sum plus a noise tail fits (7.5 sigma, more for long
+   vectors, so that the probability that any coordinate wraps stays below
+   2^-40): overflow is ruled out by construction.
 3. **Decode** (analyst). The total is read as a signed integer and scaled
    back.
 
@@ -108,7 +109,7 @@ def _run(contributions: np.ndarray, max_sum: int, plan: NoisePlan, alive: np.nda
          variant: str, seed: bytes, keep_view: bool = False) -> tuple[np.ndarray, SumOutcome]:
     """Noise, encode, securely sum; the survivors' noisy total in the contributions' units."""
     n = contributions.shape[0]
-    bits = ring_bits(max_sum * plan.scale, plan, n)
+    bits = ring_bits(max_sum * plan.scale, plan, n, dim=contributions.shape[1])
     t0 = time.perf_counter()
     noisy = _add_noise(contributions * plan.scale, plan, seed)
     encode_seconds = (time.perf_counter() - t0) / max(n, 1)
