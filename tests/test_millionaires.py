@@ -52,8 +52,11 @@ def test_output_to_one_party_and_cost():
     assert res.outputs == [None, True]
     res = duel(np.arange(100), np.full(100, 50), bits=32)
     assert res.cost.rounds == 5
-    # 32 ANDs x 32 bytes of tables + 16 bytes per garbler label + 16 per OT correction, per comparison
-    assert res.cost.bytes_sent[0] >= 100 * (32 * 32 + 16 * 32 + 16 * 32)
+    # the module docstring's formula, exactly: per comparison 32 ANDs x 32 bytes of tables, 16 bytes
+    # per garbler label and per OT correction, 1 decoding byte; plus 128 base-OT points (4096 bytes)
+    B, n = 100, 32
+    assert res.cost.bytes_sent[0] == B * (32 * n + 16 * n + 16 * n + 1) + 4096
+    assert res.cost.bytes_sent[1] == 16 * n * B + B + 40  # IKNP matrix, result, base-OT point, batch size
 
 
 def test_bad_inputs_are_refused():
