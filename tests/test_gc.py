@@ -326,6 +326,17 @@ def test_yao_output_to_one_party_and_rounds():
     assert res.cost.rounds == 5  # and the result back to the garbler
 
 
+def test_yao_bytes_match_the_docstring():
+    c = builder.greater_than(8)  # n_G = n_E = 8, A = 8 AND gates, n_out = 1
+    B, n_g, n_e, A, n_out = 5, 8, 8, c.n_and, 1
+    assert A == 8
+    g, e = int_to_bits(range(5), 8), int_to_bits([3] * 5, 8)
+    res = yao2(c, g, e)
+    matrix = 128 * -(-(B * n_e) // 8)  # IKNP: 16 B n_E when 8 divides B n_E
+    assert res.cost.bytes_sent[1] == 32 + matrix + 8 + B * n_out
+    assert res.cost.bytes_sent[0] == 4096 + 16 * B * n_e + 16 * B * n_g + 32 * B * A + B * n_out
+
+
 def test_yao_large_batch_is_chunked(monkeypatch):
     import mpc.gc.yao as yao
     monkeypatch.setattr(yao, "CHUNK_WIRE_INSTANCES", 2000)

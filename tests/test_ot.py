@@ -263,6 +263,34 @@ def test_iknp_sender_view_independent_of_choices():
         assert abs(agree.mean() - 0.5) < 5 * 0.5 / np.sqrt(m * 128)
 
 
+def test_iknp_bytes_match_the_docstring():
+    # setup: 32 bytes (A) one way, 128 points back; each extension of m OTs: the 128 x ceil(m/8)
+    # matrix; correlated OT 16 m back, chosen OT 2 m L back (m = 100: not a multiple of 8)
+    m, L = 100, 32
+
+    def sender(party):
+        s = IKNPSender.setup(party, 1)
+        with party.phase("ext"):
+            s.random(m)
+            s.correlated(m, np.zeros(16, np.uint8))
+            s.chosen(np.zeros((m, L), np.uint8), np.ones((m, L), np.uint8))
+
+    def receiver(party):
+        r = IKNPReceiver.setup(party, 0)
+        with party.phase("ext"):
+            r.random(np.zeros(m, np.uint8))
+            r.correlated(np.ones(m, np.uint8))
+            r.chosen(np.ones(m, np.uint8))
+
+    res = run2(sender, receiver)
+    ext = res.cost.phases()["ext"]
+    matrix = 128 * -(-m // 8)
+    assert ext.bytes_sent[1] == 3 * matrix                # receiver (party 1) -> sender
+    assert ext.bytes_sent[0] == 16 * m + 2 * m * L        # sender -> receiver
+    assert res.cost.bytes_sent[0] - ext.bytes_sent[0] == 128 * 32  # setup: base-OT receiver's points
+    assert res.cost.bytes_sent[1] - ext.bytes_sent[1] == 32        # setup: the base-OT sender's A
+
+
 def test_iknp_rejects_bad_arguments():
     def receiver(party, bad):
         IKNPReceiver.setup(party, 0).random(bad)
