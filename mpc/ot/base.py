@@ -102,7 +102,7 @@ def random_send(party: Party, peer: int, n: int) -> tuple[np.ndarray, np.ndarray
     Cost
     ----
     2 messages (1 round each way): ``32`` bytes sender to receiver,
-    ``32 n`` bytes receiver to sender; sender ``n + 1`` scalar multiplications,
+    ``32 n`` bytes receiver to sender; sender ``n + 2`` scalar multiplications (``aG``, ``aA``, ``a B_i``),
     receiver ``2 n``.
 
     References
