@@ -200,6 +200,15 @@ def test_unsafe_or_impossible_parameters_are_refused():
     if "ckks" in AVAILABLE:
         with pytest.raises(ParameterError, match="could exceed"):
             make_aggregator("ckks").setup(1000, 4, 1e3)  # sums up to 1e6 > 2^19
+        # the rounding that hides decryption noise: a step inside the noise (or negative) is refused
+        for bad in (27, 200, -3, 2.5):
+            with pytest.raises(ParameterError, match="round_bits"):
+                make_aggregator("ckks", round_bits=bad)
+        small, large = make_aggregator("ckks"), make_aggregator("ckks")
+        small.setup(4, 3, 1.0)
+        large.setup(100, 3, 1000.0)  # sums up to 1e5: the "linear" preset, noisier
+        assert (small.chosen_preset, small.round_bits) == ("aggregate", 24)
+        assert (large.chosen_preset, large.round_bits) == ("linear", 20)
     if "secagg" in AVAILABLE:
         agg = make_aggregator("secagg")
         agg.setup(5, 3, 1.0)
