@@ -344,3 +344,96 @@ def test_public_context_holds_only_the_requested_rotation_keys(lite):
     full.generate_galois_keys()
     everything = len(full.serialize(save_secret_key=False, save_galois_keys=True))
     assert len(lite.serialize()) < everything / 3
+
+
+# --- rotations (EncryptedVector.rotate, Diagonals / linear_transform) ----------------------
+
+ROT_STEPS = (1, -1, 3, 64, -1000, 2047)
+
+
+@pytest.fixture(scope="module")
+def rot_sc():
+    return SecretContext.create("aggregate", steps=ROT_STEPS)  # N = 4096: 2048 slots, depth 0
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from(ROT_STEPS + (0, 2048, -2048 * 3)), st.integers(0, 2**32 - 1))
+def test_rotate_is_numpy_roll_on_the_slot_vector(rot_sc, k, seed):
+    x = np.random.default_rng(seed).uniform(-8, 8, size=rot_sc.public().slots)
+    v = rot_sc.encrypt(x)
+    r = v.rotate(k)
+    assert r.depth == v.depth and len(r) == len(x)
+    assert np.max(np.abs(rot_sc.decrypt(r) - np.roll(x, k))) < ADD_TOL * 10
+    assert np.max(np.abs(rot_sc.decrypt(v) - x)) < ADD_TOL  # the operand is unchanged
+
+
+def test_rotate_keeps_depth_and_composes_with_products():
+    sc = SecretContext.create("linear", steps=(5,))
+    x = np.random.default_rng(1).uniform(-2, 2, size=sc.public().slots)
+    v = sc.encrypt(x)
+    r = (v.rotate(5) * 0.5).rotate(5)
+    assert r.depth == v.depth - 1 == 0
+    assert np.allclose(sc.decrypt(r), 0.5 * np.roll(x, 10), atol=MUL_TOL)
+    # a vector shorter than the slots: its first values of the rolled slot vector (TenSEAL repeats it)
+    short = sc.encrypt(np.arange(7.0))
+    assert np.allclose(sc.decrypt(short.rotate(5)), np.roll(np.resize(np.arange(7.0), sc.public().slots), 5)[:7],
+                       atol=1e-4)
+
+
+def test_rotate_refuses_missing_keys_and_bad_operands(rot_sc):
+    v = rot_sc.encrypt(np.ones(rot_sc.public().slots))
+    with pytest.raises(ParameterError, match=r"no rotation \(Galois\) key for step 2 .*steps=\(2,\)"):
+        v.rotate(2)
+    with pytest.raises(ParameterError, match="integer"):
+        v.rotate(1.0)
+    with pytest.raises(ParameterError, match="one ciphertext"):
+        rot_sc.encrypt(np.ones(rot_sc.public().slots + 1)).rotate(1)
+    with pytest.raises(ParameterError, match="integers"):
+        SecretContext.create("aggregate", steps=("1",))
+    # power-of-two keys: SEAL composes a step from signed powers of two when all are present
+    sums = SecretContext.create("aggregate", rotations=("sum",), max_length=16)
+    x = np.arange(sums.public().slots, dtype=np.float64) / 100
+    assert np.allclose(sums.decrypt(sums.encrypt(x).rotate(-4)), np.roll(x, -4), atol=1e-5)
+    with pytest.raises(ParameterError, match="no rotation"):
+        sums.encrypt(x).rotate(-3)  # left by 3 = 4 - 1 needs a key for -1
+
+
+def test_rotation_steps_survive_serialization(rot_sc):
+    pub = PublicContext.load(rot_sc.serialize())
+    assert pub.steps == rot_sc.public().steps == tuple(sorted({k % 2048 for k in ROT_STEPS}))
+    x = np.random.default_rng(2).uniform(-1, 1, size=pub.slots)
+    r = pub.encrypt(x).rotate(-1000)
+    back = SecretContext.load(rot_sc.serialize(include_secret_key=True))
+    assert back.public().steps == pub.steps
+    assert np.allclose(rot_sc.decrypt(pub.load_vector(r.serialize())), np.roll(x, -1000), atol=1e-5)
+    with pytest.raises(ParameterError, match="no rotation"):
+        pub.encrypt(x).rotate(7)
+
+
+def test_linear_transform_baby_step_giant_step_matches_numpy():
+    rng = np.random.default_rng(3)
+    slots = 4096
+    diag = {i: rng.uniform(-1, 1, slots) * (rng.random(slots) < 0.7) for i in range(11)}
+    diag[4] = np.zeros(slots)  # dropped
+    d = ckks.Diagonals(diag, slots, baby=3)
+    assert d.rotations == 2 + 3 and d.steps == sorted(k % slots for k in (-1, -2, -3, -6, -9))
+    sc = SecretContext.create("quadratic", steps=d.steps)
+    x = rng.uniform(-2, 2, slots)
+    v = sc.encrypt(x)
+    y = v.linear_transform(d)
+    want = sum(diag[i] * np.roll(x, -i) for i in diag)
+    assert y.depth == v.depth - 1
+    assert np.max(np.abs(sc.decrypt(y) - want)) < MUL_TOL
+    y2 = v.linear_transform(d)  # plaintexts cached per level: same result
+    assert np.allclose(sc.decrypt(y2), want, atol=MUL_TOL)
+    assert np.allclose(sc.decrypt(y.linear_transform(d)), sum(diag[i] * np.roll(want, -i) for i in diag),
+                       atol=1e-3)  # at a lower level
+    with pytest.raises(DepthError):
+        y.linear_transform(d).linear_transform(d)
+    missing = ckks.Diagonals({0: np.ones(slots), 5: np.ones(slots)}, slots, baby=5)
+    with pytest.raises(ParameterError, match="no rotation"):
+        v.linear_transform(missing)
+    with pytest.raises(ParameterError, match="nonzero"):
+        ckks.Diagonals({0: np.zeros(slots)}, slots)
+    with pytest.raises(ParameterError, match="shift"):
+        ckks.Diagonals({slots: np.ones(slots)}, slots)

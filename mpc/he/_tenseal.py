@@ -55,6 +55,51 @@ def matvec_steps(length: int, slots: int) -> list[int]:
     return steps
 
 
+def naf(step: int) -> list[int]:
+    """Signed powers of two summing to ``step`` (non-adjacent form), as SEAL
+    composes a rotation that has no key of its own."""
+    out, k = [], 0
+    while step:
+        if step & 1:
+            digit = 2 - (step & 3)  # +1 or -1
+            out.append(digit << k)
+            step -= digit
+        step >>= 1
+        k += 1
+    return out
+
+
+def signed_step(step: int, slots: int) -> int:
+    """``step`` mod ``slots`` as a SEAL left-rotation step in (-slots/2, slots/2]."""
+    s = step % slots
+    return s - slots if s > slots // 2 else s
+
+
+def rotation_available(step: int, slots: int, available: frozenset[int]) -> bool:
+    """Can SEAL rotate left by ``step`` with keys for ``available`` (steps mod ``slots``)?"""
+    s = signed_step(step, slots)
+    return s == 0 or s % slots in available or all(c % slots in available for c in naf(s))
+
+
+def wrap_ciphertext(raw_context, ciphertext, size: int, scale: float):
+    """A TenSEAL ``CKKSVector`` of ``size`` values around a SEAL ciphertext.
+
+    TenSEAL builds vectors only from values or from a ``CKKSVectorProto``
+    (1: packed size, 2: SEAL ciphertext bytes, 3: scale as a double); SEAL's
+    Python binding saves ciphertexts only to a file (a ciphertext is not secret).
+    """
+    import struct
+
+    with tempfile.TemporaryDirectory(prefix="concilium-ct-",
+                                     dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
+        path = os.path.join(tmp, "ct")
+        ciphertext.save(path)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    proto = _emit([(1, 2, _varint(size)), (2, 2, data), (3, 1, struct.pack("<d", scale))])
+    return ts._ts_cpp.CKKSVector(raw_context, proto)
+
+
 # --- protobuf (just enough for TenSEALContextProto) -------------------------------
 
 def _varint(n: int) -> bytes:

@@ -41,19 +41,34 @@ import tenseal as ts
 
 from . import serial
 from ..errors import ParameterError
+import tenseal.sealapi as sealapi
+
 from ._tenseal import (DepthError, context_shape, matvec_steps, public_context_with_galois,
-                       sum_steps, translate)
-from .ckks_vector import EncryptedVector
+                       rotation_available, sum_steps, translate)
+from .ckks_vector import Diagonals, EncryptedVector
 from .params import CKKSParams, check_security, resolve
 
 _Cpp = ts._ts_cpp.CKKSVector
 ROTATIONS = ("sum", "matvec")
 
-__all__ = ["DepthError", "EncryptedVector", "PublicContext", "SecretContext", "ROTATIONS"]
+__all__ = ["DepthError", "Diagonals", "EncryptedVector", "PublicContext", "SecretContext", "ROTATIONS"]
 
 
-def _steps_for(rotations: Sequence[str], max_length: int, slots: int) -> list[int]:
-    steps: set[int] = set()
+def _check_steps(steps: Sequence[int], slots: int) -> tuple[int, ...]:
+    """Explicit :meth:`EncryptedVector.rotate` steps, normalised to ``[1, slots)``, sorted, unique."""
+    out = set()
+    for k in steps:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise ParameterError(f"rotation steps must be integers, got {k!r}")
+        if int(k) % slots:
+            out.add(int(k) % slots)
+    return tuple(sorted(out))
+
+
+def _steps_for(rotations: Sequence[str], max_length: int, slots: int,
+               steps: Sequence[int] = ()) -> list[int]:
+    """SEAL left-rotation steps to make keys for: the kinds' and ``-k`` for each np.roll step ``k``."""
+    steps = {(-k) % slots for k in steps}
     for kind in rotations:
         if kind == "sum":
             steps.update(sum_steps(min(max_length, slots)))
@@ -85,15 +100,18 @@ class PublicContext:
     rotations, max_length:
         Which rotation keys it holds: ``"sum"`` (also for dot) and/or ``"matvec"``,
         for vectors (or ciphertext chunks) of up to ``max_length`` slots.
+    steps:
+        Explicit :meth:`EncryptedVector.rotate` steps it holds keys for
+        (``numpy.roll`` convention, normalised to ``[1, N/2)``).
     key_id:
         Fingerprint of the public key; ciphertexts carry it.
     """
 
     __slots__ = ("_ts", "_raw", "params", "rotations", "max_length", "key_id", "_steps",
-                 "_max_value")
+                 "_max_value", "steps", "_rot_keys", "_seal")
 
     def __init__(self, tscontext: ts.Context, params: CKKSParams, rotations: tuple[str, ...],
-                 max_length: int, key_id: str | None = None) -> None:
+                 max_length: int, key_id: str | None = None, steps: Sequence[int] = ()) -> None:
         if tscontext.is_private():
             raise serial.EncodingError("a PublicContext must not hold a secret key")
         self._ts = tscontext
@@ -102,8 +120,11 @@ class PublicContext:
         self.rotations = rotations
         self.max_length = max_length
         self.key_id = key_id or _public_key_id(tscontext)
-        self._steps = frozenset(_steps_for(rotations, max_length, params.slots))
+        self.steps = _check_steps(steps, params.slots)
+        self._steps = frozenset(_steps_for(rotations, max_length, params.slots, self.steps))
+        self._rot_keys = frozenset(s % params.slots for s in self._steps)
         self._max_value = params.max_abs_value
+        self._seal: tuple | None = None
 
     @property
     def slots(self) -> int:
@@ -151,18 +172,18 @@ class PublicContext:
         p = self.params
         return {"n": p.poly_modulus_degree, "bits": list(p.coeff_mod_bit_sizes),
                 "scale_bits": p.scale_bits, "name": p.name, "rotations": list(self.rotations),
-                "max_length": self.max_length, "key_id": self.key_id}
+                "max_length": self.max_length, "key_id": self.key_id, "steps": list(self.steps)}
 
     @classmethod
     def load(cls, data: bytes, n_threads: int | None = None) -> "PublicContext":
         """Load a serialized public context; refuse one outside the 128-bit table
         or one that holds a secret key."""
         header, body = serial.load(data, serial.Kind.CKKS_PUBLIC_CONTEXT)
-        params, rotations, max_length, key_id = _parse_header(header, "CKKS public context")
+        params, rotations, max_length, key_id, steps = _parse_header(header, "CKKS public context")
         tsctx = _load_ts(bytes(body), n_threads, params, "CKKS public context")
         if tsctx.is_private():
             raise serial.EncodingError("serialized public context holds a secret key; refusing")
-        out = cls(tsctx, params, rotations, max_length)
+        out = cls(tsctx, params, rotations, max_length, steps=steps)
         if out.key_id != key_id:
             raise serial.EncodingError(
                 f"CKKS public context: header key id {key_id} does not match its key {out.key_id}")
@@ -180,6 +201,24 @@ class PublicContext:
             raise serial.EncodingError("CKKS ciphertext does not belong to this context")
         return int(data.chain_index())
 
+    def _seal_tools(self) -> tuple:
+        """(SEAL evaluator, CKKS encoder, Galois keys or None), made once per context."""
+        if self._seal is None:
+            seal = self._ts.seal_context().data
+            keys = self._ts.galois_keys().data if self._steps else None
+            self._seal = (sealapi.Evaluator(seal), sealapi.CKKSEncoder(seal), keys)
+        return self._seal
+
+    def _need_rotation(self, step: int, op: str) -> None:
+        """Refuse a ``numpy.roll`` rotation by ``step`` that no Galois key here can make."""
+        slots = self.params.slots
+        if not rotation_available(-step, slots, self._rot_keys):
+            raise ParameterError(
+                f"CKKS {op}: no rotation (Galois) key for step {step} (mod {slots} slots: "
+                f"{step % slots}); this context has explicit steps {list(self.steps)} and "
+                f"rotations={self.rotations} for max_length={self.max_length}. Create the "
+                f"SecretContext with steps=({step},) (or include it)")
+
     def _need_steps(self, steps: list[int], op: str, length: int) -> None:
         if not self._steps.issuperset(steps):
             kind = "matvec" if op == "matvec" else "sum"
@@ -190,7 +229,7 @@ class PublicContext:
                 f"with rotations=({kind!r},) and max_length={length} or more")
 
 
-def _parse_header(header: dict, what: str) -> tuple[CKKSParams, tuple[str, ...], int, str]:
+def _parse_header(header: dict, what: str) -> tuple[CKKSParams, tuple[str, ...], int, str, tuple[int, ...]]:
     get = serial.header_field
     bits = get(header, "bits", list, what)
     if not all(isinstance(b, int) for b in bits):
@@ -203,7 +242,12 @@ def _parse_header(header: dict, what: str) -> tuple[CKKSParams, tuple[str, ...],
     rotations = tuple(get(header, "rotations", list, what))
     if not set(rotations) <= set(ROTATIONS):
         raise serial.EncodingError(f"{what}: unknown rotations {rotations}")
-    return params, rotations, get(header, "max_length", int, what), get(header, "key_id", str, what)
+    steps = header.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(k, int) and not isinstance(k, bool)
+                                              and 0 < k < params.slots for k in steps):
+        raise serial.EncodingError(f"{what}: header field 'steps' must list integers in [1, N/2)")
+    return (params, rotations, get(header, "max_length", int, what), get(header, "key_id", str, what),
+            tuple(steps))
 
 
 def _load_ts(body: bytes, n_threads: int | None, params: CKKSParams, what: str) -> ts.Context:
@@ -226,6 +270,9 @@ class SecretContext:
     ``"sum"`` for :meth:`EncryptedVector.sum` and ``dot`` (rotations by 2^k < s),
     ``"matvec"`` for :meth:`EncryptedVector.matvec` (rotations by +-2^k), for
     vectors or ciphertext chunks of up to ``max_length`` slots (default: all N/2).
+    ``steps`` adds one key per :meth:`EncryptedVector.rotate` step ``k``
+    (``numpy.roll`` convention; a step without its own key is refused unless
+    SEAL can compose it from signed powers of two the context holds).
     At N = 8192 each key is about 1.4 MB, so ask only for what you use.
     """
 
@@ -240,7 +287,8 @@ class SecretContext:
 
     @classmethod
     def create(cls, params: str | CKKSParams = "quadratic", *, rotations: Sequence[str] = (),
-               max_length: int | None = None, n_threads: int | None = None) -> "SecretContext":
+               max_length: int | None = None, n_threads: int | None = None,
+               steps: Sequence[int] = ()) -> "SecretContext":
         """New keys for a preset name (see :data:`~mpc.he.params.PRESETS`) or
         checked custom :class:`~mpc.he.params.CKKSParams`.
 
@@ -254,16 +302,17 @@ class SecretContext:
         length = p.slots if max_length is None else int(max_length)
         if not 1 <= length:
             raise ParameterError(f"max_length must be positive, got {length}")
-        steps = _steps_for(rotations, length, p.slots)
+        explicit = _check_steps(steps, p.slots)
+        seal_steps = _steps_for(rotations, length, p.slots, explicit)
         try:
             private = ts.context(ts.SCHEME_TYPE.CKKS, poly_modulus_degree=p.poly_modulus_degree,
                                  coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes),
                                  n_threads=n_threads)
             private.global_scale = 2.0 ** p.scale_bits
-            public_ts = public_context_with_galois(private, steps)
+            public_ts = public_context_with_galois(private, seal_steps)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise translate(exc, "create context") from exc
-        return cls(private, PublicContext(public_ts, p, rotations, length))
+        return cls(private, PublicContext(public_ts, p, rotations, length, steps=explicit))
 
     def public(self) -> PublicContext:
         """The evaluation context to give to a server (no secret key)."""
@@ -312,11 +361,11 @@ class SecretContext:
         secret key decrypts what the public key encrypts."""
         what = "CKKS secret context"
         header, body = serial.load(data, serial.Kind.CKKS_SECRET_CONTEXT)
-        params, rotations, max_length, key_id = _parse_header(header, what)
+        params, rotations, max_length, key_id, steps = _parse_header(header, what)
         private_b, public_b = serial.split_parts(body, 2, what)
         private = _load_ts(private_b, n_threads, params, what)
         public = PublicContext(_load_ts(public_b, n_threads, params, what), params, rotations,
-                               max_length, key_id)
+                               max_length, key_id, steps)
         out = cls(private, public)
         probe = out.decrypt(public.encrypt([1.0]))
         if abs(probe[0] - 1.0) > 1e-3:

@@ -24,13 +24,14 @@ operands keep the repetition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+import math
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import tenseal as ts
 
 from . import serial
-from ._tenseal import DepthError, matvec_steps, sum_steps, translate
+from ._tenseal import DepthError, matvec_steps, sum_steps, translate, wrap_ciphertext
 from ..errors import ParameterError
 
 if TYPE_CHECKING:
@@ -40,7 +41,72 @@ _Cpp = ts._ts_cpp.CKKSVector
 _Plain = ts._ts_cpp.PlainTensorDouble
 _TS_ERRORS = (ValueError, RuntimeError, TypeError)
 
-__all__ = ["DepthError", "EncryptedVector"]
+__all__ = ["DepthError", "Diagonals", "EncryptedVector"]
+
+
+class Diagonals:
+    """A plain linear map on the slot vector, ``y = sum_i d_i * roll(x, -i)``, for
+    :meth:`EncryptedVector.linear_transform` (Halevi-Shoup diagonal method).
+
+    ``diagonals`` maps a shift ``i`` in ``[0, slots)`` to a length-``slots``
+    vector ``d_i``; all-zero ones are dropped. Evaluated baby-step giant-step
+    (Halevi-Shoup 2018): ``i = g*b + t``, ``y = sum_g roll(sum_t roll(d_i, g*b) *
+    roll(x, -t), -g*b)``, so ``b - 1`` baby and ``G - 1`` giant rotations for
+    ``G = ceil(span / b)`` instead of one per diagonal. The plaintexts are
+    encoded once per ciphertext level and kept here (reuse the object for
+    every input: encoding costs about as much as the product).
+    """
+
+    __slots__ = ("slots", "baby", "_terms", "_encoded")
+
+    def __init__(self, diagonals: Mapping[int, np.ndarray], slots: int, baby: int | None = None) -> None:
+        terms: dict[tuple[int, int], np.ndarray] = {}
+        kept = {}
+        for i, d in diagonals.items():
+            d = np.asarray(d, dtype=np.float64)
+            if isinstance(i, bool) or not 0 <= int(i) < slots or d.shape != (slots,):
+                raise ParameterError(f"diagonal {i!r}: need a shift in [0, {slots}) and {slots} values, "
+                                     f"got shape {d.shape}")
+            if not np.all(np.isfinite(d)):
+                raise ParameterError(f"diagonal {i}: NaN or infinite values")
+            if np.any(d):
+                kept[int(i)] = d
+        if not kept:
+            raise ParameterError("a linear transform needs at least one nonzero diagonal")
+        span = max(kept) + 1
+        b = max(1, math.isqrt(span - 1) + 1) if baby is None else int(baby)
+        if not 1 <= b <= span:
+            raise ParameterError(f"baby step {baby} must be in [1, {span}]")
+        for i, d in kept.items():
+            g, t = divmod(i, b)
+            terms[(g, t)] = np.roll(d, g * b)
+        self.slots, self.baby, self._terms = slots, b, terms
+        self._encoded: dict[tuple, dict] = {}
+
+    @property
+    def steps(self) -> list[int]:
+        """The :meth:`EncryptedVector.rotate` steps (``numpy.roll`` convention) it needs keys for."""
+        b = self.baby
+        need = {-t for _, t in self._terms if t} | {-g * b for g, _ in self._terms if g}
+        return sorted(k % self.slots for k in need)
+
+    @property
+    def rotations(self) -> int:
+        """Rotations per evaluation."""
+        return len({t for _, t in self._terms if t}) + len({g for g, _ in self._terms if g})
+
+    def _plaintexts(self, encoder, parms_id, scale: float) -> dict:
+        key = (tuple(parms_id), scale)
+        if key not in self._encoded:
+            import tenseal.sealapi as sealapi
+
+            out = {}
+            for gt, d in self._terms.items():
+                pt = sealapi.Plaintext()
+                encoder.encode(d.tolist(), parms_id, scale, pt)
+                out[gt] = pt
+            self._encoded[key] = out
+        return self._encoded[key]
 
 
 class EncryptedVector:
@@ -241,6 +307,101 @@ class EncryptedVector:
         return self._derive(chunks, [lv - 1 for lv in self._levels], self._replicated and vec is None)
 
     __rmul__ = __mul__
+
+    # --- rotations ------------------------------------------------------------
+
+    def _single(self, op: str):
+        if len(self._chunks) != 1:
+            raise ParameterError(
+                f"CKKS {op} works on a vector held in one ciphertext (length <= {self.context.slots}); "
+                f"this one has {self._length} values in {len(self._chunks)} ciphertexts")
+        return self._chunks[0]
+
+    def _wrap(self, ct, op: str):
+        try:
+            return wrap_ciphertext(self.context._raw, ct, self._sizes[0], self.context._ts.global_scale)
+        except _TS_ERRORS as exc:
+            raise translate(exc, op) from exc
+
+    def rotate(self, k: int) -> "EncryptedVector":
+        """Encrypted ``numpy.roll(slots, k)`` of the ciphertext's slot vector (``N/2``
+        values; the vector is its first ``len(self)``). No depth; one key switch.
+
+        The slots past the length hold TenSEAL's repetition of the vector (a
+        fresh encryption) or what earlier operations left there, so for a
+        vector shorter than ``N/2`` the result is *not* ``numpy.roll`` of the
+        vector itself: encrypt ``N/2`` values for exact cyclic semantics. Needs
+        a Galois key for ``k`` (``SecretContext.create(steps=(k,))``), else
+        :class:`ParameterError` before any work. One ciphertext only.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise ParameterError(f"CKKS rotate: the step must be an integer, got {k!r}")
+        chunk = self._single("rotate")
+        slots = self.context.slots
+        if int(k) % slots == 0:
+            return self._derive([chunk], list(self._levels), self._replicated)  # chunks are never mutated
+        self.context._need_rotation(int(k), "rotate")
+        evaluator, _, keys = self.context._seal_tools()
+        try:
+            ct = chunk.ciphertext()[0]
+            evaluator.rotate_vector_inplace(ct, (-int(k)) % slots, keys)
+        except _TS_ERRORS as exc:
+            raise translate(exc, "rotate") from exc
+        return self._derive([self._wrap(ct, "rotate")], list(self._levels), False)
+
+    def linear_transform(self, diagonals: Diagonals) -> "EncryptedVector":
+        """Encrypted ``sum_i d_i * roll(x, -i)`` on the slot vector (one level).
+
+        Baby-step giant-step (see :class:`Diagonals`): ``diagonals.rotations``
+        rotations, one plain product per nonzero diagonal, one rescale per
+        giant step; all on SEAL ciphertexts, wrapped back once. Needs Galois
+        keys for ``diagonals.steps``. Same length as ``self``; one ciphertext.
+        """
+        if not isinstance(diagonals, Diagonals):
+            raise TypeError("linear_transform takes a Diagonals")
+        chunk = self._single("linear transform")
+        ctx = self.context
+        if diagonals.slots != ctx.slots:
+            raise ParameterError(f"CKKS linear transform: diagonals of {diagonals.slots} slots, "
+                                 f"the context has {ctx.slots}")
+        depth = self._need_depth(1, "linear transform")
+        for k in diagonals.steps:
+            ctx._need_rotation(k, "linear transform")
+        evaluator, encoder, keys = ctx._seal_tools()
+        import tenseal.sealapi as sealapi
+
+        b, scale = diagonals.baby, ctx._ts.global_scale
+        try:
+            x = chunk.ciphertext()[0]
+            plains = diagonals._plaintexts(encoder, x.parms_id(), scale)
+            baby = {0: x}
+            for t in sorted({t for _, t in plains if t}):
+                r = sealapi.Ciphertext()
+                evaluator.rotate_vector(x, t, keys, r)
+                baby[t] = r
+            total = None
+            for g in sorted({g for g, _ in plains}):
+                acc = None
+                for (gg, t), pt in plains.items():
+                    if gg != g:
+                        continue
+                    term = sealapi.Ciphertext()
+                    evaluator.multiply_plain(baby[t], pt, term)
+                    if acc is None:
+                        acc = term
+                    else:
+                        evaluator.add_inplace(acc, term)
+                evaluator.rescale_to_next_inplace(acc)
+                acc.scale = scale  # as TenSEAL does after every rescale
+                if g:
+                    evaluator.rotate_vector_inplace(acc, g * b, keys)
+                if total is None:
+                    total = acc
+                else:
+                    evaluator.add_inplace(total, acc)
+        except _TS_ERRORS as exc:
+            raise translate(exc, "linear transform") from exc
+        return self._derive([self._wrap(total, "linear transform")], [depth], False)
 
     # --- reductions ------------------------------------------------------------
 
