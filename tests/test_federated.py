@@ -134,6 +134,30 @@ def test_dp_noise_is_really_added(cancer):
     assert a.rounds[-1].epsilon <= 0.5 + 1e-6
 
 
+@pytest.mark.parametrize("mode", ["central", "distributed"])
+def test_dp_noise_in_the_averaged_sum_has_std_z_times_clip(mode):
+    # The wiring from DPConfig to the mechanisms, with C != 1 (the other DP tests use C = 1, where
+    # a noise of std z instead of z C would go unnoticed): zero updates from 10 clients, so the
+    # decoded sum is the noise alone, of std z C whichever party adds it.
+    from mpc.dp import PrivacyAccountant
+
+    from ml.aggregators import AggregationResult
+    from ml.federated import _client_uploads, _dp_plan, _server_average
+
+    z, clip, dim, n = 3.0, 2.0, 2000, 10
+    dp = DPConfig(mode, clip=clip, epsilon=None, noise_multiplier=z, noise_seed=b"\x09" * 16)
+    mech, ddg, _ = _dp_plan(dp, dim, n, 5, 10.0)
+    prg = PRG(b"\x09" * 16)
+    uploads = _client_uploads({k: np.zeros(dim) for k in range(n)}, [1] * n, 1, dp, ddg, prg)
+    total = np.sum([uploads[k] for k in range(n)], axis=0)
+    res = AggregationResult(total, list(range(n)), 0.0, 0.0, 0.0)
+    acc = PrivacyAccountant()
+    summed, count = _server_average(res, mech, ddg, acc, prg)
+    assert count == n and acc.steps == 1
+    assert abs(summed.std() / (z * clip) - 1) < 0.05  # 2000 samples: 5% is about 3 standard errors
+    assert abs(summed.mean()) < 4 * z * clip / np.sqrt(dim)
+
+
 def test_compression_reports_bytes(cancer):
     clients = hospitals(cancer)
     h = train(LogisticRegression(30), clients, cancer[2:], rounds=5, compression=TopK(0.25),
