@@ -72,8 +72,10 @@ def test_one_party_per_config_with_a_dealer(tmp_path):
     cfg = str(tmp_path / "parties.toml")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     prog = "tests/test_tcp_programs.py:arith"
+    part = tmp_path / "party0.json"
+    extra = [["--transcript", str(part)], []]
     procs = [subprocess.Popen([sys.executable, "-m", "mpc.cli", "run", prog, "--party", str(i),
-                               "--config", cfg, "--kwargs", '{"size": 4}'], cwd=ROOT, env=env,
+                               "--config", cfg, "--kwargs", '{"size": 4}', *extra[i]], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     dealer = subprocess.Popen([sys.executable, "-m", "mpc.cli", "dealer", "--config", cfg], cwd=ROOT,
@@ -89,6 +91,10 @@ def test_one_party_per_config_with_a_dealer(tmp_path):
         text = out.split(f"party {i}: ", 1)[1].split("\ncost")[0]
         mul = re.search(r"'mul': array\(\[([^\]]*)\]", text).group(1)
         assert np.allclose([float(v) for v in mul.split(",")], want["mul"], atol=1e-3)
+    # party 0's own transcript: the messages it sent and the dealer's to it, no payloads
+    data = json.loads(part.read_text())
+    assert data["messages"] and {m["sender"] for m in data["messages"]} <= {0, -1}
+    assert all("payload" not in m for m in data["messages"])
 
 
 def test_clear_errors(tmp_path):
