@@ -180,3 +180,59 @@ def test_value_range_is_checked_when_the_input_range_is_known():
     assert compile_network(big).value_bound is None  # no input range, no check
     with pytest.raises(ParameterError, match="input_bound"):
         compile_network(net, input_bound=-1.0)
+
+
+def _apply_diagonals_plain(d, z):
+    """What EncryptedVector.linear_transform computes, in numpy (baby-step giant-step undone)."""
+    out = np.zeros_like(z)
+    for (g, t), pt in d._terms.items():
+        out += np.roll(pt * np.roll(z, -t), -g * d.baby)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 12), st.integers(2, 6))
+def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, hidden, n_out):
+    """The slot layout (input repeated, outputs repeated as far as the next map reads) is exact."""
+    rng = np.random.default_rng(seed)
+    net = mlp([(rng.normal(size=(n_in, hidden)), rng.normal(size=hidden)),
+               (rng.normal(size=(hidden, n_out)), rng.normal(size=n_out))], Polynomial((0.3, -0.4, 0.25)))
+    plan = compile_network(net)
+    slots = plan.requirements.params.slots
+    x = rng.uniform(-1, 1, size=n_in)
+    z = np.resize(np.append(x, 1.0), slots)
+    for stage, d in zip(plan.stages, plan.diagonals):
+        if d is not None:
+            z = _apply_diagonals_plain(d, z)
+        else:
+            z = z * z
+    assert np.allclose(z[:n_out], net.forward(x[None])[0], atol=1e-9)
+    steps = set(plan.requirements.rotation_steps)
+    assert steps == {k for d in plan.diagonals if d is not None for k in d.steps}
+    n = max(n_in, hidden) + 1  # baby-step giant-step: about 2 sqrt(n) rotations per map, not n
+    assert all(d.rotations <= 2 * int(np.ceil(np.sqrt(n))) for d in plan.diagonals if d is not None)
+
+
+def test_single_image_digits_under_ckks_with_few_rotations():
+    """Batch 1 (vector layout): every prediction agrees; keys only for the plan's steps."""
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, _ = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+    net = train_polynomial_mlp(Xtr, ytr, (16,), epochs=60, lr=0.01, seed=1)
+    server = HEServer(net, layout="vector")
+    req = server.requirements
+    rotations = sum(d.rotations for d in server.plan.diagonals if d is not None)
+    assert rotations <= 25 < 65 + 17  # the per-input-value diagonal method needed 82
+    client = HEClient(req)
+    ctx = server.load_context(client.public_context())
+    assert ctx.steps == req.rotation_steps and ctx.rotations == ()
+    res = ckks_predict(server, Xte[:4], layout="vector")
+    assert np.array_equal(res.outputs, net.predict(Xte[:4]))
+    assert np.allclose(res.scores, net.forward(Xte[:4]), atol=1e-3)
+    reply = server.answer(ctx, client.query(Xte[0]))
+    assert np.allclose(client.scores(reply), net.forward(Xte[:1])[0], atol=1e-3)
+    with pytest.raises(ParameterError, match="expects"):
+        server.evaluate(ctx.encrypt(np.append(Xte[0], 1.0)))  # not repeated along the slots
+    other = mlp([(np.ones((64, 2)), np.zeros(2)), (np.ones((2, 3)), np.zeros(3))], "square")  # same depth
+    fewer = HEClient(HEServer(other, layout="vector").requirements)
+    with pytest.raises(ParameterError, match="rotation keys for steps"):
+        server.load_context(fewer.public_context())

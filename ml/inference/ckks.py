@@ -10,16 +10,22 @@ client decrypts the scores. :func:`ckks_predict` runs both in this process.
 Protocol
 --------
 1. Server: compile the network; publish the requirements.
-2. Client: keys for those parameters (rotation keys only for the vector
-   layout); send the public context (never the secret key) and the query.
+2. Client: keys for those parameters (for the vector layout, Galois keys
+   for the plan's ``rotation_steps`` only); send the public context (never
+   the secret key) and the query.
 3. Server: evaluate the stages on the ciphertexts; return encrypted scores.
 4. Client: decrypt; argmax (or the sign of a single score).
 
 Two layouts:
 
-* ``"vector"``: one input per ciphertext, ``Enc([x, 1])``; an affine map is
-  ``M @ x`` by TenSEAL's diagonal method (Halevi-Shoup): one rotation per
-  input value, one level. Latency-oriented; needs ``matvec`` rotation keys.
+* ``"vector"``: one input per ciphertext, ``[x, 1]`` repeated along all N/2
+  slots; an affine map ``M`` (``m x n``) is the diagonal method (Halevi-Shoup)
+  evaluated baby-step giant-step by :meth:`~mpc.he.EncryptedVector.linear_transform`:
+  ``(b - 1) + (ceil(n/b) - 1)`` rotations for ``b ~ sqrt(n)`` (25 for the
+  digits 64-32-10 MLP instead of 98), ``n`` plain products, one level; the
+  output comes out repeated as far as the next map reads it
+  (:func:`~ml.inference.plan.vector_diagonals`). Latency-oriented; Galois
+  keys for exactly those steps.
 * ``"batch"``: one ciphertext per *feature*, the inputs in the slots
   (N/2 per ciphertext, more are split); an affine map is a sum of
   ciphertext-times-scalar products, one per nonzero weight, and a scalar
@@ -38,10 +44,10 @@ server can return any ciphertext.
 
 Cost
 ----
-Vector layout: one ciphertext up (``n_in + 1 <= N/2`` slots) and one down
-per input; per affine map of input size ``n``, ``n`` rotations (each about two
-key switches from the ±2^k keys) and plain products; a square is one
-ciphertext product. Batch layout: ``n_in`` ciphertexts up and ``k`` down per
+Vector layout: one ciphertext up and one down per input; per affine map of
+input size ``n``, about ``2 sqrt(n)`` rotations (one key switch each) and
+``n`` plain products (their plaintexts encoded once per server); a square is
+one ciphertext product. Batch layout: ``n_in`` ciphertexts up and ``k`` down per
 N/2 inputs; ``nnz(A)`` scalar products per map. Measured figures:
 ``python -m bench inference`` and ``docs/inference.md``.
 
@@ -63,7 +69,7 @@ from mpc.he import CKKSParams, EncryptedVector, PublicContext, SecretContext
 
 from .convert import to_network
 from .layers import Network, Polynomial, labels_from_scores
-from .plan import (LAYOUTS, Affine, HEPlan, HERequirements, PolyEval, Square, compile_network,
+from .plan import (LAYOUTS, Affine, HEPlan, HERequirements, PolyEval, Square, _levels, compile_network,
                    fit_polynomial)
 
 __all__ = ["CKKSInference", "HEClient", "HEPlan", "HERequirements", "HEServer", "LAYOUTS", "PolyEval",
@@ -104,20 +110,30 @@ class HEServer:
         if ctx.params.poly_modulus_degree != req.params.poly_modulus_degree or \
                 ctx.params.coeff_mod_bit_sizes != req.params.coeff_mod_bit_sizes:
             raise ParameterError(f"client context has parameters {ctx.params}, the plan needs {req.params}")
-        if req.layout == "vector" and ("matvec" not in ctx.rotations or ctx.max_length < req.max_length):
-            raise ParameterError(f"client context lacks matvec rotation keys for {req.max_length} slots")
+        if req.layout == "vector" and not set(req.rotation_steps) <= set(ctx.steps):
+            missing = sorted(set(req.rotation_steps) - set(ctx.steps))
+            raise ParameterError(f"client context lacks rotation keys for steps {missing}")
+        if req.layout == "vector":  # encode the diagonals once, at the level each map sees
+            depth = ctx.params.depth
+            for st, d in zip(self.plan.stages, self.plan.diagonals):
+                if d is not None:
+                    d.prepare(ctx, depth)
+                depth -= _levels(st)
         return ctx
 
     def evaluate(self, x: EncryptedVector) -> EncryptedVector:
-        """Vector layout: encrypted ``[scores, 1]`` of an encrypted ``[input, 1]``."""
-        if self.plan.requirements.layout != "vector":
+        """Vector layout: encrypted ``[scores, 1, ...]`` (N/2 slots) of an encrypted
+        ``[input, 1]`` repeated along the N/2 slots."""
+        req = self.plan.requirements
+        if req.layout != "vector":
             raise ParameterError("this plan uses the batch layout: call evaluate_batch")
-        if len(x) != self.plan.requirements.input_length + 1:
-            raise ParameterError(f"encrypted input has {len(x)} values; the network expects "
-                                 f"{self.plan.requirements.input_length} features plus the constant 1")
-        for st, m in zip(self.plan.stages, self.plan.matrices):
+        if len(x) != req.params.slots:
+            raise ParameterError(f"encrypted input has {len(x)} values; the vector layout expects the "
+                                 f"{req.input_length} features plus the constant 1 repeated along all "
+                                 f"{req.params.slots} slots")
+        for st, d in zip(self.plan.stages, self.plan.diagonals):
             if isinstance(st, Affine):
-                x = x.matvec(m)
+                x = x.linear_transform(d)
             elif isinstance(st, Square):
                 x = x * x
             else:
@@ -156,9 +172,7 @@ class HEClient:
 
     def __init__(self, requirements: HERequirements) -> None:
         self.requirements = requirements
-        rot = ("matvec",) if requirements.layout == "vector" else ()
-        self._secret = SecretContext.create(requirements.params, rotations=rot,
-                                            max_length=requirements.max_length or None)
+        self._secret = SecretContext.create(requirements.params, steps=requirements.rotation_steps)
 
     def public_context(self) -> bytes:
         """For the server: public and relinearisation keys (rotation keys for the vector layout);
@@ -166,15 +180,15 @@ class HEClient:
         return self._secret.serialize()
 
     def query(self, X: np.ndarray) -> list[bytes]:
-        """Encrypt inputs: ``Enc([x, 1])`` for one input (vector layout), or one ciphertext per
-        feature holding every input of ``X`` (batch layout)."""
+        """Encrypt inputs: ``Enc([x, 1, x, 1, ...])`` over the N/2 slots for one input (vector
+        layout), or one ciphertext per feature holding every input of ``X`` (batch layout)."""
         req = self.requirements
         X = np.asarray(X, dtype=np.float64)
         if req.layout == "vector":
             x = X.reshape(-1)
             if x.size != req.input_length:
                 raise ParameterError(f"input has {x.size} features, the network expects {req.input_length}")
-            return [self._secret.encrypt(np.append(x, 1.0)).serialize()]
+            return [self._secret.encrypt(np.resize(np.append(x, 1.0), req.params.slots)).serialize()]
         X = X.reshape(len(X), -1)
         if X.shape[1] != req.input_length:
             raise ParameterError(f"inputs have {X.shape[1]} features, the network expects {req.input_length}")
@@ -186,9 +200,9 @@ class HEClient:
         vals = [self._secret.decrypt(pub.load_vector(r)) for r in reply]
         k = self.requirements.n_scores
         if self.requirements.layout == "vector":
-            if len(vals) != 1 or vals[0].size != k + 1:
-                raise ParameterError(f"reply does not hold {k} scores and the constant slot")
-            return vals[0][:-1]
+            if len(vals) != 1 or vals[0].size != self.requirements.params.slots:
+                raise ParameterError(f"reply does not hold {k} scores in {self.requirements.params.slots} slots")
+            return vals[0][:k]
         if len(vals) != k:
             raise ParameterError(f"reply holds {len(vals)} score vectors, expected {k}")
         return np.stack(vals, axis=1)

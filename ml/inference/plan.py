@@ -15,9 +15,11 @@
    HomomorphicEncryption.org 128-bit bound holds ``[s + 14, s x depth, s + 14]``
    with a scale ``2^s``, ``36 <= s <= 40`` (depth 3: N = 8192, 218 bits);
 4. for the vector layout (one input per ciphertext) every vector carries a
-   constant slot equal to 1, so each map is one ``(out+1, in+1)`` matrix and
-   no plain vector is ever added (that would break the slot repetition
-   TenSEAL's diagonal product needs).
+   constant slot equal to 1, so each map is one ``(out+1, in+1)`` matrix, and
+   the vector is repeated along the slots (period ``in+1``); each matrix
+   becomes its ``in+1`` generalised diagonals (:func:`vector_diagonals`),
+   evaluated baby-step giant-step, whose output comes out repeated as far as
+   the next map reads it: no extra rotation, no mask, one level per map.
 
 Pure numpy: no keys, no ciphertexts. :meth:`HEPlan.forward_plain` evaluates
 the plan in float64, which tests compare with the network.
@@ -32,6 +34,7 @@ import numpy as np
 
 from mpc.errors import ParameterError
 from mpc.he import CKKSParams
+from mpc.he.ckks import Diagonals
 from mpc.he.params import MAX_COEFF_MODULUS_BITS
 
 from .layers import Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial, \
@@ -74,11 +77,12 @@ class HERequirements:
     params: CKKSParams
     layout: str
     input_length: int  # features per input
-    max_length: int  # vector layout: longest stage input with its constant slot (the rotation keys)
+    max_length: int  # vector layout: longest stage input with its constant slot
     n_scores: int
     head: str
     depth: int
     architecture: tuple[str, ...] = ()
+    rotation_steps: tuple[int, ...] = ()  # vector layout: the EncryptedVector.rotate steps (Galois keys)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class HEPlan:
     requirements: HERequirements
     reference: Network = field(repr=False)
     matrices: tuple[np.ndarray | None, ...] = field(default=(), repr=False)  # vector layout, per stage
+    diagonals: tuple[Diagonals | None, ...] = field(default=(), repr=False)  # vector layout, per stage
     value_bound: float | None = None  # worst case |value| over all stages, for inputs within input_bound
 
     def forward_plain(self, X: np.ndarray) -> np.ndarray:
@@ -269,6 +274,35 @@ def _vector_matrices(stages: list[Stage]) -> list[np.ndarray | None]:
     return out
 
 
+def vector_diagonals(matrices: list[np.ndarray | None], slots: int,
+                     baby: int | None = None) -> list[Diagonals | None]:
+    """Each ``(m, n)`` matrix as ``n`` slot diagonals for a vector repeated along the slots.
+
+    With the input ``x`` repeated (``z[j] = x[j mod n]`` for ``j < R + n - 1``),
+    ``d_i[j] = M[j mod m, (j + i) mod n]`` for ``j < R`` (0 beyond) gives
+    ``sum_i d_i * roll(z, -i) = (M x)[j mod m]`` for ``j < R``: the output comes
+    out repeated over the ``R`` slots the next map reads (``R = m`` for the
+    last map, else the next map's ``R + n - 1``), and zero past them.
+    """
+    out: list[Diagonals | None] = [None] * len(matrices)
+    reach = None
+    for k in range(len(matrices) - 1, -1, -1):
+        M = matrices[k]
+        if M is None:
+            continue
+        m, n = M.shape
+        R = m if reach is None else reach
+        reach = R + n - 1
+        if reach > slots:
+            raise ParameterError(f"the vector layout needs {reach} slots for a map of {n} inputs; a ciphertext "
+                                 f"has {slots}: use layout='batch'")
+        j = np.arange(R)
+        D = np.zeros((n, slots))
+        D[:, :R] = M[(j % m)[None, :], (j[None, :] + np.arange(n)[:, None]) % n]
+        out[k] = Diagonals({i: D[i] for i in range(n) if np.any(D[i])}, slots, baby)
+    return out
+
+
 def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
     """Worst-case ``|value|`` over every stage for inputs with ``|x| <= input_bound``, and the stage
     reaching it (interval arithmetic: ``|A| b + |c|``, ``b^2``, ``sum |c_i| b^i``)."""
@@ -292,8 +326,9 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
                     layout: str = "vector", input_bound: float | None = None) -> HEPlan:
     """Compile ``network`` for CKKS (see the module docstring); refuses what CKKS cannot evaluate.
 
-    ``layout="vector"``: one input per ciphertext, matrices by the diagonal
-    method. ``layout="batch"``: one *feature* per ciphertext, inputs in the
+    ``layout="vector"``: one input per ciphertext (repeated along the slots),
+    matrices by the diagonal method, baby-step giant-step (about
+    ``2 sqrt(n)`` rotations for ``n`` inputs). ``layout="batch"``: one *feature* per ciphertext, inputs in the
     slots (up to N/2 per ciphertext, more are split), matrices as sums of
     ciphertext-times-scalar products; no rotation keys.
 
@@ -309,6 +344,8 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
     depth = sum(_levels(s) for s in stages)
     params = _params_for(depth)
     matrices: list[np.ndarray | None] = []
+    diagonals: list[Diagonals | None] = []
+    steps: set[int] = set()
     max_length = 0
     if layout == "vector":
         matrices = _vector_matrices(stages)
@@ -316,6 +353,8 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
         if max_length > params.slots:
             raise ParameterError(f"a layer input of {max_length} values does not fit one ciphertext of "
                                  f"{params.slots} slots; use layout='batch'")
+        diagonals = vector_diagonals(matrices, params.slots)
+        steps = {k for d in diagonals if d is not None for k in d.steps}
     bound = None
     if input_bound is not None:
         if not input_bound > 0 or not np.isfinite(input_bound):
@@ -328,5 +367,5 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
                 f"±{input_bound:g}, beyond the {params.max_abs_value:g} these parameters decrypt "
                 "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
-                         network.head, depth, tuple(network.architecture()))
-    return HEPlan(tuple(stages), req, network, tuple(matrices), bound)
+                         network.head, depth, tuple(network.architecture()), tuple(sorted(steps)))
+    return HEPlan(tuple(stages), req, network, tuple(matrices), diagonals=tuple(diagonals), value_bound=bound)
