@@ -1,5 +1,6 @@
 """TCP + TLS transport: same results and costs as in memory, pinned certificates, faults."""
 
+import os
 import socket
 import ssl
 import threading
@@ -436,3 +437,23 @@ def test_absent_party_fails_the_connection_phase_within_the_timeout(tmp_path):
     assert time.monotonic() - t0 < 5
     assert isinstance(out.error, PeerTimeout)
     assert "party 1 could not connect to node 0" in str(out.error) or "nodes [2] did not connect" in str(out.error)
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
+def test_announcing_a_large_frame_does_not_commit_its_memory(tmp_path):
+    eps, _, _ = _mesh(tmp_path, 2)
+    try:
+        before = _rss_bytes()
+        _raw_record(eps[1], 0, tcp.DATA, 1_500_000_000, b"0123456789")  # within the 2 GiB limit
+        time.sleep(0.3)
+        assert eps[0]._conns[1].body_len == 1_500_000_000  # the I/O thread is inside that record
+        assert _rss_bytes() - before < 100_000_000
+        with pytest.raises(PeerTimeout):
+            eps[0].recv_frame(1, 0.2, "'x' (round 0)")
+    finally:
+        _close_all(eps)

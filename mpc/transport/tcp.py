@@ -46,6 +46,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from ..errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
                       TransportError)
 from .tls import context
@@ -96,8 +98,9 @@ class _Conn:
         self.events = 0
         self.head = bytearray(RECORD.size)
         self.head_pos = 0
-        self.body: bytearray | None = None
+        self.body: np.ndarray | None = None
         self.body_pos = 0
+        self.body_len = 0
         self.kind = DATA
         if leftover:
             inc.write(leftover)
@@ -427,7 +430,7 @@ class TcpEndpoint:
                     self._start_record(c)
             else:
                 c.body_pos += k
-            if c.body is not None and c.body_pos == len(c.body):
+            if c.body is not None and c.body_pos == c.body_len:
                 self._finish_record(c)
 
     def _start_record(self, c: _Conn) -> None:
@@ -440,7 +443,10 @@ class TcpEndpoint:
             raise EncodingError(f"party {c.peer} announced an oversized {what} of {length} bytes "
                                 f"(limit {limit}); refused before reading it")
         c.kind = kind
-        c.body = bytearray(length)  # allocated only after the limit check
+        # Reserved only after the limit check, and not filled: the OS commits its pages
+        # as the bytes arrive, so announcing a large frame costs a peer the bytes of it.
+        c.body = np.empty(length, np.uint8)
+        c.body_len = length
         c.body_pos = 0
 
     def _finish_record(self, c: _Conn) -> None:
@@ -455,7 +461,7 @@ class TcpEndpoint:
             c.bye_received = True
             c.frames.put(("bye", None))
         else:
-            reason = body.decode("utf-8", "replace")
+            reason = bytes(body).decode("utf-8", "replace")
             reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
             raise ProtocolAbort(f"party {c.peer} aborted: {reason}")
 
