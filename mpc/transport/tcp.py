@@ -14,7 +14,9 @@ On the socket, every message is a **record**::
 with kind ``DATA`` (body: one :mod:`~mpc.transport.wire` frame), ``BYE`` (the
 sender finished cleanly, empty body) or ``ABORT`` (the sender failed; body: a
 short UTF-8 reason). The length is checked against the wire limits *before*
-any buffer is allocated; nothing from a peer is unpickled or evaluated.
+any buffer is allocated, and the buffer is reserved without being filled (its
+memory is committed as the bytes arrive); nothing from a peer is unpickled or
+evaluated.
 
 Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
 under a per-connection lock) and queues ciphertext; one I/O thread per
