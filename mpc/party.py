@@ -228,11 +228,33 @@ class Party:
         transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
         return set(self._dropped) | {p for p in transport_dropped if p in self.peers}
 
-    def exchange(self, name: str, *arrays: Any,
-                 peers: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, ...]]:
-        """Send ``arrays`` to every peer (or ``peers``) and receive theirs: one round."""
+    def recv_like(self, frm: int, name: str, *like: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:meth:`recv`, then check the message has the count, dtypes and shapes of ``like``.
+
+        A peer's array of another shape would otherwise be broadcast (or cast)
+        into local shares silently; it raises :class:`EncodingError` instead.
+        """
+        got = self.recv(frm, name)
+        if len(got) != len(like) or any(g.dtype != w.dtype or g.shape != w.shape
+                                        for g, w in zip(got, like)):
+            seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
+            want = ", ".join(f"{w.dtype}{list(w.shape)}" for w in like)
+            raise EncodingError(f"party {self.id}: party {frm} sent {seen} under "
+                                f"{self.tag(name)!r}, expected {want}")
+        return got
+
+    def exchange(self, name: str, *arrays: Any, peers: Sequence[int] | None = None,
+                 strict: bool = False) -> dict[int, tuple[np.ndarray, ...]]:
+        """Send ``arrays`` to every peer (or ``peers``) and receive theirs: one round.
+
+        With ``strict``, every peer must send arrays of the same count, dtypes
+        and shapes as ours (the symmetric exchanges of SPMD protocols).
+        """
         peers = self.peers if peers is None else tuple(peers)
         self.send_many(peers, name, *arrays)
+        if strict:
+            like = tuple(np.asarray(a) for a in arrays)
+            return {p: self.recv_like(p, name, *like) for p in peers}
         return {p: self.recv(p, name) for p in peers}
 
     def note_received(self, record: MessageRecord, arrays: tuple[np.ndarray, ...] = ()) -> None:

@@ -306,8 +306,8 @@ def test_values_opened_during_and_and_a2b_are_uniform_whatever_the_inputs():
         if party.id == 1:
             exchange = party.exchange
 
-            def wrapped(name, *arrays, peers=None):
-                got = exchange(name, *arrays, peers=peers)
+            def wrapped(name, *arrays, peers=None, strict=False):
+                got = exchange(name, *arrays, peers=peers, strict=strict)
                 for k, mine in enumerate(arrays):
                     sink.append(np.bitwise_xor.reduce([mine] + [g[k] for g in got.values()]))
                 return got

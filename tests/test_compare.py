@@ -207,8 +207,8 @@ def _record_openings(party, sink):
     """Wrap ``party.exchange`` to keep every value it opens (all this protocol's messages are openings)."""
     exchange = party.exchange
 
-    def wrapped(name, *arrays, peers=None):
-        got = exchange(name, *arrays, peers=peers)
+    def wrapped(name, *arrays, peers=None, strict=False):
+        got = exchange(name, *arrays, peers=peers, strict=strict)
         for k, mine in enumerate(arrays):
             xor = name.startswith("and") or (name.startswith("inject") and k == 0)
             total = np.array(mine, dtype=np.uint64, copy=True)

@@ -171,3 +171,35 @@ def test_simulated_latency_delays_each_round():
     res = mpc.run(prog, 2, preprocessing=None, latency=0.05)
     assert res.cost.rounds == 3
     assert res.cost.seconds >= 0.15
+
+
+@pytest.mark.parametrize("bad", ["shape", "dtype", "count"])
+def test_a_peer_share_of_the_wrong_shape_dtype_or_count_is_refused(bad):
+    """Openings, Beaver products and truncations never broadcast or cast a peer's array."""
+    def program(party):
+        x = mpc.share(party, np.arange(6.0).reshape(2, 3) if party.id == 0 else None, 0)
+        if party.id == 1:                       # a faulty party sends a malformed share
+            tag = party.fresh("open")
+            wrong = {"shape": (x.share[:1],), "dtype": (x.share.astype(np.int64),),
+                     "count": (x.share, x.share)}[bad]
+            party.send_many([0, 2], tag, *wrong)
+            return None
+        return x.reveal()
+
+    with pytest.raises(mpc.EncodingError, match=r"party 1 sent .* expected uint64\[2, 3\]"):
+        mpc.run(program, parties=3, timeout=5)
+
+
+def test_strict_exchange_refuses_an_asymmetric_reply():
+    from mpc.errors import EncodingError
+
+    def program(party):
+        mine = np.zeros(4 if party.id == 1 else 3, np.uint64)
+        try:
+            party.exchange("x", mine, strict=True)
+        except EncodingError as exc:
+            return str(exc)
+        return "ok"
+
+    out = mpc.run(program, parties=2, preprocessing=None).outputs
+    assert "party 1 sent uint64[4]" in out[0] and "expected uint64[3]" in out[0]

@@ -40,7 +40,7 @@ def beaver_product(party, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.n
     a, b, c = party.preprocessing.triple(op, x.shape, y.shape)
     e = x - a
     d = y - b
-    for ej, dj in party.exchange(party.fresh(op), e, d).values():
+    for ej, dj in party.exchange(party.fresh(op), e, d, strict=True).values():
         e += ej
         d += dj
     if party.id == 0:

@@ -426,7 +426,7 @@ def _open(x: SharedTensor, to: int | Sequence[int] | None) -> np.ndarray | None:
         return None
     total = x.share.copy()
     for p in party.peers:
-        total += party.recv(p, tag)[0]
+        total += party.recv_like(p, tag, x.share)[0]
     # An opened value is public by design: a transcript may show it beside its messages.
     party.publish(tag, total.view(np.int64) if x.frac_bits == 0
                   else total.view(np.int64) / float(1 << x.frac_bits))

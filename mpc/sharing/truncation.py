@@ -54,7 +54,7 @@ def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
         masked += _SHIFT
     tag = party.fresh("trunc")
     opened = masked
-    for arrays in party.exchange(tag, masked).values():
+    for arrays in party.exchange(tag, masked, strict=True).values():
         opened = opened + arrays[0]
     # w = msb(r) * (1 - msb(c)): c's top bit is public.
     not_top = _ONE - (opened >> np.uint64(63))
