@@ -416,7 +416,7 @@ def test_linear_transform_baby_step_giant_step_matches_numpy():
     diag = {i: rng.uniform(-1, 1, slots) * (rng.random(slots) < 0.7) for i in range(11)}
     diag[4] = np.zeros(slots)  # dropped
     d = ckks.Diagonals(diag, slots, baby=3)
-    assert d.rotations == 2 + 3 and d.steps == sorted(k % slots for k in (-1, -2, -3, -6, -9))
+    assert d.rotations == 2 + 3 and d.apply(np.ones(slots)).shape == (slots,) and d.steps == sorted(k % slots for k in (-1, -2, -3, -6, -9))
     sc = SecretContext.create("quadratic", steps=d.steps)
     x = rng.uniform(-2, 2, slots)
     v = sc.encrypt(x)
@@ -437,3 +437,18 @@ def test_linear_transform_baby_step_giant_step_matches_numpy():
         ckks.Diagonals({0: np.zeros(slots)}, slots)
     with pytest.raises(ParameterError, match="shift"):
         ckks.Diagonals({slots: np.ones(slots)}, slots)
+
+
+def test_linear_transform_fold_adds_the_blocks():
+    rng = np.random.default_rng(5)
+    slots, width = 4096, 512  # 8 blocks: 3 fold rotations
+    diag = {0: rng.uniform(-1, 1, slots), 64: rng.uniform(-1, 1, slots)}
+    d = ckks.Diagonals(diag, slots, fold=width)
+    x = rng.uniform(-1, 1, slots)
+    partial = diag[0] * x + diag[64] * np.roll(x, -64)
+    want = np.tile(partial.reshape(-1, width).sum(axis=0), slots // width)
+    assert np.allclose(d.apply(x), want) and d.rotations == 1 + 3
+    sc = SecretContext.create("linear", steps=d.steps)
+    assert np.max(np.abs(sc.decrypt(sc.encrypt(x).linear_transform(d)) - want)) < MUL_TOL * 10
+    with pytest.raises(ParameterError, match="fold"):
+        ckks.Diagonals(diag, slots, fold=3 * 512)

@@ -70,7 +70,7 @@ from mpc.he import CKKSParams, EncryptedVector, PublicContext, SecretContext
 from .convert import to_network
 from .layers import Network, Polynomial, labels_from_scores
 from .plan import (LAYOUTS, Affine, HEPlan, HERequirements, PolyEval, Square, _levels, compile_network,
-                   fit_polynomial)
+                   fit_polynomial, vector_input)
 
 __all__ = ["CKKSInference", "HEClient", "HEPlan", "HERequirements", "HEServer", "LAYOUTS", "PolyEval",
            "Square", "ckks_predict", "compile_network", "fit_polynomial"]
@@ -188,7 +188,8 @@ class HEClient:
             x = X.reshape(-1)
             if x.size != req.input_length:
                 raise ParameterError(f"input has {x.size} features, the network expects {req.input_length}")
-            return [self._secret.encrypt(np.resize(np.append(x, 1.0), req.params.slots)).serialize()]
+            z = vector_input(np.append(x, 1.0), req.params.slots, req.input_blocks)
+            return [self._secret.encrypt(z).serialize()]
         X = X.reshape(len(X), -1)
         if X.shape[1] != req.input_length:
             raise ParameterError(f"inputs have {X.shape[1]} features, the network expects {req.input_length}")

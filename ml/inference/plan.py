@@ -19,7 +19,9 @@
    the vector is repeated along the slots (period ``in+1``); each matrix
    becomes its ``in+1`` generalised diagonals (:func:`vector_diagonals`),
    evaluated baby-step giant-step, whose output comes out repeated as far as
-   the next map reads it: no extra rotation, no mask, one level per map.
+   the next map reads it: no extra rotation, no mask, one level per map. The
+   client lays its input out in blocks (:func:`vector_input`) so that the first
+   map packs many diagonals into each plaintext product.
 
 Pure numpy: no keys, no ciphertexts. :meth:`HEPlan.forward_plain` evaluates
 the plan in float64, which tests compare with the network.
@@ -83,6 +85,7 @@ class HERequirements:
     depth: int
     architecture: tuple[str, ...] = ()
     rotation_steps: tuple[int, ...] = ()  # vector layout: the EncryptedVector.rotate steps (Galois keys)
+    input_blocks: int = 1  # vector layout: how the client lays out its input (vector_input)
 
 
 @dataclass(frozen=True)
@@ -274,18 +277,34 @@ def _vector_matrices(stages: list[Stage]) -> list[np.ndarray | None]:
     return out
 
 
-def vector_diagonals(matrices: list[np.ndarray | None], slots: int,
-                     baby: int | None = None) -> list[Diagonals | None]:
-    """Each ``(m, n)`` matrix as ``n`` slot diagonals for a vector repeated along the slots.
+def vector_input(x: np.ndarray, slots: int, blocks: int = 1) -> np.ndarray:
+    """The client's slot vector for one input ``x`` (with its constant slot) of the vector layout:
+    ``blocks`` blocks of ``slots / blocks`` slots, block ``p`` holding ``x`` rotated left by
+    ``p`` and repeated (``blocks = 1``: ``x`` repeated along all the slots)."""
+    x = np.asarray(x, dtype=np.float64)
+    width = slots // blocks
+    return np.concatenate([np.resize(np.roll(x, -p), width) for p in range(blocks)])
+
+
+def vector_diagonals(matrices: list[np.ndarray | None], slots: int) -> tuple[list[Diagonals | None], int]:
+    """Each ``(m, n)`` matrix as slot diagonals for a vector repeated along the slots, and the
+    number of input blocks the client lays out (:func:`vector_input`).
 
     With the input ``x`` repeated (``z[j] = x[j mod n]`` for ``j < R + n - 1``),
     ``d_i[j] = M[j mod m, (j + i) mod n]`` for ``j < R`` (0 beyond) gives
     ``sum_i d_i * roll(z, -i) = (M x)[j mod m]`` for ``j < R``: the output comes
     out repeated over the ``R`` slots the next map reads (``R = m`` for the
     last map, else the next map's ``R + n - 1``), and zero past them.
+
+    The first map reads the client's layout, which is free to arrange: ``P``
+    blocks of ``B = slots / P >= R + n - 1`` slots, block ``p`` holding ``x``
+    rotated by ``p``; one product then serves ``P`` diagonals (``d_{Pq+p}`` in
+    block ``p``, rotation by ``Pq``), and a fold adds the blocks
+    (``log2 P`` rotations): ``ceil(n / P)`` products instead of ``n``.
     """
     out: list[Diagonals | None] = [None] * len(matrices)
-    reach = None
+    reach, blocks = None, 1
+    first = next(k for k, M in enumerate(matrices) if M is not None)
     for k in range(len(matrices) - 1, -1, -1):
         M = matrices[k]
         if M is None:
@@ -297,10 +316,23 @@ def vector_diagonals(matrices: list[np.ndarray | None], slots: int,
             raise ParameterError(f"the vector layout needs {reach} slots for a map of {n} inputs; a ciphertext "
                                  f"has {slots}: use layout='batch'")
         j = np.arange(R)
-        D = np.zeros((n, slots))
-        D[:, :R] = M[(j % m)[None, :], (j[None, :] + np.arange(n)[:, None]) % n]
-        out[k] = Diagonals({i: D[i] for i in range(n) if np.any(D[i])}, slots, baby)
-    return out
+        D = np.zeros((n, R))
+        D[:, :] = M[(j % m)[None, :], (j[None, :] + np.arange(n)[:, None]) % n]
+        if k != first:
+            full = np.zeros((n, slots))
+            full[:, :R] = D
+            out[k] = Diagonals({i: full[i] for i in range(n) if np.any(full[i])}, slots)
+            continue
+        blocks = 1
+        while 2 * blocks <= n and slots // (2 * blocks) >= reach:
+            blocks *= 2
+        width = slots // blocks
+        packed: dict[int, np.ndarray] = {}
+        for i in range(n):
+            q, p = divmod(i, blocks)
+            packed.setdefault(blocks * q, np.zeros(slots))[p * width:p * width + R] = D[i]
+        out[k] = Diagonals(packed, slots, fold=width if blocks > 1 else 0)
+    return out, blocks
 
 
 def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
@@ -346,14 +378,14 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
     matrices: list[np.ndarray | None] = []
     diagonals: list[Diagonals | None] = []
     steps: set[int] = set()
-    max_length = 0
+    max_length, blocks = 0, 1
     if layout == "vector":
         matrices = _vector_matrices(stages)
         max_length = max(m.shape[1] for m in matrices if m is not None)
         if max_length > params.slots:
             raise ParameterError(f"a layer input of {max_length} values does not fit one ciphertext of "
                                  f"{params.slots} slots; use layout='batch'")
-        diagonals = vector_diagonals(matrices, params.slots)
+        diagonals, blocks = vector_diagonals(matrices, params.slots)
         steps = {k for d in diagonals if d is not None for k in d.steps}
     bound = None
     if input_bound is not None:
@@ -367,5 +399,6 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
                 f"±{input_bound:g}, beyond the {params.max_abs_value:g} these parameters decrypt "
                 "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
-                         network.head, depth, tuple(network.architecture()), tuple(sorted(steps)))
+                         network.head, depth, tuple(network.architecture()), tuple(sorted(steps)),
+                         blocks)
     return HEPlan(tuple(stages), req, network, tuple(matrices), diagonals=tuple(diagonals), value_bound=bound)

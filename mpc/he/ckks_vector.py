@@ -24,7 +24,6 @@ operands keep the repetition.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -51,16 +50,20 @@ class Diagonals:
     ``diagonals`` maps a shift ``i`` in ``[0, slots)`` to a length-``slots``
     vector ``d_i``; all-zero ones are dropped. Evaluated baby-step giant-step
     (Halevi-Shoup 2018): ``i = g*b + t``, ``y = sum_g roll(sum_t roll(d_i, g*b) *
-    roll(x, -t), -g*b)``, so ``b - 1`` baby and ``G - 1`` giant rotations for
-    ``G = ceil(span / b)`` instead of one per diagonal. The plaintexts are
-    encoded once per ciphertext level and kept here (reuse the object for
-    every input: encoding costs about as much as the product).
+    roll(x, -t), -g*b)``, so one rotation per distinct nonzero ``t`` and ``g``
+    (``b - 1`` and ``ceil(span / b) - 1`` for consecutive shifts) instead of
+    one per diagonal; ``baby=None`` picks the ``b`` that rotates least.
+    ``fold``: then add the ``slots / fold`` blocks of ``fold`` slots
+    (``y += roll(y, -fold * 2^k)``, ``log2(slots / fold)`` rotations), every
+    block ending up with the sum. The plaintexts are encoded once per
+    ciphertext level and kept here (reuse the object for every input:
+    encoding costs more than the product).
     """
 
-    __slots__ = ("slots", "baby", "_terms", "_encoded")
+    __slots__ = ("slots", "baby", "fold", "_terms", "_encoded")
 
-    def __init__(self, diagonals: Mapping[int, np.ndarray], slots: int, baby: int | None = None) -> None:
-        terms: dict[tuple[int, int], np.ndarray] = {}
+    def __init__(self, diagonals: Mapping[int, np.ndarray], slots: int, baby: int | None = None,
+                 fold: int = 0) -> None:
         kept = {}
         for i, d in diagonals.items():
             d = np.asarray(d, dtype=np.float64)
@@ -73,27 +76,63 @@ class Diagonals:
                 kept[int(i)] = d
         if not kept:
             raise ParameterError("a linear transform needs at least one nonzero diagonal")
-        span = max(kept) + 1
-        b = max(1, math.isqrt(span - 1) + 1) if baby is None else int(baby)
+        if fold and (fold < 1 or slots % fold or (slots // fold) & (slots // fold - 1)):
+            raise ParameterError(f"fold {fold} must divide the {slots} slots into a power of two of blocks")
+        shifts = np.array(sorted(kept))
+        span = int(shifts[-1]) + 1
+        if baby is None:
+            cost = [np.unique(shifts % b[0]).size + np.unique(shifts // b[0]).size for b in
+                    np.arange(1, span + 1)[:, None]]
+            b = int(np.argmin(cost)) + 1
+        else:
+            b = int(baby)
         if not 1 <= b <= span:
             raise ParameterError(f"baby step {baby} must be in [1, {span}]")
+        terms: dict[tuple[int, int], np.ndarray] = {}
         for i, d in kept.items():
             g, t = divmod(i, b)
             terms[(g, t)] = np.roll(d, g * b)
-        self.slots, self.baby, self._terms = slots, b, terms
+        self.slots, self.baby, self.fold, self._terms = slots, b, int(fold), terms
         self._encoded: dict[tuple, dict] = {}
+
+    def _folds(self) -> list[int]:
+        if not self.fold:
+            return []
+        return [self.fold << k for k in range((self.slots // self.fold).bit_length() - 1)]
 
     @property
     def steps(self) -> list[int]:
         """The :meth:`EncryptedVector.rotate` steps (``numpy.roll`` convention) it needs keys for."""
         b = self.baby
         need = {-t for _, t in self._terms if t} | {-g * b for g, _ in self._terms if g}
-        return sorted(k % self.slots for k in need)
+        return sorted({k % self.slots for k in need | {-f for f in self._folds()}})
 
     @property
     def rotations(self) -> int:
         """Rotations per evaluation."""
-        return len({t for _, t in self._terms if t}) + len({g for g, _ in self._terms if g})
+        return (len({t for _, t in self._terms if t}) + len({g for g, _ in self._terms if g})
+                + len(self._folds()))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The same map on a plain slot vector, in float64 (the evaluation order undone)."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.zeros(self.slots)
+        for (g, t), pt in self._terms.items():
+            y += np.roll(pt * np.roll(x, -t), -g * self.baby)
+        for f in self._folds():
+            y = y + np.roll(y, -f)
+        return y
+
+    def prepare(self, context: "PublicContext", depth: int) -> None:
+        """Encode the plaintexts now for ciphertexts with ``depth`` levels left (else on first use)."""
+        if not 1 <= depth <= context.params.depth:
+            raise ParameterError(f"depth {depth} outside [1, {context.params.depth}]")
+        if self.slots != context.slots:
+            raise ParameterError(f"diagonals of {self.slots} slots, the context has {context.slots}")
+        data = context._ts.seal_context().data.first_context_data()
+        while data.chain_index() > depth:
+            data = data.next_context_data()
+        self._plaintexts(context._seal_tools()[1], data.parms_id(), context._ts.global_scale)
 
     def _plaintexts(self, encoder, parms_id, scale: float) -> dict:
         key = (tuple(parms_id), scale)
@@ -354,7 +393,8 @@ class EncryptedVector:
 
         Baby-step giant-step (see :class:`Diagonals`): ``diagonals.rotations``
         rotations, one plain product per nonzero diagonal, one rescale per
-        giant step; all on SEAL ciphertexts, wrapped back once. Needs Galois
+        giant step, then the block fold if any; all on SEAL ciphertexts,
+        wrapped back into TenSEAL once. Needs Galois
         keys for ``diagonals.steps``. Same length as ``self``; one ciphertext.
         """
         if not isinstance(diagonals, Diagonals):
@@ -399,6 +439,10 @@ class EncryptedVector:
                     total = acc
                 else:
                     evaluator.add_inplace(total, acc)
+            for f in diagonals._folds():
+                r = sealapi.Ciphertext()
+                evaluator.rotate_vector(total, f, keys, r)
+                evaluator.add_inplace(total, r)
         except _TS_ERRORS as exc:
             raise translate(exc, "linear transform") from exc
         return self._derive([self._wrap(total, "linear transform")], [depth], False)
