@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 from mpc.dp import PrivacyAccountant, ddg_zcdp
-from mpc.dp.sampling import rational_variance
 from mpc.errors import ParameterError
 
 #: Tail of the total noise allowed before the ring may wrap: 2 * Phi(-z) < 2^-40 at z = 7.5.
@@ -78,6 +77,10 @@ def per_query_epsilon(total: float, delta: float, queries: int) -> float:
     return epsilon_of(rho, delta)
 
 
+#: Largest per-client variance :func:`mpc.dp.sampling.discrete_gaussian_cdt` samples.
+MAX_CLIENT_VARIANCE = 1e8
+
+
 @dataclass(frozen=True)
 class NoisePlan:
     """Noise of one secure-sum query: what each client adds and what it buys."""
@@ -117,7 +120,10 @@ def calibrate(epsilon: float, delta: float, *, l2: float, l1: float, threshold: 
     best = _calibrate_at(epsilon, delta, l2, l1, threshold, queries)
     scale = 2
     while scale <= max_scale:
-        plan = _calibrate_at(epsilon, delta, l2 * scale, l1 * scale, threshold, queries, scale)
+        try:
+            plan = _calibrate_at(epsilon, delta, l2 * scale, l1 * scale, threshold, queries, scale)
+        except ParameterError:                  # the scaled noise exceeds the sampler's range
+            break
         if plan.std > 0.99 * best.std:
             break
         best, scale = plan, scale * 2
@@ -134,23 +140,25 @@ def _calibrate_at(epsilon: float, delta: float, l2: float, l1: float, threshold:
         raise ParameterError("queries must be at least 1")
 
     def eps(total_std: float) -> float:
-        var = float(rational_variance(total_std ** 2 / threshold))
-        return epsilon_of(ddg_zcdp(l2, l1, var, threshold), delta, queries)
+        return epsilon_of(ddg_zcdp(l2, l1, total_std ** 2 / threshold, threshold), delta, queries)
 
-    lo = 0.5 * math.sqrt(threshold)                    # sigma_client >= 1/2 (KLS21)
+    lo = 0.5 * math.sqrt(threshold) * (1 + 1e-9)      # sigma_client >= 1/2 (KLS21)
     hi = max(l2, 2 * lo)
     while eps(hi) > epsilon:
         hi *= 2
-        if hi > 1e9:
-            raise ParameterError(f"epsilon={epsilon} is unreachable at delta={delta}")
+        if hi ** 2 / threshold > MAX_CLIENT_VARIANCE:
+            raise ParameterError(
+                f"epsilon={epsilon} at delta={delta} needs per-client noise variance above "
+                f"{MAX_CLIENT_VARIANCE:.0e} (the table sampler's limit): lower the resolution "
+                "or raise epsilon")
     if eps(lo) <= epsilon:
         hi = lo
     else:
         for _ in range(50):
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if eps(mid) <= epsilon else (mid, hi)
-    var = rational_variance(hi ** 2 / threshold)
-    rho = ddg_zcdp(l2, l1, float(var), threshold)
+    var = hi ** 2 / threshold
+    rho = ddg_zcdp(l2, l1, var, threshold)
     return NoisePlan(float(var), math.sqrt(float(var) * threshold), threshold, rho,
                      epsilon_of(rho, delta, 1), delta, scale)
 
