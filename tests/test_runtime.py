@@ -203,3 +203,20 @@ def test_strict_exchange_refuses_an_asymmetric_reply():
 
     out = mpc.run(program, parties=2, preprocessing=None).outputs
     assert "party 1 sent uint64[4]" in out[0] and "expected uint64[3]" in out[0]
+
+
+def test_blas_threads_are_limited_while_parties_run_and_restored():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    inside = mpc.run(lambda party: blas_threads(), parties=2, preprocessing=None).outputs
+    assert inside == [[1] * len(before)] * 2
+    assert blas_threads() == before
+    untouched = mpc.run(lambda party: blas_threads(), parties=2, preprocessing=None,
+                        blas_threads=None).outputs
+    assert untouched[0] == before
+    with pytest.raises(ParameterError, match="blas_threads"):
+        mpc.run(lambda party: None, parties=2, blas_threads=0)
