@@ -22,12 +22,14 @@ from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterErr
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
 from .runner import RunResult, run
-from .sharing.tensor import SharedTensor, concatenate, reveal, share, share_all, stack
+from .sharing.binary import BinaryTensor, share_binary
+from .sharing.tensor import (SharedTensor, concatenate, reveal, share, share_all, stack,
+                             where)
 from .transport.stats import Cost
 
 __all__ = [
-    "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
+    "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
     "ParameterError", "Party", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
     "ProtocolAbort", "ProtocolError", "RunResult", "SharedTensor", "TransportError",
-    "TrustedDealer", "concatenate", "reveal", "run", "share", "share_all", "stack",
+    "TrustedDealer", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]
