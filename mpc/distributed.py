@@ -25,7 +25,6 @@ shape + base64): nothing is unpickled or evaluated.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib
 import importlib.util
@@ -37,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -49,18 +47,16 @@ from .arith.fixed import FixedPoint
 from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PeerTimeout,
                      PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError)
 from .party import Party
-from .preprocessing.dealer import DealerSource, TrustedDealer, TrustedDealerWarning
+from .preprocessing.dealer import DealerSource
 from .runner import RunResult, phase_rounds
 from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_records,
                                 program_title)
 from .transport.stats import DEALER, Cost, MessageRecord
-from .transport.tcp import Node, TcpEndpoint, connect
+from .transport.mesh import connect
+from .transport.remote_dealer import RemoteDealer, key_for, nodes_of, serve_dealer, session_id
 from .transport.tls import new_identity
-from .transport.wire import DTYPES, decode_frame, encode_frame
+from .transport.values import decode_value, encode_value
 
-MAX_DEALER_ELEMENTS = 1 << 28
-"""Largest array (elements) the dealer will produce for one request."""
-_KINDS = ("mul", "matmul", "trunc", "binary", "dabit")
 _ERRORS = {c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, ParameterError,
                                     PeerTimeout, PreprocessingExhausted, ProtocolAbort,
                                     ProtocolError, TransportError)}
@@ -116,206 +112,9 @@ def program_ref(program: Callable[..., Any] | str) -> str:
     return f"{module}:{name}"
 
 
-# -- values as JSON (nothing evaluated) -------------------------------------------
-def encode_value(value: Any) -> Any:
-    """A JSON-ready form of a program output: numbers, strings, lists, dicts, numpy arrays."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if np.isfinite(f) else {"$float": repr(f)}
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
-        if arr.dtype.newbyteorder("<") not in DTYPES:
-            raise EncodingError(f"cannot return an array of dtype {arr.dtype}")
-        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-        return {"$array": arr.dtype.str, "shape": list(arr.shape),
-                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if isinstance(value, (list, tuple)):
-        items = [encode_value(v) for v in value]
-        return items if isinstance(value, list) else {"$tuple": items}
-    if isinstance(value, dict):
-        return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
-    if hasattr(value, "reveal"):
-        raise EncodingError("a program returned a secret-shared value; return value.reveal() instead")
-    return {"$repr": repr(value)[:1000]}
-
-
-def decode_value(data: Any) -> Any:
-    """Inverse of :func:`encode_value` (unknown objects come back as their repr string)."""
-    if isinstance(data, list):
-        return [decode_value(v) for v in data]
-    if not isinstance(data, dict):
-        return data
-    if "$float" in data:
-        return float(data["$float"])
-    if "$array" in data:
-        dt = np.dtype(data["$array"])
-        if dt not in DTYPES:
-            raise EncodingError(f"unexpected dtype {dt} in a result")
-        shape = tuple(int(s) for s in data["shape"])
-        raw = base64.b64decode(data["data"])
-        if len(raw) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
-            raise EncodingError("array data does not match its shape")
-        return np.frombuffer(raw, dt).reshape(shape).copy()
-    if "$tuple" in data:
-        return tuple(decode_value(v) for v in data["$tuple"])
-    if "$dict" in data:
-        out = {}
-        for k, v in data["$dict"]:
-            k = decode_value(k)
-            out[tuple(k) if isinstance(k, list) else k] = decode_value(v)
-        return out
-    if "$repr" in data:
-        return str(data["$repr"])
-    raise EncodingError(f"unknown value encoding {sorted(data)}")
-
-
-# -- the dealer over the network --------------------------------------------------
-def _request_arrays(kind: str, args: tuple[Any, ...]) -> list[np.ndarray]:
-    kind_arr = np.frombuffer(kind.encode("ascii"), np.uint8)
-    if kind in ("mul", "matmul"):
-        sa, sb = args
-        return [kind_arr, np.asarray(sa, np.int64).reshape(-1), np.asarray(sb, np.int64).reshape(-1)]
-    if kind == "trunc":
-        shape, f = args
-        return [kind_arr, np.asarray(shape, np.int64).reshape(-1), np.asarray([f], np.int64)]
-    (shape,) = args
-    return [kind_arr, np.asarray(shape, np.int64).reshape(-1)]
-
-
-def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]]:
-    if not arrays or arrays[0].dtype != np.uint8:
-        raise ParameterError("dealer request without a kind")
-    kind = bytes(arrays[0]).decode("ascii", "replace")
-    if kind not in _KINDS:
-        raise ParameterError(f"dealer request of unknown kind {kind!r}")
-    want = 3 if kind in ("mul", "matmul", "trunc") else 2
-    if len(arrays) != want or any(a.dtype != np.int64 or a.ndim != 1 or a.size > 8 for a in arrays[1:]):
-        raise ParameterError(f"malformed dealer request for {kind!r}")
-    shapes = [tuple(int(s) for s in a) for a in arrays[1:]]
-    for shape in shapes[:2] if kind != "trunc" else shapes[:1]:
-        if any(s < 0 for s in shape) or int(np.prod(shape, dtype=object)) > MAX_DEALER_ELEMENTS:
-            raise ParameterError(f"dealer request for shape {shape} is negative or above "
-                                 f"{MAX_DEALER_ELEMENTS} elements")
-    if kind == "trunc":
-        f = shapes[1][0]
-        if not 0 < f < 64:
-            raise ParameterError(f"dealer request with fractional bits {f}")
-        return kind, (shapes[0], f)
-    return kind, tuple(shapes)
-
-
-class RemoteDealer:
-    """A party's link to the dealer node: what :class:`DealerSource` asks a dealer for.
-
-    **Trusted third party**, as :class:`~mpc.preprocessing.dealer.TrustedDealer`.
-    Only the last party sends requests ((kind, shapes), not logged as party
-    traffic); every party logs exactly the dealer messages it would log in
-    memory (its 16-byte seed; corrections to the last party), so costs match.
-    """
-
-    def __init__(self, endpoint: TcpEndpoint, node: int, n_parties: int, session: bytes,
-                 timeout: float) -> None:
-        warnings.warn("the session's dealer is a trusted third party: it knows every Beaver triple",
-                      TrustedDealerWarning, stacklevel=2)
-        self.endpoint = endpoint
-        self.node = node
-        self.n = n_parties
-        self.session = session
-        self.timeout = timeout
-        self._seed: bytes | None = None
-
-    def _recv(self, tag: str) -> tuple[np.ndarray, ...]:
-        raw = self.endpoint.recv_frame(self.node, self.timeout, f"{tag!r} from the dealer")
-        frame = decode_frame(raw, session=self.session)
-        if frame.tag != tag:
-            raise ProtocolError(f"expected {tag!r} from the dealer but received {frame.tag!r}")
-        return frame.arrays
-
-    def seed_for(self, party_id: int) -> bytes:
-        if self._seed is None:
-            (seed,) = self._recv("dealer/seed")
-            if seed.dtype != np.uint8 or seed.shape != (16,):
-                raise EncodingError("the dealer's seed is not 16 bytes")
-            self._seed = bytes(seed)
-        return self._seed
-
-    def correction(self, k: int, kind: str, *args: Any) -> tuple[np.ndarray, ...]:
-        frame = encode_frame(f"dealer/request#{k}", _request_arrays(kind, args), session=self.session)
-        self.endpoint.send_frame(self.node, frame)
-        return tuple(np.array(a) for a in self._recv(f"dealer/{kind}#{k}"))
-
-
-def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: str | None = None,
-                 session_tag: str = "", master_seed: bytes | None = None) -> int:
-    """Run the session's dealer until the last party is done; return the requests served.
-
-    Steps: connect to every party (pinned TLS); send each party its 16-byte
-    seed; then answer the last party's requests in order (request ``k`` must
-    be the ``k``-th: a replayed or skipped counter is refused, since two
-    kinds asked for the same ``k`` would reuse one random stream).
-    """
-    conf = config if isinstance(config, cfgmod.SessionConfig) else cfgmod.load(config)
-    if conf.dealer is None:
-        raise ParameterError("the config has no [dealer] section")
-    me = conf.dealer_id
-    session = session_id(conf, session_tag)
-    cert = str(conf.dealer.certificate)
-    endpoint = connect(me, _nodes(conf), cert=cert, key=key or _key_for(cert), session=session,
-                       timeout=conf.timeout, digest_peers=set())
-    dealer = TrustedDealer(conf.n, master_seed)
-    last = conf.n - 1
-    served = 0
-    try:
-        for p in range(conf.n):
-            seed = np.frombuffer(dealer.seed_for(p), np.uint8)
-            endpoint.send_frame(p, encode_frame("dealer/seed", [seed], session=session))
-            if p != last:
-                endpoint.say_goodbye(p)
-        while True:
-            try:
-                raw = endpoint.recv_frame(last, conf.timeout, "a request")
-            except PeerTimeout:
-                continue  # the last party may compute for long between requests
-            except TransportError:
-                if last in endpoint.finished_peers():
-                    break
-                raise
-            frame = decode_frame(raw, session=session)
-            if frame.tag != f"dealer/request#{served}":
-                raise ProtocolError(f"dealer expected request #{served}, got {frame.tag!r}")
-            kind, args = _parse_request(frame.arrays)
-            corr = dealer.correction(served, kind, *args)
-            endpoint.send_frame(last, encode_frame(f"dealer/{kind}#{served}", list(corr), session=session))
-            served += 1
-    except BaseException as exc:
-        endpoint.abort(f"dealer: {type(exc).__name__}: {exc}")
-        raise
-    endpoint.close()
-    return served
-
-
 # -- one party --------------------------------------------------------------------
-def session_id(conf: cfgmod.SessionConfig, tag: str = "") -> bytes:
-    """8-byte session id: the config's digest (parties, certificates, name) and a run tag."""
-    return hashlib.sha256(b"concilium-run\0" + conf.digest() + tag.encode()).digest()[:8]
-
-
 def _program_digest(name: str, frac_bits: int) -> bytes:
     return hashlib.sha256(f"concilium-program\0{name}\0{frac_bits}".encode()).digest()
-
-
-def _nodes(conf: cfgmod.SessionConfig) -> dict[int, Node]:
-    return {i: Node(i, n.host, n.port, n.der, n.listen) for i, n in conf.nodes().items()}
-
-
-def _key_for(cert: str) -> str:
-    return str(Path(cert).with_suffix(".key"))
 
 
 @dataclass
@@ -375,7 +174,7 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         name = name or program_title(program)
         session = session_id(config, session_tag)
         cert = str(config.parties[party_id].certificate)
-        endpoint = connect(party_id, _nodes(config), cert=cert, key=key or _key_for(cert),
+        endpoint = connect(party_id, nodes_of(config), cert=cert, key=key or key_for(cert),
                            session=session, digest=_program_digest(name, frac_bits),
                            timeout=config.timeout, digest_peers=set(range(config.n)))
         party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),

@@ -16,7 +16,7 @@ from mpc.distributed import (encode_value, decode_value, execute_party, make_loc
 from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
                         ProtocolError,
                         TransportError)
-from mpc.transport import tcp
+from mpc.transport import mesh, tcp
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
 from mpc.transport.wire import WireLimits, encode_frame
 from tests import test_tcp_programs as progs
@@ -29,14 +29,14 @@ def _mesh(tmp_path, n=2, limits=None, timeout=10.0):
     """n endpoints connected over loopback TLS (threads of this process)."""
     ids = [new_identity(i, tmp_path) for i in range(n)]
     ports = _ports(n)
-    nodes = {i: tcp.Node(i, "127.0.0.1", ports[i], load_certificate(ids[i].certificate))
+    nodes = {i: mesh.Node(i, "127.0.0.1", ports[i], load_certificate(ids[i].certificate))
              for i in range(n)}
     eps = [None] * n
     errs = []
 
     def go(i):
         try:
-            eps[i] = tcp.connect(i, nodes, cert=str(ids[i].certificate), key=str(ids[i].key),
+            eps[i] = mesh.connect(i, nodes, cert=str(ids[i].certificate), key=str(ids[i].key),
                                  session=SESSION, timeout=timeout,
                                  limits=limits or WireLimits())
         except Exception as exc:  # noqa: BLE001
@@ -198,10 +198,10 @@ def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
     ids = [new_identity(i, tmp_path / "ok") for i in range(2)]
     intruder = new_identity(1, tmp_path / "intruder")
     port = _ports(1)[0]
-    nodes = {i: tcp.Node(i, "127.0.0.1", port if i == 0 else 1, load_certificate(ids[i].certificate))
+    nodes = {i: mesh.Node(i, "127.0.0.1", port if i == 0 else 1, load_certificate(ids[i].certificate))
              for i in range(2)}
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("ep", tcp.connect(
+    t = threading.Thread(target=lambda: box.setdefault("ep", mesh.connect(
         0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION, timeout=10)))
     t.start()
     # The intruder trusts party 0's real certificate but presents its own.
@@ -220,7 +220,7 @@ def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
         refused = True  # ...or the handshake ends with an alert
     assert refused
     # The real party 1 still gets in.
-    ep1 = tcp.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
+    ep1 = mesh.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
                       timeout=10)
     t.join()
     ep0 = box["ep"]
@@ -234,17 +234,17 @@ def test_party_dialing_an_impostor_refuses_it(tmp_path):
     ids = [new_identity(i, tmp_path / "ok") for i in range(2)]
     impostor = new_identity(0, tmp_path / "impostor")
     port = _ports(1)[0]
-    real = {i: tcp.Node(i, "127.0.0.1", port, load_certificate(ids[i].certificate)) for i in range(2)}
+    real = {i: mesh.Node(i, "127.0.0.1", port, load_certificate(ids[i].certificate)) for i in range(2)}
     # The impostor listens as party 0, trusting party 1, with a certificate nobody pinned.
     fake = dict(real)
-    fake[0] = tcp.Node(0, "127.0.0.1", port, load_certificate(impostor.certificate))
-    t = threading.Thread(target=lambda: pytest.raises(Exception, tcp.connect, 0, fake,
+    fake[0] = mesh.Node(0, "127.0.0.1", port, load_certificate(impostor.certificate))
+    t = threading.Thread(target=lambda: pytest.raises(Exception, mesh.connect, 0, fake,
                                                       cert=str(impostor.certificate),
                                                       key=str(impostor.key), session=SESSION,
                                                       timeout=1.5))
     t.start()
     with pytest.raises(TransportError, match="TLS with node 0"):
-        tcp.connect(1, real, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
+        mesh.connect(1, real, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
                     timeout=3)
     t.join()
 

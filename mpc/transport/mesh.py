@@ -1,0 +1,262 @@
+"""Building one party's mesh of pinned TLS 1.3 connections (layer: mpc core).
+
+:func:`connect` gives node ``i`` a :class:`~mpc.transport.tcp.TcpEndpoint`
+with a connection to every other node of the session: it dials every node
+``j < i`` (retrying until the timeout, so parties may start in any order) and
+accepts the others. Each connection is a TLS 1.3 handshake over memory BIOs
+(mutual, certificates pinned, see :mod:`.tls`), then a hello both sides check:
+protocol version, node id, number of nodes, session id and a digest of the
+program and its parameters. A stranger's connection (unknown certificate) is
+refused and listed in ``endpoint.refused``; a pinned party of another session
+or program fails the setup at once with the reason.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..errors import ParameterError, PeerTimeout, TransportError
+from .tcp import TcpEndpoint, _Conn
+from .tls import context
+from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits
+
+HELLO = struct.Struct("<8sBII8s32s")
+HELLO_MAGIC = b"CCHELLO\0"
+HELLO_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a party must know about another node: address and certificate (DER)."""
+
+    id: int
+    host: str
+    port: int
+    der: bytes
+    listen: str = ""
+
+
+
+# -- blocking handshake helpers -----------------------------------------------------
+def _flush(sock: socket.socket, out: ssl.MemoryBIO) -> int:
+    data = out.read()
+    if data:
+        sock.sendall(data)
+    return len(data)
+
+
+def _blocking(sock: socket.socket, obj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO,
+              op: Callable[[], Any], deadline: float, counts: list[int]) -> Any:
+    """Run an SSLObject operation over a blocking socket until it completes."""
+    while True:
+        try:
+            result = op()
+        except ssl.SSLWantReadError:
+            counts[0] += _flush(sock, out)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("handshake timed out") from None
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("peer closed the connection during the handshake") from None
+            counts[1] += len(data)
+            inc.write(data)
+            continue
+        counts[0] += _flush(sock, out)
+        return result
+
+
+def _read_exact(sock, obj, inc, out, n: int, deadline: float, counts: list[int]) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = _blocking(sock, obj, inc, out, lambda: obj.read(n - len(buf)), deadline, counts)
+        if not chunk:
+            raise ConnectionError("peer closed the connection during the hello")
+        buf += chunk
+    return buf
+
+
+def _hello(me: int, n_nodes: int, session: bytes, digest: bytes) -> bytes:
+    return HELLO.pack(HELLO_MAGIC, HELLO_VERSION, me, n_nodes, session, digest)
+
+
+class _Mismatch(TransportError):
+    """An authenticated peer disagrees on the session: fatal, unlike a refused stranger."""
+
+
+def _check_hello(data: bytes, expect_id: int, n_nodes: int, session: bytes, digest: bytes,
+                 compare_digest: bool) -> None:
+    magic, version, pid, n, sess, dig = HELLO.unpack(data)
+    if magic != HELLO_MAGIC or version != HELLO_VERSION:
+        raise _Mismatch(f"node {expect_id} does not speak Concilium hello v{HELLO_VERSION}")
+    if pid != expect_id:
+        raise _Mismatch(f"the holder of node {expect_id}'s certificate claims to be node {pid}")
+    if n != n_nodes or sess != session:
+        raise _Mismatch(f"party {expect_id} belongs to another session (different config, "
+                             "session name or run): check that every party uses the same files")
+    if compare_digest and dig != digest:
+        raise _Mismatch(f"party {expect_id} runs a different program or parameters "
+                             "(program name or frac_bits differ)")
+
+
+def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session: bytes,
+            digest: bytes = bytes(32), timeout: float = 30.0, limits: WireLimits = DEFAULT_LIMITS,
+            digest_peers: set[int] | None = None) -> TcpEndpoint:
+    """Connect node ``me`` to every other node; return its endpoint.
+
+    Parameters
+    ----------
+    nodes:
+        Every node of the session by id, ``me`` included (its port is where it
+        listens if any node has a larger id).
+    cert, key:
+        This node's certificate and private key (PEM files).
+    session:
+        8-byte session id every node must share.
+    digest:
+        32-byte digest of the program and its parameters, compared with the
+        nodes in ``digest_peers`` (default: all).
+    timeout:
+        Seconds to establish every connection (peers may start in any order
+        within it), then the close timeout.
+    """
+    if me not in nodes:
+        raise ParameterError(f"node {me} is not in the session")
+    if len(session) != SESSION_BYTES or len(digest) != 32:
+        raise ParameterError("session must be 8 bytes and digest 32 bytes")
+    n_nodes = len(nodes)
+    digest_peers = set(nodes) if digest_peers is None else set(digest_peers)
+    others = [j for j in nodes if j != me]
+    trusted = [nodes[j].der for j in others]
+    server_ctx = context(True, cert, key, trusted)
+    client_ctx = context(False, cert, key, trusted)
+    by_der = {nodes[j].der: j for j in others}
+    deadline = time.monotonic() + timeout
+    conns: dict[int, _Conn] = {}
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    higher = [j for j in others if j > me]
+
+    def setup(sock: socket.socket, server: bool, expect: int | None) -> None:
+        counts = [0, 0]
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = (server_ctx if server else client_ctx).wrap_bio(inc, out, server_side=server)
+        hs_deadline = min(deadline, time.monotonic() + max(timeout, 1.0))
+        _blocking(sock, obj, inc, out, obj.do_handshake, hs_deadline, counts)
+        der = obj.getpeercert(binary_form=True)
+        peer = by_der.get(der or b"")
+        if peer is None or (expect is not None and peer != expect):
+            raise TransportError(f"node {expect} presented a certificate that is not pinned for it")
+        hello = _hello(me, n_nodes, session, digest)
+        _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
+        data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)
+        _check_hello(data, peer, n_nodes, session, digest, peer in digest_peers and me in digest_peers)
+        c = _Conn(peer, sock, obj, inc, out)
+        c.sent, c.received = counts
+        with lock:
+            if peer in conns:
+                raise TransportError(f"node {peer} connected twice")
+            conns[peer] = c
+
+    listener = None
+    accept_thread = None
+    if higher:
+        node = nodes[me]
+        listener = socket.socket(socket.AF_INET6 if ":" in (node.listen or node.host) else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((node.listen or "", node.port))
+        except OSError as exc:
+            listener.close()
+            raise TransportError(f"party {me} cannot listen on port {node.port}: {exc.strerror}") from None
+        listener.listen(len(higher) + 8)
+
+        def accept_all() -> None:
+            while time.monotonic() < deadline:
+                with lock:
+                    if all(j in conns for j in higher):
+                        return
+                listener.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+                try:
+                    sock, addr = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    setup(sock, True, None)
+                except _Mismatch as exc:  # an authenticated party of another session/program
+                    sock.close()
+                    errors.append(TransportError(f"party {me}: {exc}"))
+                    return
+                except (ssl.SSLError, OSError, TransportError) as exc:
+                    refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate
+                    sock.close()
+
+        accept_thread = threading.Thread(target=accept_all, name=f"tcp-accept-{me}", daemon=True)
+        accept_thread.start()
+
+    def dial(j: int) -> None:
+        node = nodes[j]
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            try:
+                sock = socket.create_connection((node.host, node.port),
+                                                timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+            except OSError as exc:
+                last = exc
+                time.sleep(0.05)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                setup(sock, False, j)
+                return
+            except ssl.SSLError as exc:
+                sock.close()
+                errors.append(TransportError(
+                    f"party {me}: TLS with node {j} at {node.host}:{node.port} failed "
+                    f"({exc.reason or exc}): node {j} refused our certificate or presented "
+                    "one that is not in the config"))
+                return
+            except (TransportError, OSError) as exc:
+                sock.close()
+                if isinstance(exc, TransportError):
+                    errors.append(TransportError(f"party {me}: {exc}"))
+                    return
+                last = exc
+                time.sleep(0.05)
+        errors.append(PeerTimeout(f"party {me} could not connect to node {j} at {node.host}:{node.port} "
+                                  f"within {timeout:g} s ({last})"))
+
+    dialers = [threading.Thread(target=dial, args=(j,), daemon=True) for j in others if j < me]
+    for t in dialers:
+        t.start()
+    for t in dialers:
+        t.join()
+    if accept_thread is not None:
+        accept_thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    if listener is not None:
+        listener.close()
+
+    def _abandon() -> None:
+        for c in conns.values():
+            c.sock.close()
+
+    if errors:
+        _abandon()
+        raise errors[0]
+    missing = sorted(set(others) - set(conns))
+    if missing:
+        _abandon()
+        extra = f"; refused connections: {refused}" if refused else ""
+        raise PeerTimeout(f"party {me}: nodes {missing} did not connect within {timeout:g} s{extra}")
+    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused)

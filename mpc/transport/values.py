@@ -1,0 +1,75 @@
+"""Program outputs as JSON, for results that cross from a party process to its launcher (layer: mpc core).
+
+:func:`encode_value` turns numbers, strings, lists, tuples, dicts and numpy
+arrays (dtype + shape + base64 of the raw bytes) into JSON values;
+:func:`decode_value` turns them back. Nothing is unpickled or evaluated:
+unknown objects travel as their ``repr`` and come back as that string.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from ..errors import EncodingError
+from .wire import DTYPES
+
+
+def encode_value(value: Any) -> Any:
+    """A JSON-ready form of a program output: numbers, strings, lists, dicts, numpy arrays."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if np.isfinite(f) else {"$float": repr(f)}
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        if arr.dtype.newbyteorder("<") not in DTYPES:
+            raise EncodingError(f"cannot return an array of dtype {arr.dtype}")
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        return {"$array": arr.dtype.str, "shape": list(arr.shape),
+                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        items = [encode_value(v) for v in value]
+        return items if isinstance(value, list) else {"$tuple": items}
+    if isinstance(value, dict):
+        return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
+    if hasattr(value, "reveal"):
+        raise EncodingError("a program returned a secret-shared value; return value.reveal() instead")
+    return {"$repr": repr(value)[:1000]}
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of :func:`encode_value` (unknown objects come back as their repr string)."""
+    if isinstance(data, list):
+        return [decode_value(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "$float" in data:
+        return float(data["$float"])
+    if "$array" in data:
+        dt = np.dtype(data["$array"])
+        if dt not in DTYPES:
+            raise EncodingError(f"unexpected dtype {dt} in a result")
+        shape = tuple(int(s) for s in data["shape"])
+        raw = base64.b64decode(data["data"])
+        if len(raw) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+            raise EncodingError("array data does not match its shape")
+        return np.frombuffer(raw, dt).reshape(shape).copy()
+    if "$tuple" in data:
+        return tuple(decode_value(v) for v in data["$tuple"])
+    if "$dict" in data:
+        out = {}
+        for k, v in data["$dict"]:
+            k = decode_value(k)
+            out[tuple(k) if isinstance(k, list) else k] = decode_value(v)
+        return out
+    if "$repr" in data:
+        return str(data["$repr"])
+    raise EncodingError(f"unknown value encoding {sorted(data)}")
