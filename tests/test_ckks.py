@@ -452,3 +452,25 @@ def test_linear_transform_fold_adds_the_blocks():
     assert np.max(np.abs(sc.decrypt(sc.encrypt(x).linear_transform(d)) - want)) < MUL_TOL * 10
     with pytest.raises(ParameterError, match="fold"):
         ckks.Diagonals(diag, slots, fold=3 * 512)
+
+
+def test_public_context_holds_galois_keys_for_the_requested_steps_only(rot_sc):
+    pub = PublicContext.load(rot_sc.serialize())
+    assert pub._ts.is_public()
+    keys = pub._ts.galois_keys().data
+    n2 = 2 * pub.params.poly_modulus_degree
+    slots = pub.slots
+    wanted = {pow(3, (-k) % slots, n2) for k in ROT_STEPS}
+    assert all(keys.has_key(e) for e in wanted)
+    assert not keys.has_key(pow(3, 2, n2)) and not keys.has_key(pow(3, slots - 2, n2))
+    assert keys.size() == len(wanted)
+
+
+@pytest.mark.parametrize("steps", [["1"], [0], [2048], [-1], [True], "1"])
+def test_malformed_rotation_steps_in_a_context_header_are_refused(rot_sc, steps):
+    from mpc.he import serial
+
+    header, body = serial.load(rot_sc.serialize(), serial.Kind.CKKS_PUBLIC_CONTEXT)
+    bad = serial.dump(serial.Kind.CKKS_PUBLIC_CONTEXT, {**header, "steps": steps}, bytes(body))
+    with pytest.raises(EncodingError, match="steps"):
+        PublicContext.load(bad)
