@@ -85,10 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  plaintext mean {everything.mean():.4f} mmHg   variance {everything.var():.4f}"
           "   (for checking only: nobody could compute this line)")
     print(f"\nCost: {result.cost.summary()}")
-    if args.transcript:
-        if not args.transcript.lower().endswith(".json") and result.transcript is not None:
-            result.transcript.write_html(args.transcript, labels=HOSPITALS,
-                                         title="Three hospitals: mean and variance")
+    if args.transcript and result.transcript is not None:   # HTML, or JSON for .json
+        result.transcript.write(args.transcript, labels=HOSPITALS, title="Three hospitals: mean and variance")
         print(f"Transcript written to {args.transcript}")
 
 

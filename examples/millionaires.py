@@ -103,10 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         verdict = "Alice is richer" if richer else "Alice is not richer (Bob is richer, or they tie)"
     print(f"\nBoth learn exactly one bit: {verdict}.")
     print(f"Cost: {result.cost.summary()}")
-    if args.transcript:
-        if not args.transcript.lower().endswith(".json") and result.transcript is not None:
-            result.transcript.write_html(args.transcript, labels=NAMES,
-                                         title="Yao's millionaires: who is richer?")
+    if args.transcript and result.transcript is not None:   # HTML, or JSON for .json
+        result.transcript.write(args.transcript, labels=NAMES, title="Yao's millionaires: who is richer?")
         print(f"Transcript written to {args.transcript}")
 
 
