@@ -199,7 +199,7 @@ def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, 
             z = d.apply(z)
         else:
             z = z * z
-    assert np.allclose(z[:n_out], net.forward(x[None])[0], atol=1e-9)
+    assert np.allclose(z[::plan.requirements.output_stride][:n_out], net.forward(x[None])[0], atol=1e-9)
     steps = set(plan.requirements.rotation_steps)
     assert steps == {k for d in plan.diagonals if d is not None for k in d.steps}
     n = max(n_in, hidden) + 1  # baby-step giant-step: about 2 sqrt(n) rotations per map, not n
@@ -214,7 +214,7 @@ def test_single_image_digits_under_ckks_with_few_rotations():
     server = HEServer(net, layout="vector")
     req = server.requirements
     rotations = sum(d.rotations for d in server.plan.diagonals if d is not None)
-    assert rotations <= 25 < 65 + 17  # the per-input-value diagonal method needed 82
+    assert rotations <= 13  # the per-input-value diagonal method needed 65 + 17 = 82
     client = HEClient(req)
     ctx = server.load_context(client.public_context())
     assert ctx.steps == req.rotation_steps and ctx.rotations == ()

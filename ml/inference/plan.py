@@ -86,6 +86,7 @@ class HERequirements:
     architecture: tuple[str, ...] = ()
     rotation_steps: tuple[int, ...] = ()  # vector layout: the EncryptedVector.rotate steps (Galois keys)
     input_blocks: int = 1  # vector layout: how the client lays out its input (vector_input)
+    output_stride: int = 1  # vector layout: score k is in output slot k * output_stride
 
 
 @dataclass(frozen=True)
@@ -286,9 +287,38 @@ def vector_input(x: np.ndarray, slots: int, blocks: int = 1) -> np.ndarray:
     return np.concatenate([np.resize(np.roll(x, -p), width) for p in range(blocks)])
 
 
-def vector_diagonals(matrices: list[np.ndarray | None], slots: int) -> tuple[list[Diagonals | None], int]:
-    """Each ``(m, n)`` matrix as slot diagonals for a vector repeated along the slots, and the
-    number of input blocks the client lays out (:func:`vector_input`).
+def _blocks(n: int, reach: int, slots: int) -> int:
+    """Input blocks for a first map of ``n`` inputs whose blocks need ``reach`` slots each."""
+    blocks = 1
+    while 2 * blocks <= n and slots // (2 * blocks) >= reach:
+        blocks *= 2
+    return blocks
+
+
+def _diagonal_rows(M: np.ndarray, R: int) -> np.ndarray:
+    """``D[i, j] = M[j mod m, (j + i) mod n]`` for ``j < R``: the generalised diagonals."""
+    m, n = M.shape
+    j = np.arange(R)
+    return M[(j % m)[None, :], (j[None, :] + np.arange(n)[:, None]) % n]
+
+
+def _first_map(M: np.ndarray, R: int, slots: int, blocks: int) -> Diagonals:
+    """The first map on the client's block layout: ``d_{Pq+p}`` in block ``p`` of the ``q``-th
+    plaintext, rotation by ``Pq``, then a fold of the blocks (every block gets the output)."""
+    D = _diagonal_rows(M, R)
+    width = slots // blocks
+    packed: dict[int, np.ndarray] = {}
+    for i in range(M.shape[1]):
+        q, p = divmod(i, blocks)
+        packed.setdefault(blocks * q, np.zeros(slots))[p * width:p * width + R] = D[i]
+    return Diagonals(packed, slots, fold=width if blocks > 1 else 0)
+
+
+def vector_diagonals(matrices: list[np.ndarray | None],
+                     slots: int) -> tuple[list[Diagonals | None], int, int]:
+    """Each ``(m, n)`` matrix as slot diagonals for a vector repeated along the slots; the
+    number of input blocks the client lays out (:func:`vector_input`); the stride of the scores
+    in the output slots.
 
     With the input ``x`` repeated (``z[j] = x[j mod n]`` for ``j < R + n - 1``),
     ``d_i[j] = M[j mod m, (j + i) mod n]`` for ``j < R`` (0 beyond) gives
@@ -301,38 +331,43 @@ def vector_diagonals(matrices: list[np.ndarray | None], slots: int) -> tuple[lis
     rotated by ``p``; one product then serves ``P`` diagonals (``d_{Pq+p}`` in
     block ``p``, rotation by ``Pq``), and a fold adds the blocks
     (``log2 P`` rotations): ``ceil(n / P)`` products instead of ``n``.
+
+    Two maps, the second of ``m2 <= P`` rows: the first map's fold leaves its
+    output in every block, so the second is one product (row ``k`` in block
+    ``k``) and a window sum of ``2^ceil(log2 n2)`` slots (``ceil(log2 n2)``
+    rotations); score ``k`` lands in slot ``k B`` (stride ``B``).
     """
     out: list[Diagonals | None] = [None] * len(matrices)
+    aff = [k for k, M in enumerate(matrices) if M is not None]
+    if len(aff) == 2:
+        M1, M2 = matrices[aff[0]], matrices[aff[1]]
+        (_, n1), (m2, n2) = M1.shape, M2.shape  # type: ignore[union-attr]
+        blocks = _blocks(n1, n2 + n1 - 1, slots)
+        width, window = slots // blocks, 1 << (n2 - 1).bit_length()
+        if blocks > 1 and m2 <= blocks and window <= width:
+            out[aff[0]] = _first_map(M1, n2, slots, blocks)  # type: ignore[arg-type]
+            rows = np.zeros(slots)
+            for k in range(m2):
+                rows[k * width:k * width + n2] = M2[k]  # type: ignore[index]
+            out[aff[1]] = Diagonals({0: rows}, slots, window=window)
+            return out, blocks, width
     reach, blocks = None, 1
-    first = next(k for k, M in enumerate(matrices) if M is not None)
-    for k in range(len(matrices) - 1, -1, -1):
+    for k in reversed(aff):
         M = matrices[k]
-        if M is None:
-            continue
-        m, n = M.shape
+        m, n = M.shape  # type: ignore[union-attr]
         R = m if reach is None else reach
         reach = R + n - 1
         if reach > slots:
             raise ParameterError(f"the vector layout needs {reach} slots for a map of {n} inputs; a ciphertext "
                                  f"has {slots}: use layout='batch'")
-        j = np.arange(R)
-        D = np.zeros((n, R))
-        D[:, :] = M[(j % m)[None, :], (j[None, :] + np.arange(n)[:, None]) % n]
-        if k != first:
+        if k == aff[0]:
+            blocks = _blocks(n, reach, slots)
+            out[k] = _first_map(M, R, slots, blocks)  # type: ignore[arg-type]
+        else:
             full = np.zeros((n, slots))
-            full[:, :R] = D
+            full[:, :R] = _diagonal_rows(M, R)  # type: ignore[arg-type]
             out[k] = Diagonals({i: full[i] for i in range(n) if np.any(full[i])}, slots)
-            continue
-        blocks = 1
-        while 2 * blocks <= n and slots // (2 * blocks) >= reach:
-            blocks *= 2
-        width = slots // blocks
-        packed: dict[int, np.ndarray] = {}
-        for i in range(n):
-            q, p = divmod(i, blocks)
-            packed.setdefault(blocks * q, np.zeros(slots))[p * width:p * width + R] = D[i]
-        out[k] = Diagonals(packed, slots, fold=width if blocks > 1 else 0)
-    return out, blocks
+    return out, blocks, 1
 
 
 def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
@@ -378,14 +413,14 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
     matrices: list[np.ndarray | None] = []
     diagonals: list[Diagonals | None] = []
     steps: set[int] = set()
-    max_length, blocks = 0, 1
+    max_length, blocks, stride = 0, 1, 1
     if layout == "vector":
         matrices = _vector_matrices(stages)
         max_length = max(m.shape[1] for m in matrices if m is not None)
         if max_length > params.slots:
             raise ParameterError(f"a layer input of {max_length} values does not fit one ciphertext of "
                                  f"{params.slots} slots; use layout='batch'")
-        diagonals, blocks = vector_diagonals(matrices, params.slots)
+        diagonals, blocks, stride = vector_diagonals(matrices, params.slots)
         steps = {k for d in diagonals if d is not None for k in d.steps}
     bound = None
     if input_bound is not None:
@@ -400,5 +435,5 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
                 "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
                          network.head, depth, tuple(network.architecture()), tuple(sorted(steps)),
-                         blocks)
+                         blocks, stride)
     return HEPlan(tuple(stages), req, network, tuple(matrices), diagonals=tuple(diagonals), value_bound=bound)

@@ -55,15 +55,18 @@ class Diagonals:
     one per diagonal; ``baby=None`` picks the ``b`` that rotates least.
     ``fold``: then add the ``slots / fold`` blocks of ``fold`` slots
     (``y += roll(y, -fold * 2^k)``, ``log2(slots / fold)`` rotations), every
-    block ending up with the sum. The plaintexts are encoded once per
+    block ending up with the sum. ``window``: then add to each slot the
+    ``window - 1`` slots after it (``y += roll(y, -2^k)``, ``log2(window)``
+    rotations), e.g. the sum of a block of up to ``window`` values into its
+    first slot. The plaintexts are encoded once per
     ciphertext level and kept here (reuse the object for every input:
     encoding costs more than the product).
     """
 
-    __slots__ = ("slots", "baby", "fold", "_terms", "_encoded")
+    __slots__ = ("slots", "baby", "fold", "window", "_terms", "_encoded")
 
     def __init__(self, diagonals: Mapping[int, np.ndarray], slots: int, baby: int | None = None,
-                 fold: int = 0) -> None:
+                 fold: int = 0, window: int = 0) -> None:
         kept = {}
         for i, d in diagonals.items():
             d = np.asarray(d, dtype=np.float64)
@@ -78,6 +81,8 @@ class Diagonals:
             raise ParameterError("a linear transform needs at least one nonzero diagonal")
         if fold and (fold < 1 or slots % fold or (slots // fold) & (slots // fold - 1)):
             raise ParameterError(f"fold {fold} must divide the {slots} slots into a power of two of blocks")
+        if window and (window < 1 or window > slots or window & (window - 1)):
+            raise ParameterError(f"window {window} must be a power of two of at most {slots} slots")
         shifts = np.array(sorted(kept))
         span = int(shifts[-1]) + 1
         if baby is None:
@@ -92,13 +97,13 @@ class Diagonals:
         for i, d in kept.items():
             g, t = divmod(i, b)
             terms[(g, t)] = np.roll(d, g * b)
-        self.slots, self.baby, self.fold, self._terms = slots, b, int(fold), terms
+        self.slots, self.baby, self.fold, self.window, self._terms = slots, b, int(fold), int(window), terms
         self._encoded: dict[tuple, dict] = {}
 
     def _folds(self) -> list[int]:
-        if not self.fold:
-            return []
-        return [self.fold << k for k in range((self.slots // self.fold).bit_length() - 1)]
+        """Left rotations of the fold, then of the window sum (each ``y += roll(y, -r)``)."""
+        out = [self.fold << k for k in range((self.slots // self.fold).bit_length() - 1)] if self.fold else []
+        return out + [1 << k for k in range(max(self.window, 1).bit_length() - 1)]
 
     @property
     def steps(self) -> list[int]:
