@@ -452,6 +452,13 @@ def test_linear_transform_fold_adds_the_blocks():
     assert np.max(np.abs(sc.decrypt(sc.encrypt(x).linear_transform(d)) - want)) < MUL_TOL * 10
     with pytest.raises(ParameterError, match="fold"):
         ckks.Diagonals(diag, slots, fold=3 * 512)
+    rows = ckks.Diagonals({0: diag[0]}, slots, window=8)  # each slot plus the 7 after it
+    windowed = sum(np.roll(diag[0] * x, -t) for t in range(8))
+    assert rows.rotations == 3 and np.allclose(rows.apply(x), windowed)
+    sc = SecretContext.create("linear", steps=rows.steps)
+    assert np.max(np.abs(sc.decrypt(sc.encrypt(x).linear_transform(rows)) - windowed)) < MUL_TOL * 10
+    with pytest.raises(ParameterError, match="window"):
+        ckks.Diagonals(diag, slots, window=6)
 
 
 def test_public_context_holds_galois_keys_for_the_requested_steps_only(rot_sc):

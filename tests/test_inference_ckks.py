@@ -184,12 +184,15 @@ def test_value_range_is_checked_when_the_input_range_is_known():
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 12), st.integers(2, 6))
-def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, hidden, n_out):
-    """The slot layout (input repeated, outputs repeated as far as the next map reads) is exact."""
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 12), st.integers(2, 6), st.booleans())
+def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, hidden, n_out, three):
+    """The slot layout (input in blocks, outputs repeated as far as the next map reads, the last of
+    two maps as rows in blocks) is exact, for two and three maps."""
     rng = np.random.default_rng(seed)
-    net = mlp([(rng.normal(size=(n_in, hidden)), rng.normal(size=hidden)),
-               (rng.normal(size=(hidden, n_out)), rng.normal(size=n_out))], Polynomial((0.3, -0.4, 0.25)))
+    layers = [(rng.normal(size=(n_in, hidden)), rng.normal(size=hidden))]
+    if three:
+        layers.append((rng.normal(size=(hidden, hidden)) * 0.5, rng.normal(size=hidden)))
+    net = mlp(layers + [(rng.normal(size=(hidden, n_out)), rng.normal(size=n_out))], Polynomial((0.3, -0.4, 0.25)))
     plan = compile_network(net)
     slots = plan.requirements.params.slots
     x = rng.uniform(-1, 1, size=n_in)
@@ -200,6 +203,7 @@ def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, 
         else:
             z = z * z
     assert np.allclose(z[::plan.requirements.output_stride][:n_out], net.forward(x[None])[0], atol=1e-9)
+    assert plan.requirements.output_stride == 1 or not three  # rows in blocks: two maps only
     steps = set(plan.requirements.rotation_steps)
     assert steps == {k for d in plan.diagonals if d is not None for k in d.steps}
     n = max(n_in, hidden) + 1  # baby-step giant-step: about 2 sqrt(n) rotations per map, not n
