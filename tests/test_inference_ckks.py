@@ -233,3 +233,15 @@ def test_single_image_digits_under_ckks_with_few_rotations():
     fewer = HEClient(HEServer(other, layout="vector").requirements)
     with pytest.raises(ParameterError, match="rotation keys for steps"):
         server.load_context(fewer.public_context())
+
+
+def test_vector_layout_general_path_under_ckks():
+    """Two maps whose second has more rows than input blocks: diagonals for both (no strided scores)."""
+    rng = np.random.default_rng(9)
+    net = mlp([(rng.normal(size=(2, 5)), rng.normal(size=5)), (rng.normal(size=(5, 3)), rng.normal(size=3))],
+              "square")
+    plan = compile_network(net)
+    assert plan.requirements.output_stride == 1 and plan.requirements.input_blocks == 2
+    X = rng.uniform(-1, 1, size=(2, 2))
+    res = ckks_predict(net, X, layout="vector")
+    assert np.allclose(res.scores, net.forward(X), atol=1e-3)
