@@ -18,14 +18,14 @@ Protocol
 
 Two layouts:
 
-* ``"vector"``: one input per ciphertext, ``[x, 1]`` repeated along all N/2
-  slots; an affine map ``M`` (``m x n``) is the diagonal method (Halevi-Shoup)
-  evaluated baby-step giant-step by :meth:`~mpc.he.EncryptedVector.linear_transform`:
-  ``(b - 1) + (ceil(n/b) - 1)`` rotations for ``b ~ sqrt(n)`` (25 for the
-  digits 64-32-10 MLP instead of 98), ``n`` plain products, one level; the
-  output comes out repeated as far as the next map reads it
-  (:func:`~ml.inference.plan.vector_diagonals`). Latency-oriented; Galois
-  keys for exactly those steps.
+* ``"vector"``: one input per ciphertext, ``[x, 1]`` laid out along the N/2
+  slots in blocks (:func:`~ml.inference.plan.vector_input`); each affine map
+  is a plain linear transform of the slots by
+  :meth:`~mpc.he.EncryptedVector.linear_transform` (diagonal method,
+  baby-step giant-step, one level) whose output comes out repeated as far as
+  the next map reads it (:func:`~ml.inference.plan.vector_diagonals`): for
+  the digits 64-32-10 MLP 13 rotations and 4 plain products per input
+  instead of 98 and 98. Latency-oriented; Galois keys for exactly those steps.
 * ``"batch"``: one ciphertext per *feature*, the inputs in the slots
   (N/2 per ciphertext, more are split); an affine map is a sum of
   ciphertext-times-scalar products, one per nonzero weight, and a scalar
@@ -44,10 +44,12 @@ server can return any ciphertext.
 
 Cost
 ----
-Vector layout: one ciphertext up and one down per input; per affine map of
-input size ``n``, about ``2 sqrt(n)`` rotations (one key switch each) and
-``n`` plain products (their plaintexts encoded once per server); a square is
-one ciphertext product. Batch layout: ``n_in`` ciphertexts up and ``k`` down per
+Vector layout: one ciphertext up and one down per input; the first map of
+``n`` inputs ``ceil(n/P) - 1 + log2 P`` rotations (one key switch each) and
+``ceil(n/P)`` plain products for ``P`` input blocks; each later map about
+``2 sqrt(n)`` rotations and ``n`` products, or, the second of two maps,
+``ceil(log2 n)`` rotations and one product; plaintexts encoded once per
+server and context; a square is one ciphertext product. Batch layout: ``n_in`` ciphertexts up and ``k`` down per
 N/2 inputs; ``nnz(A)`` scalar products per map. Measured figures:
 ``python -m bench inference`` and ``docs/inference.md``.
 
