@@ -12,7 +12,10 @@ Two contexts, two roles:
 :class:`EncryptedVector` holds a real vector of any length, split transparently
 into ``N/2``-slot ciphertexts, with ``+ - *`` (by plain or encrypted values),
 :meth:`~EncryptedVector.dot`, :meth:`~EncryptedVector.sum`,
-:meth:`~EncryptedVector.matvec` and :meth:`~EncryptedVector.polyval`. Each vector
+:meth:`~EncryptedVector.matvec`, :meth:`~EncryptedVector.polyval`, and on one
+ciphertext :meth:`~EncryptedVector.rotate` (``numpy.roll`` of the slots, keys
+for chosen ``steps`` only) and :meth:`~EncryptedVector.linear_transform`
+(baby-step giant-step diagonal method on :class:`Diagonals`). Each vector
 tracks its remaining multiplicative depth, so an operation that would run out
 raises :class:`DepthError` *before* TenSEAL produces garbage or an opaque error.
 

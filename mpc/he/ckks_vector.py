@@ -159,7 +159,8 @@ class EncryptedVector:
     Supports ``+``, ``-`` (with another encrypted vector of the same length and
     key, a scalar or a plain vector), ``*`` (same operands, uses one level),
     unary ``-``, ``x @ W`` and ``M @ x``, :meth:`dot`, :meth:`sum`,
-    :meth:`matvec`, :meth:`polyval` and :meth:`serialize`. Decrypt with
+    :meth:`matvec`, :meth:`polyval`, :meth:`serialize`, and on one ciphertext
+    :meth:`rotate` and :meth:`linear_transform`. Decrypt with
     :meth:`mpc.he.ckks.SecretContext.decrypt`.
 
     Attributes
