@@ -205,7 +205,7 @@ class HEClient:
         if self.requirements.layout == "vector":
             if len(vals) != 1 or vals[0].size != self.requirements.params.slots:
                 raise ParameterError(f"reply does not hold {k} scores in {self.requirements.params.slots} slots")
-            return vals[0][::self.requirements.output_stride][:k]
+            return vals[0][:k]
         if len(vals) != k:
             raise ParameterError(f"reply holds {len(vals)} score vectors, expected {k}")
         return np.stack(vals, axis=1)

@@ -86,7 +86,6 @@ class HERequirements:
     architecture: tuple[str, ...] = ()
     rotation_steps: tuple[int, ...] = ()  # vector layout: the EncryptedVector.rotate steps (Galois keys)
     input_blocks: int = 1  # vector layout: how the client lays out its input (vector_input)
-    output_stride: int = 1  # vector layout: score k is in output slot k * output_stride
 
 
 @dataclass(frozen=True)
@@ -315,10 +314,9 @@ def _first_map(M: np.ndarray, R: int, slots: int, blocks: int) -> Diagonals:
 
 
 def vector_diagonals(matrices: list[np.ndarray | None],
-                     slots: int) -> tuple[list[Diagonals | None], int, int]:
-    """Each ``(m, n)`` matrix as slot diagonals for a vector repeated along the slots; the
-    number of input blocks the client lays out (:func:`vector_input`); the stride of the scores
-    in the output slots.
+                     slots: int) -> tuple[list[Diagonals | None], int]:
+    """Each ``(m, n)`` matrix as slot diagonals for a vector repeated along the slots, and the
+    number of input blocks the client lays out (:func:`vector_input`).
 
     With the input ``x`` repeated (``z[j] = x[j mod n]`` for ``j < R + n - 1``),
     ``d_i[j] = M[j mod m, (j + i) mod n]`` for ``j < R`` (0 beyond) gives
@@ -332,25 +330,15 @@ def vector_diagonals(matrices: list[np.ndarray | None],
     block ``p``, rotation by ``Pq``), and a fold adds the blocks
     (``log2 P`` rotations): ``ceil(n / P)`` products instead of ``n``.
 
-    Two maps, the second of ``m2 <= P`` rows: the first map's fold leaves its
-    output in every block, so the second is one product (row ``k`` in block
-    ``k``) and a window sum of ``2^ceil(log2 n2)`` slots (``ceil(log2 n2)``
-    rotations); score ``k`` lands in slot ``k B`` (stride ``B``).
+    The last map's diagonals are zero past its ``m`` outputs, so the
+    decrypted reply holds the scores and the constant slot (repeated in every
+    block if the first map is the last), zeros (CKKS noise) elsewhere: the
+    client learns nothing else of the model. (A last
+    map as rows in blocks plus a window sum would save rotations but leave
+    partial sums of weights times hidden values in the other slots.)
     """
     out: list[Diagonals | None] = [None] * len(matrices)
     aff = [k for k, M in enumerate(matrices) if M is not None]
-    if len(aff) == 2:
-        M1, M2 = matrices[aff[0]], matrices[aff[1]]
-        (_, n1), (m2, n2) = M1.shape, M2.shape  # type: ignore[union-attr]
-        blocks = _blocks(n1, n2 + n1 - 1, slots)
-        width, window = slots // blocks, 1 << (n2 - 1).bit_length()
-        if blocks > 1 and m2 <= blocks and window <= width:
-            out[aff[0]] = _first_map(M1, n2, slots, blocks)  # type: ignore[arg-type]
-            rows = np.zeros(slots)
-            for k in range(m2):
-                rows[k * width:k * width + n2] = M2[k]  # type: ignore[index]
-            out[aff[1]] = Diagonals({0: rows}, slots, window=window)
-            return out, blocks, width
     reach, blocks = None, 1
     for k in reversed(aff):
         M = matrices[k]
@@ -367,7 +355,7 @@ def vector_diagonals(matrices: list[np.ndarray | None],
             full = np.zeros((n, slots))
             full[:, :R] = _diagonal_rows(M, R)  # type: ignore[arg-type]
             out[k] = Diagonals({i: full[i] for i in range(n) if np.any(full[i])}, slots)
-    return out, blocks, 1
+    return out, blocks
 
 
 def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
@@ -413,14 +401,14 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
     matrices: list[np.ndarray | None] = []
     diagonals: list[Diagonals | None] = []
     steps: set[int] = set()
-    max_length, blocks, stride = 0, 1, 1
+    max_length, blocks = 0, 1
     if layout == "vector":
         matrices = _vector_matrices(stages)
         max_length = max(m.shape[1] for m in matrices if m is not None)
         if max_length > params.slots:
             raise ParameterError(f"a layer input of {max_length} values does not fit one ciphertext of "
                                  f"{params.slots} slots; use layout='batch'")
-        diagonals, blocks, stride = vector_diagonals(matrices, params.slots)
+        diagonals, blocks = vector_diagonals(matrices, params.slots)
         steps = {k for d in diagonals if d is not None for k in d.steps}
     bound = None
     if input_bound is not None:
@@ -435,5 +423,5 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
                 "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
                          network.head, depth, tuple(network.architecture()), tuple(sorted(steps)),
-                         blocks, stride)
+                         blocks)
     return HEPlan(tuple(stages), req, network, tuple(matrices), diagonals=tuple(diagonals), value_bound=bound)
