@@ -5,7 +5,8 @@ n = 128..1024). Each is reported twice: ``phase: "online"`` (triples and
 truncation pairs prefetched from the dealer before the clock starts) and
 ``phase: "total"`` (the dealer's preprocessing on demand, inside the clock).
 Time is from the first party starting the operation to the last one
-finishing; the baseline is the same product in plaintext numpy float64.
+finishing; the baseline is the same product in plaintext numpy float64 (the
+faster of BLAS with its default threads and with one thread).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import mpc
 from bench.common import median_time, record
@@ -55,7 +57,11 @@ def _secure_op(op: str, x: np.ndarray, y: np.ndarray, repeat: int, prefetch: boo
 
 def _records(name: str, params: dict, op: str, x: np.ndarray, y: np.ndarray, repeat: int):
     fn = np.multiply if op == "mul" else np.matmul
+    # The baseline is numpy at its best here: BLAS with its default threads or with one
+    # (on a busy 2-core machine a 2-thread BLAS waits for the other core, 100x slower).
     base, _, want = median_time(lambda: fn(x, y), repeat=max(repeat, 5))
+    with threadpool_limits(1, user_api="blas"):
+        base = min(base, median_time(lambda: fn(x, y), repeat=max(repeat, 5))[0])
     out = []
     for phase, prefetch in (("online", True), ("total", False)):
         secs, got, bpp, rounds, dealer = _secure_op(op, x, y, repeat, prefetch)
