@@ -24,8 +24,9 @@ Two layouts:
   :meth:`~mpc.he.EncryptedVector.linear_transform` (diagonal method,
   baby-step giant-step, one level) whose output comes out repeated as far as
   the next map reads it (:func:`~ml.inference.plan.vector_diagonals`): for
-  the digits 64-32-10 MLP 13 rotations and 4 plain products per input
-  instead of 98 and 98. Latency-oriented; Galois keys for exactly those steps.
+  the digits 64-32-10 MLP 17 rotations and 36 plain products per input
+  instead of 98 and 98. The last map's output is zero past the scores: the
+  client decrypts nothing else. Latency-oriented; Galois keys for exactly those steps.
 * ``"batch"``: one ciphertext per *feature*, the inputs in the slots
   (N/2 per ciphertext, more are split); an affine map is a sum of
   ciphertext-times-scalar products, one per nonzero weight, and a scalar
@@ -47,8 +48,7 @@ Cost
 Vector layout: one ciphertext up and one down per input; the first map of
 ``n`` inputs ``ceil(n/P) - 1 + log2 P`` rotations (one key switch each) and
 ``ceil(n/P)`` plain products for ``P`` input blocks; each later map about
-``2 sqrt(n)`` rotations and ``n`` products, or, the second of two maps,
-``ceil(log2 n)`` rotations and one product; plaintexts encoded once per
+``2 sqrt(n)`` rotations and ``n`` products; plaintexts encoded once per
 server and context; a square is one ciphertext product. Batch layout: ``n_in`` ciphertexts up and ``k`` down per
 N/2 inputs; ``nnz(A)`` scalar products per map. Measured figures:
 ``python -m bench inference`` and ``docs/inference.md``.
