@@ -15,6 +15,7 @@ messages that say what to change.
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 
 import tenseal as ts
@@ -88,8 +89,6 @@ def wrap_ciphertext(raw_context, ciphertext, size: int, scale: float):
     (1: packed size, 2: SEAL ciphertext bytes, 3: scale as a double); SEAL's
     Python binding saves ciphertexts only to a file (a ciphertext is not secret).
     """
-    import struct
-
     with tempfile.TemporaryDirectory(prefix="concilium-ct-",
                                      dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
         path = os.path.join(tmp, "ct")

@@ -41,11 +41,10 @@ from typing import Sequence
 
 import numpy as np
 import tenseal as ts
+import tenseal.sealapi as sealapi
 
 from . import serial
 from ..errors import ParameterError
-import tenseal.sealapi as sealapi
-
 from ._tenseal import (DepthError, context_shape, matvec_steps, public_context_with_galois,
                        rotation_available, sum_steps, translate)
 from .ckks_vector import Diagonals, EncryptedVector
@@ -208,7 +207,11 @@ class PublicContext:
         """(SEAL evaluator, CKKS encoder, Galois keys or None), made once per context."""
         if self._seal is None:
             seal = self._ts.seal_context().data
-            keys = self._ts.galois_keys().data if self._steps else None
+            try:
+                keys = self._ts.galois_keys().data if self._steps else None
+            except (ValueError, RuntimeError, TypeError) as exc:
+                raise ParameterError("CKKS: this public context lists rotation steps but holds no "
+                                     "Galois keys; recreate it with SecretContext.create(steps=...)") from exc
             self._seal = (sealapi.Evaluator(seal), sealapi.CKKSEncoder(seal), keys)
         return self._seal
 

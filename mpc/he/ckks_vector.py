@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import tenseal as ts
+import tenseal.sealapi as sealapi
 
 from . import serial
 from ._tenseal import DepthError, matvec_steps, sum_steps, translate, wrap_ciphertext
@@ -142,8 +143,6 @@ class Diagonals:
     def _plaintexts(self, encoder, parms_id, scale: float) -> dict:
         key = (tuple(parms_id), scale)
         if key not in self._encoded:
-            import tenseal.sealapi as sealapi
-
             out = {}
             for gt, d in self._terms.items():
                 pt = sealapi.Plaintext()
@@ -414,8 +413,6 @@ class EncryptedVector:
         for k in diagonals.steps:
             ctx._need_rotation(k, "linear transform")
         evaluator, encoder, keys = ctx._seal_tools()
-        import tenseal.sealapi as sealapi
-
         b, scale = diagonals.baby, ctx._ts.global_scale
         try:
             x = chunk.ciphertext()[0]
