@@ -47,7 +47,8 @@ from . import serial
 from ..errors import ParameterError
 from ._tenseal import (DepthError, context_shape, matvec_steps, public_context_with_galois,
                        rotation_available, sum_steps, translate)
-from .ckks_vector import Diagonals, EncryptedVector
+from .ckks_linear import Diagonals
+from .ckks_vector import EncryptedVector
 from .params import CKKSParams, check_security, resolve
 
 _Cpp = ts._ts_cpp.CKKSVector
