@@ -228,13 +228,8 @@ class PaillierSource(SealableMixin, Preprocessing):
 
     def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
         """Produce ``count`` items in one batch (triples by Paillier, the rest by OT)."""
-        if not isinstance(count, (int, np.integer)) or count < 0:
-            raise ParameterError("count must be a non-negative integer")
-        norm = tuple(tuple(x) if isinstance(x, (list, tuple)) else x for x in args)
-        if self._sealed:
-            self._check_stored((kind, *norm), count)
-            return
-        if count == 0:
+        norm = self._prefetch_args(kind, args, count)
+        if norm is None:
             return
         if kind in ("mul", "matmul"):
             sa, sb = norm

@@ -403,13 +403,8 @@ class OTSource(SealableMixin, Preprocessing):
         ``kind`` is ``"mul"``/``"matmul"`` (args ``sa, sb``), ``"trunc"``
         (``shape, frac_bits``), ``"binary"`` (``shape``) or ``"dabit"`` (``shape``).
         """
-        if not isinstance(count, (int, np.integer)) or count < 0:
-            raise ParameterError("count must be a non-negative integer")
-        norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
-        if self._sealed:
-            self._check_stored((kind, *norm), count)
-            return
-        if count == 0:
+        norm = self._prefetch_args(kind, args, count)
+        if norm is None:
             return
         if kind in ("mul", "matmul"):
             sa, sb = norm

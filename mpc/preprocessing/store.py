@@ -65,6 +65,20 @@ class SealableMixin:
                 f"preprocessing exhausted: {count} {_describe(key)} were asked for after the offline "
                 f"phase ended, but only {have} are stored; produce them before sealing")
 
+    def _prefetch_args(self, kind: str, args: tuple[Any, ...],
+                       count: Any) -> tuple[Any, ...] | None:
+        """The normalised ``args`` of a ``prefetch`` that must produce items, else None.
+
+        Checks ``count``; a sealed source only checks that ``count`` items are waiting.
+        """
+        if not isinstance(count, (int, np.integer)) or count < 0:
+            raise ParameterError("count must be a non-negative integer")
+        norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
+        if self._sealed:
+            self._check_stored((kind, *norm), count)
+            return None
+        return norm if count else None
+
     def _take(self, key: tuple[Any, ...], make: Any) -> Shares:
         if not hasattr(self, "_used"):
             self._used = defaultdict(int)
