@@ -110,20 +110,6 @@ def public_share(party: Any, value: np.ndarray) -> np.ndarray:
 
 
 # -- interactive ---------------------------------------------------------------------
-def check_received(party: Any, frm: int, tag: str, got: tuple[np.ndarray, ...],
-                   like: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """``got`` (from peer ``frm`` under ``tag``) if it has the count, dtypes and shapes of ``like``.
-
-    A peer's message that differs would otherwise be broadcast or cast into
-    the local shares silently; it raises :class:`~mpc.errors.EncodingError`.
-    """
-    if len(got) != len(like) or any(g.dtype != w.dtype or g.shape != w.shape for g, w in zip(got, like)):
-        seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
-        want = ", ".join(f"{w.dtype}{list(w.shape)}" for w in like)
-        raise EncodingError(f"party {party.id}: party {frm} sent {seen} under {tag!r}, expected {want}")
-    return got
-
-
 def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """XOR shares of ``x & y`` from XOR shares of two word arrays of one shape (1 round)."""
     x = np.asarray(x, dtype=np.uint64)
@@ -137,8 +123,7 @@ def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     d = x ^ a
     e = y ^ b
     tag = party.fresh("and")
-    for p, got in party.exchange(tag, d, e).items():
-        dj, ej = check_received(party, p, tag, got, (d, e))
+    for dj, ej in party.exchange(tag, d, e, strict=True).values():
         d ^= dj
         e ^= ej
     z = c ^ (d & b) ^ (e & a)
@@ -257,11 +242,9 @@ class BinaryTensor:
 
     def reveal(self, to: int | Sequence[int] | None = None) -> np.ndarray | None:
         """Open the words (uint64) to ``to`` (default: everyone); others get None. 1 round."""
+        from .tensor import _targets
         party = self.party
-        targets = tuple(range(party.n)) if to is None else (
-            (to,) if isinstance(to, (int, np.integer)) else tuple(to))
-        if not targets or any(not 0 <= t < party.n for t in targets):
-            raise ParameterError(f"cannot reveal to {to!r}: parties are 0..{party.n - 1}")
+        targets = _targets(party, to)
         tag = party.fresh("open_binary")
         receivers = sorted({t for t in targets if t != party.id})
         if receivers:
@@ -270,7 +253,7 @@ class BinaryTensor:
             return None
         total = self.share.copy()
         for p in party.peers:
-            total ^= check_received(party, p, tag, party.recv(p, tag), (self.share,))[0]
+            total ^= party.recv_like(p, tag, self.share)[0]
         return total
 
 

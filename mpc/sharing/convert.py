@@ -68,7 +68,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ParameterError
-from .binary import (and_many, and_words, check_received, pack_bits, public_share, split_even_odd,
+from .binary import (and_many, and_words, pack_bits, public_share, split_even_odd,
                      unpack_bits, word_bits)
 
 _ONE = np.uint64(1)
@@ -194,8 +194,7 @@ def inject(party: Any, stream: np.ndarray, count: int,
         d = y - tb
         arrays += [e, d]
     tag = party.fresh("inject")
-    for p, got in party.exchange(tag, *arrays).items():
-        got = check_received(party, p, tag, got, arrays)
+    for got in party.exchange(tag, *arrays, strict=True).values():
         masked ^= got[0]
         if factors:
             e += got[1]
