@@ -89,9 +89,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import gmpy2
-import nacl.bindings
-import nacl.exceptions
+import nacl.bindings  # noqa: F401  (runs sodium_init, which picks the fastest X25519 code)
 import numpy as np
+from nacl._sodium import ffi as _ffi
+from nacl._sodium import lib as _lib
 
 from mpc.errors import ParameterError, ProtocolError
 
@@ -206,13 +207,56 @@ def _points(xs: Sequence[int]) -> bytes:
     return b"".join(x.to_bytes(POINT_BYTES, "little") for x in xs)
 
 
+def _hash_to_points(messages: Sequence[bytes], dst: bytes) -> bytes:
+    """``map_to_curve(hash_to_field(messages))`` as 32-byte u-coordinates, joined.
+
+    The same map as the two public functions, fused into one pass: the
+    square test needs no inversion, since ``g(x1)`` with ``x1 = -A/d`` is
+    ``-A·(A² - A²·d + d²)/d³``, whose Legendre symbol is that of
+    ``-A·d·(A² - A²·d + d²)`` (times the square ``d⁴``); one inversion by
+    Montgomery's trick then gives every ``1/d``.
+    """
+    if not 0 < len(dst) <= 255:
+        raise ParameterError("the domain separation tag must have 1 to 255 bytes")
+    if not messages:
+        return b""
+    dst_prime = dst + bytes([len(dst)])
+    head = hashlib.sha512(bytes(128))                # Z_pad
+    tail = _XMD_LEN.to_bytes(2, "big") + b"\x00" + dst_prime
+    one = b"\x01" + dst_prime
+    sha512, from_bytes, jacobi = hashlib.sha512, gmpy2.mpz.from_bytes, gmpy2.jacobi
+    p, a, a2, unit = _P, _A, _A * _A, gmpy2.mpz(1)
+    dens, flips, prefix = [], [], []
+    acc = unit
+    for msg in messages:
+        h = head.copy()
+        h.update(msg)
+        h.update(tail)
+        u = from_bytes(sha512(h.digest() + one).digest()[:_XMD_LEN], "big") % p
+        d = (2 * u * u + 1) % p                       # 1 + Z·u², or 1 when it is 0
+        if not d:
+            d = unit
+        dens.append(d)
+        flips.append(jacobi(-a * d * (a2 - a2 * d + d * d) % p, p) < 0)
+        prefix.append(acc)
+        acc = acc * d % p
+    inv = gmpy2.invert(acc, p)
+    out = [b""] * len(dens)
+    for k in range(len(dens) - 1, -1, -1):
+        i = inv * prefix[k] % p                       # 1/d_k
+        inv = inv * dens[k] % p
+        x = (a * i - a) % p if flips[k] else (-a * i) % p   # x2 = -x1 - A, or x1 = -A/d
+        out[k] = x.to_bytes(POINT_BYTES, "little")
+    return b"".join(out)
+
+
 def hash_to_group(items: Any, dst: bytes = DEFAULT_DST) -> np.ndarray:
     """Points ``H(item)`` (uint8 array ``(n, 32)``) of the distinct items, sorted.
 
     Same order as ``canonical_items(items)[1]``.
     """
     _, _, enc = canonical_items(items)
-    return _as_array(_points(map_to_curve(hash_to_field(enc, dst))))
+    return _as_array(_hash_to_points(enc, dst))
 
 
 def _as_array(raw: bytes) -> np.ndarray:
@@ -225,17 +269,40 @@ def generate_key() -> bytes:
     return os.urandom(POINT_BYTES)
 
 
-def _mult_all(raw: bytes, key: bytes) -> bytes:
-    mult = nacl.bindings.crypto_scalarmult
-    try:
-        return b"".join(mult(key, raw[k:k + POINT_BYTES]) for k in range(0, len(raw), POINT_BYTES))
-    except nacl.exceptions.RuntimeError:
+def _mult_many(raw: bytes, key: bytes, workers: int) -> bytes:
+    """X25519 ``key·P`` for each 32-byte point of ``raw``, over ``workers`` threads.
+
+    Calls libsodium's ``crypto_scalarmult`` directly on pointers into one input
+    and one output buffer (no per-point Python objects); cffi releases the GIL
+    during each call, so the threads run on all cores. Every call checks that
+    the result is not the identity (libsodium returns -1 for a small-order point).
+    """
+    n = len(raw) // POINT_BYTES
+    out = bytearray(len(raw))
+    if n == 0:
+        return b""
+    src = _ffi.from_buffer("unsigned char[]", raw)
+    dst = _ffi.from_buffer("unsigned char[]", out, require_writable=True)
+    scalar = _ffi.new("unsigned char[]", key)
+
+    def run(span: tuple[int, int]) -> int:
+        mult, bad = _lib.crypto_scalarmult, 0
+        for off in range(span[0] * POINT_BYTES, span[1] * POINT_BYTES, POINT_BYTES):
+            bad |= mult(dst + off, scalar, src + off)
+        return bad
+
+    spans = _chunks(n, workers)
+    if workers == 1 or len(spans) <= 1:
+        bad = run((0, n))
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            bad = 0
+            for b in pool.map(run, spans):
+                bad |= b
+    if bad:
         raise ProtocolError("a point of small order was received: the peer is not following "
-                            "the protocol") from None
-
-
-def _hash_mult(enc: list[bytes], key: bytes, dst: bytes) -> bytes:
-    return _mult_all(_points(map_to_curve(hash_to_field(enc, dst))), key)
+                            "the protocol")
+    return bytes(out)
 
 
 def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
@@ -264,26 +331,14 @@ def blind(points: np.ndarray, key: bytes, workers: int | None = 1) -> np.ndarray
     if points.dtype != np.uint8 or points.ndim != 2 or points.shape[1] != POINT_BYTES:
         raise ParameterError(f"points must be a uint8 array of shape (n, 32), got "
                              f"{points.dtype} {points.shape}")
-    w = _check_workers(workers)
     raw = np.ascontiguousarray(points).tobytes()
-    spans = _chunks(len(points), w)
-    if w == 1 or len(spans) <= 1:
-        return _as_array(_mult_all(raw, key))
-    with ThreadPoolExecutor(w) as pool:
-        parts = pool.map(lambda s: _mult_all(raw[s[0] * POINT_BYTES:s[1] * POINT_BYTES], key), spans)
-        return _as_array(b"".join(parts))
+    return _as_array(_mult_many(raw, key, _check_workers(workers)))
 
 
 def hash_and_blind(encodings: list[bytes], key: bytes, workers: int | None = 1,
                    dst: bytes = DEFAULT_DST) -> np.ndarray:
-    """``key·H(m)`` for each encoded item ``m``, split over ``workers`` threads."""
-    w = _check_workers(workers)
-    spans = _chunks(len(encodings), w)
-    if w == 1 or len(spans) <= 1:
-        return _as_array(_hash_mult(encodings, key, dst))
-    with ThreadPoolExecutor(w) as pool:
-        parts = pool.map(lambda s: _hash_mult(encodings[s[0]:s[1]], key, dst), spans)
-        return _as_array(b"".join(parts))
+    """``key·H(m)`` for each encoded item ``m``; the multiplications use ``workers`` threads."""
+    return _as_array(_mult_many(_hash_to_points(encodings, dst), key, _check_workers(workers)))
 
 
 # -- the protocol -----------------------------------------------------------------------

@@ -78,6 +78,17 @@ def test_hash_to_curve_rfc9380(msg, u, q, p):
     assert x8 * pow(z8, -1, PRIME) % PRIME == int(p, 16)
 
 
+def test_fused_hash_to_curve_matches_rfc9380_and_the_two_steps():
+    # The protocol's one-pass hash (no per-item inversion) must be the RFC map exactly.
+    got = P._hash_to_points([m for m, *_ in RFC9380], RFC9380_DST)
+    assert [got[k:k + 32][::-1].hex() for k in range(0, len(got), 32)] == [q for _, _, q, _ in RFC9380]
+    rng = np.random.default_rng(7)
+    msgs = [rng.bytes(int(k)) for k in rng.integers(0, 80, 300)]
+    want = b"".join(x.to_bytes(32, "little") for x in P.map_to_curve(P.hash_to_field(msgs)))
+    assert P._hash_to_points(msgs, P.DEFAULT_DST) == want
+    assert P._hash_to_points([], P.DEFAULT_DST) == b""
+
+
 def test_blind_rfc7748_vector():
     # RFC 7748 section 5.2, first X25519 test vector.
     k = bytes.fromhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4")
