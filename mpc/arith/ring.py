@@ -17,7 +17,7 @@ from ..errors import ParameterError
 RING_BITS = 64
 _LIMB = 21
 _LIMB_MASK = np.uint64((1 << _LIMB) - 1)
-_MAX_INNER = 1 << 10  # (2^21 - 1)(2^22 - 1) * 2^10 < 2^53: exact in float64
+_MAX_INNER = 1 << 9  # (2^22 - 1)^2 * 2^9 < 2^53: exact in float64 (Karatsuba sums of limbs)
 
 
 def to_ring(values: np.ndarray | int) -> np.ndarray:
@@ -56,9 +56,9 @@ def _exact(m: np.ndarray) -> np.ndarray:
 def ring_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact ``a @ b`` over Z_2^64 for uint64 arrays (numpy matmul broadcasting).
 
-    Cost per block of 1024 along the inner dimension: six float64 GEMMs (limb
-    pairs shifted by less than 63 bits) and one float32 GEMM of the low bits of
-    the pairs shifted by exactly 63 bits, about 15x one float GEMM.
+    Cost per block of 512 along the inner dimension: five float64 GEMMs (limb
+    pairs shifted by less than 63 bits, the two middle pairs by Karatsuba) and
+    one float32 GEMM of the low bits of the pairs shifted by exactly 63 bits.
     """
     a = np.asarray(a, dtype=np.uint64)
     b = np.asarray(b, dtype=np.uint64)
@@ -96,8 +96,11 @@ def _ring_matmul_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a0, a1, a2 = _limbs(a)
     b0, b1, b2 = _limbs(b)
     p0 = _exact(a0 @ b0)
-    p1 = _exact(a0 @ b1) + _exact(a1 @ b0)
-    p2 = _exact(a0 @ b2) + _exact(a1 @ b1) + _exact(a2 @ b0)
+    q11 = _exact(a1 @ b1)
+    # Karatsuba: a0 b1 + a1 b0 = (a0 + a1)(b0 + b1) - a0 b0 - a1 b1, one GEMM instead of two
+    # (limb sums < 2^22, so k <= 2^9 keeps every partial sum exact).
+    p1 = _exact((a0 + a1) @ (b0 + b1)) - p0 - q11
+    p2 = _exact(a0 @ b2) + q11 + _exact(a2 @ b0)
     # Limb pairs (1, 2) and (2, 1) are shifted by 63 bits: only the parity of
     # their sum survives mod 2^64. Products of low bits are 0/1, so one
     # float32 GEMM over the concatenated inner dimension is exact (k <= 2^23).
