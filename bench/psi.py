@@ -6,7 +6,11 @@ Names:
   side (10^3, 10^4, 10^5) with ``overlap`` (the fraction of common items);
   the baseline is ``numpy.intersect1d`` on the same sets. Extra fields:
   ``exact`` (output equals the true intersection), ``hash_blind_seconds``
-  (the slower party's hashing and first blinding), ``workers``.
+  (the slower party's hashing and first blinding), ``workers``,
+  ``cpu_seconds`` (CPU time of both parties, all threads), ``cores_used``
+  (``cpu_seconds / seconds``: 2 when both cores are busy all along) and
+  ``load_average`` (1-minute, at the end: other jobs on the machine inflate
+  ``seconds``).
 * ``vertical_lr`` (run as ``vertical``) -- :mod:`ml.vertical` on scikit-learn's
   breast cancer set split by columns (15 + 15) between 2 parties, 80/20
   split; ``method`` is ``ss`` (secret sharing, full-batch: an epoch is one
@@ -20,6 +24,7 @@ Names:
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -43,20 +48,23 @@ def _sets(n: int, overlap: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _psi_record(n: int, overlap: float, repeat: int) -> dict:
     x, y = _sets(n, overlap, seed=n + int(100 * overlap))
     base, _, want = median_time(lambda: np.intersect1d(x, y), repeat=max(repeat, 5))
-    times, runs = [], []
+    times, cpu, runs = [], [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         res = mpc.run(lambda party, items: psi(party, items), parties=2, inputs=[x, y],
                       preprocessing=None, timeout=600)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         runs.append(res)
     res = runs[-1]
+    k = int(np.argsort(times)[len(times) // 2])      # the median run
     return record("psi", {"n": n, "overlap": overlap}, float(np.median(times)), base,
                   bytes_per_party=res.cost.bytes_per_party(), rounds=res.cost.rounds,
                   exact=bool(np.array_equal(res.outputs[0], want)),
                   hash_blind_seconds=res.cost.phase_seconds.get("psi/blind", 0.0),
                   bytes_sent={str(k): v for k, v in res.cost.bytes_sent.items() if k >= 0},
-                  workers="all cores")
+                  workers="all cores", cpu_seconds=cpu[k], cores_used=cpu[k] / times[k],
+                  load_average=os.getloadavg()[0])
 
 
 def bench_psi(quick: bool) -> list[dict]:

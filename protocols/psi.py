@@ -269,39 +269,61 @@ def generate_key() -> bytes:
     return os.urandom(POINT_BYTES)
 
 
-def _mult_many(raw: bytes, key: bytes, workers: int) -> bytes:
-    """X25519 ``key·P`` for each 32-byte point of ``raw``, over ``workers`` threads.
+def _mult_into(points: Any, scalar: Any, out: Any, start: int) -> int:
+    """``scalar·P`` for each 32-byte point of ``points`` into ``out`` from point ``start``.
 
-    Calls libsodium's ``crypto_scalarmult`` directly on pointers into one input
-    and one output buffer (no per-point Python objects); cffi releases the GIL
-    during each call, so the threads run on all cores. Every call checks that
-    the result is not the identity (libsodium returns -1 for a small-order point).
+    Calls libsodium's ``crypto_scalarmult`` on pointers into the two buffers
+    (no per-point Python objects); cffi releases the GIL during each call.
+    Returns nonzero if some result was the identity (libsodium returns -1:
+    the point had small order).
     """
+    src = _ffi.from_buffer("unsigned char[]", points)
+    mult, bad, base = _lib.crypto_scalarmult, 0, start * POINT_BYTES
+    for off in range(0, len(src), POINT_BYTES):
+        bad |= mult(out + (base + off), scalar, src + off)
+    return bad
+
+
+_SMALL_ORDER = ("a point of small order was received: the peer is not following the protocol")
+
+
+def _mult_many(raw: bytes, key: bytes, workers: int) -> bytes:
+    """X25519 ``key·P`` for each 32-byte point of ``raw``, over ``workers`` threads."""
     n = len(raw) // POINT_BYTES
     out = bytearray(len(raw))
     if n == 0:
         return b""
-    src = _ffi.from_buffer("unsigned char[]", raw)
     dst = _ffi.from_buffer("unsigned char[]", out, require_writable=True)
     scalar = _ffi.new("unsigned char[]", key)
-
-    def run(span: tuple[int, int]) -> int:
-        mult, bad = _lib.crypto_scalarmult, 0
-        for off in range(span[0] * POINT_BYTES, span[1] * POINT_BYTES, POINT_BYTES):
-            bad |= mult(dst + off, scalar, src + off)
-        return bad
-
+    view = memoryview(raw)
     spans = _chunks(n, workers)
     if workers == 1 or len(spans) <= 1:
-        bad = run((0, n))
+        bad = _mult_into(raw, scalar, dst, 0)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            bad = 0
-            for b in pool.map(run, spans):
-                bad |= b
+            jobs = [pool.submit(_mult_into, view[s * POINT_BYTES:e * POINT_BYTES], scalar, dst, s)
+                    for s, e in spans]
+            bad = any([job.result() for job in jobs])
     if bad:
-        raise ProtocolError("a point of small order was received: the peer is not following "
-                            "the protocol")
+        raise ProtocolError(_SMALL_ORDER)
+    return bytes(out)
+
+
+def _hash_mult_many(encodings: list[bytes], key: bytes, workers: int, dst: bytes) -> bytes:
+    """``key·H(m)`` for each ``m``: this thread hashes chunk after chunk while
+    ``workers`` threads multiply the chunks already hashed."""
+    n = len(encodings)
+    if workers == 1 or n < 2:
+        return _mult_many(_hash_to_points(encodings, dst), key, workers)
+    out = bytearray(n * POINT_BYTES)
+    target = _ffi.from_buffer("unsigned char[]", out, require_writable=True)
+    scalar = _ffi.new("unsigned char[]", key)
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = [pool.submit(_mult_into, _hash_to_points(encodings[s:e], dst), scalar, target, s)
+                for s, e in _chunks(n, 2 * workers)]
+        bad = any([job.result() for job in jobs])
+    if bad:
+        raise ProtocolError(_SMALL_ORDER)
     return bytes(out)
 
 
@@ -338,7 +360,7 @@ def blind(points: np.ndarray, key: bytes, workers: int | None = 1) -> np.ndarray
 def hash_and_blind(encodings: list[bytes], key: bytes, workers: int | None = 1,
                    dst: bytes = DEFAULT_DST) -> np.ndarray:
     """``key·H(m)`` for each encoded item ``m``; the multiplications use ``workers`` threads."""
-    return _as_array(_mult_many(_hash_to_points(encodings, dst), key, _check_workers(workers)))
+    return _as_array(_hash_mult_many(encodings, key, _check_workers(workers), dst))
 
 
 # -- the protocol -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ def test_psi_records():
         assert r["rounds"] == 2
         n = r["params"]["n"]
         assert r["bytes_sent"] == {"0": 12 + 32 * n, "1": 12 + 48 * n}
+        assert r["cpu_seconds"] > 0 and r["cores_used"] > 0 and r["load_average"] >= 0
 
 
 def test_vertical_records(tmp_path):
