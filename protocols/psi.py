@@ -83,6 +83,7 @@ RFC 7748 (X25519), RFC 9380 §5.3.1 (expand_message_xmd), §6.7.1 (Elligator 2).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -212,8 +213,9 @@ def _hash_to_points(messages: Sequence[bytes], dst: bytes) -> bytes:
 
     The same map as the two public functions, fused into one pass: the
     square test needs no inversion, since ``g(x1)`` with ``x1 = -A/d`` is
-    ``-A·(A² - A²·d + d²)/d³``, whose Legendre symbol is that of
-    ``-A·d·(A² - A²·d + d²)`` (times the square ``d⁴``); one inversion by
+    ``-A·(d² - A²·(d - 1))/d³``, whose Legendre symbol is that of
+    ``-A·d·(d² - A²·(d - 1))`` (times the square ``d⁴``), i.e. the fixed
+    symbol of ``-A`` times that of ``d·(d² - A²·(d - 1))``; one inversion by
     Montgomery's trick then gives every ``1/d``.
     """
     if not 0 < len(dst) <= 255:
@@ -225,28 +227,30 @@ def _hash_to_points(messages: Sequence[bytes], dst: bytes) -> bytes:
     tail = _XMD_LEN.to_bytes(2, "big") + b"\x00" + dst_prime
     one = b"\x01" + dst_prime
     sha512, from_bytes, jacobi = hashlib.sha512, gmpy2.mpz.from_bytes, gmpy2.jacobi
-    p, a, a2, unit = _P, _A, _A * _A, gmpy2.mpz(1)
-    dens, flips, prefix = [], [], []
-    acc = unit
+    p, a, unit, copy = _P, _A, gmpy2.mpz(1), head.copy
+    a2 = a * a
+    nonsquare = -jacobi(-a % p, p)          # (-A·y | p) = (-A | p)·(y | p)
+    dens, flips = [], []
     for msg in messages:
-        h = head.copy()
-        h.update(msg)
-        h.update(tail)
+        h = copy()
+        h.update(msg + tail)
         u = from_bytes(sha512(h.digest() + one).digest()[:_XMD_LEN], "big") % p
-        d = (2 * u * u + 1) % p                       # 1 + Z·u², or 1 when it is 0
-        if not d:
-            d = unit
+        t = 2 * u * u % p                             # Z·u²
+        d = t + 1                                     # 1 + Z·u², or 1 when it is 0
+        if d == p:
+            d, t = unit, 0
         dens.append(d)
-        flips.append(jacobi(-a * d * (a2 - a2 * d + d * d) % p, p) < 0)
-        prefix.append(acc)
-        acc = acc * d % p
-    inv = gmpy2.invert(acc, p)
-    out = [b""] * len(dens)
-    for k in range(len(dens) - 1, -1, -1):
-        i = inv * prefix[k] % p                       # 1/d_k
-        inv = inv * dens[k] % p
-        x = (a * i - a) % p if flips[k] else (-a * i) % p   # x2 = -x1 - A, or x1 = -A/d
-        out[k] = x.to_bytes(POINT_BYTES, "little")
+        # g(x1)·d⁴ = -A·d·(d² - A²·(d - 1)) with d - 1 = t: is it a square?
+        flips.append(jacobi(d * (d * d - a2 * t) % p, p) == nonsquare)
+    prefix = list(itertools.accumulate(dens, lambda x, y: x * y % p, initial=unit))
+    inv = gmpy2.invert(prefix.pop(), p)
+    out = []
+    for d, pre, flip in zip(reversed(dens), reversed(prefix), reversed(flips)):
+        i = inv * pre % p                             # 1/d
+        inv = inv * d % p
+        x = (a * i - a) % p if flip else (-a * i) % p   # x2 = -x1 - A, else x1 = -A/d
+        out.append(x.to_bytes(POINT_BYTES, "little"))
+    out.reverse()
     return b"".join(out)
 
 
