@@ -22,9 +22,11 @@ CSPRNG, clamped by X25519). ``H`` hashes an item to a point of Curve25519.
    ``D_j`` (or the count), and S maps them back to its items.
 
 Steps 1 and 2 overlap: S re-blinds R's points while R re-blinds S's points,
-so the two parties' ``n_R + n_S`` scalar multiplications each run on both
-cores, and each party may split its own work over a thread pool
-(``workers``): libsodium's X25519 releases the GIL.
+and each party splits its own multiplications over a thread pool
+(``workers``): they call libsodium's ``crypto_scalarmult`` through cffi, which
+releases the GIL, on pointers into one buffer. A party hashes its items chunk
+by chunk (pure Python: that part holds the GIL) while its pool multiplies the
+chunks already hashed.
 
 Group. X25519 (Montgomery ladder, x-coordinate only, RFC 7748) through
 libsodium (PyNaCl): about 37 us per scalar multiplication here, against about
@@ -68,7 +70,7 @@ Messages: ``R→S 12 + 32·n_R`` bytes, ``S→R 12 + 32·n_S + 16·n_R`` (12 byt
 header: version, item kind, settings, digest of ``dst``); with ``both=True``
 ``R→S 8·|X ∩ Y|`` more (or 8 for the size). Rounds: 2 (3 with ``both``).
 Computation: ``n_R + n_S`` X25519 multiplications and ``n`` hashes (two
-SHA-512, one Legendre symbol, Montgomery batch inversion) per party.
+SHA-512 and one Jacobi symbol each, one batch inversion) per party.
 
 References
 ----------
