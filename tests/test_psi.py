@@ -234,6 +234,20 @@ def test_small_order_point_from_peer_is_refused():
         mpc.run(prog, parties=2, preprocessing=None, timeout=10)
 
 
+@pytest.mark.parametrize("u", [0, 1, 325606250916557431795983626356110631294008115727848805560023387167927233504,
+                               39382357235489614581723060781553021112529911719440698176882885853963445705823])
+def test_small_order_point_among_many_is_refused_by_every_thread(u):
+    pts = P.hash_to_group(np.arange(64))
+    key = P.generate_key()
+    for row in (0, 37, 63):
+        bad = pts.copy()
+        bad[row] = np.frombuffer(u.to_bytes(32, "little"), np.uint8)
+        for workers in (1, 2, 3):
+            with pytest.raises(ProtocolError, match="small order"):
+                P.blind(bad, key, workers=workers)
+    assert P.blind(pts, key, workers=3).shape == (64, 32)
+
+
 def test_malformed_reblinded_set_is_refused():
     def prog(party):
         if party.id == 0:
