@@ -29,7 +29,7 @@ import numpy as np
 
 from . import serial
 from .paillier import PaillierPublicKey, PaillierSecretKey
-from .paillier_array import _obj, parse_ciphertexts
+from .paillier_array import _obj, check_key_id, parse_ciphertexts
 from ..errors import EncodingError, ParameterError
 
 __all__ = ["PackedArray", "Packing", "decrypt_packed", "encrypt_packed"]
@@ -247,10 +247,8 @@ class PackedArray:
         """Inverse of :meth:`serialize`."""
         what = "packed Paillier ciphertexts"
         header, body = serial.load(data, serial.Kind.PAILLIER_PACKED)
+        check_key_id(public, header, what)
         get = serial.header_field
-        if get(header, "key_id", str, what) != public.key_id:
-            raise ParameterError(f"{what} were encrypted under key {header['key_id']}; "
-                                 f"this key is {public.key_id}")
         layout = get(header, "packing", dict, what)
         try:
             packing = Packing(**{k: layout[k] for k in ("value_bits", "max_additions", "frac_bits")})

@@ -212,10 +212,8 @@ class EncryptedArray:
         """Inverse of :meth:`serialize`; every ciphertext must be a unit mod ``n^2``."""
         what = "Paillier ciphertexts"
         header, body = serial.load(data, serial.Kind.PAILLIER_CIPHERTEXTS)
+        check_key_id(public, header, what)
         get = serial.header_field
-        if get(header, "key_id", str, what) != public.key_id:
-            raise ParameterError(f"{what} were encrypted under key {header['key_id']}; "
-                                 f"this key is {public.key_id}")
         shape = get(header, "shape", list, what)
         frac_bits = get(header, "frac_bits", int, what)
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape) or frac_bits < 0:
@@ -225,6 +223,13 @@ class EncryptedArray:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+def check_key_id(public: PaillierPublicKey, header: dict, what: str) -> None:
+    """Refuse serialized ciphertexts that were made under another public key."""
+    if serial.header_field(header, "key_id", str, what) != public.key_id:
+        raise ParameterError(f"{what} were encrypted under key {header['key_id']}; "
+                             f"this key is {public.key_id}")
+
 
 def parse_ciphertexts(public: PaillierPublicKey, body: memoryview | bytes, count: int,
                       what: str) -> np.ndarray:
