@@ -48,10 +48,10 @@ from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterErr
                      PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError)
 from .party import Party
 from .preprocessing.dealer import DealerSource
-from .runner import RunResult, phase_rounds
+from .runner import RunResult, gather_cost
 from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_records,
                                 program_title)
-from .transport.stats import DEALER, Cost, MessageRecord
+from .transport.stats import Cost, MessageRecord
 from .transport.mesh import connect
 from .transport.remote_dealer import RemoteDealer, key_for, nodes_of, serve_dealer, session_id
 from .transport.tls import new_identity
@@ -367,15 +367,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         raise err  # type: ignore[misc]
     if dealer_error and not isinstance(dealer_error[0], TransportError):
         raise dealer_error[0]
-    messages = [m for o in outcomes for m in o.log if m.sender == o.party or m.sender == DEALER]
-    messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
-    phase_seconds: dict[str, float] = {}
-    for o in outcomes:
-        for ph, s in o.phase_seconds.items():
-            phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
-    cost = Cost(n_parties=parties, messages=messages,
-                seconds=max((o.seconds for o in outcomes), default=elapsed),
-                phase_seconds=phase_seconds, phase_rounds=phase_rounds([o.phase_clocks for o in outcomes]))
+    cost = gather_cost(parties, [(o.party, o.log, o.phase_seconds, o.phase_clocks) for o in outcomes],
+                       max((o.seconds for o in outcomes), default=elapsed))
     outputs = [o.output for o in outcomes]
     tr = None
     if record:

@@ -71,6 +71,25 @@ def phase_rounds(clocks: list[list[tuple[str, int, int]]]) -> dict[str, int]:
     return out
 
 
+def gather_cost(n_parties: int,
+                parts: Sequence[tuple[int, Sequence[MessageRecord], dict[str, float],
+                                      list[tuple[str, int, int]]]],
+                seconds: float) -> Cost:
+    """One run's :class:`Cost` from each party's (id, log, phase seconds, phase clocks).
+
+    Every message is counted once, from its sender's log (the dealer's from
+    the log of the party it reached); a phase takes its slowest party's time.
+    """
+    messages = [m for pid, log, _, _ in parts for m in log if m.sender == pid or m.sender == DEALER]
+    messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
+    phase_seconds: dict[str, float] = {}
+    for _, _, seconds_of, _ in parts:
+        for ph, s in seconds_of.items():
+            phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
+    return Cost(n_parties=n_parties, messages=messages, seconds=seconds,
+                phase_seconds=phase_seconds, phase_rounds=phase_rounds([c for *_, c in parts]))
+
+
 def _dealer_factory(n: int) -> PreprocessingFactory:
     dealer = TrustedDealer(n)
     return dealer.source
@@ -198,14 +217,8 @@ def run(program: Callable[..., Any], parties: int = 3, *,
             failed.write(transcript)  # type: ignore[arg-type]
         raise root[2]
 
-    messages = [m for p in party_objs for m in p.log if m.sender == p.id or m.sender == DEALER]
-    messages.sort(key=lambda m: (m.round, m.sender, m.receiver))
-    phase_seconds: dict[str, float] = {}
-    for p in party_objs:
-        for ph, s in p.phase_seconds.items():
-            phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
-    cost = Cost(n_parties=parties, messages=messages, seconds=elapsed, phase_seconds=phase_seconds,
-                phase_rounds=phase_rounds([p.phase_clocks for p in party_objs]))
+    cost = gather_cost(parties, [(p.id, p.log, p.phase_seconds, p.phase_clocks) for p in party_objs],
+                       elapsed)
     views = [p.view or [] for p in party_objs] if record_view else None
     record = None
     if keep_transcript:
