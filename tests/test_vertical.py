@@ -202,47 +202,100 @@ def test_empty_alignment_is_refused_by_training():
 
 
 # -- Paillier (FATE-style) ----------------------------------------------------------------------
-def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, key_bits=512, **kw):
+def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, key_bits=512,
+                  preprocessing="dealer", **kw):
     def prog(party, X):
         return V.fit_paillier(party, X, y if party.id == label_party else None, label_party=label_party,
                               key_bits=key_bits, insecure_for_testing=True, **kw)
 
-    return mpc.run(prog, parties=parties, inputs=blocks, preprocessing=None, timeout=120,
+    return mpc.run(prog, parties=parties, inputs=blocks, preprocessing=preprocessing, timeout=120,
                    record_view=record_view)
 
 
+@pytest.mark.parametrize("activation", ["piecewise", "taylor"])
 @pytest.mark.parametrize("parties,label_party", [(2, 0), (3, 1)])
-def test_paillier_training_matches_plaintext(parties, label_party):
+def test_paillier_training_matches_plaintext(parties, label_party, activation):
     # 768-bit test keys hold 2 masked 300-bit slots per ciphertext: a 3-column party
     # sends 2 packed ciphertexts, one of them half full.
     blocks, y = _toy(n=45, d=(2, 3) if parties == 2 else (2, 1, 3))
-    res = _fit_paillier(blocks, y, parties, label_party, epochs=2, batch_size=16, key_bits=768)
-    w, b = V.fit_plain_taylor(blocks, y, epochs=2, batch_size=16)
+    res = _fit_paillier(blocks, y, parties, label_party, epochs=2, batch_size=16, key_bits=768,
+                        activation=activation,
+                        preprocessing=None if activation == "taylor" else "dealer")
+    w, b = V.fit_plain_minibatch(blocks, y, epochs=2, batch_size=16, activation=activation)
     got = np.concatenate([m.weights for m in res.outputs])
     assert np.max(np.abs(got - w)) < 1e-4
     assert abs(res.outputs[label_party].intercept - b) < 1e-4
     assert all(m.method == "paillier" for m in res.outputs)
-    assert res.cost.rounds == 1 + (parties > 2) + 3 * 2 * 3  # setup, seeds, 3 per batch
+    gradient_rounds = 1 + (parties > 2) + 3 * 2 * 3  # setup, seeds, 3 per batch
+    if activation == "taylor":
+        assert res.cost.rounds == gradient_rounds
+    else:
+        assert res.cost.rounds > gradient_rounds     # plus the secure comparisons
+    # the piecewise residual is not the Taylor one: the two trainings differ
+    other = V.fit_plain_minibatch(blocks, y, epochs=2, batch_size=16,
+                                  activation="taylor" if activation == "piecewise" else "piecewise")
+    assert np.max(np.abs(other[0] - w)) > 1e-3
 
 
-def test_paillier_refuses_small_keys_and_bad_batches():
+def test_paillier_dealer_free_with_ot_preprocessing():
+    # Two parties, OT preprocessing for the comparisons: nobody else sends anything.
+    blocks, y = _toy(n=24)
+    res = _fit_paillier(blocks, y, preprocessing="ot", epochs=1, batch_size=16)
+    assert set(res.cost.bytes_sent) == {0, 1}
+    w, b = V.fit_plain_minibatch(blocks, y, epochs=1, batch_size=16)
+    assert np.max(np.abs(np.concatenate([m.weights for m in res.outputs]) - w)) < 1e-4
+    assert abs(res.outputs[0].intercept - b) < 1e-4
+
+
+def test_paillier_on_breast_cancer_close_to_sklearn():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    models = _fit_paillier([Xtr[:, :15], Xtr[:, 15:]], ytr).outputs
+    z = models[0].partial_logits(Xte[:, :15]) + models[1].partial_logits(Xte[:, 15:])
+    acc = float(((z > 0) == yte).mean())
+    sc = StandardScaler().fit(Xtr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = LogisticRegression(max_iter=2000).fit(sc.transform(Xtr), ytr).score(sc.transform(Xte), yte)
+    assert abs(acc - ref) <= 0.01 + 1e-9
+
+
+def test_paillier_refuses_small_keys_and_bad_parameters():
     blocks, y = _toy(n=20)
     with pytest.raises(ParameterError, match="insecure"):
-        mpc.run(lambda party, X: V.fit_paillier(party, X, y if party.id == 0 else None, key_bits=1024),
+        mpc.run(lambda party, X: V.fit_paillier(party, X, y if party.id == 0 else None, key_bits=1024,
+                                                          activation="taylor"),
                 parties=2, inputs=blocks, preprocessing=None)
     with pytest.raises(ParameterError, match="batch_size"):
         _fit_paillier(blocks, y, batch_size=0)
+    with pytest.raises(ParameterError, match="activation"):
+        _fit_paillier(blocks, y, activation="sigmoid")
+    with pytest.raises(ParameterError, match="diverged"):
+        _fit_paillier(blocks, y * 0 + 1, activation="taylor", lr=50.0, epochs=20, preprocessing=None)
 
 
-def test_paillier_returned_gradients_are_masked():
-    # What the feature party gets back in the clear (step 3) is uniform modulo 2^256
+def test_paillier_piecewise_without_preprocessing_says_what_to_do():
+    blocks, y = _toy(n=20)
+    with pytest.raises(ParameterError, match="preprocessing='ot'.*activation='taylor'"):
+        _fit_paillier(blocks, y, preprocessing=None, epochs=1)
+
+
+@pytest.mark.parametrize("activation", ["piecewise", "taylor"])
+def test_paillier_returned_gradients_are_masked(activation):
+    # What the feature party gets back in the clear (step 4) is uniform modulo 2^64
     # whatever the labels: compare its bytes for all-0 and all-1 labels.
     blocks, _ = _toy(n=64)
 
     def returned(y):
-        res = _fit_paillier(blocks, y, record_view=True, epochs=1, batch_size=8)
+        res = _fit_paillier(blocks, y, record_view=True, epochs=1, batch_size=8, activation=activation)
         arrs = [a[0] for frm, tag, a in res.views[1] if tag.endswith("unmasked")]
-        return np.concatenate([a.ravel() for a in arrs])
+        assert len(arrs) == 8 and all(a.dtype == np.uint64 and a.shape == (3,) for a in arrs)
+        return np.concatenate([a.view(np.uint8).ravel() for a in arrs])
 
     b0, b1 = returned(np.zeros(64, int)), returned(np.ones(64, int))
     h0 = np.bincount(b0, minlength=256).astype(float)
@@ -262,5 +315,5 @@ def test_masked_slot_packing_round_trip():
     packed = V._pack(keys.public, list(cts), masks)
     assert packed.shape == (3,)
     slots = V._unpack(keys.public, keys.secret.decrypt_raw(list(packed.ciphertexts)), len(values), "t")
-    got = [(s - m) % V._MOD for s, m in zip(slots, masks)]
-    assert got == [v % V._MOD for v in values]
+    got = [(int(s) - m) % V._RING for s, m in zip(slots, masks)]
+    assert got == [v % V._RING for v in values]
