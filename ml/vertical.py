@@ -43,6 +43,7 @@ learns its own gradient per mini-batch, as FATE's hosts and guest do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -50,7 +51,7 @@ import gmpy2
 import numpy as np
 
 import mpc
-from mpc.errors import EncodingError, ParameterError, ProtocolError
+from mpc.errors import EncodingError, IntegrityError, ParameterError, ProtocolError
 from mpc.he import paillier
 from mpc.rand import PRG, derive_seed, random_seed
 from mpc.sharing.tensor import SharedTensor, concatenate
@@ -290,8 +291,8 @@ def fit_plain(blocks: Sequence[np.ndarray], y: np.ndarray, *, iterations: int = 
 # -- training with Paillier-encrypted gradients ---------------------------------------------------
 _FRAC = 16                 # fixed-point bits of the plain features in the encrypted products
 _RING = 1 << 64            # residual shares and returned gradient entries live in Z_2^64
-_OFFSET = 1 << 255         # keeps every masked slot positive: |X^T d_q| < 2^(64+62) << 2^255
-_MASK_BITS = 296           # slot masks below 2^296: hiding up to statistical distance 2^-103
+_OFFSET = 1 << 255         # keeps every masked slot positive: |X^T d_q| < 2^(64+62-f) << 2^255
+_MASK_BITS = 296           # slot masks below 2^296: statistical distance < 2^(127-296) = 2^-169
 _SLOT_BITS = 300           # 6 slots per 2048-bit plaintext
 _ACTIVATIONS = ("piecewise", "taylor")
 
@@ -331,8 +332,10 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     Protocol (per mini-batch, the same rows at every party; ``f`` = the
     fixed-point bits of :attr:`party.fixed`)
     -----------------------------------------------------------------------
-    0. (once) Every party sends its public key; each pair of parties agrees a
-       16-byte seed (for 3 or more parties).
+    0. (once) Every party sends its public key, its row and column counts and
+       the power of two bounding its largest per-batch column sum of ``|X_p|``
+       (the fixed-point budget below); each pair of parties agrees a 16-byte
+       seed (for 3 or more parties).
     1. Party p computes ``u_p = X_p w_p / 4`` (the label party adds
        ``b/4 + 1/2``), so ``sum_p u_p = z/4 + 1/2``, and its share ``d_p`` in
        ``Z_2^64`` of ``d``: with ``"piecewise"`` the ``u_p`` are fixed-point
@@ -349,13 +352,19 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
        recover on decryption the product's randomness, a function of
        ``X_p``), and sends them to q.
     4. Party q decrypts, unpacks, reduces each slot modulo 2^64 (the slot hid
-       ``X_p^T d_q`` up to statistical distance 2^-103; modulo 2^64 the
-       shares' wrap-arounds cancel), adds a zero-sum mask shared with the
+       ``X_p^T d_q``, below 2^127 in absolute value, up to statistical
+       distance 2^-169; modulo 2^64 the shares' wrap-arounds cancel), adds a zero-sum mask shared with the
        other decryptors (so that p learns only the sum over q, not each term)
        and returns 8 bytes per entry to p.
     5. p removes its masks and adds its own ``X_p^T d_p``: the sum modulo 2^64
        is ``X_p^T d`` scaled by ``2^(16+f)``; ``g_p = X_p^T d / B`` and
        ``w_p -= lr (g_p + l2 w_p)`` (no decay on the intercept).
+
+    Fixed-point budget: the sums modulo 2^64 are exact while
+    ``|X_p^T d| 2^(16+f) < 2^62``. Batches whose column sums break it even for
+    ``|d| <= 1`` are refused; with ``"taylor"`` (``d`` unbounded) a party
+    whose ``|u_p|`` outgrows its share of the budget stops the training with
+    "the training diverged" rather than let a gradient wrap.
 
     Security: semi-honest, no third party (with ``"taylor"``, or
     ``"piecewise"`` on a dealer-free preprocessing source). A party sees the
@@ -363,12 +372,15 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     only under uniform masks, and the secure comparison only as uniform
     openings. What leaks, as in FATE: each party learns its own gradient
     ``X_p^T d`` per batch (which says something about the residuals, hence
-    the labels, projected on its own columns), and its own weights.
+    the labels, projected on its own columns), and its own weights; and every
+    party learns the others' row and column counts and the power of two of
+    their largest per-batch column sum.
 
     Cost per mini-batch of B rows, k parties, d_p columns, 2048-bit keys
-    (512-byte ciphertexts): 3 rounds plus the comparison's (about 15 with
-    ``"piecewise"``); party p sends each other party q
-    ``512 B + 512 ceil(d_p / 6) + 8 d_q`` bytes, plus about ``100 B`` bytes
+    (512-byte ciphertexts): 3 rounds, plus the comparison's with
+    ``"piecewise"`` (8 for 2 parties, 9 for 3; on an on-demand OT source as
+    many again to make its preprocessing); party p sends each other party q
+    ``512 B + 512 ceil(d_p / 6) + 8 d_q`` bytes, plus about ``130 B`` per row
     for the comparison. Work: B encryptions, ``(k-1) B d_p``
     plain-ciphertext products, ``(k-1) ceil(d_p/6)`` re-randomising
     encryptions, ``sum_q ceil(d_q/6)`` decryptions.
@@ -387,29 +399,39 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     is_label = party.id == label_party
     Xa = np.hstack([X, np.ones((len(X), 1))]) if is_label else X  # last column: the intercept
     n, d = Xa.shape
-    # |X_p^T d| 2^(16+f) must stay below 2^62 for the sum modulo 2^64 to be exact:
-    # |d| <= 1 with "piecewise"; with "taylor" |d| <= sum_p |u_p| + 1, so each |u_p| is capped.
-    batch_sums = np.add.reduceat(np.abs(Xa), np.arange(0, n, batch_size), axis=0) if n else Xa
-    col_max = float(batch_sums.max(initial=0.0))
+    # |X_p^T d| 2^(16+f) must stay below 2^62 for the sums modulo 2^64 to be exact. With
+    # "piecewise" |d| <= 1; with "taylor" |d| <= sum_q |u_q| + 1, so every |u_q| is capped
+    # using the largest column sum of any party (each announces only its power of two).
+    batch_sums = np.add.reduceat(np.abs(Xa), np.arange(0, n, batch_size), axis=0)
+    col_exp = max(0, math.ceil(math.log2(max(float(batch_sums.max(initial=0.0)), 1.0))))
     budget = 2.0 ** (62 - _FRAC - party.fixed.frac_bits)
-    if col_max + 1 >= budget:
-        raise ParameterError(f"party {party.id}: a column of a batch sums to {col_max:.3g} in "
-                             f"absolute value, beyond the fixed-point budget {budget:.3g}; "
+    if 2.0 ** col_exp >= budget:
+        raise ParameterError(f"party {party.id}: a column of a batch sums to about 2^{col_exp} in "
+                             f"absolute value, beyond the fixed-point budget 2^{math.log2(budget):.0f}; "
                              "use smaller batches or standardize=True")
-    u_cap = (budget / max(col_max, 1.0) - 1) / party.n
     X_int = np.rint(Xa * float(1 << _FRAC)).astype(np.int64)
     keys = paillier.keygen(key_bits, insecure_for_testing=insecure_for_testing)
     with party.scope(party.fresh("vertical-paillier")), party.phase("vertical/train-paillier"):
         key_msg = np.frombuffer(keys.public.serialize(), dtype=np.uint8)
-        got = party.exchange("setup", key_msg, np.array([n, d], dtype=np.int64))
-        pubs, widths = {}, {}
-        for q, (kq, shape) in got.items():
-            if shape.dtype != np.int64 or shape.shape != (2,) or int(shape[0]) != n:
+        got = party.exchange("setup", key_msg, np.array([n, d, col_exp], dtype=np.int64))
+        pubs, widths, exps = {}, {}, [col_exp]
+        for q, msg in got.items():
+            if len(msg) != 2 or msg[1].dtype != np.int64 or msg[1].shape != (3,):
+                raise ProtocolError(f"party {party.id}: malformed setup message from party {q}")
+            kq, (rows_q, width_q, exp_q) = msg[0], (int(v) for v in msg[1])
+            if rows_q != n:
                 raise ParameterError(f"party {party.id}: party {q} has a different row count "
-                                     f"({shape.tolist()} vs {n}); align the rows first")
+                                     f"({rows_q} vs {n}); align the rows first")
+            if width_q < 1 or not 0 <= exp_q < 62:
+                raise ProtocolError(f"party {party.id}: party {q} announced {width_q} columns "
+                                    f"and column sums of 2^{exp_q}")
+            if kq.dtype != np.uint8 or kq.ndim != 1:
+                raise ProtocolError(f"party {party.id}: malformed public key from party {q}")
             pubs[q] = paillier.PaillierPublicKey.load(kq.tobytes(),
                                                       insecure_for_testing=insecure_for_testing)
-            widths[q] = int(shape[1])
+            widths[q] = width_q
+            exps.append(exp_q)
+        u_cap = (budget / 2.0 ** max(exps) - 1) / party.n
         seeds = _pair_seeds(party)
         w = np.zeros(d)
         l2 = 1.0 / n if l2 is None else float(l2)
@@ -485,14 +507,14 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
     party.send_many(party.peers, "residual", np.frombuffer(enc.serialize(), dtype=np.uint8))
     masks = {}
     for q in party.peers:                                                       # step 3
-        (raw,) = party.recv(q, "residual")
+        raw = _recv_one(party, q, "residual")
         theirs = _load_cts(pubs[q], raw, (rows,), f"party {party.id}: residuals of party {q}")
         prod = theirs.__rmatmul__(x_int.T)
         masks[q] = [_OFFSET + r for r in _random_bits(party.prg, d, _MASK_BITS)]
         packed = _pack(pubs[q], list(prod.ciphertexts), masks[q])
         party.send(q, "masked-gradient", np.frombuffer(packed.serialize(), dtype=np.uint8))
     for p in party.peers:                                                       # step 4
-        (raw,) = party.recv(p, "masked-gradient")
+        raw = _recv_one(party, p, "masked-gradient")
         groups = -(-widths[p] // _slots(keys.public))
         mine = _load_cts(keys.public, raw, (groups,), f"party {party.id}: gradient of party {p}")
         slots = _unpack(keys.public, keys.secret.decrypt_raw(list(mine.ciphertexts)), widths[p],
@@ -500,7 +522,7 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
         party.send(p, "unmasked", slots + _zero_sum_mask(party, seeds, p, step, widths[p]))
     total = x_int.T.view(np.uint64) @ share                                     # step 5
     for q in party.peers:
-        (back,) = party.recv(q, "unmasked")
+        back = _recv_one(party, q, "unmasked")
         if back.dtype != np.uint64 or back.shape != (d,):
             raise ProtocolError(f"party {party.id}: from party {q}: expected ({d},) uint64, "
                                 f"got {back.dtype} {back.shape}")
@@ -508,10 +530,21 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
     return total.view(np.int64).astype(np.float64)
 
 
+def _recv_one(party: Any, frm: int, name: str) -> np.ndarray:
+    got = party.recv(frm, name)
+    if len(got) != 1:
+        raise ProtocolError(f"party {party.id}: party {frm} sent {len(got)} arrays under "
+                            f"{party.tag(name)!r}, expected 1")
+    return got[0]
+
+
 def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -> Any:
     if arr.dtype != np.uint8 or arr.ndim != 1:
         raise ProtocolError(f"{what}: expected serialized ciphertexts (1-D uint8)")
-    enc = public.load_ciphertexts(arr.tobytes())
+    try:
+        enc = public.load_ciphertexts(arr.tobytes())
+    except (IntegrityError, EncodingError) as exc:
+        raise ProtocolError(f"{what}: {exc}") from exc
     if enc.shape != shape:
         raise ProtocolError(f"{what}: expected {shape} ciphertexts, got {enc.shape}")
     return enc

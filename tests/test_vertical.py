@@ -1,5 +1,6 @@
 """Vertical logistic regression: PSI alignment, secret-shared training against plaintext, privacy."""
 
+import threading
 import warnings
 
 import numpy as np
@@ -203,13 +204,14 @@ def test_empty_alignment_is_refused_by_training():
 
 # -- Paillier (FATE-style) ----------------------------------------------------------------------
 def _fit_paillier(blocks, y, parties=2, label_party=0, record_view=False, key_bits=512,
-                  preprocessing="dealer", **kw):
+                  preprocessing="dealer", frac_bits=16, per_party=None, **kw):
     def prog(party, X):
+        options = {**kw, **(per_party or {}).get(party.id, {})}
         return V.fit_paillier(party, X, y if party.id == label_party else None, label_party=label_party,
-                              key_bits=key_bits, insecure_for_testing=True, **kw)
+                              key_bits=key_bits, insecure_for_testing=True, **options)
 
     return mpc.run(prog, parties=parties, inputs=blocks, preprocessing=preprocessing, timeout=120,
-                   record_view=record_view)
+                   record_view=record_view, frac_bits=frac_bits)
 
 
 @pytest.mark.parametrize("activation", ["piecewise", "taylor"])
@@ -226,15 +228,116 @@ def test_paillier_training_matches_plaintext(parties, label_party, activation):
     assert np.max(np.abs(got - w)) < 1e-4
     assert abs(res.outputs[label_party].intercept - b) < 1e-4
     assert all(m.method == "paillier" for m in res.outputs)
-    gradient_rounds = 1 + (parties > 2) + 3 * 2 * 3  # setup, seeds, 3 per batch
-    if activation == "taylor":
-        assert res.cost.rounds == gradient_rounds
-    else:
-        assert res.cost.rounds > gradient_rounds     # plus the secure comparisons
+    # setup, seeds, 3 per batch (6 batches), plus the comparison's 8 (2 parties) or 9 rounds
+    per_batch = 3 + (0 if activation == "taylor" else 8 if parties == 2 else 9)
+    assert res.cost.rounds == 1 + (parties > 2) + per_batch * 2 * 3
     # the piecewise residual is not the Taylor one: the two trainings differ
     other = V.fit_plain_minibatch(blocks, y, epochs=2, batch_size=16,
                                   activation="taylor" if activation == "piecewise" else "piecewise")
     assert np.max(np.abs(other[0] - w)) > 1e-3
+
+
+@pytest.fixture
+def exact_gradient_spy(monkeypatch):
+    """Records every party's batch, residual share and returned gradient; ``check()``
+    recomputes each gradient exactly from all the shares and counts mismatches."""
+    log, lock = [], threading.Lock()
+    original = V._gradient
+
+    def spy(party, keys, pubs, widths, seeds, x_int, share, step):
+        out = original(party, keys, pubs, widths, seeds, x_int, share, step)
+        with lock:
+            log.append((party.id, step, x_int.copy(), share.copy(), out.copy()))
+        return out
+
+    def check():
+        steps = {}
+        for pid, step, x, share, out in log:
+            steps.setdefault(step, {})[pid] = (x, share, out)
+        mismatches = 0
+        for parts in steps.values():
+            ring = sum(s.astype(object) for _, s, _ in parts.values()) % (1 << 64)
+            d = np.array([v - (1 << 64) if v >= 1 << 63 else v for v in ring], dtype=object)
+            for x, _, out in parts.values():
+                mismatches += sum(float(e) != o for e, o in zip(x.astype(object).T.dot(d), out))
+        return len(steps), mismatches
+
+    monkeypatch.setattr(V, "_gradient", spy)
+    return check
+
+
+@pytest.mark.parametrize("activation", ["piecewise", "taylor"])
+def test_paillier_gradients_exact_for_3_parties_other_frac_bits(exact_gradient_spy, activation):
+    blocks, y = _toy(n=37, d=(2, 1, 3))
+    res = _fit_paillier(blocks, y, parties=3, label_party=2, epochs=2, batch_size=10,
+                        activation=activation, frac_bits=20)
+    steps, mismatches = exact_gradient_spy()
+    assert steps == 2 * 4 and mismatches == 0
+    w, b = V.fit_plain_minibatch(blocks, y, epochs=2, batch_size=10, activation=activation)
+    assert np.max(np.abs(np.concatenate([m.weights for m in res.outputs]) - w)) < 1e-4
+    assert abs(res.outputs[2].intercept - b) < 1e-4
+
+
+def test_paillier_taylor_stops_before_a_gradient_wraps(exact_gradient_spy):
+    # Parties with very different column scales: the lab's columns are ~2^14 and not
+    # standardised, the clinic's learning rate makes its partial logits explode. The
+    # lab's gradient would wrap modulo 2^64 first unless every party caps its logits
+    # with the largest column scale of all.
+    rng = np.random.default_rng(3)
+    X0, X1 = rng.normal(size=(48, 2)), rng.normal(size=(48, 2)) * 2**14
+    y = (X0[:, 0] > 0).astype(int)
+    with pytest.raises(ParameterError, match="diverged"):
+        _fit_paillier([X0, X1], y, activation="taylor", preprocessing=None, epochs=30, batch_size=16,
+                      per_party={0: {"lr": 20.0}, 1: {"lr": 1e-15, "standardize": False}})
+    steps, mismatches = exact_gradient_spy()
+    assert steps > 0 and mismatches == 0
+
+
+def test_paillier_refuses_batches_beyond_the_fixed_point_budget():
+    blocks, y = _toy(n=40)
+    big = [blocks[0] * 2.0**28, blocks[1]]
+    with pytest.raises(ParameterError, match="fixed-point budget"):
+        _fit_paillier(big, y, standardize=False, activation="taylor", preprocessing=None)
+
+
+def test_paillier_decryptors_hide_their_separate_terms(monkeypatch):
+    # Three parties: what party p gets back from each decryptor q is X_p^T d_q plus p's own
+    # slot mask plus q's part of a zero-sum mask. With p's slot masks forced to zero, each
+    # message must still be uniform (the zero-sum masks alone hide q's term) and fresh
+    # per batch; without them the top bytes would be 0x00 or 0xff.
+    monkeypatch.setattr(V, "_random_bits", lambda prg, count, bits: [0] * count)
+    blocks, y = _toy(n=96, d=(2, 2, 2))
+    res = _fit_paillier(blocks, y, parties=3, record_view=True, epochs=1, batch_size=4,
+                        activation="taylor", preprocessing=None)
+    tops = []
+    for p in range(3):
+        got = [a[0] for frm, tag, a in res.views[p] if tag.endswith("unmasked")]
+        assert len(got) == 2 * 24                       # two decryptors, 24 batches
+        tops += [a.view(np.uint8).reshape(-1, 8)[:, 7] for a in got]
+    hist = np.bincount(np.concatenate(tops), minlength=256)
+    assert hist.sum() == 24 * 2 * (3 + 2 + 2)
+    assert hist.max() < 12 and (hist > 0).sum() > 150   # uniform: ~187 distinct of 256 expected
+
+
+def test_paillier_malformed_messages_are_refused(monkeypatch):
+    from mpc.errors import ProtocolError
+    from mpc.he import paillier
+
+    def two_arrays(party):
+        if party.id == 0:
+            party.send(1, "x", np.zeros(2, np.uint64), np.zeros(2, np.uint64))
+        else:
+            V._recv_one(party, 0, "x")
+
+    with pytest.raises(ProtocolError, match="2 arrays"):
+        mpc.run(two_arrays, parties=2, preprocessing=None)
+    public = paillier.keygen(512, insecure_for_testing=True).public
+    with pytest.raises(ProtocolError, match="residuals"):
+        V._load_cts(public, np.frombuffer(b"garbage" * 20, np.uint8), (3,), "residuals")
+    monkeypatch.setattr(V, "_unpack", lambda public, plain, count, what: np.zeros(count))  # float64
+    blocks, y = _toy(n=20)
+    with pytest.raises(ProtocolError, match="uint64"):
+        _fit_paillier(blocks, y, activation="taylor", preprocessing=None)
 
 
 def test_paillier_dealer_free_with_ot_preprocessing():
