@@ -2,6 +2,7 @@
 
 Run it:  python examples/vertical_credit.py
          python examples/vertical_credit.py --paillier   (also FATE-style Paillier training)
+         python examples/vertical_credit.py --transcript vertical.html   (what crossed the wire)
 
 The pattern is the one of credit scoring across a bank and a shop (FATE's
 vertical setting); the data here is scikit-learn's breast cancer set, split by
@@ -40,6 +41,7 @@ What happens:
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import warnings
@@ -51,6 +53,7 @@ from ml import vertical
 
 ITERATIONS = 300
 TEST_FRACTION = 0.2
+NAMES = ["clinic", "lab"]
 
 
 def simulated_tables() -> list[tuple[list[str], np.ndarray, np.ndarray | None]]:
@@ -78,15 +81,22 @@ def say(who: str, message: str) -> None:
     sys.stdout.write(f"[{who}] {message}\n")
 
 
-def program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | None]) -> dict:
-    """Party code: the clinic and the lab both run this, each with its own table."""
+Table = tuple[list[str], np.ndarray, "np.ndarray | None"]
+
+
+def aligned(party: mpc.Party, table: Table) -> tuple[list[str], np.ndarray, np.ndarray | None, int]:
+    """Step 1: PSI on the IDs; this party's rows of the common IDs, and the training size."""
     ids, X, y = table
-    who = ["clinic", "lab"][party.id]
-    common, rows = vertical.align(party, ids)                  # step 1: PSI
-    say(who, f"holds {len(ids)} patients; {len(common)} in common after PSI")
-    X = X[rows]
-    y = y[rows] if y is not None else None
+    common, rows = vertical.align(party, ids)
+    say(NAMES[party.id], f"holds {len(ids)} patients; {len(common)} in common after PSI")
     n_train = int(round(len(common) * (1 - TEST_FRACTION)))   # common IDs are sorted: a random split
+    return common, X[rows], (y[rows] if y is not None else None), n_train
+
+
+def program(party: mpc.Party, table: Table) -> dict:
+    """Party code: the clinic and the lab both run this, each with its own table."""
+    who = NAMES[party.id]
+    common, X, y, n_train = aligned(party, table)              # step 1: PSI
     t0 = time.perf_counter()
     model = vertical.fit_ss(party, X[:n_train], None if y is None else y[:n_train],
                             iterations=ITERATIONS)             # step 2: training on shares
@@ -99,16 +109,12 @@ def program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | N
     return out
 
 
-def paillier_program(party: mpc.Party, table: tuple[list[str], np.ndarray, np.ndarray | None]) -> dict:
+def paillier_program(party: mpc.Party, table: Table) -> dict:
     """Step 5: align again, train with Paillier-encrypted gradients, predict."""
-    ids, X, y = table
-    who = ["clinic", "lab"][party.id]
-    common, rows = vertical.align(party, ids)
-    X, y = X[rows], (y[rows] if y is not None else None)
-    n_train = int(round(len(common) * (1 - TEST_FRACTION)))
+    _, X, y, n_train = aligned(party, table)
     t0 = time.perf_counter()
     model = vertical.fit_paillier(party, X[:n_train], None if y is None else y[:n_train])
-    say(who, f"Paillier training took {time.perf_counter() - t0:.1f} s")
+    say(NAMES[party.id], f"Paillier training took {time.perf_counter() - t0:.1f} s")
     proba = vertical.predict_proba(party, X[n_train:], model)
     return {} if proba is None else {"accuracy": float(((proba > 0.5) == y[n_train:]).mean())}
 
@@ -133,10 +139,15 @@ def centralized_accuracy(tables, common: list[str], n_train: int) -> float:
     return float(clf.score(scaler.transform(X[n_train:]), labels[n_train:]))
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--paillier", action="store_true",
+                    help="also train with Paillier-encrypted gradients (about a minute)")
+    ap.add_argument("--transcript", metavar="FILE.html",
+                    help="write what crossed the wire (PSI, training, prediction) as a web page")
+    args = ap.parse_args(argv)
     tables = simulated_tables()
-    with_paillier = "--paillier" in argv
-    result = mpc.run(program, parties=2, inputs=tables, timeout=600)
+    result = mpc.run(program, parties=2, inputs=tables, timeout=600, transcript=args.transcript)
     clinic = result.outputs[0]
     print("\nWhat crossed the wire, by phase:")
     for name, cost in result.cost.phases().items():
@@ -146,13 +157,17 @@ def main(argv: list[str]) -> None:
     print(f"  per training iteration: {clinic['seconds'] / ITERATIONS * 1000:.0f} ms")
     central = centralized_accuracy(tables, clinic["common"], clinic["n_train"])
     print(f"\n{len(clinic['common']) - clinic['n_train']} test patients, {clinic['n_train']} training")
-    if with_paillier:
+    if args.paillier:
         print("\nPaillier training (OT preprocessing: no dealer, no third party):")
         fate = mpc.run(paillier_program, parties=2, inputs=tables, timeout=1200, preprocessing="ot")
         print(f"paillier accuracy: {fate.outputs[0]['accuracy']:.4f}")
     print(f"vertical accuracy: {clinic['accuracy']:.4f}")
     print(f"centralized accuracy: {central:.4f}")
+    if args.transcript and result.transcript is not None:   # HTML, or JSON for .json
+        result.transcript.write(args.transcript, labels=NAMES,
+                                title="Vertical learning: clinic and lab align by PSI and train")
+        print(f"Transcript written to {args.transcript}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

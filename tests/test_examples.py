@@ -32,10 +32,12 @@ def test_readme_main_demo_federated_hospitals(tmp_path):
 
 
 def test_vertical_credit_matches_centralized(tmp_path):
-    out = _run(tmp_path, "vertical_credit.py")
+    out = _run(tmp_path, "vertical_credit.py", "--transcript", "vertical.html")
     vertical, central = _value(out, "vertical accuracy"), _value(out, "centralized accuracy")
     assert vertical > 0.9 and abs(vertical - central) <= 0.01
     assert re.search(r"in common after PSI", out)
+    page = (tmp_path / "vertical.html").read_text()
+    assert page.lstrip().lower().startswith("<!doctype html") and "vertical/train-ss" in page
 
 
 def test_federated_analytics_small(tmp_path):
