@@ -266,6 +266,26 @@ def test_party_runtime_drops_a_client_that_sends_off_protocol_frames():
     assert np.array_equal(total, _ring_sum(values, survivors))
 
 
+def test_party_runtime_several_silent_clients_cost_one_deadline():
+    # Three crashed devices never send anything. The server waits for one deadline per
+    # round for all of them together (not one timeout each, which would outlast the
+    # honest clients' patience and fail the session), then drops them.
+    n = 10
+    values = _ints(n, seed=13)
+    config = make_config(n, DIM, dropout=0.3, corruption=0.1)
+    silent = {1, 2, 3}
+
+    def program(party, value):
+        if party.id - 1 in silent:
+            return None
+        return party_program(party, value, config)
+
+    run = mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=1.5)
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [u for u in range(n) if u not in silent]
+    assert np.array_equal(total, _ring_sum(values, survivors))
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(3, 12), st.sampled_from(["secagg", "secagg+"]), st.integers(1, 64),
        st.integers(1, 5), st.data())

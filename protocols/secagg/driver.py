@@ -8,9 +8,12 @@ and every message's bytes. No thread per client.
 :func:`party_program` is the same protocol as party code for :func:`mpc.run`:
 party 0 is the server, party i the client i - 1; the runner's Cost and
 transcript then record every message. A client that drops sends an empty
-message (or nothing: the server's receive times out) and stops; a frame that
-fails to decode or carries another tag also drops its sender; the server
-answers a client it dropped with an empty message so that it stops too.
+message (or nothing: the server waits for each round until one deadline,
+``party.timeout`` after the round began, for all its clients together) and
+stops; a frame that fails to decode or carries another tag also drops its
+sender; the server answers a client it dropped with an empty message so that
+it stops too. A client waits up to twice ``party.timeout`` for the server's
+answer (the server's round deadline, then its work).
 """
 
 from __future__ import annotations
@@ -269,9 +272,10 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
     for name, handler in zip(ROUNDS, handlers):
         with party.phase(name):
             msgs, quiet = {}, set()
+            deadline = time.monotonic() + party.timeout   # one deadline for all clients
             for u in alive:
                 try:
-                    m = party.recv(u + 1, name)
+                    m = party.recv(u + 1, name, timeout=max(deadline - time.monotonic(), 1e-3))
                 except (PeerTimeout, EncodingError, ProtocolError):  # silent, garbled, off-protocol
                     quiet.add(u)
                     server.dropped.setdefault(u, f"no valid frame in round {name!r}")
@@ -319,7 +323,7 @@ def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig, drop_rou
             party.send(0, name, *out)
             if r == 3:
                 return seconds
-            reply = party.recv(0, _DOWN[name])
+            reply = party.recv(0, _DOWN[name], timeout=2 * party.timeout)
             if not reply:
                 return None
     return seconds
