@@ -99,6 +99,9 @@ def test_below_threshold_aborts_clearly():
     (3, lambda m: (m[0], m[1][:, :4], m[2], m[3])),              # truncated shares
     (3, lambda m: (m[0][:-1], m[1][:-1], m[2], m[3])),           # answers for fewer clients
     (3, lambda m: ()),                                            # empty
+    (0, lambda m: None),                                          # not a message at all
+    (0, lambda m: ([1, [2, 3]],)),                                # ragged lists, not arrays
+    (3, lambda m: (m[0], np.full_like(m[1], 2**31 - 1), m[2], m[3])),  # shares outside the field
 ])
 def test_malformed_messages_drop_the_sender_and_the_sum_stays_exact(round_, bad):
     n = 8
@@ -113,6 +116,43 @@ def test_malformed_messages_drop_the_sender_and_the_sum_stays_exact(round_, bad)
     expected = [u for u in range(n) if round_ == 3 or u != 3]
     assert res.survivors == expected
     assert np.array_equal(res.total, _ring_sum(values, expected))
+
+
+def test_inconsistent_unmask_shares_abort_with_protocol_abort():
+    # Valid field elements, but not shares of the seed: rebuilding fails its check, and
+    # the session aborts with the documented ProtocolAbort (not a bare IntegrityError).
+    n = 10
+    values = _ints(n, seed=6)
+    config = make_config(n, DIM, variant="secagg", dropout=0.2, corruption=0.1)
+    prime = 2**31 - 1
+
+    def shift(r, u, m):
+        if (r, u) != (3, 0):
+            return m
+        live, seed, dropped, key = m
+        return live, ((seed.astype(np.uint64) + 12345) % prime).astype(seed.dtype), dropped, key
+
+    with pytest.raises(ProtocolAbort, match="inconsistent shares"):
+        simulate(config, values, tamper=shift)
+
+
+def test_unknown_client_ids_are_recorded_as_dropped():
+    config = make_config(4, DIM, dropout=0.25)
+    clients = [Client(u, config, v) for u, v in enumerate(_ints(4))]
+    server = Server(config)
+    msgs = {u: c.advertise_keys() for u, c in enumerate(clients)}
+    msgs[7] = msgs[0]
+    server.collect_keys(msgs)
+    assert "unknown client id" in server.dropped[7]
+
+
+def test_small_sessions_and_exact_dropout_fractions_are_configured():
+    from protocols.secagg.graph import choose
+
+    assert choose(2, 0.0, 0.0).threshold == 2            # no dropouts: no dropped-node term
+    assert choose(10, 0.0, 0.0, complete=True).threshold == 10
+    assert choose(25, 7 / 25, 0.1, complete=True).threshold == 25 - 7   # 7/25*25 is 7, not 8
+    assert choose(1000, 0.1, 0.1).threshold == 27 and choose(1000, 0.1, 0.1).k == 46
 
 
 def test_out_of_range_masked_input_is_rejected():

@@ -88,8 +88,11 @@ def dropout_schedule(n: int, rate: float, rounds: Sequence[int] = (0, 1, 2, 3),
     return {int(c): int(rounds[i % len(rounds)]) for i, c in enumerate(order)}
 
 
-def _nbytes(message: tuple) -> int:
-    return int(sum(np.asarray(a).nbytes for a in message))
+def _nbytes(message: Any) -> int:
+    """Payload bytes of a message (what a tampered, malformed one holds in arrays)."""
+    if not isinstance(message, (tuple, list)):
+        return 0
+    return int(sum(a.nbytes for a in message if isinstance(a, np.ndarray)))
 
 
 class _Pads:

@@ -121,19 +121,26 @@ class GraphChoice:
     correctness_failure: float
 
 
+def counts(n: int, dropout: float, corruption: float) -> tuple[int, int]:
+    """(dropped, corrupt): the client counts the fractions bound, ``ceil`` and ``floor``
+    of ``fraction * n`` up to float rounding (``7/25 * 25`` is 7, not 8)."""
+    return math.ceil(dropout * n - 1e-9), math.floor(corruption * n + 1e-9)
+
+
 def failure_bounds(n: int, k: int, t: int, dropout: float, corruption: float) -> tuple[float, float]:
     """(privacy, correctness) failure probability bounds for degree k and threshold t."""
     k = min(k, n - 1)
-    corrupt = math.floor(corruption * n)
-    dropped = math.ceil(dropout * n)
+    dropped, corrupt = counts(n, dropout, corruption)
     privacy = min(1.0, n * hypergeom_sf(n - 1, corrupt, k, t))
     bad = corrupt + dropped
     if k < n - 1 and 2 * (k // 2) <= bad:
         log_run = sum(math.log((bad - i) / (n - i)) for i in range(2 * (k // 2)))
         privacy = min(1.0, privacy + math.exp(2 * math.log(n) + log_run))
     # a dropped node keeps k - X live holders (X ~ Hyp(n-1, D-1, k)); a live one k + 1 - X.
-    correctness = min(1.0, n * max(hypergeom_sf(n - 1, max(dropped - 1, 0), k, k - t + 1),
-                                   hypergeom_sf(n - 1, dropped, k, k - t + 2)))
+    # (Without dropouts there is no dropped node: only the second term applies.)
+    live = hypergeom_sf(n - 1, dropped, k, k - t + 2)
+    gone = hypergeom_sf(n - 1, dropped - 1, k, k - t + 1) if dropped else 0.0
+    correctness = min(1.0, n * max(gone, live))
     return privacy, correctness
 
 
@@ -193,5 +200,6 @@ def choose(n: int, dropout: float, corruption: float, *, sigma: int = 40, eta: i
         raise ParameterError(
             f"no Shamir threshold for n = {n} clients tolerates a dropout of {dropout:.0%} "
             f"while exceeding the {corruption:.0%} corruption bound (need "
-            f"{math.floor(corruption * n)} < t <= {n - math.ceil(dropout * n)}, t >= 2)")
+            f"{counts(n, dropout, corruption)[1]} < t <= {n - counts(n, dropout, corruption)[0]}, "
+            "t >= 2)")
     return found

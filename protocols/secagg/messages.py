@@ -58,11 +58,14 @@ def masked_spec(dtype: np.dtype, dim: int) -> Spec:
 
 def check(arrays: Sequence[np.ndarray], spec: Spec, what: str) -> tuple[np.ndarray, ...]:
     """Validate ``arrays`` against ``spec``; leading ``None`` dimensions must agree."""
+    if not isinstance(arrays, (tuple, list)):
+        raise MalformedMessage(f"{what}: expected a tuple of arrays, got {type(arrays).__name__}")
     if len(arrays) != len(spec):
         raise MalformedMessage(f"{what}: expected {len(spec)} arrays, got {len(arrays)}")
     out = []
     for i, (arr, (dtype, shape)) in enumerate(zip(arrays, spec)):
-        arr = np.asarray(arr)
+        if not isinstance(arr, np.ndarray):
+            raise MalformedMessage(f"{what}: array {i} is a {type(arr).__name__}, not an array")
         if arr.dtype != np.dtype(dtype):
             raise MalformedMessage(f"{what}: array {i} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
         if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):

@@ -39,7 +39,7 @@ from . import messages as msg
 from .config import SecAggConfig
 from .crypto import MaskExpander, agree, mask_seed, public_key, valid_public_key
 from .graph import Graph, harary
-from .sharing import KEY_ELEMS, SEED_ELEMS, decode_keys, decode_seeds, reconstruct
+from .sharing import KEY_ELEMS, PRIME, SEED_ELEMS, decode_keys, decode_seeds, reconstruct
 
 Messages = dict[int, tuple[np.ndarray, ...]]
 
@@ -109,6 +109,7 @@ class Server:
         alive = []
         for u in sorted(msgs):
             if not 0 <= u < n:
+                self._drop(u, f"unknown client id (clients are 0 .. {n - 1})")
                 continue
             try:
                 (keys,) = msg.check(msgs[u], msg.ADVERTISE_UP, f"client {u}, round 'advertise'")
@@ -227,6 +228,8 @@ class Server:
                 want_live, want_dropped = self._requests[u]
                 if not (np.array_equal(live, want_live) and np.array_equal(dropped, want_dropped)):
                     raise msg.MalformedMessage(f"{what}: answered for other clients than asked")
+                if (seed.size and int(seed.max()) >= PRIME) or (key.size and int(key.max()) >= PRIME):
+                    raise msg.MalformedMessage(f"{what}: a Shamir share is not a field element")
             except msg.MalformedMessage as exc:
                 self._drop(u, str(exc))
                 continue
@@ -236,8 +239,11 @@ class Server:
         self.u4 = np.array(alive, dtype=np.int64)
         self._need(self.u4, "unmask")
         gone = np.setdiff1d(self.u2, self.u3)
-        seeds = decode_seeds(self._gather(self.u3, seed_rows, SEED_ELEMS, "self-mask seed"))
-        keys = decode_keys(self._gather(gone, key_rows, KEY_ELEMS, "mask key"))
+        try:
+            seeds = decode_seeds(self._gather(self.u3, seed_rows, SEED_ELEMS, "self-mask seed"))
+            keys = decode_keys(self._gather(gone, key_rows, KEY_ELEMS, "mask key"))
+        except IntegrityError as exc:  # some responder sent shares of another polynomial
+            raise ProtocolAbort(f"SecAgg aborted in round 'unmask': {exc}") from None
         acc = self._acc
         expander = MaskExpander(self.config.dim, self.config.dtype)
         for s in seeds:
