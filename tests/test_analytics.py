@@ -163,3 +163,26 @@ def test_ring_is_sized_so_the_noisy_sum_cannot_wrap():
     assert 8.2 < tail_stds(10**4) < 8.4 and 8.8 < tail_stds(10**6) < 9.0
     wide = ring_bits(100 * plan.scale, plan, 100, dim=10**6)
     assert 2 ** (wide - 1) > 100 * plan.scale + tail_stds(10**6) * math.sqrt(plan.client_variance * 100)
+
+
+def test_sum_with_more_survivors_lost_than_planned_is_not_released(monkeypatch):
+    # The noise is planned for n - 30% - 10% honest survivors. If the session loses more
+    # clients than the 30% it was planned for (here: 15 silent extra clients on top of
+    # 50 announced dropouts of 200), SecAgg+ itself could still finish (its threshold is
+    # lower), but the total must not be released.
+    import importlib
+
+    from mpc.errors import ProtocolAbort
+
+    S = importlib.import_module("protocols.analytics.secure_sum")   # the module, not the function
+
+    original = S.simulate
+
+    def lose_more(config, values, drops, **kw):
+        return original(config, values, {**drops, **{u: 2 for u in range(150, 165)}}, **kw)
+
+    monkeypatch.setattr(S, "simulate", lose_more)
+    alive = np.ones(200, bool)
+    alive[:50] = False
+    with pytest.raises(ProtocolAbort, match="not released"):
+        S.secure_sum(np.ones((200, 2), np.uint64), 16, alive, seed=seed(21))

@@ -1,10 +1,13 @@
 """Distributed discrete Gaussian noise for one secure sum, and the ring it needs.
 
 Every client adds N_Z(0, sigma^2 / t) to each integer coordinate it contributes,
-where ``t`` is the fewest clients the secure sum accepts (its threshold). The
-sum over the ``s >= t`` survivors then carries noise of variance
-``s sigma^2 / t >= sigma^2``: the total has at least the planned noise although
-no client added more than a ``1/t`` share of it (Kairouz, Liu, Steinke 2021).
+where ``t`` is the fewest *honest survivors* a sum can have
+(:func:`protocols.analytics.secure_sum.min_noisy_clients`: n minus the 30%
+that may drop minus the 10% that may collude with the server; the secure sum
+refuses to release a total with fewer survivors). The noise of the ``s >= t``
+honest survivors then has variance ``s sigma^2 / t >= sigma^2``: the total has
+at least the planned noise although no client added more than a ``1/t`` share
+of it (Kairouz, Liu, Steinke 2021).
 
 Privacy of one query is the zCDP bound of KLS21 Theorem 1 for ``t`` noisy
 summands (:func:`mpc.dp.ddg_zcdp`), so it holds whoever drops out.

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from mpc.errors import ParameterError
+from mpc.errors import ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed
 from protocols.secagg import make_config, simulate
 
@@ -82,6 +82,11 @@ def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str
                    server_prg=PRG(derive_seed(seed, "server")))
     survivors = np.zeros(n, dtype=bool)
     survivors[np.asarray(sim.survivors, dtype=np.int64)] = True
+    planned = n - int(DROPOUT_BOUND * n)
+    if int(survivors.sum()) < planned:  # e.g. malformed messages dropped more clients
+        raise ProtocolAbort(f"only {int(survivors.sum())} of {n} clients survived the secure sum, "
+                            f"fewer than the {planned} its noise is planned for: the total is not "
+                            "released")
     received = sum(sim.cost.round_bytes.values())
     return SumOutcome(total=np.asarray(sim.total, dtype=np.uint64), survivors=survivors,
                       bits=bits, rounds=sim.cost.rounds, bytes_per_client=sim.cost.bytes_per_client,
