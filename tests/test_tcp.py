@@ -230,6 +230,36 @@ def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
     _close_all([ep0, ep1])
 
 
+def test_silent_strangers_do_not_hold_up_the_session(tmp_path):
+    # Strangers connect to party 0's port first and say nothing. Each accepted connection
+    # shakes hands in its own thread, so the real party 1 still gets in at once.
+    ids = [new_identity(i, tmp_path) for i in range(2)]
+    port = _ports(1)[0]
+    nodes = {i: mesh.Node(i, "127.0.0.1", port if i == 0 else 1, load_certificate(ids[i].certificate))
+             for i in range(2)}
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("ep", mesh.connect(
+        0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION, timeout=6)))
+    t.start()
+    strangers = []
+    for _ in range(100):
+        try:
+            strangers.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            break
+        except OSError:
+            time.sleep(0.05)
+    strangers += [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    ep1 = mesh.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
+                       timeout=6)
+    t.join()
+    ep0 = box["ep"]
+    ep1.send_frame(0, encode_frame("hi", [], session=SESSION))
+    assert bytes(ep0.recv_frame(1, 5, "hi")) == encode_frame("hi", [], session=SESSION)
+    for s in strangers:
+        s.close()
+    _close_all([ep0, ep1])
+
+
 def test_party_dialing_an_impostor_refuses_it(tmp_path):
     ids = [new_identity(i, tmp_path / "ok") for i in range(2)]
     impostor = new_identity(0, tmp_path / "impostor")

@@ -26,6 +26,12 @@ from .tcp import TcpEndpoint, _Conn
 from .tls import context
 from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits
 
+#: An accepted connection must finish TLS and the hello within this many seconds (at most
+#: ``timeout``): a stranger that connects and stays silent holds one slot for that long.
+HANDSHAKE_SECONDS = 10.0
+#: Handshakes of accepted connections running at once; more connections are closed at once.
+MAX_PENDING_HANDSHAKES = 32
+
 HELLO = struct.Struct("<8sBII8s32s")
 HELLO_MAGIC = b"CCHELLO\0"
 HELLO_VERSION = 1
@@ -145,11 +151,11 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
     lock = threading.Lock()
     higher = [j for j in others if j > me]
 
-    def setup(sock: socket.socket, server: bool, expect: int | None) -> None:
+    def setup(sock: socket.socket, server: bool, expect: int | None, limit: float) -> None:
         counts = [0, 0]
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
         obj = (server_ctx if server else client_ctx).wrap_bio(inc, out, server_side=server)
-        hs_deadline = min(deadline, time.monotonic() + max(timeout, 1.0))
+        hs_deadline = min(deadline, time.monotonic() + limit)
         _blocking(sock, obj, inc, out, obj.do_handshake, hs_deadline, counts)
         der = obj.getpeercert(binary_form=True)
         peer = by_der.get(der or b"")
@@ -178,9 +184,26 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
             listener.close()
             raise TransportError(f"party {me} cannot listen on port {node.port}: {exc.strerror}") from None
         listener.listen(len(higher) + 8)
+        pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
+        mismatch = threading.Event()
+
+        def handshake(sock: socket.socket, addr: Any) -> None:
+            try:
+                setup(sock, True, None, min(HANDSHAKE_SECONDS, max(timeout, 1.0)))
+            except _Mismatch as exc:  # an authenticated party of another session/program
+                sock.close()
+                errors.append(TransportError(f"party {me}: {exc}"))
+                mismatch.set()
+            except (ssl.SSLError, OSError, TransportError) as exc:
+                refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate, or silence
+                sock.close()
+            finally:
+                pending.release()
 
         def accept_all() -> None:
-            while time.monotonic() < deadline:
+            # Each accepted connection shakes hands in its own thread, so a stranger that
+            # connects and says nothing cannot hold up the parties behind it.
+            while time.monotonic() < deadline and not mismatch.is_set():
                 with lock:
                     if all(j in conns for j in higher):
                         return
@@ -191,16 +214,13 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                     continue
                 except OSError:
                     return
+                if not pending.acquire(blocking=False):
+                    refused.append(f"{addr[0]}: {MAX_PENDING_HANDSHAKES} handshakes already pending")
+                    sock.close()
+                    continue
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                try:
-                    setup(sock, True, None)
-                except _Mismatch as exc:  # an authenticated party of another session/program
-                    sock.close()
-                    errors.append(TransportError(f"party {me}: {exc}"))
-                    return
-                except (ssl.SSLError, OSError, TransportError) as exc:
-                    refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate
-                    sock.close()
+                threading.Thread(target=handshake, args=(sock, addr), daemon=True,
+                                 name=f"tcp-handshake-{me}").start()
 
         accept_thread = threading.Thread(target=accept_all, name=f"tcp-accept-{me}", daemon=True)
         accept_thread.start()
@@ -218,7 +238,7 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                setup(sock, False, j)
+                setup(sock, False, j, max(timeout, 1.0))
                 return
             except ssl.SSLError as exc:
                 sock.close()
