@@ -260,6 +260,41 @@ def test_silent_strangers_do_not_hold_up_the_session(tmp_path):
     _close_all([ep0, ep1])
 
 
+def test_dealer_stops_when_a_party_fails_while_the_last_one_is_silent(tmp_path):
+    # The dealer only reads the last party's requests. Party 0 fails; party 1 (the last)
+    # goes silent for 8 s. The dealer must stop with party 0's failure, not wait for party 1.
+    from mpc.transport.remote_dealer import serve_dealer
+
+    conf = cfgmod.load(make_local_config(tmp_path, 2, dealer=True, timeout=1.0))
+    box = {}
+
+    def dealer():
+        t0 = time.monotonic()
+        try:
+            serve_dealer(conf)
+        except Exception as exc:  # noqa: BLE001
+            box["error"] = exc
+        box["seconds"] = time.monotonic() - t0
+
+    def program(party):
+        if party.id == 0:
+            raise RuntimeError("party 0 broke")
+        time.sleep(8)
+
+    t = threading.Thread(target=dealer)
+    t.start()
+    outcomes = [None, None]
+    parties = [threading.Thread(target=lambda i=i: outcomes.__setitem__(
+        i, execute_party(program, conf, i, name="t"))) for i in range(2)]
+    for p in parties:
+        p.start()
+    t.join(30)
+    assert isinstance(box.get("error"), ProtocolAbort) and "0" in str(box["error"])
+    assert box["seconds"] < 6
+    for p in parties:
+        p.join()
+
+
 def test_party_dialing_an_impostor_refuses_it(tmp_path):
     ids = [new_identity(i, tmp_path / "ok") for i in range(2)]
     impostor = new_identity(0, tmp_path / "impostor")
@@ -487,3 +522,14 @@ def test_announcing_a_large_frame_does_not_commit_its_memory(tmp_path):
             eps[0].recv_frame(1, 0.2, "'x' (round 0)")
     finally:
         _close_all(eps)
+
+
+def test_dealer_refuses_requests_for_oversized_products():
+    from mpc.transport import remote_dealer as R
+
+    ok = R._parse_request(tuple(R._request_arrays("matmul", ((3, 4), (4, 5)))))
+    assert ok == ("matmul", ((3, 4), (4, 5)))
+    with pytest.raises(ParameterError, match="product of shape"):   # operands small, result 2^54
+        R._parse_request(tuple(R._request_arrays("matmul", ((2**27, 1), (1, 2**27)))))
+    with pytest.raises(ParameterError, match="broadcast"):
+        R._parse_request(tuple(R._request_arrays("mul", ((3,), (4,)))))

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from .. import config as cfgmod
-from ..errors import EncodingError, ParameterError, PeerTimeout, ProtocolError, TransportError
+from ..errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+                      TransportError)
+from ..preprocessing.base import triple_shapes
 from ..preprocessing.dealer import TrustedDealer, TrustedDealerWarning
 from .mesh import Node, connect
 from .tcp import TcpEndpoint
@@ -69,6 +71,11 @@ def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]
     for shape in shapes[:2] if kind != "trunc" else shapes[:1]:
         if any(s < 0 for s in shape) or int(np.prod(shape, dtype=object)) > MAX_DEALER_ELEMENTS:
             raise ParameterError(f"dealer request for shape {shape} is negative or above "
+                                 f"{MAX_DEALER_ELEMENTS} elements")
+    if kind in ("mul", "matmul"):
+        result = triple_shapes(kind, shapes[0], shapes[1])   # also refuses incompatible shapes
+        if int(np.prod(result, dtype=object)) > MAX_DEALER_ELEMENTS:
+            raise ParameterError(f"dealer request for a {kind} product of shape {result}: above "
                                  f"{MAX_DEALER_ELEMENTS} elements")
     if kind == "trunc":
         f = shapes[1][0]
@@ -149,7 +156,14 @@ def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: 
             try:
                 raw = endpoint.recv_frame(last, conf.timeout, "a request")
             except PeerTimeout:
-                continue  # the last party may compute for long between requests
+                # The last party may compute for long between requests, but if another
+                # party failed (crashed, aborted, timed out on a frozen peer) the session is over.
+                gone = sorted(endpoint.dropped_peers())
+                if gone:
+                    raise ProtocolAbort(f"dealer: part{'ies' if len(gone) > 1 else 'y'} "
+                                        f"{', '.join(map(str, gone))} failed; no more requests "
+                                        "will come") from None
+                continue
             except TransportError:
                 if last in endpoint.finished_peers():
                     break
