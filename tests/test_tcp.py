@@ -105,6 +105,17 @@ def test_keys_are_private_pinned_and_not_overwritten(tmp_path):
         new_identity(0, tmp_path)
     with pytest.raises(ParameterError, match="dealer"):
         new_identity("-1", tmp_path)
+    # Overwriting makes a fresh private file: not the old file's mode, not a link's target.
+    files.key.chmod(0o644)
+    again = new_identity(0, tmp_path, overwrite=True)
+    assert oct(again.key.stat().st_mode & 0o777) == "0o600"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "party0.key").symlink_to(victim)
+    new_identity(0, linked, overwrite=True)
+    assert victim.read_text() == "keep me" and not (linked / "party0.key").is_symlink()
 
 
 def test_config_round_trip_and_errors(tmp_path):

@@ -86,7 +86,9 @@ def new_identity(party: int | str, out_dir: str | os.PathLike[str], *,
             .sign(key, hashes.SHA256()))
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if overwrite and (key_path.is_symlink() or key_path.exists()):
+        key_path.unlink()  # a fresh file: never the old one's permissions, never a link's target
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem_key)
     pem_cert = cert.public_bytes(serialization.Encoding.PEM)
