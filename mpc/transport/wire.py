@@ -27,6 +27,11 @@ MAGIC = b"CC"
 VERSION = 1
 SESSION_BYTES = 8
 _HEAD = struct.Struct("<2sBB8sIHH")
+#: Rounds a frame may announce: far beyond any protocol, and room left in the u32 field so
+#: that a receiver's clock (the largest round seen, plus one) can always be sent on.
+MAX_ROUND = 2**31
+#: Largest extent of one array dimension (a zero-sized array could otherwise announce any).
+MAX_DIM = 2**40
 _ARRAY_HEAD = struct.Struct("<BB")
 
 DTYPES: tuple[np.dtype, ...] = tuple(
@@ -75,6 +80,8 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
         raise EncodingError(f"{len(arrays)} arrays in one frame (limit {limits.max_arrays})")
     if len(session) != SESSION_BYTES:
         raise EncodingError("session id must be 8 bytes")
+    if not 0 <= round < MAX_ROUND:
+        raise EncodingError(f"round {round} outside 0 .. 2^31 - 1")
     parts: list[bytes | memoryview] = [b""]
     meta = [tag_bytes]
     for a in arrays:
@@ -112,6 +119,8 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
         raise EncodingError("frame belongs to another session")
     if tag_len > limits.max_tag_bytes or n_arrays > limits.max_arrays:
         raise EncodingError("frame header exceeds the tag or array-count limit")
+    if rnd >= MAX_ROUND:
+        raise EncodingError(f"frame announces round {rnd}, beyond any protocol (limit 2^31)")
     pos = _HEAD.size
     if pos + tag_len > n:
         raise EncodingError("truncated frame: tag cut short")
@@ -134,6 +143,8 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
             raise EncodingError(f"truncated frame {tag!r}: shape cut short")
         shape = struct.unpack_from(f"<{ndim}Q", data, pos)
         pos += 8 * ndim
+        if any(s > MAX_DIM for s in shape):
+            raise EncodingError(f"frame {tag!r}: shape {shape} has a dimension above 2^40")
         count = 1
         for s in shape:
             count *= s
