@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConciliumError
+from .errors import ConciliumError, ParameterError
 from .preprocessing.dealer import TrustedDealerWarning
 
 
@@ -50,17 +50,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _cmd_keys(ns: argparse.Namespace) -> int:
-    from .transport.tls import fingerprint, new_identity
+    from .transport.tls import fingerprint, load_certificate, new_identity
 
     if ns.keys_cmd == "new":
+        if ns.party != "dealer" and not ns.party.isdigit():
+            raise ParameterError(f"--party must be a party number or 'dealer', not {ns.party!r}")
         party: Any = ns.party if ns.party == "dealer" else int(ns.party)
         files = new_identity(party, ns.out, overwrite=ns.force)
         print(f"private key  {files.key}  (keep it on this party's machine only)")
         print(f"certificate  {files.certificate}  (give it to every other party)")
         print(f"fingerprint  sha256:{files.fingerprint}")
         return 0
-    with open(ns.certificate, "rb") as f:
-        print(f"sha256:{fingerprint(f.read())}")
+    print(f"sha256:{fingerprint(load_certificate(ns.certificate))}")
     return 0
 
 
@@ -112,7 +113,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         part.error = None if outcome.error is None else str(outcome.error)
         part.write(ns.transcript)
     if outcome.error is not None:
-        raise outcome.error
+        if isinstance(outcome.error, ConciliumError):
+            raise outcome.error
+        print(f"mpc: party {ns.party} failed: {type(outcome.error).__name__}: {outcome.error}",
+              file=sys.stderr)
+        return 2
     if not ns.quiet:
         print(f"party {ns.party}: {_show(outcome.output)}")
         sent = sum(m.payload_bytes for m in outcome.log if m.sender == ns.party)

@@ -82,7 +82,12 @@ def load_program(ref: str) -> Callable[..., Any]:
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(path.resolve().parent))
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            sys.modules.pop(name, None)
+            raise ParameterError(f"program file {target!r} has a syntax error at line "
+                                 f"{exc.lineno}: {exc.msg}") from None
     else:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())

@@ -106,3 +106,17 @@ def test_clear_errors(tmp_path):
     assert proc.returncode != 0 and "--local N, or --party I and --config FILE" in proc.stderr
     with pytest.raises(SystemExit, match="--args must be a JSON list"):
         cli.main(["run", "x.py", "--local", "2", "--args", "{}"])
+
+
+def test_keys_and_program_errors_are_clear(tmp_path, capsys):
+    assert cli.main(["keys", "new", "--party", "abc", "--out", str(tmp_path)]) == 2
+    assert "--party must be a party number or 'dealer'" in capsys.readouterr().err
+    assert cli.main(["keys", "show", str(tmp_path / "missing.crt")]) == 2
+    assert "cannot read certificate" in capsys.readouterr().err
+    (tmp_path / "notpem.crt").write_text("hello")
+    assert cli.main(["keys", "show", str(tmp_path / "notpem.crt")]) == 2
+    assert "not a PEM certificate" in capsys.readouterr().err
+    bad = tmp_path / "broken.py"
+    bad.write_text("def program(party):\n    return (\n")
+    assert cli.main(["run", str(bad), "--local", "2"]) == 2
+    assert "syntax error at line" in capsys.readouterr().err
