@@ -167,6 +167,9 @@ class Party:
         """Send the same ``arrays`` to several parties; the frame is encoded once."""
         for p in to:
             self._check_peer(p)
+            if p in self._dropped:
+                raise TransportError(f"party {self.id}: party {p} has dropped out (silent or failed); "
+                                     "check party.dropped_peers() before sending")
         tag = self.tag(name)
         frame = encode_frame(tag, [np.asarray(a) for a in arrays], session=self.session,
                              round=self.clock, limits=self.limits)

@@ -453,7 +453,10 @@ def test_dropout_by_silence_on_memory_transport():
         if party.id == 2:
             return None
         party.send_many(party.peers, "v", np.array([party.id]))
-        return [party.try_recv(p, "v", timeout=0.5) is None for p in party.peers], sorted(party.dropped_peers())
+        silent = [party.try_recv(p, "v", timeout=0.5) is None for p in party.peers]
+        with pytest.raises(TransportError, match="party 2 has dropped out"):
+            party.send(2, "w", np.array([1]))       # sending to a dropped peer is refused
+        return silent, sorted(party.dropped_peers())
 
     res = mpc.run(program, 3)
     assert res.outputs[0] == ([False, True], [2])
@@ -489,7 +492,7 @@ def test_random_frames_cross_intact(tmp_path):
                                                                    max_side=24))
 
     @settings(max_examples=20, deadline=None)
-    @given(st.lists(arrays, max_size=4), st.integers(0, 2**32 - 1), st.text(max_size=30))
+    @given(st.lists(arrays, max_size=4), st.integers(0, 2**31 - 1), st.text(max_size=30))
     def roundtrip(arrs, rnd, tag):
         frame = encode_frame(tag, arrs, session=SESSION, round=rnd)
         wire = eps[0].send_frame(1, frame)
