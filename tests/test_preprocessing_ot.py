@@ -6,6 +6,8 @@ program is planned once, its triples produced offline by OT, and the online
 cost (rounds, bytes) must equal what those tests assert for the dealer.
 """
 
+import json
+
 import numpy as np
 import pytest
 import test_approx
@@ -195,21 +197,28 @@ def test_planned_run_online_cost_equals_the_dealer_run():
         sx = mpc.share(party, x if party.id == 0 else None, 0)
         return (sx * sx * sx).reveal()
 
-    with pytest.raises(PreprocessingExhausted, match=r"needed at least 2 mul triples of shapes \(50,\)"):
-        mpc.run(twice, 2, preprocessing=planned("ot", record_plan(once, 2)))
+    for source in ("ot", "dealer"):      # every source is sealed after its plan
+        with pytest.raises(PreprocessingExhausted, match=r"needed at least 2 mul triples of shapes \(50,\)"):
+            mpc.run(twice, 2, preprocessing=planned(source, record_plan(once, 2)))
+
+
+def _save_offline(tmp_path, prefix, **counts):
+    def offline(party):
+        party.preprocessing.prefetch("mul", (6,), (6,), count=counts.get("mul", 3))
+        party.preprocessing.prefetch("trunc", (6,), 16, count=counts.get("trunc", 1))
+        saved = store.save(party.preprocessing, tmp_path / f"{prefix}{party.id}.npz", party=party)
+        return saved, sum(len(v) for v in party.preprocessing._store.values())
+
+    return mpc.run(offline, 2, preprocessing="ot").outputs
+
+
+def _from_file(tmp_path, *prefixes):
+    return lambda n: lambda party: store.load(tmp_path / f"{prefixes[party.id]}{party.id}.npz",
+                                              party=party)
 
 
 def test_offline_store_to_file_and_back(tmp_path):
-    def offline(party):
-        party.preprocessing.prefetch("mul", (6,), (6,), count=3)
-        party.preprocessing.prefetch("trunc", (6,), 16, count=1)
-        return store.save(party.preprocessing, tmp_path / f"p{party.id}.npz", party_id=party.id)
-
-    assert mpc.run(offline, 2, preprocessing="ot").outputs == [4, 4]
-
-    def from_file(n):
-        return lambda party: store.load(tmp_path / f"p{party.id}.npz", party_id=party.id)
-
+    assert _save_offline(tmp_path, "p") == [(4, 0), (4, 0)]   # the items moved to the files
     x = np.arange(6) / 4
     y = np.arange(6)[::-1] / 2.0
 
@@ -219,13 +228,25 @@ def test_offline_store_to_file_and_back(tmp_path):
         left = party.preprocessing.remaining()
         return (sx * sy).reveal(), left, party.preprocessing.remaining()
 
-    res = mpc.run(online, 2, preprocessing=from_file)
+    res = mpc.run(online, 2, preprocessing=_from_file(tmp_path, "p", "p"))
     got, before, after = res.outputs[0]
     assert np.allclose(got, x * y, atol=2**-15)
     assert before[("mul", (6,), (6,))] == 3 and after[("mul", (6,), (6,))] == 2
     assert ("trunc", (6,), 16) not in after
+    # The files were consumed: serving the same triples to a second run is refused.
+    with pytest.raises(ParameterError, match="already loaded once"):
+        mpc.run(online, 2, preprocessing=_from_file(tmp_path, "p", "p"))
+    _save_offline(tmp_path, "r")
     with pytest.raises(PreprocessingExhausted, match=r"at least 2 truncation pairs of shape \(6,\)"):
-        mpc.run(lambda party: [online(party) for _ in range(2)], 2, preprocessing=from_file)
+        mpc.run(lambda party: [online(party) for _ in range(2)], 2,
+                preprocessing=_from_file(tmp_path, "r", "r"))
+
+
+def test_files_of_different_offline_runs_are_not_mixed(tmp_path):
+    _save_offline(tmp_path, "a")
+    _save_offline(tmp_path, "b")
+    with pytest.raises(ParameterError, match="another offline session"):
+        mpc.run(lambda party: None, 2, preprocessing=_from_file(tmp_path, "a", "b"))
 
 
 def test_bad_preprocessing_files_are_refused(tmp_path):
@@ -239,11 +260,21 @@ def test_bad_preprocessing_files_are_refused(tmp_path):
 
     def offline(party):
         party.preprocessing.prefetch("binary", (2,), count=1)
-        store.save(party.preprocessing, tmp_path / f"q{party.id}.npz", party_id=party.id)
+        party.preprocessing.prefetch("mul", (3,), (3,), count=2)
+        store.save(party.preprocessing, tmp_path / f"q{party.id}.npz", party=party)
 
     mpc.run(offline, 2, preprocessing="ot")
     with pytest.raises(ParameterError, match="party 0's shares, not party 1's"):
-        store.load(tmp_path / "q0.npz", party_id=1)
+        store.load(tmp_path / "q0.npz", party_id=1, consume=False)
+    # An item whose arrays do not have the shapes of its kind is refused.
+    with np.load(tmp_path / "q1.npz") as data:
+        arrays = dict(data)
+    manifest = json.loads(bytes(arrays["manifest"]).decode())
+    mul = next(g for g in manifest["groups"] if g["key"][0] == "mul")
+    arrays[f"g{mul['id']}_0"] = arrays[f"g{mul['id']}_0"][:, :2]
+    np.savez(tmp_path / "q1.npz", **arrays)
+    with pytest.raises(EncodingError, match="does not match its manifest"):
+        store.load(tmp_path / "q1.npz", party_id=1)
 
 
 def test_malformed_corrections_are_refused():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from ..rand import PRG, derive_seed, random_seed
 from ..transport.stats import DEALER, MessageRecord
 from ..transport.wire import decode_frame, encode_frame
 from .base import Preprocessing, Shares, triple_shapes
+from .store import SealableMixin
 
 
 class TrustedDealerWarning(UserWarning):
@@ -126,8 +128,14 @@ class TrustedDealer:
         return DealerSource(party, self)
 
 
-class DealerSource(Preprocessing):
-    """One party's view of a :class:`TrustedDealer` (in-process link)."""
+class DealerSource(SealableMixin, Preprocessing):
+    """One party's view of a :class:`TrustedDealer` (in-process link); sealable like the others."""
+
+    def prefetch(self, kind: str, *args: Any, count: int = 1) -> None:
+        """Produce ``count`` items now; once sealed, only check that they are stored."""
+        norm = self._prefetch_args(kind, args, count)
+        if norm is not None:
+            super().prefetch(kind, *norm, count=count)
 
     def __init__(self, party: "object", dealer: TrustedDealer) -> None:
         super().__init__()

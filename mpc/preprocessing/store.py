@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncodingError, ParameterError, PreprocessingExhausted
-from .base import Preprocessing, Shares
+from .base import Preprocessing, Shares, triple_shapes
 
 _FORMAT = "concilium-preprocessing/1"
 
@@ -131,13 +131,20 @@ def _tuple_key(raw: list[Any]) -> tuple[Any, ...]:
     return tuple(tuple(int(v) for v in a) if isinstance(a, list) else a for a in raw)
 
 
-def save(source: Preprocessing, path: str | os.PathLike[str], *, party_id: int | None = None) -> int:
-    """Write the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
+def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = None,
+         party_id: int | None = None) -> int:
+    """Move the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
 
-    The items stay in ``source`` too; the file holds only this party's shares.
+    The items leave ``source`` (so that they cannot also serve this session).
+    The file holds only this party's shares; with ``party`` it also records
+    the party's id and the offline session, which :func:`load` checks.
     """
+    if party is not None:
+        party_id = party.id
     arrays: dict[str, np.ndarray] = {}
-    manifest: dict[str, Any] = {"format": _FORMAT, "party": party_id, "groups": []}
+    manifest: dict[str, Any] = {"format": _FORMAT, "party": party_id, "groups": [],
+                                "batch": None if party is None else bytes(party.session).hex(),
+                                "parties": None if party is None else party.n}
     total = 0
     for g, (key, items) in enumerate(source._store.items()):
         if not items:
@@ -150,28 +157,87 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party_id: int |
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
+    for items in source._store.values():
+        items.clear()
     return total
 
 
-def load(path: str | os.PathLike[str], *, party_id: int | None = None) -> StoredSource:
-    """A :class:`StoredSource` serving the items :func:`save` wrote to ``path``."""
+def _item_shapes(key: tuple[Any, ...]) -> list[tuple[int, ...]]:
+    """The shapes of the arrays of one stored item of request ``key``."""
+    kind, *args = key
+    if kind in ("mul", "matmul"):
+        return [args[0], args[1], triple_shapes(kind, args[0], args[1])]
+    shape = args[0]
+    if kind == "dabit":
+        return [((int(np.prod(shape, dtype=np.int64)) + 63) // 64,), shape]
+    if kind in ("trunc", "binary"):
+        return [shape] * 3
+    raise EncodingError(f"unknown preprocessing kind {kind!r}")
+
+
+def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | None = None,
+         consume: bool = True) -> StoredSource:
+    """A :class:`StoredSource` serving the items :func:`save` wrote to ``path``.
+
+    ``consume`` (default) first renames the file to ``<path>.used``: a second
+    load fails, since serving the same triples twice would let the other
+    parties subtract two openings and learn the difference of two secrets.
+    With ``party`` (inside a party's ``preprocessing=`` factory) the parties
+    also compare the offline sessions their files come from (one exchange),
+    and refuse a mix.
+    """
+    name = os.fspath(path)
+    if party is not None:
+        party_id = party.id
+    if consume:
+        used = name + ".used"
+        try:
+            os.rename(name, used)
+        except FileNotFoundError:
+            if os.path.exists(used):
+                raise ParameterError(f"{name!r} was already loaded once (it is now {used!r}): "
+                                     "preprocessing material must never serve two runs") from None
+            raise EncodingError(f"cannot read preprocessing file {name!r}: not found") from None
+        name = used
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(name, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise EncodingError(f"cannot read preprocessing file {os.fspath(path)!r}: {exc}") from None
+        raise EncodingError(f"cannot read preprocessing file {name!r}: {exc}") from None
     with data:
         if "manifest" not in data.files:
-            raise EncodingError(f"{os.fspath(path)!r} is not a preprocessing file (no manifest)")
+            raise EncodingError(f"{name!r} is not a preprocessing file (no manifest)")
         manifest = json.loads(bytes(data["manifest"]).decode())
         if manifest.get("format") != _FORMAT:
-            raise EncodingError(f"{os.fspath(path)!r} has format {manifest.get('format')!r}, expected {_FORMAT!r}")
+            raise EncodingError(f"{name!r} has format {manifest.get('format')!r}, expected {_FORMAT!r}")
         if party_id is not None and manifest.get("party") not in (None, party_id):
-            raise ParameterError(f"{os.fspath(path)!r} holds party {manifest['party']}'s shares, "
+            raise ParameterError(f"{name!r} holds party {manifest['party']}'s shares, "
                                  f"not party {party_id}'s")
         items: dict[tuple[Any, ...], list[Shares]] = {}
         for grp in manifest["groups"]:
+            key = _tuple_key(grp["key"])
+            shapes = _item_shapes(key)
             cols = [data[f"g{grp['id']}_{j}"] for j in range(grp["width"])]
-            if any(c.shape[0] != grp["count"] or c.dtype != np.uint64 for c in cols):
-                raise EncodingError(f"{os.fspath(path)!r}: group {grp['id']} does not match its manifest")
-            items[_tuple_key(grp["key"])] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
+            if len(cols) != len(shapes) or any(
+                    c.shape != (grp["count"], *shape) or c.dtype != np.uint64
+                    for c, shape in zip(cols, shapes)):
+                raise EncodingError(f"{name!r}: group {grp['id']} ({_describe(key)}) does not match "
+                                    "its manifest")
+            items[key] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
+    if party is not None:
+        _same_batch(party, manifest, name)
     return StoredSource(items)
+
+
+def _same_batch(party: Any, manifest: dict[str, Any], name: str) -> None:
+    """One exchange: every party's file must come from the same offline session."""
+    batch = manifest.get("batch")
+    if batch is None or manifest.get("parties") != party.n:
+        raise ParameterError(f"{name!r} was saved without its party (save(..., party=party)) or for "
+                             f"{manifest.get('parties')} parties, not {party.n}: cannot check it")
+    mine = np.frombuffer(bytes.fromhex(batch), np.uint8)
+    with offline(party):
+        theirs = party.exchange("store/batch", mine, strict=True)
+    for q, (other,) in theirs.items():
+        if not np.array_equal(other, mine):
+            raise ParameterError(f"party {party.id}: {name!r} comes from another offline session "
+                                 f"than party {q}'s file; load files saved together")
