@@ -297,3 +297,29 @@ def test_misuse_is_refused_clearly():
         return {sx: 1}[sx]  # still hashable
 
     assert mpc.run(prog, 2).outputs[0] == 1
+
+
+def test_integer_tensor_against_non_integer_reals_beyond_the_fixed_point_range():
+    # An integer tensor is not lifted to fixed point (2^50 would overflow it): a
+    # non-integer bound is replaced by floor(y) + 1/2, which orders integers the same way.
+    xs = np.array([2**50, -(2**50), 3, 2, 0, -1, 7], dtype=np.int64)
+    ys = np.array([0.5, 0.5, 2.5, 2.5, 0.0, -0.5, 7.0])
+
+    def prog(party):
+        x = mpc.share(party, xs if party.id == 0 else None, 0, integer=True)
+        return [(x < ys).reveal(), (x <= ys).reveal(), (x > ys).reveal(), (x >= ys).reveal(),
+                (x == ys).reveal(), (x != ys).reveal(), (ys < x).reveal(), (ys >= x).reveal()]
+
+    got = mpc.run(prog, 2).outputs[0]
+    want = [xs < ys, xs <= ys, xs > ys, xs >= ys, xs == ys, xs != ys, ys < xs, ys >= xs]
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w.astype(np.int64))
+
+
+def test_integer_valued_real_factors_need_no_truncation():
+    def prog(party):
+        x = mpc.share(party, np.array([2.0**40, -3.5]) if party.id == 0 else None, 0)
+        return (x * 2.0).reveal(), (x * np.array([3.0, -4.0])).reveal()
+
+    doubled, scaled = mpc.run(prog, 2).outputs[0]
+    assert np.array_equal(doubled, [2.0**41, -7.0]) and np.array_equal(scaled, [3 * 2.0**40, 14.0])

@@ -101,6 +101,30 @@ def _diff(x: Any, y: Any) -> SharedTensor:
     raise ParameterError("a secure comparison needs at least one shared operand")
 
 
+def _cmp_diff(x: Any, y: Any) -> SharedTensor:
+    """A shared tensor with the sign of ``x - y`` (zero iff equal), for the comparisons.
+
+    An integer tensor compared with non-integer public reals is not lifted to
+    fixed point (which would overflow beyond ``2^(62-f)``): a non-integer ``y``
+    is replaced by ``floor(y) + 1/2``, which orders every integer the same
+    way, and both sides are doubled: exact for ``|x| < 2^62``.
+    """
+    if isinstance(x, SharedTensor) and not isinstance(y, SharedTensor) and x.frac_bits == 0:
+        pub = _check_public(y)
+        if pub.dtype.kind == "f" and not np.all(pub == np.round(pub)):
+            if not np.all(np.isfinite(pub)):
+                raise ParameterError("cannot compare with NaN or infinite values")
+            whole = np.floor(pub)
+            twice = np.where(pub == whole, 2 * whole, 2 * whole + 1)
+            if np.any(np.abs(twice) >= 2.0**62):
+                raise ParameterError("a public value beyond 2^61 cannot be compared exactly")
+            return SharedTensor(x.party, x.share << np.uint64(1), 0) - twice.astype(np.int64)
+        return _diff(x, y)
+    if isinstance(y, SharedTensor) and not isinstance(x, SharedTensor) and y.frac_bits == 0:
+        return -_cmp_diff(y, x)
+    return _diff(x, y)
+
+
 def _bits(like: SharedTensor, share: np.ndarray) -> SharedTensor:
     return SharedTensor(like.party, share, 0)
 
@@ -114,7 +138,7 @@ def _one_minus(party: Any, bits: np.ndarray) -> np.ndarray:
 
 def less(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x < y]`` (exact while ``|x - y| < 2^63`` in the ring)."""
-    d = _diff(x, y)
+    d = _cmp_diff(x, y)
     return _bits(d, ltz_shares(d.party, d.share)[0])
 
 
@@ -125,7 +149,7 @@ def greater(x: Any, y: Any) -> SharedTensor:
 
 def less_equal(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x <= y] = 1 - [y < x]``."""
-    d = _diff(y, x)
+    d = _cmp_diff(y, x)
     return _bits(d, _one_minus(d.party, ltz_shares(d.party, d.share)[0]))
 
 
@@ -143,7 +167,7 @@ def _both_ltz(d: SharedTensor) -> tuple[np.ndarray, np.ndarray]:
 
 def equal(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x == y] = 1 - [x < y] - [x > y]`` (one batched comparison)."""
-    d = _diff(x, y)
+    d = _cmp_diff(x, y)
     lt, gt = _both_ltz(d)
     with np.errstate(over="ignore"):          # ring addition of 0-d shares wraps by design
         return _bits(d, _one_minus(d.party, lt + gt))
@@ -151,7 +175,7 @@ def equal(x: Any, y: Any) -> SharedTensor:
 
 def not_equal(x: Any, y: Any) -> SharedTensor:
     """Shared 0/1 integers ``[x != y]``."""
-    d = _diff(x, y)
+    d = _cmp_diff(x, y)
     lt, gt = _both_ltz(d)
     with np.errstate(over="ignore"):
         return _bits(d, lt + gt)

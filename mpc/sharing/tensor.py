@@ -157,8 +157,10 @@ class SharedTensor:
             return self._rescale(z, self.frac_bits + other.frac_bits)
         if _is_integer_like(other):
             return self._new(fn(self.share, self._encode_public(other, 0)))
-        if self.frac_bits == 0 and np.all(np.asarray(other) == np.round(np.asarray(other))):
-            return self._new(fn(self.share, self._encode_public(other, 0)))
+        arr = np.asarray(other)
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+                and np.all(np.abs(arr) < 2.0**53):     # integer-valued reals: exact, no truncation
+            return self._new(fn(self.share, self._encode_public(arr.astype(np.int64), 0)))
         g = self._public_precision(other)
         z = fn(self.share, self._encode_public(other, g))
         return self._rescale(z, self.frac_bits + g)
