@@ -323,3 +323,15 @@ def test_integer_valued_real_factors_need_no_truncation():
 
     doubled, scaled = mpc.run(prog, 2).outputs[0]
     assert np.array_equal(doubled, [2.0**41, -7.0]) and np.array_equal(scaled, [3 * 2.0**40, 14.0])
+
+
+def test_axis_of_a_zero_dimensional_tensor_is_refused():
+    from mpc.errors import ParameterError
+
+    def prog(party):
+        x = mpc.share(party, np.array(3.0) if party.id == 0 else None, 0)
+        with pytest.raises(ParameterError, match="axis 0 out of range"):
+            x.max(axis=0)
+        return x.max().reveal()
+
+    assert mpc.run(prog, 2).outputs[0] == 3.0

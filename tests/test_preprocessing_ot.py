@@ -462,3 +462,25 @@ def test_the_fixture_really_uses_ot(ot_everywhere):
     res = mpc.run(lambda party: type(party.preprocessing).__name__, 2)
     assert res.outputs == ["OTSource", "OTSource"]
     assert not any(m.sender == -1 for m in res.cost.messages)  # no dealer message
+
+
+@pytest.mark.parametrize("source", ["ot", "he"])
+def test_empty_matmul_dimensions_on_dealer_free_sources(source):
+    import warnings
+
+    from mpc.preprocessing.he import he_factory
+
+    def prog(party):
+        out = []
+        for sa, sb in (((0, 3), (3, 2)), ((2, 3), (3, 0)), ((2, 0), (0, 3))):
+            a = mpc.share(party, np.ones(sa) if party.id == 0 else None, 0)
+            b = mpc.share(party, np.ones(sb) if party.id == 1 else None, 1)
+            out.append((a @ b).reveal())
+        return out
+
+    pre = "ot" if source == "ot" else (lambda n: he_factory(n, key_bits=1024, insecure_for_testing=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = mpc.run(prog, 2, preprocessing=pre).outputs[0]
+    assert [g.shape for g in got] == [(0, 2), (2, 0), (2, 3)]
+    assert np.array_equal(got[2], np.zeros((2, 3)))

@@ -96,7 +96,8 @@ def _terms(op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[np.ndarra
     Ab = np.broadcast_to(A, batch + (m, k))[..., :, None, :]              # (..., m, 1, k)
     Bb = np.swapaxes(np.broadcast_to(B, batch + (k, n)), -1, -2)[..., None, :, :]  # (..., 1, n, k)
     full = batch + (m, n, k)
-    return np.broadcast_to(Ab, full).reshape(-1, k), np.broadcast_to(Bb, full).reshape(-1, k)
+    rows = int(np.prod(full[:-1], dtype=np.int64))      # explicit: -1 is ambiguous when k = 0
+    return np.broadcast_to(Ab, full).reshape(rows, k), np.broadcast_to(Bb, full).reshape(rows, k)
 
 
 class PaillierSource(SealableMixin, Preprocessing):
@@ -154,7 +155,7 @@ class PaillierSource(SealableMixin, Preprocessing):
         b = self._random((count,) + sb)
         own = [a[i] * b[i] if op == "mul" else ring_matmul(a[i], b[i]) for i in range(count)]
         C = ia.shape[0]
-        if C == 0:
+        if C == 0 or T == 0:            # no cross terms (an empty dimension)
             return [(a[i], b[i], np.asarray(own[i]).reshape(sc)) for i in range(count)]
         with offline(self.party), self.party.scope("he-triple"):
             pub = self._key()

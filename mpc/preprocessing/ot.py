@@ -203,8 +203,8 @@ class OTSource(SealableMixin, Preprocessing):
         Gilboa multiplication over the low ``nbits`` bits of ``y``; chunks of at
         most ``batch_ots`` OTs and ``_MAX_WORDS`` correction words.
         """
-        out = np.empty((count, w), np.uint64)
-        if count == 0:
+        out = np.zeros((count, w), np.uint64)
+        if count == 0 or w == 0:       # nothing to multiply (an empty matmul dimension)
             return out
         per = max(1, min(self.batch_ots // nbits, _MAX_WORDS // (nbits * w)))
         ot = self._extension()
@@ -289,6 +289,8 @@ class OTSource(SealableMixin, Preprocessing):
         m, k, n = A.shape[-2], A.shape[-1], B.shape[-1]
         batch = tuple(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]))
         T = int(np.prod(batch, dtype=np.int64))
+        if 0 in (T, m, k, n):   # an empty product: c is empty or all zeros, nothing to multiply
+            return [], lambda res: (a, b, np.zeros(matmul_shape(sa, sb), np.uint64))
         Ab = np.broadcast_to(A, batch + (m, k)).reshape(T, m, k)
         Bb = np.broadcast_to(B, batch + (k, n)).reshape(T, k, n)
         if self.party.id == _SENDER:

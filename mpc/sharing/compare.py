@@ -237,7 +237,7 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
 def _axis_last(x: SharedTensor, axis: int | None) -> tuple[np.ndarray, int | None]:
     if axis is None:
         return x.share.reshape(-1), None
-    if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < max(x.ndim, 1):
+    if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
         raise ParameterError(f"axis {axis!r} out of range for a tensor of {x.ndim} dimensions")
     ax = int(axis) % x.ndim
     return np.moveaxis(x.share, ax, -1), ax
