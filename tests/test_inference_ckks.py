@@ -183,6 +183,24 @@ def test_value_range_is_checked_when_the_input_range_is_known():
         compile_network(net, input_bound=-1.0)
 
 
+def test_inputs_beyond_the_checked_range_are_refused_not_decrypted_wrong():
+    rng = np.random.default_rng(5)
+    net = _small_net(rng)
+    X = rng.uniform(-1, 1, size=(6, 8))
+    # The server's plan is checked for |x| <= 1; the client refuses larger inputs.
+    server = HEServer(net, layout="batch", input_bound=1.0)
+    assert server.requirements.input_bound == (1.0,) * 8
+    client = HEClient(server.requirements)
+    with pytest.raises(ParameterError, match="feature 3 of an input reaches 100"):
+        client.query(np.where(np.arange(8) == 3, 100.0, X))
+    # ckks_predict checks the range of the inputs it is given (per feature): inputs 300x
+    # too large would overflow the CKKS range, so the plan is refused instead.
+    with pytest.raises(ParameterError, match="scale the inputs"):
+        ckks_predict(net, X * 300, layout="batch")
+    res = ckks_predict(net, X, layout="batch")
+    assert np.allclose(res.scores, net.forward(X), atol=1e-3)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 12), st.integers(2, 6), st.booleans())
 def test_vector_layout_diagonals_reproduce_the_network_in_plaintext(seed, n_in, hidden, n_out, three):

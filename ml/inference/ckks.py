@@ -97,7 +97,7 @@ class HEServer:
     """The model owner: holds the plaintext network, evaluates on ciphertexts, never decrypts."""
 
     def __init__(self, network: Network | Any, approximate: Mapping[str, Polynomial] | None = None,
-                 layout: str = "vector", input_bound: float | None = None) -> None:
+                 layout: str = "vector", input_bound: Any = None) -> None:
         self.plan = compile_network(to_network(network), approximate, layout, input_bound)
 
     @property
@@ -186,15 +186,19 @@ class HEClient:
         layout), or one ciphertext per feature holding every input of ``X`` (batch layout)."""
         req = self.requirements
         X = np.asarray(X, dtype=np.float64)
+        if not np.all(np.isfinite(X)):
+            raise ParameterError("inputs must be finite")
         if req.layout == "vector":
             x = X.reshape(-1)
             if x.size != req.input_length:
                 raise ParameterError(f"input has {x.size} features, the network expects {req.input_length}")
+            _check_bound(req, x[None, :])
             z = vector_input(np.append(x, 1.0), req.params.slots, req.input_blocks)
             return [self._secret.encrypt(z).serialize()]
         X = X.reshape(len(X), -1)
         if X.shape[1] != req.input_length:
             raise ParameterError(f"inputs have {X.shape[1]} features, the network expects {req.input_length}")
+        _check_bound(req, X)
         return [self._secret.encrypt(col).serialize() for col in X.T]
 
     def scores(self, reply: list[bytes]) -> np.ndarray:
@@ -209,6 +213,18 @@ class HEClient:
         if len(vals) != k:
             raise ParameterError(f"reply holds {len(vals)} score vectors, expected {k}")
         return np.stack(vals, axis=1)
+
+
+def _check_bound(req: HERequirements, rows: np.ndarray) -> None:
+    """Refuse inputs beyond the bound the server's plan was checked for (they decrypt wrong)."""
+    if req.input_bound is None or not rows.size:
+        return
+    over = np.abs(rows) > np.asarray(req.input_bound)
+    if np.any(over):
+        j = int(np.argwhere(over)[0][1])
+        raise ParameterError(f"feature {j} of an input reaches {np.abs(rows[:, j]).max():.4g}, beyond "
+                             f"the server's bound ±{req.input_bound[j]:g}: CKKS would decrypt wrong "
+                             "scores; scale the inputs as the model expects")
 
 
 @dataclass
@@ -233,8 +249,15 @@ class CKKSInference:
 
 
 def ckks_predict(network: Network | HEServer | Any, X: np.ndarray,
-                 approximate: Mapping[str, Polynomial] | None = None, layout: str = "vector") -> CKKSInference:
+                 approximate: Mapping[str, Polynomial] | None = None, layout: str = "vector",
+                 input_bound: Any = None) -> CKKSInference:
     """Run client and server in this process on the rows of ``X``; time each side.
+
+    ``input_bound`` (for a network; a :class:`HEServer` has its own): the
+    largest ``|x|`` the plan must handle, per feature or one for all; default
+    each feature's largest ``|x|`` in ``X``. Compiling
+    refuses parameters whose intermediate values could then exceed what CKKS
+    decrypts correctly, and the client refuses inputs beyond the bound.
 
     Setup time (once per client): key generation, serializing and loading the
     public context. Client time: encryption, decryption; server time: loading
@@ -242,7 +265,14 @@ def ckks_predict(network: Network | HEServer | Any, X: np.ndarray,
     Bytes are totals over all inputs (queries, replies) and once (context).
     The vector layout sends one query per input, the batch layout one for all.
     """
-    server = network if isinstance(network, HEServer) else HEServer(network, approximate, layout)
+    if isinstance(network, HEServer):
+        server = network
+    else:
+        rows = np.asarray(X, dtype=np.float64)
+        if input_bound is None and rows.size and np.all(np.isfinite(rows)):
+            peaks = np.abs(rows.reshape(len(rows), -1)).max(axis=0)    # per feature
+            input_bound = peaks if np.any(peaks > 0) else None
+        server = HEServer(network, approximate, layout, input_bound)
     X = server.plan.reference._check_input(np.asarray(X)).reshape(len(X), -1)
     t0 = time.perf_counter()
     client = HEClient(server.requirements)

@@ -30,7 +30,7 @@ the plan in float64, which tests compare with the network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 
@@ -86,6 +86,7 @@ class HERequirements:
     architecture: tuple[str, ...] = ()
     rotation_steps: tuple[int, ...] = ()  # vector layout: the EncryptedVector.rotate steps (Galois keys)
     input_blocks: int = 1  # vector layout: how the client lays out its input (vector_input)
+    input_bound: tuple[float, ...] | None = None  # |x_j| <= input_bound[j] per feature (client checks)
 
 
 @dataclass(frozen=True)
@@ -358,14 +359,16 @@ def vector_diagonals(matrices: list[np.ndarray | None],
     return out, blocks
 
 
-def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> tuple[float, int]:
-    """Worst-case ``|value|`` over every stage for inputs with ``|x| <= input_bound``, and the stage
-    reaching it (interval arithmetic: ``|A| b + |c|``, ``b^2``, ``sum |c_i| b^i``)."""
+def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: Any) -> tuple[float, int]:
+    """Worst-case ``|value|`` over every stage for inputs with ``|x_j| <= input_bound[j]`` (a
+    scalar bounds every feature), and the stage reaching it (interval arithmetic: ``|A| b + |c|``,
+    ``b^2``, ``sum |c_i| b^i``)."""
     b: np.ndarray | None = None
-    worst, where = float(input_bound), -1
+    bound = np.asarray(input_bound, dtype=np.float64)
+    worst, where = float(np.max(bound)), -1
     for i, st in enumerate(stages):
         if isinstance(st, Affine):
-            b = np.abs(st.matrix) @ (np.full(st.matrix.shape[1], float(input_bound)) if b is None else b)
+            b = np.abs(st.matrix) @ (np.broadcast_to(bound, (st.matrix.shape[1],)) if b is None else b)
             b = b + np.abs(st.bias)
         elif isinstance(st, Square):
             b = b * b  # type: ignore[operator]
@@ -378,7 +381,7 @@ def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: float) -> 
 
 
 def compile_network(network: Network, approximate: Mapping[str, Polynomial] | None = None,
-                    layout: str = "vector", input_bound: float | None = None) -> HEPlan:
+                    layout: str = "vector", input_bound: Any = None) -> HEPlan:
     """Compile ``network`` for CKKS (see the module docstring); refuses what CKKS cannot evaluate.
 
     ``layout="vector"``: one input per ciphertext (repeated along the slots),
@@ -387,7 +390,8 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
     slots (up to N/2 per ciphertext, more are split), matrices as sums of
     ciphertext-times-scalar products; no rotation keys.
 
-    ``input_bound``: if given, the worst case of every intermediate value for
+    ``input_bound``: if given (one bound for every feature, or one per
+    feature), the worst case of every intermediate value for
     inputs with ``|x| <= input_bound`` is bounded by interval arithmetic, and
     a plan whose values could reach ``params.max_abs_value`` (2^13: beyond it
     CKKS results decrypt to garbage, silently) is refused, naming the stage.
@@ -411,17 +415,23 @@ def compile_network(network: Network, approximate: Mapping[str, Polynomial] | No
         diagonals, blocks = vector_diagonals(matrices, params.slots)
         steps = {k for d in diagonals if d is not None for k in d.steps}
     bound = None
+    features = int(np.prod(network.input_shape))
+    per_feature: tuple[float, ...] | None = None
     if input_bound is not None:
-        if not input_bound > 0 or not np.isfinite(input_bound):
-            raise ParameterError(f"input_bound must be positive and finite, got {input_bound!r}")
-        bound, at = value_bound(stages, input_bound)
+        arr = np.asarray(input_bound, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.size != features) or not np.all(arr >= 0) \
+                or not np.all(np.isfinite(arr)) or not np.any(arr > 0):
+            raise ParameterError(f"input_bound must be positive and finite, one value or one per "
+                                 f"feature ({features}), got {input_bound!r}")
+        per_feature = tuple(float(v) for v in np.broadcast_to(arr, (features,)))
+        bound, at = value_bound(stages, np.asarray(per_feature))
         if bound >= params.max_abs_value:
             kind = type(stages[at]).__name__
             raise ParameterError(
                 f"CKKS values could reach {bound:.3g} at stage {at} ({kind}) for inputs within "
-                f"±{input_bound:g}, beyond the {params.max_abs_value:g} these parameters decrypt "
+                f"±{float(np.max(per_feature)):g}, beyond the {params.max_abs_value:g} these parameters decrypt "
                 "correctly; scale the inputs or the weights down")
     req = HERequirements(params, layout, int(np.prod(network.input_shape)), max_length, network.shapes[-1][0],
                          network.head, depth, tuple(network.architecture()), tuple(sorted(steps)),
-                         blocks)
+                         blocks, per_feature)
     return HEPlan(tuple(stages), req, network, tuple(matrices), diagonals=tuple(diagonals), value_bound=bound)
