@@ -92,7 +92,10 @@ class DPConfig:
         the OS CSPRNG.
 
     With DP every client has weight 1 (each contribution is bounded by C; a
-    sample-count weight would multiply the sensitivity).
+    sample-count weight would multiply the sensitivity). Distributed noise is
+    planned for :func:`planned_survivors` of the round's clients (all of them
+    without dropouts); a round with fewer survivors is skipped before its sum
+    is revealed, so the target epsilon holds under dropouts too.
 
     The guarantee is user-level, for adding or removing one client's
     contribution (McMahan et al. 2018): the L2 sensitivity of the sum is C. Who
@@ -286,9 +289,24 @@ def _client_uploads(deltas: dict[int, np.ndarray], sizes: list[int], cap: int,
     return {k: np.concatenate([noisy[i], [1.0]]) for i, k in enumerate(ids)}
 
 
+def planned_survivors(m: int, dropout: float) -> int:
+    """Fewest survivors of a round of ``m`` that distributed DP plans its noise for.
+
+    About two standard deviations below the expected ``m (1 - dropout)``
+    (Binomial), so that few rounds fall short; a round that does is skipped
+    before the sum is revealed, and the noise of every released sum is at
+    least the planned one.
+    """
+    if dropout <= 0:
+        return m
+    spread = 2.0 * math.sqrt(m * dropout * (1.0 - dropout))
+    return max(1, math.floor(m * (1.0 - dropout) - spread))
+
+
 def _dp_plan(dp: DPConfig | None, dim: int, m: int, rounds: int, update_clip: float
              ) -> tuple[GaussianMechanism | None, DistributedDiscreteGaussian | None, float]:
-    """The run's mechanism and the public bound on every summed entry."""
+    """The run's mechanism and the public bound on every summed entry (``m``: the fewest
+    noisy survivors a released round has)."""
     if dp is None:
         return None, None, update_clip
     if dp.mode == "central":
@@ -383,7 +401,8 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     dim = model.n_params
     master = derive_seed(b"concilium.ml.federated", "seed", int(seed) % (1 << 64))
 
-    mech, ddg, bound = _dp_plan(dp, dim, m, rounds, update_clip)
+    noisy_min = planned_survivors(m, dropout)
+    mech, ddg, bound = _dp_plan(dp, dim, noisy_min, rounds, update_clip)
     accountant = PrivacyAccountant() if dp is not None else None
     noise_prg = PRG(dp.noise_seed if dp and dp.noise_seed else random_seed())
     agg.setup(n_clients, dim + 1, max(bound, 1.0))  # the weight entry is at most 1
@@ -419,10 +438,15 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
             deltas[k] = delta
         vectors = _client_uploads(deltas, sizes, cap, dp, ddg, noise_prg)
         note, skipped, res = "", False, None
-        try:
-            res = agg.aggregate(vectors, dropped=drops)
-        except ProtocolAbort as exc:  # too few survivors: skip the round, keep training
-            note, skipped = f"round skipped: {exc}", True
+        if ddg is not None and len(chosen) - len(drops) < noisy_min:
+            # Survivors are known once the masked inputs are in, before the sum is revealed.
+            note, skipped = (f"round skipped: {len(chosen) - len(drops)} survivors, fewer than the "
+                             f"{noisy_min} the distributed noise is planned for"), True
+        else:
+            try:
+                res = agg.aggregate(vectors, dropped=drops)
+            except ProtocolAbort as exc:  # too few survivors: skip the round, keep training
+                note, skipped = f"round skipped: {exc}", True
         if res is not None:
             history.last_result = res
             summed, count = _server_average(res, mech, ddg, accountant, noise_prg)
@@ -447,4 +471,4 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     return history
 
 
-__all__ = ["DPConfig", "Dataset", "History", "RoundMetrics", "local_train", "train"]
+__all__ = ["DPConfig", "Dataset", "History", "RoundMetrics", "local_train", "planned_survivors", "train"]

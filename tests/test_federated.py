@@ -124,6 +124,30 @@ def test_dp_at_epsilon_8_within_5_points(cancer, mode):
     assert private.final_accuracy >= plain.final_accuracy - 0.05
 
 
+def test_distributed_dp_keeps_its_target_under_dropouts(cancer, monkeypatch):
+    # The noise is planned for planned_survivors(m, dropout) clients; rounds with fewer are
+    # skipped before their sum is revealed, so epsilon never passes the target.
+    import ml.federated as F
+
+    assert F.planned_survivors(20, 0.0) == 20 and F.planned_survivors(20, 0.5) == 5
+    assert F.planned_survivors(3, 0.9) == 1
+    clients, test = _dp_setup(cancer, n=20)
+    dp = DPConfig("distributed", clip=1.0, epsilon=8.0, delta=1e-5, noise_seed=b"\x05" * 16)
+    h = train(LogisticRegression(30), clients, test, rounds=15, dropout=0.5, dp=dp, progress=False,
+              seed=2)
+    assert 0 < h.rounds[-1].epsilon <= 8.0 + 1e-6
+    # Planning for every sampled client instead: any dropout skips the round, and a skipped
+    # round spends no privacy.
+    monkeypatch.setattr(F, "planned_survivors", lambda m, dropout: m)
+    h = train(LogisticRegression(30), clients, test, rounds=6, dropout=0.2, dp=dp, progress=False,
+              seed=2)
+    skipped = [r for r in h.rounds if r.skipped]
+    assert skipped and all("the distributed noise is planned for" in r.note for r in skipped)
+    eps = [0.0] + [r.epsilon for r in h.rounds]
+    assert all(eps[r.round] == eps[r.round - 1] for r in skipped)
+    assert eps[-1] <= 8.0 + 1e-6
+
+
 def test_dp_noise_is_really_added(cancer):
     clients, test = _dp_setup(cancer, n=20)
     kw = dict(rounds=2, progress=False, seed=1)
