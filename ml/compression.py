@@ -136,19 +136,27 @@ class ErrorFeedback:
 
     ``step(prg, x)`` compresses ``x + residual``, keeps the new residual (what
     was lost) and returns the compressed message and its decompression.
+    ``clip``: the L2 bound the sent vector must keep (what is clipped off stays
+    in the residual); ``delivered=False``: the client dropped out before its
+    message arrived, so all of ``x + residual`` stays for the next round.
     """
 
     compressor: Compressor
     residual: np.ndarray | None = field(default=None)
 
-    def step(self, prg: PRG, x: np.ndarray) -> tuple[Compressed, np.ndarray]:
+    def step(self, prg: PRG, x: np.ndarray, *, clip: float | None = None,
+             delivered: bool = True) -> tuple[Compressed, np.ndarray]:
         v = _vector(x)
         if self.residual is not None and self.residual.shape != v.shape:
             raise ParameterError("update length changed between rounds")
         target = v if self.residual is None else v + self.residual
-        c = self.compressor.compress(prg, target)
+        sent = target
+        if clip is not None:
+            norm = float(np.linalg.norm(target))
+            sent = target * (clip / norm) if norm > clip else target
+        c = self.compressor.compress(prg, sent)
         approx = self.compressor.decompress(c)
-        self.residual = target - approx
+        self.residual = target - approx if delivered else target
         return c, approx
 
 

@@ -431,8 +431,9 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
             delta = local.params - model.params
             if dp is None:
                 delta, _ = clip_by_l2_norm(delta, update_clip)
-                if compression is not None:
-                    msg, delta = feedback[k].step(noise_prg, delta)
+                if compression is not None:   # the sent vector keeps the clip bound
+                    msg, delta = feedback[k].step(noise_prg, delta, clip=update_clip,
+                                                  delivered=k not in drops)
                     upload += msg.nbytes
                     dense += msg.dense_bytes
             deltas[k] = delta

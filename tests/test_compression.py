@@ -59,6 +59,37 @@ def test_error_feedback_accumulates_what_was_dropped():
         ef.step(prg(), np.ones(5))
 
 
+def test_error_feedback_keeps_the_clip_bound_and_what_was_not_delivered():
+    ef = ErrorFeedback(TopK(fraction=0.5))
+    v = np.array([3.0, -2.0, 1.0, 0.5])
+    total = np.zeros(4)
+    for _ in range(6):
+        _, approx = ef.step(prg(3), v, clip=1.0)
+        assert np.linalg.norm(approx) <= 1.0 + 1e-12      # what is sent respects the clip
+        total += approx
+    assert np.allclose(total + ef.residual, 6 * v)        # what was clipped off is not lost
+    before = ef.residual.copy()
+    ef.step(prg(4), v, delivered=False)                   # the client dropped out
+    assert np.allclose(ef.residual, before + v)
+
+
+def test_training_with_compression_and_a_tight_clip_runs():
+    # Error feedback once pushed sent updates past the aggregator's bound (a crash).
+    from sklearn.datasets import load_breast_cancer
+
+    from ml.data import partition_iid, split_clients, standardize, train_test_split
+    from ml.federated import train
+    from ml.models import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, ytr, Xte, yte = train_test_split(X, y, 0.2, seed=0)
+    Xtr, Xte = standardize(Xtr, Xte)
+    clients = split_clients(Xtr, ytr, partition_iid(len(ytr), 5, seed=0))
+    h = train(LogisticRegression(30), clients, (Xte, yte), rounds=12, lr=5.0, local_epochs=5,
+              update_clip=2.0, compression=TopK(0.04), dropout=0.2, progress=False)
+    assert h.final_accuracy > 0.9
+
+
 def test_bytes_saved():
     msgs = [TopK(0.1).compress(prg(), np.arange(100.0)) for _ in range(3)]
     comp, dense = bytes_saved(msgs)
