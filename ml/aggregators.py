@@ -125,6 +125,12 @@ class Aggregator:
             out[i] = v
         return ids, drop, out
 
+    def check_round_size(self, m: int) -> None:
+        """Refuse, before training starts, rounds of ``m`` clients this aggregator cannot serve."""
+        if m < self.min_survivors:
+            raise ParameterError(f"{self.name} needs at least {self.min_survivors} clients per round, "
+                                 f"got {m}")
+
     def aggregate(self, vectors: dict[int, np.ndarray],
                   dropped: Iterable[int] = ()) -> AggregationResult:
         """Sum of the vectors of the clients not in ``dropped``.
@@ -228,6 +234,19 @@ class SecAggAggregator(Aggregator):
         self.name = variant
         self.variant, self.frac_bits, self.drop_round = variant, frac_bits, drop_round
         self.dropout_bound, self.corruption = dropout_bound, corruption
+
+    def check_round_size(self, m: int) -> None:
+        """Rounds of ``m`` clients need a Shamir threshold for the dropout and corruption bounds."""
+        super().check_round_size(m)
+        from protocols.secagg import make_config
+
+        try:
+            make_config(m, max(self.dim, 1), variant=self.variant, dropout=self.dropout_bound,
+                        corruption=self.corruption)
+        except ParameterError as exc:
+            raise ParameterError(f"{self.name} cannot aggregate rounds of {m} clients with a "
+                                 f"{self.dropout_bound:.0%} dropout bound: {exc}; sample more clients "
+                                 "per round or lower dropout_bound") from None
 
     def aggregate(self, vectors: dict[int, np.ndarray],
                   dropped: Iterable[int] = ()) -> AggregationResult:

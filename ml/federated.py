@@ -406,6 +406,7 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     accountant = PrivacyAccountant() if dp is not None else None
     noise_prg = PRG(dp.noise_seed if dp and dp.noise_seed else random_seed())
     agg.setup(n_clients, dim + 1, max(bound, 1.0))  # the weight entry is at most 1
+    agg.check_round_size(m)
     feedback = {k: ErrorFeedback(compression) for k in range(n_clients)} if compression else {}
     config = dict(aggregator=agg.name, rounds=rounds, clients=n_clients, clients_per_round=m,
                   local_epochs=local_epochs, batch_size=batch_size, lr=lr, server_lr=server_lr,

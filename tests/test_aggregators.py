@@ -222,3 +222,20 @@ def test_unsafe_or_impossible_parameters_are_refused():
             agg.setup(4, 3, 1.0)
             with pytest.raises(ProtocolAbort, match="at least 2"):
                 agg.aggregate({0: np.zeros(3), 1: np.zeros(3)}, dropped=(1,))
+
+
+def test_round_sizes_an_aggregator_cannot_serve_are_refused_before_training():
+    from sklearn.datasets import load_breast_cancer
+
+    from ml.data import partition_iid, split_clients, standardize, train_test_split
+    from ml.federated import train
+    from ml.models import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, ytr, Xte, yte = train_test_split(X, y, 0.2, seed=0)
+    Xtr, Xte = standardize(Xtr, Xte)
+    clients = split_clients(Xtr, ytr, partition_iid(len(ytr), 4, seed=0))
+    for name in ("secagg", "secagg+"):
+        with pytest.raises(ParameterError, match="cannot aggregate rounds of 2 clients"):
+            train(LogisticRegression(30), clients, (Xte, yte), rounds=1, aggregator=name,
+                  clients_per_round=2, progress=False)
