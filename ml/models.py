@@ -85,7 +85,12 @@ class Model:
         return clone
 
     def _labels(self, y: np.ndarray) -> np.ndarray:
-        yi = np.asarray(y).astype(np.int64)
+        arr = np.asarray(y)
+        if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+            raise ParameterError("labels must be class indices (integers), not fractions")
+        if arr.dtype.kind not in "iufb":
+            raise ParameterError(f"labels must be integers, got dtype {arr.dtype}")
+        yi = arr.astype(np.int64)
         if yi.size and (yi.min() < 0 or yi.max() >= self.n_classes):
             raise ParameterError(f"labels must be in [0, {self.n_classes})")
         return yi

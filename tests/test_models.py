@@ -119,6 +119,9 @@ def test_errors():
         m.loss_and_grad(X, y[:-1])
     with pytest.raises(ParameterError):
         m.loss_and_grad(X, y + 5)
+    with pytest.raises(ParameterError, match="class indices"):
+        m.loss_and_grad(X, y + 0.5)                  # fractions are not silently truncated
+    m.loss_and_grad(X, y.astype(np.float64))         # integer-valued floats are fine
     with pytest.raises(ParameterError):
         m.loss_and_grad(X[:0], y[:0])
     with pytest.raises(ParameterError):
