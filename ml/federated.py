@@ -311,11 +311,24 @@ def _dp_plan(dp: DPConfig | None, dim: int, m: int, rounds: int, update_clip: fl
         return None, None, update_clip
     if dp.mode == "central":
         z = dp.noise_multiplier or noise_multiplier_for(float(dp.epsilon), dp.delta, rounds)
+        if dp.noise_multiplier is not None:
+            acc = PrivacyAccountant()
+            acc.add_gaussian(z, steps=rounds)
+            _check_run_epsilon(acc.epsilon(dp.delta), z, rounds)
         return GaussianMechanism(dp.clip, z), None, dp.clip
     scale = dp.scale or 16.0 * math.sqrt(dim) / dp.clip
     ddg = _solve_ddg(dp, dim, m, rounds, scale)
+    if dp.noise_multiplier is not None:
+        _check_run_epsilon(_ddg_epsilon(ddg, rounds, dp.delta), dp.noise_multiplier, rounds)
     sigma = math.sqrt(float(ddg.client_variance))
     return None, ddg, dp.clip * scale + 1 + 12 * sigma  # 12 sigma: tail mass below 1e-32
+
+
+def _check_run_epsilon(epsilon: float, z: float, rounds: int) -> None:
+    """An explicit noise multiplier gets the same bound as a target epsilon."""
+    if not epsilon <= MAX_EPSILON:
+        raise ParameterError(f"noise_multiplier {z:g} gives epsilon {epsilon:.3g} over {rounds} rounds, "
+                             f"above {MAX_EPSILON:g}: a guarantee in name only; add more noise")
 
 
 def _server_average(res: AggregationResult, mech: GaussianMechanism | None,

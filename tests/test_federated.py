@@ -222,6 +222,10 @@ def test_aggregator_instance_and_bad_parameters(cancer):
                       (dict(epsilon=float("nan")), "epsilon"), (dict(clip=float("inf")), "clip")]:
         with pytest.raises(ParameterError, match=match):
             DPConfig("central", **kw)
+    for mode in ("central", "distributed"):      # an explicit noise multiplier gets the same bound
+        with pytest.raises(ParameterError, match="guarantee in name only|sigma >= 1/2"):
+            train(LogisticRegression(30), clients, cancer[2:], progress=False, rounds=2,
+                  dp=DPConfig(mode, epsilon=None, noise_multiplier=0.01))
     with pytest.raises(ParameterError):
         train(LogisticRegression(30), clients, cancer[2:], progress=False,
               compression=TopK(0.5), dp=DPConfig())
