@@ -206,6 +206,8 @@ def test_misuse_is_refused_clearly():
         secure_predict(object(), np.ones((2, 4)))
     with pytest.raises(ParameterError, match="NaN"):
         Dense(np.full((2, 2), np.nan), np.zeros(2))
+    with pytest.raises(ParameterError, match="products of shared values must stay below 2\\^30"):
+        secure_predict(net, np.full((2, 4), 2.0e9))          # would overflow silently
 
 
 @settings(max_examples=6, deadline=None)
