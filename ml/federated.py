@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -380,6 +381,8 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     weight_cap:
         Public upper bound on a client's sample count (default: the largest
         client's count), so that weights p_k = n_k / weight_cap lie in (0, 1].
+        The secure aggregators have a fixed absolute precision (2^-20 to 2^-25),
+        so a cap far above the clients' counts costs accuracy (warned above 64x).
     aggregator_options:
         Keyword arguments of the aggregator chosen by name.
     on_round:
@@ -411,6 +414,11 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     cap = max(sizes) if weight_cap is None else weight_cap
     if cap < max(sizes):
         raise ParameterError("weight_cap is below a client's sample count")
+    if dp is None and cap > 64 * min(sizes):
+        warnings.warn(f"weight_cap {cap} is {cap // min(sizes)}x the smallest client's count: its "
+                      f"weighted update is that much smaller and loses about "
+                      f"{math.log2(cap / min(sizes)):.0f} bits of the secure aggregators' fixed-point "
+                      "precision; choose a cap close to the largest client", stacklevel=2)
     dim = model.n_params
     master = derive_seed(b"concilium.ml.federated", "seed", int(seed) % (1 << 64))
 

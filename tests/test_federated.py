@@ -202,6 +202,12 @@ def test_history_json_and_png(cancer, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_weight_cap_far_above_the_clients_is_warned(cancer):
+    clients = hospitals(cancer)
+    with pytest.warns(UserWarning, match="fixed-point precision"):
+        train(LogisticRegression(30), clients, cancer[2:], rounds=1, progress=False, weight_cap=10**6)
+
+
 def test_aggregator_instance_and_bad_parameters(cancer):
     clients = hospitals(cancer)
     h = train(LogisticRegression(30), clients, cancer[2:], rounds=1, progress=False,
