@@ -32,6 +32,14 @@ class EncryptedArray:
     fractional bits, use :meth:`mul` to choose), :meth:`sum`, :meth:`dot` with
     a plain vector and ``M @ a`` for a plain matrix ``M``.
 
+    Range: every result must stay within the signed range ``|v| <= n/3``
+    (about 2^2046 at 2048 bits), fractional bits included. Whoever computes on
+    ciphertexts cannot see the values, so sums and products are not checked:
+    a result beyond the range wraps modulo n, and decryption refuses only
+    those that land in the middle third (``EncodingError``); the others
+    decrypt to a wrong number. Choose factors and ``frac_bits`` with that
+    headroom in mind (the packed form checks its slots' headroom).
+
     Attributes
     ----------
     public:
