@@ -15,7 +15,7 @@ Costs (n parties, ``m`` elements, 8-byte ring elements):
 =====================  ======  ==========================================
 operation              rounds  bytes sent per party
 =====================  ======  ==========================================
-share (owner)          1       16 + 8*ndim to each other party (a seed)
+share (owner)          1       17 + 8*ndim to each other party (a seed)
 reveal to all          1       8*m*(n-1)
 ``+ -``, public ``*``  0       0
 shared ``*`` (fixed)   2       8*(|x|+|y|)*(n-1) + 8*m*(n-1)
@@ -483,7 +483,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
 
     The owner sends each other party a fresh 128-bit seed; that party's share
     is the seed's PRG expansion, and the owner keeps ``x`` minus their sum.
-    Cost: 1 round, ``16 + 8*ndim + 1`` bytes to each other party.
+    Cost: 1 round, ``17 + 8*ndim`` bytes to each other party (seed, shape, encoding).
     """
     if not 0 <= owner < party.n:
         raise ParameterError(f"owner {owner} out of range: parties are 0..{party.n - 1}")
