@@ -326,6 +326,26 @@ def test_party_runtime_several_silent_clients_cost_one_deadline():
     assert np.array_equal(total, _ring_sum(values, survivors))
 
 
+def test_party_runtime_a_late_client_is_dropped_and_told_to_stop():
+    # An honest but slow client misses the first round's deadline: the server drops it
+    # and tells it to stop, so the session finishes with the others.
+    import time
+
+    n = 8
+    values = _ints(n, seed=14)
+    config = make_config(n, DIM, dropout=0.3, corruption=0.1)
+
+    def program(party, value):
+        if party.id == 3:
+            time.sleep(1.5)
+        return party_program(party, value, config)
+
+    run = mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=1.0)
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [0, 1, 3, 4, 5, 6, 7] and run.outputs[3] is None
+    assert np.array_equal(total, _ring_sum(values, survivors))
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(3, 12), st.sampled_from(["secagg", "secagg+"]), st.integers(1, 64),
        st.integers(1, 5), st.data())

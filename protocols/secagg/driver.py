@@ -11,8 +11,8 @@ transcript then record every message. A client that drops sends an empty
 message (or nothing: the server waits for each round until one deadline,
 ``party.timeout`` after the round began, for all its clients together) and
 stops; a frame that fails to decode or carries another tag also drops its
-sender; the server answers a client it dropped with an empty message so that
-it stops too. A client waits up to twice ``party.timeout`` for the server's
+sender; the server answers every client it dropped (late, silent or
+malformed alike) with an empty message so that it stops too. A client waits up to twice ``party.timeout`` for the server's
 answer (the server's round deadline, then its work).
 """
 
@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mpc.errors import EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError
+from mpc.errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+                        TransportError)
 from mpc.rand import PRG, derive_seed, random_seed
 
 from .client import Client
@@ -274,19 +275,16 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
     handlers = [server.collect_keys, server.route_shares, server.collect_masked, server.unmask]
     for name, handler in zip(ROUNDS, handlers):
         with party.phase(name):
-            msgs, quiet = {}, set()
+            msgs = {}
             deadline = time.monotonic() + party.timeout   # one deadline for all clients
             for u in alive:
                 try:
                     m = party.recv(u + 1, name, timeout=max(deadline - time.monotonic(), 1e-3))
                 except (PeerTimeout, EncodingError, ProtocolError):  # silent, garbled, off-protocol
-                    quiet.add(u)
                     server.dropped.setdefault(u, f"no valid frame in round {name!r}")
                     continue
                 if len(m):
-                    msgs[u] = m
-                else:
-                    quiet.add(u)  # the client announced it is leaving
+                    msgs[u] = m   # (an empty message: the client announced it is leaving)
             out = handler(msgs)
             if name == "unmask":
                 party.publish("sum", out)
@@ -294,8 +292,11 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
             for u in alive:
                 if u in out:
                     party.send(u + 1, _DOWN[name], *out[u])
-                elif u not in quiet:
-                    party.send(u + 1, _DOWN[name])  # dropped: tell the client to stop
+                    continue
+                try:  # dropped (also late or silent ones): tell the client to stop
+                    party.send(u + 1, _DOWN[name])
+                except TransportError:
+                    pass  # its connection is gone
             alive = sorted(out)
     raise AssertionError("unreachable")
 
