@@ -247,6 +247,10 @@ def test_files_of_different_offline_runs_are_not_mixed(tmp_path):
     _save_offline(tmp_path, "b")
     with pytest.raises(ParameterError, match="another offline session"):
         mpc.run(lambda party: None, 2, preprocessing=_from_file(tmp_path, "a", "b"))
+    # A refused file is not consumed: the right pair still loads.
+    assert (tmp_path / "a0.npz").exists() and (tmp_path / "b1.npz").exists()
+    mpc.run(lambda party: None, 2, preprocessing=_from_file(tmp_path, "a", "a"))
+    assert not (tmp_path / "a0.npz").exists() and (tmp_path / "a0.npz.used").exists()
 
 
 def test_bad_preprocessing_files_are_refused(tmp_path):
@@ -265,7 +269,8 @@ def test_bad_preprocessing_files_are_refused(tmp_path):
 
     mpc.run(offline, 2, preprocessing="ot")
     with pytest.raises(ParameterError, match="party 0's shares, not party 1's"):
-        store.load(tmp_path / "q0.npz", party_id=1, consume=False)
+        store.load(tmp_path / "q0.npz", party_id=1)
+    assert (tmp_path / "q0.npz").exists()            # refused, so not consumed
     # An item whose arrays do not have the shapes of its kind is refused.
     with np.load(tmp_path / "q1.npz") as data:
         arrays = dict(data)

@@ -179,9 +179,10 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
          consume: bool = True) -> StoredSource:
     """A :class:`StoredSource` serving the items :func:`save` wrote to ``path``.
 
-    ``consume`` (default) first renames the file to ``<path>.used``: a second
-    load fails, since serving the same triples twice would let the other
-    parties subtract two openings and learn the difference of two secrets.
+    ``consume`` (default) renames the file to ``<path>.used`` once it is
+    checked: a second load fails, since serving the same triples twice would
+    let the other parties subtract two openings and learn the difference of
+    two secrets. A refused file is left as it was.
     With ``party`` (inside a party's ``preprocessing=`` factory) the parties
     also compare the offline sessions their files come from (one exchange),
     and refuse a mix.
@@ -189,16 +190,10 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
     name = os.fspath(path)
     if party is not None:
         party_id = party.id
-    if consume:
-        used = name + ".used"
-        try:
-            os.rename(name, used)
-        except FileNotFoundError:
-            if os.path.exists(used):
-                raise ParameterError(f"{name!r} was already loaded once (it is now {used!r}): "
-                                     "preprocessing material must never serve two runs") from None
-            raise EncodingError(f"cannot read preprocessing file {name!r}: not found") from None
-        name = used
+    used = name + ".used"
+    if consume and not os.path.exists(name) and os.path.exists(used):
+        raise ParameterError(f"{name!r} was already loaded once (it is now {used!r}): "
+                             "preprocessing material must never serve two runs")
     try:
         data = np.load(name, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -225,6 +220,12 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
             items[key] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
     if party is not None:
         _same_batch(party, manifest, name)
+    if consume:  # claim the file only once it is known good (the rename is atomic)
+        try:
+            os.rename(name, used)
+        except FileNotFoundError:
+            raise ParameterError(f"{name!r} was loaded by someone else meanwhile: preprocessing "
+                                 "material must never serve two runs") from None
     return StoredSource(items)
 
 
