@@ -94,7 +94,10 @@ def test_zero_sized_arrays_with_huge_dimensions_rejected():
 
 def test_implausible_rounds_rejected_both_ways():
     with pytest.raises(EncodingError, match="round"):
-        encode_frame("t", [], session=SESSION, round=2**31)
+        encode_frame("t", [], session=SESSION, round=2**32)
+    # the largest round a peer may announce leaves the receiver a clock it can still send
+    last = decode_frame(encode_frame("t", [], session=SESSION, round=2**31 - 1), session=SESSION)
+    encode_frame("t", [], session=SESSION, round=last.round + 1)
     frame = bytearray(encode_frame("t", [], session=SESSION, round=5))
     struct.pack_into("<I", frame, 12, 2**32 - 1)          # the u32 round field
     with pytest.raises(EncodingError, match="round"):

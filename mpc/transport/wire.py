@@ -27,8 +27,9 @@ MAGIC = b"CC"
 VERSION = 1
 SESSION_BYTES = 8
 _HEAD = struct.Struct("<2sBB8sIHH")
-#: Rounds a frame may announce: far beyond any protocol, and room left in the u32 field so
-#: that a receiver's clock (the largest round seen, plus one) can always be sent on.
+#: Rounds a received frame may announce: far beyond any protocol, with room left in the
+#: u32 field, so that a receiver's clock (the largest round seen, plus one, at most 2^31)
+#: can always be sent on (encoding accepts the whole u32 range).
 MAX_ROUND = 2**31
 #: Largest extent of one array dimension (a zero-sized array could otherwise announce any).
 MAX_DIM = 2**40
@@ -80,8 +81,8 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
         raise EncodingError(f"{len(arrays)} arrays in one frame (limit {limits.max_arrays})")
     if len(session) != SESSION_BYTES:
         raise EncodingError("session id must be 8 bytes")
-    if not 0 <= round < MAX_ROUND:
-        raise EncodingError(f"round {round} outside 0 .. 2^31 - 1")
+    if not 0 <= round < 2**32:
+        raise EncodingError(f"round {round} does not fit the frame's 32-bit field")
     parts: list[bytes | memoryview] = [b""]
     meta = [tag_bytes]
     for a in arrays:
