@@ -253,11 +253,11 @@ def ckks_predict(network: Network | HEServer | Any, X: np.ndarray,
                  input_bound: Any = None) -> CKKSInference:
     """Run client and server in this process on the rows of ``X``; time each side.
 
-    ``input_bound`` (for a network; a :class:`HEServer` has its own): the
-    largest ``|x|`` the plan must handle, per feature or one for all; default
-    each feature's largest ``|x|`` in ``X``. Compiling
-    refuses parameters whose intermediate values could then exceed what CKKS
-    decrypts correctly, and the client refuses inputs beyond the bound.
+    ``input_bound`` (for a network; a :class:`HEServer` has its own): as for
+    :class:`HEServer` (a worst-case check at compile time, and the client
+    refuses inputs beyond it). Whatever the bound, the values the plan
+    computes on ``X`` itself (in the clear, here) must stay below what CKKS
+    decrypts correctly, or it refuses rather than return wrong scores.
 
     Setup time (once per client): key generation, serializing and loading the
     public context. Client time: encryption, decryption; server time: loading
@@ -265,15 +265,16 @@ def ckks_predict(network: Network | HEServer | Any, X: np.ndarray,
     Bytes are totals over all inputs (queries, replies) and once (context).
     The vector layout sends one query per input, the batch layout one for all.
     """
-    if isinstance(network, HEServer):
-        server = network
-    else:
-        rows = np.asarray(X, dtype=np.float64)
-        if input_bound is None and rows.size and np.all(np.isfinite(rows)):
-            peaks = np.abs(rows.reshape(len(rows), -1)).max(axis=0)    # per feature
-            input_bound = peaks if np.any(peaks > 0) else None
-        server = HEServer(network, approximate, layout, input_bound)
+    server = network if isinstance(network, HEServer) else HEServer(network, approximate, layout,
+                                                                     input_bound)
     X = server.plan.reference._check_input(np.asarray(X)).reshape(len(X), -1)
+    if len(X):   # these inputs are known here: check the values they actually produce
+        peak, stage = server.plan.peak_value(X)
+        limit = server.requirements.params.max_abs_value
+        if peak >= limit:
+            raise ParameterError(f"on these inputs the plan's values reach {peak:.3g} at stage {stage}, "
+                                 f"beyond the {limit:g} these CKKS parameters decrypt correctly; scale "
+                                 "the inputs or the weights down")
     t0 = time.perf_counter()
     client = HEClient(server.requirements)
     blob = client.public_context()

@@ -102,7 +102,18 @@ class HEPlan:
 
     def forward_plain(self, X: np.ndarray) -> np.ndarray:
         """The plan evaluated in float64 on a batch (what CKKS approximates)."""
+        return self._stages_plain(X)[-1]
+
+    def peak_value(self, X: np.ndarray) -> tuple[float, int]:
+        """The largest ``|value|`` the plan computes on the batch ``X``, and the stage (-1: input)."""
+        values = self._stages_plain(X)
+        peaks = [float(np.max(np.abs(v), initial=0.0)) for v in values]
+        k = int(np.argmax(peaks))
+        return peaks[k], k - 1
+
+    def _stages_plain(self, X: np.ndarray) -> list[np.ndarray]:
         h = self.reference._check_input(np.asarray(X)).reshape(len(X), -1)
+        out = [h]
         for st in self.stages:
             if isinstance(st, Affine):
                 h = h @ st.matrix.T + st.bias
@@ -110,7 +121,8 @@ class HEPlan:
                 h = h * h
             else:
                 h = np.polynomial.polynomial.polyval(h, np.asarray(st.coefficients))
-        return h
+            out.append(h)
+        return out
 
 
 def fit_polynomial(name: str, degree: int, bound: float, points: int = 512) -> Polynomial:
