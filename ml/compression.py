@@ -156,6 +156,8 @@ class ErrorFeedback:
             sent = target * (clip / norm) if norm > clip else target
         c = self.compressor.compress(prg, sent)
         approx = self.compressor.decompress(c)
+        if clip is not None:   # rounding may pass the bound by one unit in the last place
+            approx = np.clip(approx, -clip, clip)
         self.residual = target - approx if delivered else target
         return c, approx
 

@@ -414,10 +414,10 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     cap = max(sizes) if weight_cap is None else weight_cap
     if cap < max(sizes):
         raise ParameterError("weight_cap is below a client's sample count")
-    if dp is None and cap > 64 * min(sizes):
-        warnings.warn(f"weight_cap {cap} is {cap // min(sizes)}x the smallest client's count: its "
+    if dp is None and cap > 64 * max(sizes):
+        warnings.warn(f"weight_cap {cap} is {cap // max(sizes)}x the largest client's count: every "
                       f"weighted update is that much smaller and loses about "
-                      f"{math.log2(cap / min(sizes)):.0f} bits of the secure aggregators' fixed-point "
+                      f"{math.log2(cap / max(sizes)):.0f} bits of the secure aggregators' fixed-point "
                       "precision; choose a cap close to the largest client", stacklevel=2)
     dim = model.n_params
     master = derive_seed(b"concilium.ml.federated", "seed", int(seed) % (1 << 64))

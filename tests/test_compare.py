@@ -324,6 +324,12 @@ def test_integer_valued_real_factors_need_no_truncation():
     doubled, scaled = mpc.run(prog, 2).outputs[0]
     assert np.array_equal(doubled, [2.0**41, -7.0]) and np.array_equal(scaled, [3 * 2.0**40, 14.0])
 
+    def big(party):
+        x = mpc.share(party, np.array([3, -1]) if party.id == 0 else None, 0, integer=True)
+        return (x * 2.0**54).reveal()
+
+    assert mpc.run(big, 2).outputs[0].tolist() == [3 * 2**54, -(2**54)]
+
 
 def test_axis_of_a_zero_dimensional_tensor_is_refused():
     from mpc.errors import ParameterError

@@ -71,6 +71,15 @@ def test_error_feedback_keeps_the_clip_bound_and_what_was_not_delivered():
     before = ef.residual.copy()
     ef.step(prg(4), v, delivered=False)                   # the client dropped out
     assert np.allclose(ef.residual, before + v)
+    # scaling to the clip rounds: no entry may pass the bound, even by one ulp
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        clip = float(rng.uniform(0.1, 5))
+        spike = np.zeros(4)
+        spike[0] = rng.uniform(1, 100) * clip                # a 1-sparse update far beyond the clip
+        for comp in (TopK(0.25), Quantizer(8)):
+            _, approx = ErrorFeedback(comp).step(prg(5), spike, clip=clip)
+            assert np.abs(approx).max() <= clip
 
 
 def test_training_with_compression_and_a_tight_clip_runs():

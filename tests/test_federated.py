@@ -203,9 +203,16 @@ def test_history_json_and_png(cancer, tmp_path):
 
 
 def test_a_weight_cap_far_above_the_clients_is_warned(cancer):
+    import warnings
+
     clients = hospitals(cancer)
     with pytest.warns(UserWarning, match="fixed-point precision"):
         train(LogisticRegression(30), clients, cancer[2:], rounds=1, progress=False, weight_cap=10**6)
+    Xtr, ytr = cancer[0], cancer[1]
+    uneven = [(Xtr[:3], ytr[:3]), (Xtr[3:400], ytr[3:400])]      # sizes 3 and 397, default cap
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(LogisticRegression(30), uneven, cancer[2:], rounds=1, progress=False)
 
 
 def test_aggregator_instance_and_bad_parameters(cancer):

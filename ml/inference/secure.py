@@ -254,13 +254,15 @@ def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *
             if X is None:
                 raise ParameterError(f"party {party.id} is the data owner but passed no inputs")
             data = network._check_input(np.asarray(X))
-            limit = 2.0 ** (62 - 2 * party.fixed.frac_bits)   # any product with a weight overflows
+            # A sanity bound: with weights |w| <= 1 any larger input overflows a product (the
+            # weights are secret here; larger ones lower the true limit).
+            limit = 2.0 ** (62 - 2 * party.fixed.frac_bits)
             peak = float(np.max(np.abs(data), initial=0.0))
             if peak >= limit:
                 raise ParameterError(f"party {party.id}: an input reaches {peak:.3g}; products of shared "
                                      f"values must stay below 2^{62 - 2 * party.fixed.frac_bits} "
-                                     f"(frac_bits={party.fixed.frac_bits}): scale the inputs as the "
-                                     "model expects")
+                                     f"(frac_bits={party.fixed.frac_bits}), so this overflows even for "
+                                     "weights of 1: scale the inputs as the model expects")
         xs = mpc.share(party, data, data_owner)
         if xs.shape[1:] != network.input_shape or xs.shape[0] < 1:
             raise ParameterError(f"party {party.id}: shared inputs of shape {xs.shape} do not fit the "

@@ -159,7 +159,7 @@ class SharedTensor:
             return self._new(fn(self.share, self._encode_public(other, 0)))
         arr = np.asarray(other)
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
-                and np.all(np.abs(arr) < 2.0**53):     # integer-valued reals: exact, no truncation
+                and np.all(np.abs(arr) < 2.0**63):     # integer-valued reals: exact, no truncation
             return self._new(fn(self.share, self._encode_public(arr.astype(np.int64), 0)))
         g = self._public_precision(other)
         z = fn(self.share, self._encode_public(other, g))
