@@ -481,3 +481,17 @@ def test_malformed_rotation_steps_in_a_context_header_are_refused(rot_sc, steps)
     bad = serial.dump(serial.Kind.CKKS_PUBLIC_CONTEXT, {**header, "steps": steps}, bytes(body))
     with pytest.raises(EncodingError, match="steps"):
         PublicContext.load(bad)
+
+
+def test_secret_context_key_id_is_computed_not_trusted():
+    # The header's key id is recomputed from the key: a forged one is refused (before,
+    # the loaded context "decrypted" another key's ciphertexts to garbage).
+    from mpc.he import serial
+
+    sc, other = SecretContext.create("linear"), SecretContext.create("linear")
+    header, body = serial.load(sc.serialize(include_secret_key=True), serial.Kind.CKKS_SECRET_CONTEXT)
+    forged = dict(header, key_id=other.public().key_id)
+    with pytest.raises(EncodingError, match="does not match its key"):
+        SecretContext.load(serial.dump(serial.Kind.CKKS_SECRET_CONTEXT, forged, bytes(body)))
+    back = SecretContext.load(sc.serialize(include_secret_key=True))
+    assert back.public().key_id == sc.public().key_id

@@ -405,11 +405,26 @@ def test_envelope_parts():
         serial.split_parts(memoryview(joined), 4, "t")
 
 
+def test_subtracting_unsigned_and_bool_arrays_and_huge_frac_bits(kp):
+    pk, sk = kp
+    e = pk.encrypt(np.array([10, 10]))
+    assert sk.decrypt(e - np.array([3, 4], dtype=np.uint8)).tolist() == [7, 6]       # no uint wrap
+    assert sk.decrypt(e - np.array([3, 4], dtype=np.uint64)).tolist() == [7, 6]
+    assert sk.decrypt(e - np.array([True, False])).tolist() == [9, 10]
+    with pytest.raises(EncodingError, match="signed range"):
+        pk.encrypt([0.5], frac_bits=1100)                 # was a raw OverflowError
+    assert sk.decrypt(pk.encrypt([0.5, -1.25], frac_bits=16)).tolist() == [0.5, -1.25]
+
+
 def test_offline_randomness(kp):
     pk, sk = kp
     pool = pk.randomness(5)
     e = pk.encrypt(np.array([1, 2, 3, 4, 5]), randomness=pool)
     assert np.array_equal(sk.decrypt(e), [1, 2, 3, 4, 5])
+    assert pool == []                                      # consumed: it cannot serve twice
+    with pytest.raises(ParameterError, match="already used"):
+        pk.encrypt(np.array([1, 2, 3, 4, 5]), randomness=pool)
+    pool = pk.randomness(5)
     with pytest.raises(ParameterError, match="5 plaintexts but 4 random values"):
         pk.encrypt(np.arange(5), randomness=pool[:4])
     p = pk.encrypt_packed(np.arange(3), Packing(8), randomness=pk.randomness(1))

@@ -60,6 +60,7 @@ public-key system with applications to electronic voting, IJIS 9(6), 2010.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import NamedTuple
 
 import gmpy2
@@ -228,11 +229,19 @@ class PaillierPublicKey:
         return out
 
     def encrypt_raw(self, plaintexts: list[int], randomness: list[mpz] | None = None) -> list[mpz]:
-        """Encrypt integers already reduced to ``[0, n)`` (no encoding)."""
+        """Encrypt integers already reduced to ``[0, n)`` (no encoding).
+
+        A ``randomness`` list is consumed (emptied): encrypting twice with one
+        value would reveal the difference of the plaintexts.
+        """
         n, n2 = self.n, self.n_squared
-        rs = self.randomness(len(plaintexts)) if randomness is None else randomness
+        rs = self.randomness(len(plaintexts)) if randomness is None else list(randomness)
+        if randomness is not None and not rs and plaintexts:
+            raise ParameterError("this randomness was already used (each value encrypts once only)")
         if len(rs) != len(plaintexts):
             raise ParameterError(f"{len(plaintexts)} plaintexts but {len(rs)} random values")
+        if isinstance(randomness, list):
+            randomness.clear()
         out = []
         for m, r in zip(plaintexts, rs):
             m = mpz(m)
@@ -416,7 +425,11 @@ def _to_int(v, frac_bits: int) -> int:
     f = float(v)
     if not math.isfinite(f):
         raise EncodingError("cannot encrypt NaN or infinite values")
-    return round(f * (1 << frac_bits)) if frac_bits else _exact_int(f)
+    if not frac_bits:
+        return _exact_int(f)
+    # exact: a float is m 2^e, so round(f 2^frac_bits) needs no float product (which overflows)
+    num, den = f.as_integer_ratio()
+    return round(Fraction(num << frac_bits, den))
 
 
 def _exact_int(f: float) -> int:

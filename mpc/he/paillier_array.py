@@ -126,7 +126,10 @@ class EncryptedArray:
     def __sub__(self, other) -> "EncryptedArray":
         if isinstance(other, EncryptedArray):
             return self + (-other)
-        return self + (-np.asarray(other))
+        arr = np.asarray(other)
+        if arr.dtype.kind in "uib":   # Python ints: negating uint/bool numpy arrays would wrap
+            arr = arr.astype(object)
+        return self + (-arr)
 
     def __rsub__(self, other) -> "EncryptedArray":
         return (-self) + other

@@ -157,7 +157,7 @@ PRESETS: dict[str, CKKSParams] = {
     "linear": _preset("linear", 8192, 1),
     # two multiplications: x*y*w, squares, degree-2/3 polynomials
     "quadratic": _preset("quadratic", 8192, 2),
-    # four multiplications: polynomials up to degree 8 (sigmoid/ReLU approximations)
+    # four multiplications: polynomials up to degree 15 (sigmoid/ReLU approximations)
     "polynomial": _preset("polynomial", 16384, 4),
     # seven multiplications: deeper circuits, small networks
     "deep": _preset("deep", 16384, 7),
