@@ -177,7 +177,8 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
     Security: semi-honest, RSA (textbook, on a random ``x``); Bob learns the
     comparison bit, Alice nothing but that bit. Cost: ``N`` RSA decryptions
     for Alice (why garbled circuits replaced it), 4 messages,
-    ``N * 16 + 3 * key_bits / 8`` bytes.
+    ``16 N + 2 key_bits / 8 + 17`` bytes (measured: 689 bytes for N = 10 and a
+    2048-bit key).
     """
     peer = _pair(party, pair)
     if not 2 <= max_wealth <= MAX_RANGE:

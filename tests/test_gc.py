@@ -117,6 +117,8 @@ GOOD = "3 5\n2 1 1\n1 1\n\n2 1 0 1 2 AND\n1 1 2 3 INV\n2 1 3 0 4 XOR\n"
     ("2 5\n2 1 1\n1 1\n\n2 1 0 1 2 AND\n1 1 2 3 INV\n", 7, "output wire 4 is never written"),
     ("1 3\n2 1 1\n1 1\n\n1 1 2 2 EQ\n", 5, "EQ constant must be 0 or 1"),
     ("1 2\n", 2, "ends before the three header lines"),
+    ("3 5\n2 1 1\n1 1\n\n2 1 0 1 2 AND\n1 1 2 1_0 INV\n2 1 3 0 4 XOR\n", 6, "expected integers"),
+    ("3 5\n2 1 1\n1 1\n\n2 1 0 1 2 AND\n1 1 2 \u0663 INV\n2 1 3 0 4 XOR\n", 6, "expected integers"),
 ])
 def test_malformed_bristol_names_the_line(text, line, message):
     with pytest.raises(BristolFormatError, match=message) as info:
@@ -124,6 +126,13 @@ def test_malformed_bristol_names_the_line(text, line, message):
     assert info.value.line == line
     assert str(info.value).startswith(f"bad.txt, line {line}: ")
     assert isinstance(info.value, ValueError)
+
+
+def test_bristol_file_that_is_not_ascii_names_the_line(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"3 5\n2 1 1\n1 1\n\n2 1 0 1 2 AND\n\xc3\xa9\n")
+    with pytest.raises(BristolFormatError, match="line 6: not ASCII"):
+        bristol.read(path)
 
 
 def test_bristol_mand_eq_eqw_and_roundtrip(tmp_path):
@@ -333,7 +342,7 @@ def test_yao_bytes_match_the_docstring():
     g, e = int_to_bits(range(5), 8), int_to_bits([3] * 5, 8)
     res = yao2(c, g, e)
     matrix = 128 * -(-(B * n_e) // 8)  # IKNP: 16 B n_E when 8 divides B n_E
-    assert res.cost.bytes_sent[1] == 32 + matrix + 8 + B * n_out
+    assert res.cost.bytes_sent[1] == 32 + matrix + 8 + 32 + B * n_out   # + batch size, fingerprint
     assert res.cost.bytes_sent[0] == 4096 + 16 * B * n_e + 16 * B * n_g + 32 * B * A + B * n_out
 
 
@@ -383,6 +392,24 @@ def test_yao_evaluator_only_inputs():
         yao2(c, None, int_to_bits([0], 64), garbler_groups=())
 
 
+def test_yao_batches_beyond_one_ot_call(monkeypatch):
+    # The evaluator's OTs run in blocks: a batch larger than one IKNP call allows (scaled
+    # down here from 2^26 to 1000 OTs) still works, 2 rounds per extra block.
+    import mpc.gc.yao as yao
+    import mpc.ot.iknp as iknp
+
+    monkeypatch.setattr(iknp, "MAX_EXTEND", 1000)
+    monkeypatch.setattr(yao, "OT_BLOCK", 640)
+    monkeypatch.setattr(yao, "CHUNK_WIRE_INSTANCES", 2000)
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 2**16, 100), rng.integers(0, 2**16, 100)
+    c = builder.greater_than(16)
+    res = yao2(c, int_to_bits(a, 16), int_to_bits(b, 16))
+    assert res.outputs[0][:, 0].tolist() == (a > b).astype(int).tolist()
+    blocks = yao._blocks(c, 100, 16)
+    assert len(blocks) > 2 and res.cost.rounds == 5 + 2 * (len(blocks) - 1)
+
+
 def test_yao_rejects_malformed_garbled_data():
     c = builder.less_than(4)
 
@@ -412,7 +439,7 @@ def test_yao_rejects_malformed_garbled_data():
     # a result that is not bits is refused by the garbler
     def bad_result(party):
         with party.scope("yao#0"):
-            party.send(0, "batch", np.array([2], np.int64))
+            party.send(0, "batch", np.array([2], np.int64), np.frombuffer(c.fingerprint(), np.uint8))
             party.recv(0, "garbled#0")
             party.send(0, "result", np.full((2, 1), 7, np.uint8))
 
@@ -421,6 +448,14 @@ def test_yao_rejects_malformed_garbled_data():
 
     with pytest.raises(EncodingError, match="uint8 bits"):
         mpc.run(lambda p: garbler(p) if p.id == 0 else bad_result(p), 2, preprocessing=None)
+
+    # an evaluator running another circuit (here: signed instead of unsigned) is refused
+    def other_circuit(party):
+        return run_yao(party, 0, builder.less_than(4, signed=True), Role.EVALUATOR, None,
+                       garbler_groups=(0, 1), batch=2)
+
+    with pytest.raises(ProtocolError, match="another circuit"):
+        mpc.run(lambda p: garbler(p) if p.id == 0 else other_circuit(p), 2, preprocessing=None)
 
 
 @settings(max_examples=60, deadline=None)

@@ -56,7 +56,8 @@ def test_output_to_one_party_and_cost():
     # per garbler label and per OT correction, 1 decoding byte; plus 128 base-OT points (4096 bytes)
     B, n = 100, 32
     assert res.cost.bytes_sent[0] == B * (32 * n + 16 * n + 16 * n + 1) + 4096
-    assert res.cost.bytes_sent[1] == 16 * n * B + B + 40  # IKNP matrix, result, base-OT point, batch size
+    # IKNP matrix, result, base-OT point, batch size, circuit fingerprint
+    assert res.cost.bytes_sent[1] == 16 * n * B + B + 40 + 32
 
 
 def test_bad_inputs_are_refused():

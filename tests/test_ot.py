@@ -319,6 +319,21 @@ def test_iknp_rejects_malformed_matrix():
         run2(lambda p: IKNPSender.setup(p, 1).random(100), receiver)
 
 
+def test_iknp_chosen_payloads_of_another_dtype_are_refused():
+    # The second payload as uint16 of the same shape was accepted and returned as uint16.
+    def sender(party):
+        ot = IKNPSender.setup(party, 1)
+        ot.random(8)                                      # consume the receiver's matrix...
+        party.send(1, party.fresh("iknp-chosen"), np.zeros((8, 16), np.uint8),
+                   np.zeros((8, 16), np.uint16))          # ...then send malformed payloads
+
+    def receiver(party):
+        return IKNPReceiver.setup(party, 0).chosen(np.zeros(8, np.uint8))
+
+    with pytest.raises(EncodingError, match="OT payloads"):
+        run2(sender, receiver)
+
+
 def test_iknp_receiver_view_independent_of_unchosen_messages():
     # Choices all 0: the receiver's view (the sender's ciphertexts) must not depend on m1.
     m, width = 2000, 32

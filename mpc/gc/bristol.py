@@ -41,10 +41,11 @@ class BristolFormatError(EncodingError):
 
 
 def _ints(tokens: list[str], source: str, line: int, what: str) -> list[int]:
-    try:
-        vals = list(map(int, tokens))
-    except ValueError:
-        raise BristolFormatError(source, line, f"{what}: expected integers, got {' '.join(tokens)!r}") from None
+    if any(t.startswith("-") and t[1:].isascii() and t[1:].isdigit() for t in tokens):
+        raise BristolFormatError(source, line, f"{what}: negative number")
+    if not all(t.isascii() and t.isdigit() for t in tokens):   # int() would take "1_0" or "١"
+        raise BristolFormatError(source, line, f"{what}: expected integers, got {' '.join(tokens)!r}")
+    vals = list(map(int, tokens))
     if vals and min(vals) < 0:
         raise BristolFormatError(source, line, f"{what}: negative number")
     return vals
@@ -146,7 +147,14 @@ def parse(text: str, source: str = "<string>") -> Circuit:
 def read(path: str | Path) -> Circuit:
     """Read a Bristol Fashion file."""
     p = Path(path)
-    return parse(p.read_text(encoding="ascii"), source=p.name)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BristolFormatError(p.name, line, "not ASCII text (a Bristol file holds only ASCII "
+                                 "digits, gate names and spaces)") from None
+    return parse(text, source=p.name)
 
 
 def load(name: str) -> Circuit:

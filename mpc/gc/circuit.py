@@ -19,6 +19,8 @@ its width.
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -76,6 +78,15 @@ class Circuit:
         self._validate()
 
     # -- shape ------------------------------------------------------------------
+    def fingerprint(self) -> bytes:
+        """SHA-256 of the wiring (not the name): two parties compare it before garbling."""
+        h = hashlib.sha256(b"concilium-circuit-v1")
+        h.update(np.array([self.n_wires, len(self.inputs), len(self.outputs)], np.int64).tobytes())
+        h.update(np.array(self.inputs + self.outputs, np.int64).tobytes())
+        for arr in (self.op.astype(np.int8), self.a, self.b, self.out):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.digest()
+
     @property
     def n_inputs(self) -> int:
         return sum(self.inputs)

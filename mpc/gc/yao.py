@@ -35,10 +35,14 @@ Cost
 IKNP setup once per pair (128 base OTs, 2 messages, ``32 + 4096`` bytes) if
 no ``ot`` object is passed. Then, for ``B`` instances with ``n_G`` garbler
 and ``n_E`` evaluator input bits, ``A`` AND gates and ``n_out`` outputs:
-evaluator -> garbler ``16 B n_E + 8`` bytes (+ ``B n_out`` result bytes);
+evaluator -> garbler ``16 B n_E + 40`` bytes (the batch size and the
+circuit's SHA-256 fingerprint, which the garbler compares; the OTs run in
+blocks of at most ``OT_BLOCK`` = 2^22, each rounded up to a multiple of 8)
+(+ ``B n_out`` result bytes);
 garbler -> evaluator ``16 B n_E`` (OT) ``+ 16 B n_G`` (labels) ``+ 32 B A``
 (tables) ``+ B n_out`` (decoding) bytes. Rounds: 2 (3 when the garbler gets
-the output); the OT setup adds 2 (its first message travels with the batch size).
+the output) and 2 more per further OT block (batches of over 2^22 / n_E
+instances); the OT setup adds 2 (its first message travels with the batch size).
 
 References
 ----------
@@ -63,6 +67,8 @@ from . import garble as gb
 from .circuit import Circuit
 
 CHUNK_WIRE_INSTANCES = 1 << 22
+#: Evaluator-input OTs per OT call (a group of chunks; IKNP refuses more than 2^26 at once).
+OT_BLOCK = 1 << 22
 """Wire labels held at once (64 MiB): the batch is garbled in chunks of this many wire-instances."""
 
 OUTPUTS = ("both", "evaluator", "garbler")
@@ -207,33 +213,52 @@ def _chunks(circuit: Circuit, batch: int) -> list[tuple[int, int]]:
     return [(s, min(batch, s + size)) for s in range(0, batch, size)]
 
 
+def _blocks(circuit: Circuit, batch: int, n_e: int) -> list[list[tuple[int, int]]]:
+    """Garbling chunks grouped so that each group's evaluator-input OTs fit one OT call of at
+    most ``OT_BLOCK`` OTs (its labels then take at most 16 ``OT_BLOCK`` bytes)."""
+    blocks: list[list[tuple[int, int]]] = [[]]
+    for s, e in _chunks(circuit, batch):
+        start = blocks[-1][0][0] if blocks[-1] else s
+        if blocks[-1] and (e - start) * n_e > OT_BLOCK:
+            blocks.append([])
+        blocks[-1].append((s, e))
+    return blocks if blocks[0] else []
+
+
 def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: np.ndarray,
              e_wires: np.ndarray, output: str, ot: IKNPSender | IKNPReceiver | None) -> np.ndarray | None:
-    (b_arr,) = recv_arrays(party, peer, "batch", 1)
+    b_arr, fp = recv_arrays(party, peer, "batch", 2)
     if b_arr.shape != (1,) or int(b_arr[0]) != x.shape[0]:
         raise ProtocolError(f"party {party.id}: the evaluator runs {b_arr.reshape(-1)[:1].tolist()} "
                             f"instances of {circuit.name}, the garbler {x.shape[0]}")
+    if fp.dtype != np.uint8 or fp.tobytes() != circuit.fingerprint():
+        raise ProtocolError(f"party {party.id}: the evaluator runs another circuit than "
+                            f"{circuit.name} (its fingerprint differs): check both parties' arguments")
     batch = x.shape[0]
     delta = gb.new_delta(party.prg.bytes(16))
-    zero = np.empty((circuit.n_inputs, batch, 2), np.uint64)
     if e_wires.size:
         if ot is None:
             ot = IKNPSender.setup(party, peer)
         if not isinstance(ot, IKNPSender) or ot.peer != peer:
             raise ParameterError("the garbler needs an IKNPSender set up with its evaluator")
-        x0 = ot.correlated(batch * e_wires.size, delta.view(np.uint8))
-        zero[e_wires] = x0.view(np.uint64).reshape(e_wires.size, batch, 2)  # wire-major order
-    if g_wires.size:
-        zero[g_wires] = party.prg.uint64((g_wires.size, batch, 2))
     hasher = FixedKeyHash()
     decodings = []
-    for s, e in _chunks(circuit, batch):
-        tables, out_zero = gb.garble(circuit, delta, zero[:, s:e], first_instance=s, hasher=hasher)
-        mine = gb.active_labels(zero[g_wires, s:e], x[s:e].T, delta)
-        decoding = gb.decode_bits(out_zero)
-        decodings.append(decoding)
-        extra = (decoding,) if output != "garbler" else ()
-        party.send(peer, party.fresh("garbled"), mine, tables, *extra)
+    for block in _blocks(circuit, batch, e_wires.size):   # one OT call per block of chunks
+        lo, hi = block[0][0], block[-1][1]
+        zeros = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
+        if e_wires.size:
+            x0 = ot.correlated((hi - lo) * e_wires.size, delta.view(np.uint8))
+            zeros[e_wires] = x0.view(np.uint64).reshape(e_wires.size, hi - lo, 2)  # wire-major
+        if g_wires.size:
+            zeros[g_wires] = party.prg.uint64((g_wires.size, hi - lo, 2))
+        for s, e in block:
+            zero = zeros[:, s - lo:e - lo]
+            tables, out_zero = gb.garble(circuit, delta, zero, first_instance=s, hasher=hasher)
+            mine = gb.active_labels(zero[g_wires], x[s:e].T, delta)
+            decoding = gb.decode_bits(out_zero)
+            decodings.append(decoding)
+            extra = (decoding,) if output != "garbler" else ()
+            party.send(peer, party.fresh("garbled"), mine, tables, *extra)
     if output == "evaluator":
         return None
     (res,) = recv_arrays(party, peer, "result", 1)
@@ -248,36 +273,42 @@ def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: 
 def _evaluator(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: np.ndarray,
                e_wires: np.ndarray, output: str, ot: IKNPSender | IKNPReceiver | None) -> np.ndarray | None:
     batch = x.shape[0]
-    party.send(peer, "batch", np.array([batch], np.int64), public=True)
-    labels = np.empty((circuit.n_inputs, batch, 2), np.uint64)
+    party.send(peer, "batch", np.array([batch], np.int64),
+               np.frombuffer(circuit.fingerprint(), np.uint8), public=True)
     if e_wires.size:
         if ot is None:
             ot = IKNPReceiver.setup(party, peer)
         if not isinstance(ot, IKNPReceiver) or ot.peer != peer:
             raise ParameterError("the evaluator needs an IKNPReceiver set up with its garbler")
-        got = ot.correlated(x.T.reshape(-1))  # wire-major: wire i of every instance, then wire i + 1
-        labels[e_wires] = got.view(np.uint64).reshape(e_wires.size, batch, 2)
     hasher = FixedKeyHash()
     results = []
-    for s, e in _chunks(circuit, batch):
-        msg = party.recv(peer, party.fresh("garbled"))
-        want = 2 if output == "garbler" else 3
-        if len(msg) != want:
-            raise EncodingError(f"party {peer} sent {len(msg)} arrays of garbled data, expected {want}")
-        mine, tables = msg[0], msg[1]
-        if mine.dtype != np.uint64 or mine.shape != (g_wires.size, e - s, 2):
-            raise EncodingError(f"party {peer} sent garbler labels of shape {mine.shape}, "
-                                f"expected ({g_wires.size}, {e - s}, 2) uint64")
-        labels[g_wires, s:e] = mine
-        active = gb.evaluate(circuit, tables, labels[:, s:e], first_instance=s, hasher=hasher)
-        if output == "garbler":
-            results.append((active[..., 0] & np.uint64(1)).astype(np.uint8).T)
-        else:
-            dec = msg[2]
-            if dec.dtype != np.uint8 or dec.shape != (circuit.n_outputs, e - s) or (dec.size and dec.max() > 1):
-                raise EncodingError(f"party {peer} sent decoding bits of shape {dec.shape} / {dec.dtype}, "
-                                    f"expected ({circuit.n_outputs}, {e - s}) uint8 bits")
-            results.append(gb.decode(active, dec))
+    for block in _blocks(circuit, batch, e_wires.size):   # one OT call per block of chunks
+        lo, hi = block[0][0], block[-1][1]
+        block_labels = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
+        if e_wires.size:  # wire-major: wire i of every instance of the block, then wire i + 1
+            got = ot.correlated(x[lo:hi].T.reshape(-1))
+            block_labels[e_wires] = got.view(np.uint64).reshape(e_wires.size, hi - lo, 2)
+        for s, e in block:
+            labels = block_labels[:, s - lo:e - lo]
+            msg = party.recv(peer, party.fresh("garbled"))
+            want = 2 if output == "garbler" else 3
+            if len(msg) != want:
+                raise EncodingError(f"party {peer} sent {len(msg)} arrays of garbled data, expected {want}")
+            mine, tables = msg[0], msg[1]
+            if mine.dtype != np.uint64 or mine.shape != (g_wires.size, e - s, 2):
+                raise EncodingError(f"party {peer} sent garbler labels of shape {mine.shape}, "
+                                    f"expected ({g_wires.size}, {e - s}, 2) uint64")
+            labels[g_wires] = mine
+            active = gb.evaluate(circuit, tables, labels, first_instance=s, hasher=hasher)
+            if output == "garbler":
+                results.append((active[..., 0] & np.uint64(1)).astype(np.uint8).T)
+            else:
+                dec = msg[2]
+                if dec.dtype != np.uint8 or dec.shape != (circuit.n_outputs, e - s) or \
+                        (dec.size and dec.max() > 1):
+                    raise EncodingError(f"party {peer} sent decoding bits of shape {dec.shape} / "
+                                        f"{dec.dtype}, expected ({circuit.n_outputs}, {e - s}) uint8 bits")
+                results.append(gb.decode(active, dec))
     res = np.concatenate(results, axis=0)
     if output == "evaluator":
         return res

@@ -193,7 +193,8 @@ def receive(party: Party, peer: int, choices: np.ndarray) -> np.ndarray:
     c = choice_bits(choices)
     k = random_receive(party, peer, c)
     e0, e1 = recv_arrays(party, peer, party.fresh("base-ot-payload"), 2)
-    if e0.shape != e1.shape or e0.ndim != 2 or e0.shape[0] != c.size or e0.dtype != np.uint8:
+    if (e0.shape != e1.shape or e0.ndim != 2 or e0.shape[0] != c.size or e0.dtype != np.uint8
+            or e1.dtype != np.uint8):
         raise EncodingError(f"party {peer} sent OT payloads of shape {e0.shape}, expected ({c.size}, L)")
     chosen = np.where(c[:, None].astype(bool), e1, e0)
     return chosen ^ _pad(k, e0.shape[1], 0)

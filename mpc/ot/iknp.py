@@ -37,7 +37,8 @@ Cost
 Setup: 128 base OTs (2 messages, 32 + 4096 bytes). Each extension of m OTs:
 1 message of ``16 ceil(m/8) * 8`` bytes receiver -> sender; correlated OT adds
 ``16 m`` bytes sender -> receiver, chosen OT ``2 m L`` bytes for L-byte messages.
-Sender ``2m`` AES hash calls (``m`` for correlated), receiver ``m``.
+Sender ``2m`` AES hash calls (for random, correlated and chosen OT alike: it
+hashes both ``q`` and ``q ^ s``), receiver ``m``.
 
 References
 ----------
@@ -237,7 +238,8 @@ class IKNPReceiver:
         c = _choices(choices)
         t, off = self._t(c)
         y0, y1 = base.recv_arrays(self.party, self.peer, self.party.fresh("iknp-chosen"), 2)
-        if (y0.dtype != np.uint8 or y0.shape != y1.shape or y0.ndim != 2 or y0.shape[0] != c.size
+        if (y0.dtype != np.uint8 or y1.dtype != np.uint8 or y0.shape != y1.shape or y0.ndim != 2
+                or y0.shape[0] != c.size
                 or y0.shape[1] % 16 or y0.shape[1] == 0):
             raise EncodingError(f"party {self.peer} sent OT payloads of shape {y0.shape}, "
                                 f"expected ({c.size}, 16k) uint8")
