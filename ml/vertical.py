@@ -75,7 +75,7 @@ def _row_index(ids: Any) -> tuple[Any, Any]:
             common = np.asarray(common, dtype=ids.dtype)
             return order[np.searchsorted(ids[order], common)].astype(np.int64)
         return ids, rows
-    ids = list(ids)
+    ids = [bytes(v) if isinstance(v, (bytearray, memoryview)) else v for v in ids]  # hashable
     where = {v: k for k, v in enumerate(ids)}
     if len(where) != len(ids):
         raise ParameterError("ids must be distinct: one row per ID")

@@ -189,7 +189,7 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
         raise ParameterError(f"RSA keys under {MIN_RSA_BITS} bits are refused "
                              "(insecure_small_key_for_tests=True for tests only)")
     if not isinstance(wealth, (int, np.integer)) or not 0 <= wealth < max_wealth:
-        raise ParameterError(f"wealth must be an integer in [0, {max_wealth}), got {wealth!r}")
+        raise ParameterError(f"wealth must be an integer in [0, {max_wealth})")  # not echoed: secret
     nbytes = (key_bits + 7) // 8
     big_n = max_wealth
     with party.scope("yao1982"):

@@ -61,7 +61,12 @@ What leaks: each party learns the other's number of *distinct* items; R
 learns the intersection (or only its size); S learns nothing else, unless
 ``both=True``, where S learns what R learns and must trust R's report (a
 malicious R could report any subset). A malicious party could also use
-items it does not hold; this module does not defend against that. Duplicates
+items it does not hold; this module does not defend against that. Received
+points are checked for the right size and small order only: a deviating peer
+could send u-coordinates on the twist (or with the top bit set), which X25519
+processes anyway; that can only spoil matches, not reveal anything the
+semi-honest analysis does not. ``max_peer_items`` bounds the curve work a
+peer can cause (its set is refused before any multiplication). Duplicates
 are removed before the protocol: the result is a set intersection.
 
 Cost
@@ -124,7 +129,10 @@ def canonical_items(items: Any) -> tuple[int, Any, list[bytes]]:
     ``items`` is a 1-D integer array or a sequence of ints (int64 range), of
     str, or of bytes. ``values`` is a sorted int64 array (integers) or a
     sorted list; ``encodings`` are the byte strings that are hashed, prefixed
-    by the kind so that ``5``, ``"5"`` and ``b"5"`` never collide.
+    by the kind so that ``5``, ``"5"`` and ``b"5"`` never collide. Strings
+    match code point for code point (UTF-8): normalise them first (e.g.
+    ``unicodedata.normalize("NFC", s)``) if the parties may spell them
+    differently.
     """
     if isinstance(items, (str, bytes)):
         raise ParameterError("items must be a collection of items, not one str or bytes")
@@ -152,7 +160,10 @@ def canonical_items(items: Any) -> tuple[int, Any, list[bytes]]:
         return _KIND_INT, values, _encode_ints(values)
     if all(isinstance(v, str) for v in seq):
         values = sorted(set(seq))
-        return _KIND_STR, values, [b"\x02" + v.encode("utf-8") for v in values]
+        try:
+            return _KIND_STR, values, [b"\x02" + v.encode("utf-8") for v in values]
+        except UnicodeEncodeError as exc:   # a lone surrogate
+            raise ParameterError(f"a str item is not valid Unicode text: {exc.reason}") from None
     if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
         values = sorted({bytes(v) for v in seq})
         return _KIND_BYTES, values, [b"\x03" + v for v in values]
@@ -391,7 +402,8 @@ def _select(values: Any, mask: np.ndarray) -> Any:
 
 def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None = None,
         output: Literal["intersection", "size"] = "intersection", both: bool = False,
-        workers: int | None = None, dst: bytes = DEFAULT_DST) -> Any:
+        workers: int | None = None, dst: bytes = DEFAULT_DST,
+        max_peer_items: int | None = None) -> Any:
     """Run DH-PSI with ``peer``; both parties call it (SPMD).
 
     Parameters
@@ -411,12 +423,18 @@ def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None
         The receiver also tells the sender the result (the sender trusts it).
     workers:
         Threads for this party's scalar multiplications; ``None``: one per core.
+    max_peer_items:
+        Refuse (``ProtocolError``) a peer set larger than this, before any
+        curve work on it; ``None``: no limit.
 
     Returns
     -------
     For a party that learns the result: the intersection, sorted (an int64
     array for integer items, else a list), or its size (int). Otherwise None.
     """
+    if max_peer_items is not None and (not isinstance(max_peer_items, (int, np.integer))
+                                       or max_peer_items < 0):
+        raise ParameterError(f"max_peer_items must be a non-negative integer, got {max_peer_items!r}")
     if peer is None:
         if party.n != 2:
             raise ParameterError(f"party {party.id}: peer is required in a {party.n}-party session")
@@ -441,8 +459,8 @@ def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None
     # of one session keep matching tags.
     with party.scope(party.fresh(f"psi{min(party.id, peer)}-{max(party.id, peer)}")):
         if party.id == receiver:
-            return _receiver(party, peer, header, values, enc, key, workers, dst)
-        return _sender(party, peer, header, values, enc, key, workers, dst)
+            return _receiver(party, peer, header, values, enc, key, workers, dst, max_peer_items)
+        return _sender(party, peer, header, values, enc, key, workers, dst, max_peer_items)
 
 
 def _check_header(party: Any, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
@@ -469,19 +487,34 @@ def _empty_like_peer(values: Any, theirs: np.ndarray) -> Any:
     return values
 
 
+def _recv(party: Any, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
+    got = party.recv(peer, name)
+    if len(got) != count:
+        raise ProtocolError(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
+                            f"{len(got)} arrays, expected {count}")
+    return got
+
+
+def _check_size(party: Any, theirs: np.ndarray, limit: int | None, peer: int) -> None:
+    if limit is not None and len(theirs) > limit:
+        raise ProtocolError(f"party {party.id}: party {peer} sent {len(theirs)} items, more than "
+                            f"max_peer_items = {limit}")
+
+
 def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
-              key: bytes, workers: int, dst: bytes) -> Any:
+              key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     with party.phase("psi/blind"):
         mine = hash_and_blind(enc, key, workers, dst)                 # step 1: a·H(x_i)
     party.send(peer, "blinded-r", header, mine)
-    their_header, theirs = party.recv(peer, "blinded-s")
+    their_header, theirs = _recv(party, peer, "blinded-s", 2)
     _check_header(party, header, their_header, peer)
     values = _empty_like_peer(values, their_header)
     _check_points(theirs, POINT_BYTES, None, "the sender's blinded set", party.id)
+    _check_size(party, theirs, limit, peer)
     with party.phase("psi/reblind"):
         double_theirs = blind(theirs, key, workers)[:, :TAG_BYTES]    # step 2: a·b·H(y_j)
-    (double_mine,) = party.recv(peer, "double-r")
+    (double_mine,) = _recv(party, peer, "double-r", 1)
     _check_points(double_mine, TAG_BYTES, len(enc), "the re-blinded set", party.id)
     hit = np.isin(_rows(double_mine), _rows(double_theirs))          # step 3
     if size_only:
@@ -496,16 +529,17 @@ def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[
 
 
 def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
-            key: bytes, workers: int, dst: bytes) -> Any:
+            key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     order = np.argsort(party.prg.uint64(len(enc)), kind="stable")   # random order of Y
     with party.phase("psi/blind"):
         mine = hash_and_blind([enc[k] for k in order], key, workers, dst)  # step 1: b·H(y_j)
     party.send(peer, "blinded-s", header, mine)
-    their_header, theirs = party.recv(peer, "blinded-r")
+    their_header, theirs = _recv(party, peer, "blinded-r", 2)
     _check_header(party, header, their_header, peer)
     values = _empty_like_peer(values, their_header)
     _check_points(theirs, POINT_BYTES, None, "the receiver's blinded set", party.id)
+    _check_size(party, theirs, limit, peer)
     with party.phase("psi/reblind"):
         double = blind(theirs, key, workers)[:, :TAG_BYTES]           # step 2: b·a·H(x_i)
     if size_only:
@@ -513,7 +547,7 @@ def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[by
     party.send(peer, "double-r", double)
     if not both:
         return None
-    (result,) = party.recv(peer, "result")
+    (result,) = _recv(party, peer, "result", 1)
     if size_only:
         if result.dtype != np.int64 or result.shape != (1,) or not 0 <= result[0] <= min(len(enc), len(theirs)):
             raise ProtocolError(f"party {party.id}: malformed intersection size from party {peer}")

@@ -171,3 +171,17 @@ def test_ot_extension_reused_across_comparisons():
     with pytest.raises(ParameterError, match="needs an IKNP"):
         mpc.run(lambda p: millionaires(p, 1, bits=8, ot=IKNPReceiver(p, 1, None, None)), 2,
                 preprocessing=None)
+
+
+def test_an_out_of_range_secret_is_not_quoted_in_the_error_or_the_transcript(tmp_path):
+    from protocols.millionaires import millionaires, yao1982
+
+    page = tmp_path / "fail.json"
+    with pytest.raises(ParameterError) as info:
+        mpc.run(lambda p, w: millionaires(p, w, bits=8), 2, inputs=[1234567, 3], preprocessing=None,
+                transcript=str(page))
+    assert "1234567" not in str(info.value) and "1234567" not in page.read_text()
+    with pytest.raises(ParameterError) as info:
+        mpc.run(lambda p, w: yao1982(p, w, max_wealth=10, key_bits=1024, insecure_small_key_for_tests=True),
+                2, inputs=[7654321, 3], preprocessing=None)
+    assert "7654321" not in str(info.value)

@@ -321,3 +321,30 @@ def test_match_positions_do_not_reveal_the_senders_order():
     (positions,) = [arrs[0] for frm, tag, arrs in res.views[1] if tag.endswith("result")]
     assert len(positions) == 100
     assert positions.max() > 500 and 300 < positions.mean() < 700
+
+
+def test_peer_messages_with_the_wrong_number_of_arrays_are_refused():
+    def bad_sender(party, items):
+        with party.scope(party.fresh("psi0-1")):
+            party.send(0, "blinded-s", np.zeros(12, np.uint8))      # the header only, no points
+            party.recv(0, "blinded-r")
+
+    with pytest.raises(ProtocolError, match="malformed PSI message 'blinded-s'.*1 arrays, expected 2"):
+        mpc.run(lambda party, items: P.psi(party, items) if party.id == 0 else bad_sender(party, items),
+                parties=2, inputs=[np.arange(5), np.arange(5)], preprocessing=None, timeout=20)
+
+
+def test_max_peer_items_bounds_the_work_a_peer_can_cause():
+    x, y = np.arange(10), np.arange(500)
+    with pytest.raises(ProtocolError, match="sent 500 items, more than max_peer_items = 100"):
+        run_psi(x, y, max_peer_items=100)
+    assert np.array_equal(run_psi(x, y, max_peer_items=500).outputs[0], x)
+    with pytest.raises(ParameterError, match="max_peer_items"):
+        run_psi(x, y, max_peer_items=-1)
+
+
+def test_strings_match_code_point_for_code_point_and_bad_text_is_refused():
+    nfc, nfd = "caf\u00e9", "cafe\u0301"                          # the same word, two spellings
+    assert run_psi([nfc, "tea"], [nfd, "tea"]).outputs[0] == ["tea"]
+    with pytest.raises(ParameterError, match="not valid Unicode"):
+        P.canonical_items(["ok", "\ud800"])

@@ -405,3 +405,12 @@ def test_masked_slot_packing_round_trip():
     slots = V._unpack(keys.public, keys.secret.decrypt_raw(list(packed.ciphertexts)), len(values), "t")
     got = [(int(s) - m) % V._RING for s, m in zip(slots, masks)]
     assert got == [v % V._RING for v in values]
+
+
+def test_align_accepts_every_id_kind_psi_accepts():
+    a = [bytearray(b"id-1"), b"id-2", memoryview(b"id-3")]
+    b = [b"id-3", b"id-1", b"id-9"]
+    res = mpc.run(lambda party, ids: V.align(party, ids), parties=2, inputs=[a, b], preprocessing=None)
+    (common0, rows0), (common1, rows1) = res.outputs
+    assert common0 == common1 == [b"id-1", b"id-3"]
+    assert rows0.tolist() == [0, 2] and rows1.tolist() == [1, 0]

@@ -101,9 +101,10 @@ def int_to_bits(values: Sequence[int] | np.ndarray | int, width: int, signed: bo
     if arr.size:  # numpy's min/max for numeric arrays: the builtins loop in Python
         vmin, vmax = (int(min(arr)), int(max(arr))) if arr.dtype == object else (int(arr.min()), int(arr.max()))
         if vmin < lo or vmax > hi:
-            bad = vmin if vmin < lo else vmax
-            raise ParameterError(f"input {bad} does not fit in {width} {'signed' if signed else 'unsigned'} "
-                                 f"bits (allowed: {lo} .. {hi})")
+            # the value itself is a secret input: not echoed (errors reach transcripts and logs)
+            raise ParameterError(f"an input {'below' if vmin < lo else 'above'} the range does not fit "
+                                 f"in {width} {'signed' if signed else 'unsigned'} bits "
+                                 f"(allowed: {lo} .. {hi})")
     if width <= 64:
         if arr.dtype == object:
             u = np.array([int(v) & 0xFFFFFFFFFFFFFFFF for v in arr], dtype=np.uint64)
