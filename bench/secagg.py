@@ -9,7 +9,8 @@ survivors' vectors as they arrive (``baseline_cpu_seconds``, ``cpu_ratio``: the
 same in CPU time); extra fields ``server_seconds``, ``client_seconds`` (mean of
 3 clients timed end to end, without the simulation's shared caches),
 ``server_cpu_seconds`` and ``client_cpu_seconds`` (the same in thread CPU
-time, robust to other load on the machine), ``bytes_per_client`` (sent plus received by a client that finished),
+time, robust to other load on the machine), ``bytes_per_party`` (sent by a client that finished, as in
+every bench), ``bytes_per_client`` (sent plus received by such a client),
 ``expansions`` (masks the server expanded), ``prg_gb_per_s`` (the mask
 expander's rate measured in the same run) and ``prg_share`` (the fraction of the
 server's CPU time that expansions at that rate account for: 1.0 = PRG-bound).
@@ -72,7 +73,7 @@ def run_one(n: int, d: int, dropout: float, variant: str, rate: float, seed: int
     bound = expansions * d * 4 / rate
     c = res.cost
     return record("secagg", {"n": n, "d": d, "dropout": dropout, "variant": variant},
-                  c.server_seconds, base, bytes_per_party=c.bytes_per_client, rounds=c.rounds,
+                  c.server_seconds, base, bytes_per_party=c.bytes_sent_per_client, rounds=c.rounds,
                   server_seconds=c.server_seconds, client_seconds=c.client_seconds,
                   server_cpu_seconds=c.server_cpu_seconds, client_cpu_seconds=c.client_cpu_seconds,
                   bytes_per_client=c.bytes_per_client, baseline_cpu_seconds=base_cpu,

@@ -11,7 +11,9 @@ warm-up that pays the one-time setup (base OTs, Paillier key). Reported:
 ``seconds`` (median wall time, first party starting to last finishing),
 ``per_second`` = count / seconds, ``cpu_per_second`` = count / the busier
 party thread's CPU time (what a quiet two-core machine would show; the wall
-clock suffers from other jobs on a shared machine), ``bytes_per_triple``
+clock suffers from other jobs on a shared machine), ``bytes_per_party``
+(payload bytes one party sends per batch, the mean of the two),
+``dealer_bytes`` (what the dealer sends per batch), ``bytes_per_triple``
 (payload bytes sent by both parties and the dealer, per triple),
 ``rounds`` per batch, ``load_average`` during the run, and as ``baseline``
 the same triples drawn in plaintext numpy by one process (what an insecure
@@ -90,10 +92,10 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
             c0, t0 = time.thread_time(), time.perf_counter()
             make(p)
             t1, c1 = time.perf_counter(), time.thread_time()
-            sent = sum(m.payload_bytes for m in party.log[start:]
-                       if m.sender == party.id or m.sender == DEALER)
+            own = sum(m.payload_bytes for m in party.log[start:] if m.sender == party.id)
+            dealt = sum(m.payload_bytes for m in party.log[start:] if m.sender == DEALER)
             stamps = [m.round for m in party.log[start:] if m.sender == party.id]
-            runs.append((t0, t1, c1 - c0, sent, stamps))
+            runs.append((t0, t1, c1 - c0, (own, dealt), stamps))
         return runs
 
     pre: Any = source
@@ -110,14 +112,17 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
     r0, r1 = res.outputs
     walls = [max(a[1], b[1]) - min(a[0], b[0]) for a, b in zip(r0, r1)]
     cpus = [max(a[2], b[2]) for a, b in zip(r0, r1)]
-    sent = [a[3] + b[3] for a, b in zip(r0, r1)]
+    own = [a[3][0] + b[3][0] for a, b in zip(r0, r1)]          # what the two parties sent
+    sent = [a[3][0] + b[3][0] + a[3][1] + b[3][1] for a, b in zip(r0, r1)]   # and the dealer
     rounds = max((max(a[4] + b[4]) - min(a[4] + b[4]) + 1) if a[4] + b[4] else 0 for a, b in zip(r0, r1))
     secs = statistics.median(walls)
     base = _baseline(kind, count)
     name = "matrix_triples" if kind == "matmul" else "triples"
-    return record(name, params, secs, base, bytes_per_party=statistics.median(sent) / 2,
+    return record(name, params, secs, base, bytes_per_party=statistics.median(own) / 2,
                   rounds=rounds, per_second=count / secs, cpu_per_second=count / statistics.median(cpus),
-                  bytes_per_triple=statistics.median(sent) / count, spread=max(walls) - min(walls),
+                  bytes_per_triple=statistics.median(sent) / count,
+                  dealer_bytes=statistics.median(sent) - statistics.median(own),
+                  spread=max(walls) - min(walls),
                   load_average=round((load0 + load1) / 2, 1))
 
 
