@@ -105,6 +105,7 @@ class Party:
         self._counters: dict[str, int] = {}
         self._thread = threading.get_ident()
         self._dropped: set[int] = set()
+        self._sent_upto = 0  # 1 + the latest round this party sent in
 
     # -- tags, scopes and phases -------------------------------------------------
     def tag(self, name: str) -> str:
@@ -142,12 +143,14 @@ class Party:
         """Label messages and time spent inside with phase ``name``."""
         prev, self._phase = self._phase, name
         t0 = time.perf_counter()
-        start = self.clock
+        # Phase spans use the round after this party's latest activity, received or sent
+        # (sending does not move the Lamport clock): a phase that ends with a send owns its round.
+        start = max(self.clock, self._sent_upto)
         try:
             yield
         finally:
             self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + time.perf_counter() - t0
-            self.phase_clocks.append((name, start, self.clock))
+            self.phase_clocks.append((name, start, max(self.clock, self._sent_upto)))
             self._phase = prev
 
     # -- messages ----------------------------------------------------------------
@@ -178,6 +181,7 @@ class Party:
         if self.details is not None:
             values = tuple(public_value(np.asarray(a)) for a in arrays) if public else None
             detail = MessageDetail(describe_arrays(arrays), values)
+        self._sent_upto = max(self._sent_upto, self.clock + 1)
         for p in to:
             wire = self.endpoint.send_frame(p, frame)
             if detail is not None:

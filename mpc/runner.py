@@ -71,6 +71,26 @@ def phase_rounds(clocks: list[list[tuple[str, int, int]]]) -> dict[str, int]:
     return out
 
 
+def explicit_rounds(clocks: list[list[tuple[str, int, int]]]) -> int:
+    """Rounds on the critical path inside any explicit phase (the union of their spans, so
+    that nested phases count once): the default phase ``online`` has the rest."""
+    per_phase: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for entries in clocks:
+        seen: dict[str, int] = {}
+        for name, start, end in entries:
+            k = seen.get(name, 0)
+            seen[name] = k + 1
+            per_phase.setdefault((name, k), []).append((start, end))
+    spans = sorted((max(s for s, _ in v), max(e for _, e in v)) for v in per_phase.values())
+    total, reach = 0, -1
+    for s, e in spans:
+        s = max(s, reach)
+        if e > s:
+            total += e - s
+            reach = e
+    return total
+
+
 def gather_cost(n_parties: int,
                 parts: Sequence[tuple[int, Sequence[MessageRecord], dict[str, float],
                                       list[tuple[str, int, int]]]],
@@ -86,8 +106,13 @@ def gather_cost(n_parties: int,
     for _, _, seconds_of, _ in parts:
         for ph, s in seconds_of.items():
             phase_seconds[ph] = max(phase_seconds.get(ph, 0.0), s)
+    clocks = [c for *_, c in parts]
+    rounds = phase_rounds(clocks)
+    if clocks and any(clocks) and "online" not in rounds:   # the default phase: the rest
+        total = max((m.round + 1 for m in messages if m.sender != DEALER), default=0)
+        rounds["online"] = max(0, total - explicit_rounds(clocks))
     return Cost(n_parties=n_parties, messages=messages, seconds=seconds,
-                phase_seconds=phase_seconds, phase_rounds=phase_rounds([c for *_, c in parts]))
+                phase_seconds=phase_seconds, phase_rounds=rounds)
 
 
 def _dealer_factory(n: int) -> PreprocessingFactory:

@@ -220,3 +220,25 @@ def test_blas_threads_are_limited_while_parties_run_and_restored():
     assert untouched[0] == before
     with pytest.raises(ParameterError, match="blas_threads"):
         mpc.run(lambda party: None, parties=2, blas_threads=0)
+
+
+def test_phase_rounds_add_up_and_a_send_only_phase_owns_its_round():
+    def prog(party):
+        other = 1 - party.id
+        with party.phase("A"):                       # ends with a send: owns round 0
+            if party.id == 0:
+                party.send(1, "x", np.zeros(2))
+        with party.phase("B"):
+            if party.id == 1:
+                party.recv(0, "x")
+        party.exchange("y", np.zeros(1))             # default phase: one more round
+        with party.phase("C"):
+            party.exchange("z", np.zeros(1))
+            party.send(other, "w", np.zeros(1))
+            party.recv(other, "w")
+
+    cost = mpc.run(prog, 2, preprocessing=None).cost
+    ph = cost.phases()
+    assert cost.rounds == 4
+    assert (ph["A"].rounds, ph["B"].rounds, ph["online"].rounds, ph["C"].rounds) == (1, 0, 1, 2)
+    assert sum(p.rounds for p in ph.values()) == cost.rounds

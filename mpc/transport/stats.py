@@ -10,7 +10,12 @@ sender's clock; receiving a message of round r moves the receiver's clock to at
 least r + 1. The number of rounds of a run is the length of the longest causal
 chain of messages (the latest message's round plus one), the same on every
 transport. The rounds of a phase are how much it lengthens that chain: the
-latest clock at its end minus the latest clock at its start.
+latest clock at its end minus the latest clock at its start (a party's clock
+for this purpose is the round after its latest activity, so that a phase
+ending with a send owns that round). The default phase ``online`` gets the
+rounds outside every explicit phase, so top-level phases add up to the run's
+rounds; a nested phase's rounds are also counted in its outer phase (its
+messages and bytes are not).
 """
 
 from __future__ import annotations
