@@ -212,9 +212,9 @@ class Party:
         """Like :meth:`recv`, but a dropped peer gives ``None`` instead of an error.
 
         For protocols that tolerate dropouts. A peer is dropped when it stays
-        silent for ``timeout`` seconds (default ``party.timeout``), or when the
-        transport saw its connection end without a goodbye (crash, abort,
-        corrupt data). Once dropped, a peer stays dropped: later calls return
+        silent for ``timeout`` seconds (default ``party.timeout``), when it
+        finished without sending this message, or when the transport saw its
+        connection end without a goodbye (crash, abort, corrupt data). Once dropped, a peer stays dropped: later calls return
         ``None`` at once. See :meth:`dropped_peers`.
         """
         self._check_peer(frm)
@@ -224,7 +224,8 @@ class Party:
             return self.recv(frm, name, timeout=timeout)
         except (TransportError, ProtocolAbort) as exc:
             transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
-            if isinstance(exc, PeerTimeout) or frm in transport_dropped:
+            finished = getattr(self.endpoint, "finished_peers", lambda: set())()
+            if isinstance(exc, PeerTimeout) or frm in transport_dropped or frm in finished:
                 self._dropped.add(frm)
                 return None
             raise

@@ -35,6 +35,37 @@ from .transport.stats import DEALER, Cost, MessageRecord
 PreprocessingFactory = Callable[[Party], Preprocessing]
 
 
+class _BlasLimit:
+    """The process-wide BLAS thread limit while any run is going (runs may overlap in threads).
+
+    BLAS thread pools are process-global, so this is too: the first run to start sets the
+    limit, the last one to end restores what was there before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._controller: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self, threads: int) -> Any:
+        with self._lock:
+            if self._active == 0:
+                self._controller = threadpool_limits(threads, user_api="blas")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    self._controller.restore_original_limits()
+                    self._controller = None
+
+
+_BLAS = _BlasLimit()
+
+
 @dataclass
 class RunResult:
     """Outputs of every party, the measured cost and (optionally) each party's view."""
@@ -113,6 +144,19 @@ def gather_cost(n_parties: int,
         rounds["online"] = max(0, total - explicit_rounds(clocks))
     return Cost(n_parties=n_parties, messages=messages, seconds=seconds,
                 phase_seconds=phase_seconds, phase_rounds=rounds)
+
+
+def _join(threads: list[threading.Thread], errors: list[Any], timeout: float) -> None:
+    """Wait for every party; once one failed, give the others ``timeout`` seconds to stop
+    (a party busy with local work does not read the abort) and then stop waiting."""
+    deadline = None
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(0.05)
+        if deadline is None and any(e is not None for e in errors):
+            deadline = time.monotonic() + timeout
+        if deadline is not None and time.monotonic() > deadline:
+            return
 
 
 def _dealer_factory(n: int) -> PreprocessingFactory:
@@ -212,22 +256,25 @@ def run(program: Callable[..., Any], parties: int = 3, *,
                 party.preprocessing = factory(party)
             call_args = ([inputs[i]] if inputs is not None else []) + list(args)
             outputs[i] = program(party, *call_args, **kwargs)
+            net.finish(i)   # like a goodbye: peers still waiting for it fail at once
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors[i] = (time.monotonic(), i, exc)
             net.abort(f"party {i} failed with {type(exc).__name__}: {exc}")
 
     if blas_threads is not None and not (isinstance(blas_threads, int) and blas_threads >= 1):
         raise ParameterError(f"blas_threads must be a positive integer or None, got {blas_threads!r}")
-    limit = (threadpool_limits(blas_threads, user_api="blas") if blas_threads is not None
-             else contextlib.nullcontext())
+    limit = _BLAS(blas_threads) if blas_threads is not None else contextlib.nullcontext()
     with limit:
         t0 = time.perf_counter()
         threads = [threading.Thread(target=body, args=(i,), name=f"party-{i}", daemon=True)
                    for i in range(parties)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.start()
+            _join(threads, errors, timeout)
+        except BaseException:        # e.g. Ctrl-C in the caller: stop the parties too
+            net.abort("the caller interrupted the run")
+            raise
         elapsed = time.perf_counter() - t0
 
     failures = sorted(e for e in errors if e is not None)

@@ -83,11 +83,61 @@ def test_silent_party_times_out_not_hangs():
     def prog(party):
         if party.id == 1:
             party.recv(0, "never")
+        else:
+            time.sleep(1.0)                  # alive, but says nothing
 
     t0 = time.monotonic()
     with pytest.raises(PeerTimeout, match="party 1 waited .* from party 0"):
         mpc.run(prog, 2, timeout=0.3, preprocessing=None)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_party_that_returned_is_noticed_at_once_as_over_tcp():
+    from mpc.errors import TransportError
+
+    def prog(party):
+        if party.id == 1:
+            party.recv(0, "never")
+
+    t0 = time.monotonic()
+    with pytest.raises(TransportError, match="party 0 finished and closed its connection"):
+        mpc.run(prog, 2, timeout=20, preprocessing=None)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_party_stuck_in_local_work_does_not_hold_up_a_failed_run():
+    def prog(party):
+        if party.id == 0:
+            raise RuntimeError("party 0 broke")
+        time.sleep(8)                        # never reads the abort
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="party 0 broke"):
+        mpc.run(prog, 2, timeout=1.0, preprocessing=None)
+    assert time.monotonic() - t0 < 5
+
+
+def test_overlapping_runs_restore_the_blas_limit():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    started = threading.Event()
+
+    def slow(party):
+        started.set()
+        time.sleep(0.5)
+
+    other = threading.Thread(target=lambda: mpc.run(slow, 2, preprocessing=None))
+    other.start()
+    started.wait(5)
+    mpc.run(lambda party: time.sleep(1.0), 2, preprocessing=None)   # starts inside, ends after
+    other.join()
+    assert blas_threads() == before
 
 
 def test_crashed_party_wakes_the_others_with_its_error():

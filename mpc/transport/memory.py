@@ -13,9 +13,10 @@ import queue
 import threading
 import time
 
-from ..errors import ParameterError, PeerTimeout, ProtocolAbort
+from ..errors import ParameterError, PeerTimeout, ProtocolAbort, TransportError
 
 _ABORT = object()
+_FINISHED = object()
 
 
 class MemoryNetwork:
@@ -39,12 +40,21 @@ class MemoryNetwork:
         self.latency = latency
         self._queues = {(s, r): queue.SimpleQueue() for s in range(n) for r in range(n) if s != r}
         self._abort_reason: str | None = None
+        self._finished: set[int] = set()
         self._lock = threading.Lock()
 
     def endpoint(self, party_id: int) -> "MemoryEndpoint":
         if not 0 <= party_id < self.n:
             raise ParameterError(f"party id {party_id} out of range [0, {self.n})")
         return MemoryEndpoint(self, party_id)
+
+    def finish(self, party_id: int) -> None:
+        """Party ``party_id`` is done: after its last frame, its peers' receives fail at once."""
+        with self._lock:
+            self._finished.add(party_id)
+        for (s, r), q in self._queues.items():
+            if s == party_id:
+                q.put(_FINISHED)
 
     def abort(self, reason: str) -> None:
         """Wake every waiting receiver with ``reason``; later receives fail too."""
@@ -86,12 +96,21 @@ class MemoryEndpoint:
         if item is _ABORT:
             q.put(_ABORT)
             raise ProtocolAbort(f"party {self.id} stopped: {self.net._abort_reason}")
+        if item is _FINISHED:
+            q.put(_FINISHED)   # sticky, as over TCP
+            raise TransportError(f"party {frm} finished and closed its connection while party "
+                                 f"{self.id} waited for {what or 'a message'}")
         due, frame = item
         if due:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
         return frame
+
+    def finished_peers(self) -> set[int]:
+        """Parties that returned from their program (as TCP peers that said goodbye)."""
+        with self.net._lock:
+            return set(self.net._finished) - {self.id}
 
     def close(self) -> None:
         """Nothing to release in memory."""

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mpc.errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+from mpc.errors import (EncodingError, ParameterError, ProtocolAbort, ProtocolError,
                         TransportError)
 from mpc.rand import PRG, derive_seed, random_seed
 
@@ -280,7 +280,7 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
             for u in alive:
                 try:
                     m = party.recv(u + 1, name, timeout=max(deadline - time.monotonic(), 1e-3))
-                except (PeerTimeout, EncodingError, ProtocolError):  # silent, garbled, off-protocol
+                except (TransportError, EncodingError, ProtocolError):  # silent, gone, garbled, off-protocol
                     server.dropped.setdefault(u, f"no valid frame in round {name!r}")
                     continue
                 if len(m):
