@@ -196,20 +196,27 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         outcome.error = exc
         if endpoint is not None:
             endpoint.abort(f"{type(exc).__name__}: {exc}")
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, Exception):   # SystemExit, KeyboardInterrupt: record, then go on up
+            _fill(outcome, party, endpoint, config.n, record_transcript, name)
             raise
+    _fill(outcome, party, endpoint, config.n, record_transcript, name)
+    return outcome
+
+
+def _fill(outcome: PartyOutcome, party: Party | None, endpoint: Any, n: int, record_transcript: bool,
+          name: str | None) -> None:
+    """Copy what the party recorded (messages, phases, transcript, socket bytes) into ``outcome``."""
     if party is not None:
         outcome.log = list(party.log)
         outcome.phase_seconds = dict(party.phase_seconds)
         outcome.phase_clocks = list(party.phase_clocks)
         if record_transcript:
             details = [(party.details or {}).get(k) for k in range(len(party.log))]
-            part = from_records(party.log, config.n, details=details,
+            part = from_records(party.log, n, details=details,
                                 published=party.published or [], title=name or "")
             outcome.transcript = part.to_dict()
     if endpoint is not None:
         outcome.socket_bytes = endpoint.bytes_on_socket()
-    return outcome
 
 
 def run_party(program: Callable[..., Any] | str, config: cfgmod.SessionConfig | str | os.PathLike[str],
@@ -350,8 +357,12 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
             outcomes = [PartyOutcome(i) for i in range(parties)]
 
             def body(i: int) -> None:
-                outcomes[i] = execute_party(fn, conf, i, args=args, kwargs=kwargs, frac_bits=frac_bits,
-                                            session_tag=tag, record_transcript=record, name=name)
+                try:
+                    outcomes[i] = execute_party(fn, conf, i, args=args, kwargs=kwargs,
+                                                frac_bits=frac_bits, session_tag=tag,
+                                                record_transcript=record, name=name)
+                except BaseException as exc:  # noqa: BLE001 - SystemExit etc. fail the run
+                    outcomes[i].error = exc
             threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(parties)]
             for t in threads:
                 t.start()

@@ -547,3 +547,15 @@ def test_dealer_refuses_requests_for_oversized_products():
         R._parse_request(tuple(R._request_arrays("matmul", ((2**27, 1), (1, 2**27)))))
     with pytest.raises(ParameterError, match="broadcast"):
         R._parse_request(tuple(R._request_arrays("mul", ((3,), (4,)))))
+
+
+def test_a_party_raising_systemexit_fails_a_threaded_local_run():
+    def prog(party):
+        if party.id == 0:
+            party.send(1, "x", np.zeros(4))
+            raise SystemExit(3)
+        party.recv(0, "x")
+        return 1
+
+    with pytest.raises(SystemExit):
+        run_local(prog, 2, preprocessing=None, processes=False, timeout=5)
