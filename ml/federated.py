@@ -98,11 +98,13 @@ class DPConfig:
     without dropouts); a round with fewer survivors is skipped before its sum
     is revealed, so the target epsilon holds under dropouts too.
 
-    The guarantee is user-level, for adding or removing one client's
-    contribution (McMahan et al. 2018): the L2 sensitivity of the sum is C. Who
-    took part in a round is not hidden (the server sees it, and the weight
-    entry counts the survivors). For replacing one client's data by another
-    the sensitivity doubles, i.e. the reported epsilon holds for noise z / 2.
+    The guarantee is user-level (McMahan et al. 2018), for one client's
+    update replaced by zero ("zero-out" adjacency): the L2 sensitivity of the
+    sum is C. Who took part in a round is not hidden (the server sees it, and
+    the weight entry counts the survivors exactly). For replacing one
+    client's data by another the sensitivity doubles, i.e. the reported
+    epsilon holds for noise z / 2. Distributed mode needs a secure
+    aggregator (the plaintext server would see each client's noisy update).
     """
 
     mode: str = "central"
@@ -253,16 +255,21 @@ def _solve_ddg(dp: DPConfig, dim: int, n: int, rounds: int, scale: float
     def make(z: float) -> DistributedDiscreteGaussian:
         return DistributedDiscreteGaussian(dp.clip, scale, dim, z, n)
 
+    def epsilon(z: float) -> float:
+        if (z * dp.clip * scale) ** 2 / n < 0.25 * (1 + 1e-9):
+            return math.inf       # each client's share of the noise is below what KLS21 covers
+        return _ddg_epsilon(make(z), rounds, dp.delta)
+
     if dp.noise_multiplier is not None:
         return make(dp.noise_multiplier)
     target = float(dp.epsilon)  # type: ignore[arg-type]
     lo = noise_multiplier_for(target, dp.delta, rounds) * 0.5
     hi = lo * 4
-    while _ddg_epsilon(make(hi), rounds, dp.delta) > target:
+    while epsilon(hi) > target:
         hi *= 2
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if _ddg_epsilon(make(mid), rounds, dp.delta) <= target else (mid, hi)
+        lo, hi = (lo, mid) if epsilon(mid) <= target else (mid, hi)
     return make(hi)
 
 
@@ -403,6 +410,10 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
     if m < agg.min_survivors:
         raise ParameterError(f"{agg.name} needs at least {agg.min_survivors} clients per round "
                              "(a sum of one client is that client's update)")
+    if dp is not None and dp.mode == "distributed" and agg.name == "plaintext":
+        raise ParameterError("distributed DP needs a secure aggregator: the plaintext server would "
+                             "see each upload with only its client's share of the noise (use "
+                             "aggregator='secagg+', or DPConfig('central'))")
     if compression is not None and agg.name != "plaintext":
         raise ParameterError("compression applies to plaintext uploads; secure aggregation "
                              "sums dense vectors (use the aggregator's own encoding)")

@@ -297,3 +297,20 @@ def test_discrete_gaussian_table_sampler_large_sigma_and_limits():
         discrete_gaussian_cdt(prg(7), 1e9, 10)
     with pytest.raises(ParameterError, match="size"):
         discrete_gaussian_cdt(prg(7), 4.0, -1)
+
+
+def test_ddg_zcdp_does_not_grow_with_more_noisy_clients():
+    # KLS21's tau term grows with n; more independent noise cannot hurt (post-processing),
+    # so the bound is the minimum over the first k <= n clients.
+    from mpc.dp import ddg_zcdp
+
+    rhos = [ddg_zcdp(100.0, 1000.0, 0.36, n) for n in (50, 100, 200, 400, 800)]
+    assert all(b <= a + 1e-12 for a, b in zip(rhos, rhos[1:]))
+    assert ddg_zcdp(100.0, 1000.0, 4.0, 1) == pytest.approx(0.5 * (100.0 / 2.0) ** 2)
+
+
+def test_too_little_noise_per_client_is_refused_up_front():
+    from mpc.dp import DistributedDiscreteGaussian
+
+    with pytest.raises(ParameterError, match="below the 1/4"):
+        DistributedDiscreteGaussian(clip=1.0, scale=1.0, dim=2, noise_multiplier=1.0, n_clients=2000)

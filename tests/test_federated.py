@@ -117,7 +117,8 @@ def test_dp_at_epsilon_8_within_5_points(cancer, mode):
     kw = dict(rounds=15, lr=0.2, batch_size=8, progress=False, seed=1)
     plain = train(LogisticRegression(30), clients, test, **kw)
     dp = DPConfig(mode, clip=1.0, epsilon=8.0, delta=1e-5, noise_seed=b"\x07" * 16)
-    private = train(LogisticRegression(30), clients, test, dp=dp, **kw)
+    private = train(LogisticRegression(30), clients, test, dp=dp,
+                    aggregator="secagg+" if mode == "distributed" else "plaintext", **kw)
     eps = [r.epsilon for r in private.rounds]
     assert all(a < b for a, b in zip(eps, eps[1:]))  # grows every round
     assert 7.0 < eps[-1] <= 8.0 + 1e-6
@@ -134,13 +135,13 @@ def test_distributed_dp_keeps_its_target_under_dropouts(cancer, monkeypatch):
     clients, test = _dp_setup(cancer, n=20)
     dp = DPConfig("distributed", clip=1.0, epsilon=8.0, delta=1e-5, noise_seed=b"\x05" * 16)
     h = train(LogisticRegression(30), clients, test, rounds=15, dropout=0.5, dp=dp, progress=False,
-              seed=2)
+              seed=2, aggregator="secagg+")
     assert 0 < h.rounds[-1].epsilon <= 8.0 + 1e-6
     # Planning for every sampled client instead: any dropout skips the round, and a skipped
     # round spends no privacy.
     monkeypatch.setattr(F, "planned_survivors", lambda m, dropout: m)
     h = train(LogisticRegression(30), clients, test, rounds=6, dropout=0.2, dp=dp, progress=False,
-              seed=2)
+              seed=2, aggregator="secagg+")
     skipped = [r for r in h.rounds if r.skipped]
     assert skipped and all("the distributed noise is planned for" in r.note for r in skipped)
     eps = [0.0] + [r.epsilon for r in h.rounds]
@@ -236,9 +237,12 @@ def test_aggregator_instance_and_bad_parameters(cancer):
         with pytest.raises(ParameterError, match=match):
             DPConfig("central", **kw)
     for mode in ("central", "distributed"):      # an explicit noise multiplier gets the same bound
-        with pytest.raises(ParameterError, match="guarantee in name only|sigma >= 1/2"):
+        with pytest.raises(ParameterError, match="guarantee in name only|sigma\\^2 = .* below the 1/4"):
             train(LogisticRegression(30), clients, cancer[2:], progress=False, rounds=2,
-                  dp=DPConfig(mode, epsilon=None, noise_multiplier=0.01))
+                  aggregator="secagg+", dp=DPConfig(mode, epsilon=None, noise_multiplier=0.01))
+    with pytest.raises(ParameterError, match="distributed DP needs a secure aggregator"):
+        train(LogisticRegression(30), clients, cancer[2:], progress=False, rounds=1,
+              dp=DPConfig("distributed", epsilon=8.0))
     with pytest.raises(ParameterError):
         train(LogisticRegression(30), clients, cancer[2:], progress=False,
               compression=TopK(0.5), dp=DPConfig())
@@ -290,12 +294,14 @@ def test_distributed_dp_through_secure_aggregation(cancer, name):
     clients, test = _dp_setup(cancer, n=20)
     dp = DPConfig("distributed", clip=1.0, epsilon=8.0, noise_seed=b"\x03" * 16)
     kw = dict(rounds=3, dp=dp, progress=False, seed=1)
-    plain = train(LogisticRegression(30), clients, test, **kw)
+    # (the plaintext aggregator refuses distributed DP: compare with another secure one)
+    reference = train(LogisticRegression(30), clients, test,
+                      aggregator="secagg" if name != "secagg" else "secagg+", **kw)
     secure = train(LogisticRegression(30), clients, test, aggregator=name, **kw)
     # same client noise (seeded for the test): the integer sums agree exactly
-    assert [r.loss for r in secure.rounds] == pytest.approx([r.loss for r in plain.rounds],
+    assert [r.loss for r in secure.rounds] == pytest.approx([r.loss for r in reference.rounds],
                                                             abs=1e-9)
-    assert secure.rounds[-1].epsilon == plain.rounds[-1].epsilon
+    assert secure.rounds[-1].epsilon == reference.rounds[-1].epsilon
 
 
 def test_dp_on_digits_within_5_points(digits):

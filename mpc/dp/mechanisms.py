@@ -126,7 +126,9 @@ class DistributedDiscreteGaussian:
             raise ParameterError("clip, scale and noise_multiplier must be positive")
         if self.dim < 1 or self.n_clients < 1:
             raise ParameterError("dim and n_clients must be at least 1")
-        rational_variance(self.client_variance)  # refuse a sigma the exact sampler cannot do
+        if self.client_variance < Fraction(1, 4):
+            raise ParameterError(f"each client's noise would have sigma^2 = {float(self.client_variance):.3g}, "
+                                 "below the 1/4 KLS21 needs: more noise, fewer clients or a larger scale")
 
     @property
     def client_variance(self) -> Fraction:

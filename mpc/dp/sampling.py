@@ -192,7 +192,8 @@ def rational_variance(sigma2: float | Fraction) -> Fraction:
     """The rational sigma^2 that :func:`discrete_gaussian` will use for ``sigma2``.
 
     The denominator is the largest that keeps every intermediate below 2^56, so
-    the relative change is below 2^-20 for sigma up to about 10^4.
+    the relative change is below 2^-20 for sigma up to about 10^3; sigma^2 is
+    refused above 2^26 (sigma about 8192).
     """
     s = Fraction(sigma2)
     if s <= 0:
