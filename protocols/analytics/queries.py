@@ -10,7 +10,7 @@ Each query follows the same three steps:
 2. **Securely sum** the vectors modulo 2^k with SecAgg or SecAgg+
    (:mod:`protocols.secagg`), dropout-tolerant: the server learns only the
    total of the clients that finished. k is chosen so that the largest
-   possible noiseless sum plus a noise tail fits (7.5 sigma, more for long
+   possible noiseless sum plus a noise tail fits (7.54 sigma, more for long
    vectors, so that the probability that any coordinate wraps stays below
    2^-40): overflow is ruled out by construction.
 3. **Decode** (analyst). The total is read as a signed integer and scaled
