@@ -9,10 +9,11 @@ What happens:
 1. Each hospital secret-shares two numbers: the sum of its readings and the sum of
    their squares (additive shares over Z_2^64; the other hospitals receive only a
    16-byte seed that expands to a uniformly random share).
-2. The patient counts are added in the open (the total is part of the answer).
+2. The patient counts are secret-shared and summed too; only their total is
+   opened (it is part of the answer).
 3. Everything else is computed on shares: mean = S / N, variance = Q / N - mean^2
    (one secure multiplication with a Beaver triple from a trusted dealer).
-4. Only the mean and the variance are revealed.
+4. Only the mean and the variance (and the total patient count) are revealed.
 """
 
 from __future__ import annotations
@@ -61,12 +62,16 @@ def narrate(result: mpc.RunResult) -> None:
         print(f"  {phase:<14} {pc.rounds} round(s): {sent}")
     view = result.views[1]
     print(f"\nWhat {HOSPITALS[1]} saw: {len(view)} messages.")
-    for sender, tag, arrays in view[:4]:
+    shown = 4
+    for sender, tag, arrays in view[:shown]:
         who = "dealer" if sender < 0 else HOSPITALS[sender]
         first = arrays[0].reshape(-1)[:2]
         print(f"  from {who:<11} tag {tag:<22} {first.tolist()} ...")
+    if len(view) > shown:
+        print(f"  ... and {len(view) - shown} more of the same kind (--transcript FILE.html shows all)")
     print("  Seeds and opened masks are uniformly random: nothing in them depends on\n"
-          "  another hospital's readings. Only the mean and variance are opened.")
+          "  another hospital's readings. Only the total count, the mean and the\n"
+          "  variance are opened.")
 
 
 def main(argv: list[str] | None = None) -> None:

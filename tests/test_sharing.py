@@ -444,3 +444,14 @@ def test_beaver_products_equal_ring_products(data):
     xo, yo, wo = (v.astype(object) for v in (x, y, w))
     assert np.array_equal(prod.astype(object), (xo * yo) % 2**64)
     assert np.array_equal(mm.astype(object), (xo @ wo) % 2**64)
+
+
+def test_scaling_by_a_real_without_preprocessing_says_what_is_missing():
+    from mpc.errors import ParameterError
+
+    def prog(party):
+        x = mpc.share(party, np.ones(3) if party.id == 0 else None, 0)
+        return (x * 0.5).reveal()
+
+    with pytest.raises(ParameterError, match="truncates, which needs a preprocessing source"):
+        mpc.run(prog, 2, preprocessing=None)

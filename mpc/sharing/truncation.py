@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ParameterError
+
 _SHIFT = np.uint64(1 << 62)
 _ONE = np.uint64(1)
 
@@ -48,6 +50,10 @@ def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
     if share.ndim == 0:  # numpy scalars warn on wrap-around; work on a 1-element array
         return truncate(party, share.reshape(1), frac_bits).reshape(())
     f = np.uint64(frac_bits)
+    if party.preprocessing is None:
+        raise ParameterError("a fixed-point product (also by a public real such as 0.5) truncates, "
+                             "which needs a preprocessing source: run with preprocessing='dealer' "
+                             "or another source, or multiply by integers only")
     r, r_hi, r_msb = party.preprocessing.trunc_pair(share.shape, frac_bits)
     masked = share + r
     if party.id == 0:
