@@ -73,10 +73,10 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     if ns.local is not None:
         if ns.party is not None or ns.config is not None:
             raise SystemExit("mpc: give either --local N or --party I --config FILE, not both")
+        pre = ns.preprocessing or (None if ns.no_dealer else "dealer")
         result = distributed.run_local(ns.program, ns.local, args=args, kwargs=kwargs,
                                        frac_bits=ns.frac_bits, timeout=ns.timeout or 30.0,
-                                       preprocessing=None if ns.no_dealer else "dealer",
-                                       transcript=ns.transcript)
+                                       preprocessing=pre, transcript=ns.transcript)
         outs = result.outputs
         if all(_same(o, outs[0]) for o in outs[1:]):
             print(f"result (all {len(outs)} parties): {_show(outs[0])}")
@@ -102,7 +102,8 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     outcome = distributed.execute_party(fn, conf, ns.party, key=ns.key, args=args, kwargs=kwargs,
                                         frac_bits=ns.frac_bits, session_tag=ns.session,
                                         record_transcript=record,
-                                        name=distributed._canonical_name(ns.program))
+                                        name=distributed._canonical_name(ns.program),
+                                        preprocessing=ns.preprocessing)
     if ns.result:
         with open(ns.result, "w", encoding="utf-8") as f:
             f.write(outcome.to_json())
@@ -167,6 +168,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--session", default="", help="run tag every party gives (separates runs)")
     run.add_argument("--transcript", help="write the transcript (.html or .json)")
     run.add_argument("--no-dealer", action="store_true", help="--local without a trusted dealer")
+    run.add_argument("--preprocessing", choices=["ot", "he"],
+                     help="two parties make their own preprocessing (no dealer, no third party)")
     run.add_argument("--quiet", action="store_true", help="print only the result")
     run.add_argument("--result", help=argparse.SUPPRESS)  # JSON outcome, for the --local launcher
     run.add_argument("--record-transcript", action="store_true", help=argparse.SUPPRESS)

@@ -118,8 +118,13 @@ def program_ref(program: Callable[..., Any] | str) -> str:
 
 
 # -- one party --------------------------------------------------------------------
-def _program_digest(name: str, frac_bits: int) -> bytes:
-    return hashlib.sha256(f"concilium-program\0{name}\0{frac_bits}".encode()).digest()
+def _program_digest(name: str, frac_bits: int, preprocessing: str | None = None) -> bytes:
+    extra = "" if preprocessing is None else f"\0{preprocessing}"
+    return hashlib.sha256(f"concilium-program\0{name}\0{frac_bits}{extra}".encode()).digest()
+
+
+NETWORK_PREPROCESSING = ("ot", "he")
+"""Dealer-free sources a networked two-party session can use (``preprocessing=``)."""
 
 
 @dataclass
@@ -168,8 +173,12 @@ class PartyOutcome:
 def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, party_id: int, *,
                   key: str | None = None, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                   frac_bits: int = 16, session_tag: str = "", record_transcript: bool = False,
-                  name: str | None = None) -> PartyOutcome:
-    """Run party ``party_id``; never raises: a failure is returned in ``outcome.error``."""
+                  name: str | None = None, preprocessing: str | None = None) -> PartyOutcome:
+    """Run party ``party_id``; never raises: a failure is returned in ``outcome.error``.
+
+    Preprocessing: the config's dealer if it has one; else ``preprocessing``
+    ``"ot"`` or ``"he"`` (two parties make their own, no third party) or none.
+    """
     outcome = PartyOutcome(party_id)
     endpoint = None
     party = None
@@ -177,10 +186,16 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         if not 0 <= party_id < config.n:
             raise ParameterError(f"party {party_id} is not in the config (parties 0..{config.n - 1})")
         name = name or program_title(program)
+        if preprocessing is not None and preprocessing not in NETWORK_PREPROCESSING:
+            raise ParameterError(f"preprocessing over the network is the config's dealer, "
+                                 f"{' or '.join(map(repr, NETWORK_PREPROCESSING))}, not {preprocessing!r}")
+        if preprocessing is not None and config.dealer is not None:
+            raise ParameterError(f"the config has a [dealer]: remove it to use preprocessing="
+                                 f"{preprocessing!r}")
         session = session_id(config, session_tag)
         cert = str(config.parties[party_id].certificate)
         endpoint = connect(party_id, nodes_of(config), cert=cert, key=key or key_for(cert),
-                           session=session, digest=_program_digest(name, frac_bits),
+                           session=session, digest=_program_digest(name, frac_bits, preprocessing),
                            timeout=config.timeout, digest_peers=set(range(config.n)))
         party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
                       timeout=config.timeout, record_transcript=record_transcript)
@@ -188,6 +203,12 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         if config.dealer is not None:
             remote = RemoteDealer(endpoint, config.dealer_id, config.n, session, config.timeout)
             party.preprocessing = DealerSource(party, remote)  # type: ignore[arg-type]
+        elif preprocessing == "ot":
+            from .preprocessing.ot import ot_factory
+            party.preprocessing = ot_factory(config.n)(party)
+        elif preprocessing == "he":
+            from .preprocessing.he import he_factory
+            party.preprocessing = he_factory(config.n)(party)
         outcome.output = program(party, *args, **(kwargs or {}))
         outcome.seconds = time.perf_counter() - t0
         encode_value(outcome.output)  # fail here, not in the launcher, on an unsendable output
@@ -307,7 +328,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         One OS process per party (default); ``False`` runs them as threads of
         this process, still over TCP + TLS (for tests).
     preprocessing:
-        ``"dealer"``: the launcher serves as the trusted dealer; ``None``: none.
+        ``"dealer"``: the launcher serves as the trusted dealer; ``"ot"`` or
+        ``"he"``: two parties make their own (no third party); ``None``: none.
     args, kwargs:
         Given to every party; JSON values when ``processes`` is true.
     transcript:
@@ -327,8 +349,10 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
         raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
-    if preprocessing not in ("dealer", None):
-        raise ParameterError(f"run_local supports preprocessing 'dealer' or None, not {preprocessing!r}")
+    if preprocessing not in ("dealer", None, *NETWORK_PREPROCESSING):
+        raise ParameterError(f"run_local supports preprocessing 'dealer', 'ot', 'he' or None, "
+                             f"not {preprocessing!r}")
+    own = preprocessing if preprocessing in NETWORK_PREPROCESSING else None
     record = transcript is not None
     if isinstance(program, str):
         load_program(program)  # fail here, with a clear error, not in N processes
@@ -350,7 +374,7 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         t0 = time.perf_counter()
         if processes:
             outcomes = _run_processes(program_ref(program), conf, cfg_path, parties, tag, args, kwargs,
-                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout)
+                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout, own)
         else:
             fn = load_program(program) if isinstance(program, str) else program
             name = _canonical_name(program) if isinstance(program, str) else None
@@ -360,7 +384,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
                 try:
                     outcomes[i] = execute_party(fn, conf, i, args=args, kwargs=kwargs,
                                                 frac_bits=frac_bits, session_tag=tag,
-                                                record_transcript=record, name=name)
+                                                record_transcript=record, name=name,
+                                                preprocessing=own)
                 except BaseException as exc:  # noqa: BLE001 - SystemExit etc. fail the run
                     outcomes[i].error = exc
             threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(parties)]
@@ -416,7 +441,7 @@ def _merged_transcript(outcomes: list[PartyOutcome], n: int, outputs: list[Any] 
 def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties: int, tag: str,
                    args: Sequence[Any], kwargs: dict[str, Any] | None, frac_bits: int, record: bool,
                    tmp: Path, launch_prefix: Callable[[int], list[str]] | None,
-                   wall_timeout: float | None) -> list[PartyOutcome]:
+                   wall_timeout: float | None, preprocessing: str | None = None) -> list[PartyOutcome]:
     try:
         args_json = json.dumps(list(args))
         kwargs_json = json.dumps(dict(kwargs or {}))
@@ -435,6 +460,8 @@ def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties
                "--party", str(i), "--config", str(cfg_path), "--session", tag,
                "--frac-bits", str(frac_bits), "--args", args_json, "--kwargs", kwargs_json,
                "--result", str(tmp / f"result{i}.json"), "--quiet"]
+        if preprocessing is not None:
+            cmd += ["--preprocessing", preprocessing]
         if record:
             cmd.append("--record-transcript")
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))

@@ -120,3 +120,10 @@ def test_keys_and_program_errors_are_clear(tmp_path, capsys):
     bad.write_text("def program(party):\n    return (\n")
     assert cli.main(["run", str(bad), "--local", "2"]) == 2
     assert "syntax error at line" in capsys.readouterr().err
+
+
+def test_local_run_with_dealer_free_preprocessing():
+    proc = _mpc("run", "tests/test_tcp_programs.py:arith", "--local", "2", "--preprocessing", "ot",
+                "--kwargs", '{"size": 3}')
+    assert proc.returncode == 0, proc.stderr
+    assert "result (all 2 parties)" in proc.stdout and "dealer: sent" not in proc.stdout

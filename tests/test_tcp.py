@@ -182,6 +182,24 @@ def test_arithmetic_over_tcp_threads_matches_memory_exactly_in_cost(tmp_path, n)
     _same_cost(res_tcp.cost, res_mem.cost)
 
 
+def test_dealer_free_ot_preprocessing_over_tcp(tmp_path):
+    # Two parties on a network make their own triples by OT: no dealer process, same results
+    # and the same online cost as in memory with the same source.
+    res_tcp = run_local(progs.arith, 2, processes=False, timeout=30, preprocessing="ot")
+    res_mem = mpc.run(progs.arith, 2, preprocessing="ot")
+    want = progs.arith_plain()
+    for out in res_tcp.outputs:
+        for k in want:
+            assert np.allclose(out[k], want[k], atol=1e-3), k
+    assert -1 not in res_tcp.cost.bytes_sent                 # nobody but the two parties spoke
+    assert res_tcp.cost.phases()["compute"].rounds == res_mem.cost.phases()["compute"].rounds
+    with pytest.raises(ParameterError, match="exactly 2 parties"):
+        run_local(progs.arith, 3, processes=False, timeout=10, preprocessing="ot")
+    conf = cfgmod.load(make_local_config(tmp_path, 2, dealer=True, timeout=5))
+    refused = execute_party(progs.arith, conf, 0, preprocessing="ot")
+    assert isinstance(refused.error, ParameterError) and "[dealer]" in str(refused.error)
+
+
 def test_arithmetic_between_processes_matches_memory(tmp_path):
     res_tcp = run_local("tests/test_tcp_programs.py:arith", 3, timeout=30, kwargs={"size": 5})
     res_mem = mpc.run(progs.arith, 3, kwargs={"size": 5})
