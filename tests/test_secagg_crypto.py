@@ -37,6 +37,10 @@ def test_low_order_public_keys_are_refused():
             crypto.agree(ALICE_SK, bad)
     assert not crypto.valid_public_key(ALICE_PK[:31])
     assert crypto.valid_public_key(ALICE_PK)
+    # X25519 ignores the top bit: the same key with it set is refused (one key, one byte
+    # string, or duplicate checks miss it), and so is a u-coordinate of p or more.
+    assert not crypto.valid_public_key(ALICE_PK[:31] + bytes([ALICE_PK[31] | 0x80]))
+    assert not crypto.valid_public_key((2**255 - 19 + 5).to_bytes(32, "little"))
 
 
 def test_pair_derivations_are_symmetric_and_separated():

@@ -72,8 +72,8 @@ def word_bits(words: np.ndarray, width: int = 64) -> np.ndarray:
     """The low ``width`` bits of each word as uint8 0/1, shape ``words.shape + (width,)``."""
     if not 1 <= width <= 64:
         raise ParameterError(f"width must be in [1, 64], got {width}")
-    w = np.ascontiguousarray(words, dtype=np.uint64)
-    raw = w.astype("<u8").view(np.uint8).reshape(w.shape + (8,))
+    w = np.asarray(words, dtype=np.uint64)
+    raw = np.ascontiguousarray(w, dtype="<u8").reshape(-1).view(np.uint8).reshape(w.shape + (8,))
     return np.unpackbits(raw, axis=-1, bitorder="little")[..., :width]
 
 

@@ -65,9 +65,14 @@ def agree(secret: bytes, peer_public: bytes) -> bytes:
 _CHECK_SCALAR = hashlib.sha256(b"concilium/secagg/key-check").digest()
 
 
+_FIELD_PRIME = 2**255 - 19
+
+
 def valid_public_key(pk: bytes) -> bool:
-    """True if ``pk`` is 32 bytes and not a low-order point (agreement gives non-zero)."""
-    if len(pk) != KEY_BYTES:
+    """True if ``pk`` is 32 bytes in canonical form (top bit clear, u below 2^255 - 19) and
+    not a low-order point (agreement gives non-zero). X25519 ignores the top bit: without the
+    canonical check one key has two byte strings, which duplicate checks would miss."""
+    if len(pk) != KEY_BYTES or int.from_bytes(pk, "little") >= _FIELD_PRIME:
         return False
     try:
         crypto_scalarmult(_CHECK_SCALAR, bytes(pk))
