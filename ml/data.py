@@ -80,23 +80,36 @@ def split_clients(X: np.ndarray, y: np.ndarray,
 
 def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded stratified split: (X_train, y_train, X_test, y_test)."""
+    """Seeded stratified split: (X_train, y_train, X_test, y_test).
+
+    Each class sends ``round(test_fraction * n_c)`` of its ``n_c`` rows to the
+    test set, at least one and at most ``n_c - 1`` (a class with one row stays
+    in training), so small classes make the test share larger than asked.
+    """
     if not 0 < test_fraction < 1:
         raise ParameterError("test_fraction must be in (0, 1)")
     X, y = np.asarray(X), np.asarray(y)
     rng = _simulation_rng(seed)
-    test = []
+    test = [np.empty(0, dtype=np.int64)]
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        test.append(idx[: max(1, int(round(test_fraction * idx.size)))])
+        take = min(idx.size - 1, max(1, int(round(test_fraction * idx.size))))
+        test.append(idx[:take])
     mask = np.zeros(y.size, dtype=bool)
     mask[np.concatenate(test)] = True
+    if mask.all() or not mask.any():
+        raise ParameterError(f"a test fraction of {test_fraction} leaves an empty "
+                             f"{'training' if mask.all() else 'test'} set for these {y.size} rows")
     return X[~mask], y[~mask], X[mask], y[mask]
 
 
 def standardize(X_train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Scale features to zero mean, unit variance using the training statistics."""
+    """Scale features to zero mean, unit variance using the training statistics.
+
+    A constant column (its float std is rounding noise, e.g. 1e-17 for 0.1)
+    is only centred, not divided by that noise.
+    """
     mu = X_train.mean(axis=0)
     sd = X_train.std(axis=0)
-    sd[sd == 0] = 1.0
+    sd[np.ptp(X_train, axis=0) == 0] = 1.0
     return [(X_train - mu) / sd, *[(o - mu) / sd for o in others]]

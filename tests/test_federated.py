@@ -353,3 +353,17 @@ def test_secure_rounds_below_threshold_are_skipped_and_training_goes_on(cancer, 
     assert skipped and done  # some rounds lost too many clients, others went through
     assert all(r.survivors < 6 for r in done if r.survivors != r.sampled)
     assert h.final_accuracy > 0.85
+
+
+def test_data_helpers_handle_constant_columns_and_small_classes():
+    from ml.data import standardize
+
+    X = np.column_stack([np.full(6, 0.1), np.arange(6.0)])
+    Xtr, Xte = standardize(X, np.array([[0.101, 2.0]]))
+    assert np.allclose(Xtr[:, 0], 0) and abs(Xte[0, 0] - 0.001) < 1e-12   # centred, not blown up
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2])                              # class 2 has one row
+    Xa = np.arange(9.0).reshape(-1, 1)
+    _, ytr, _, yte = train_test_split(Xa, y, 0.25, seed=0)
+    assert 2 in ytr and 2 not in yte and {0, 1} <= set(yte.tolist())
+    with pytest.raises(ParameterError, match="empty training set|empty test set"):
+        train_test_split(np.arange(2.0).reshape(-1, 1), np.array([0, 1]), 0.5)
