@@ -38,7 +38,8 @@ receives is a seed, a share or a value masked by fresh preprocessing, so the
 model owner's view is independent of the inputs and the data owner's view of
 the weights, apart from the opened result (tested in
 ``tests/test_inference_views.py``). Public: the architecture (layer kinds,
-shapes, activations, head) and the number of inputs. The data owner learns
+shapes, activations, head), the number of inputs and the batch size (message
+shapes and rounds show both). The data owner learns
 the label (or what ``output`` asks for), which, over many queries, is what
 model-extraction attacks use; returning labels only limits that.
 
