@@ -88,23 +88,26 @@ def phase_rounds(clocks: list[list[tuple[str, int, int]]]) -> dict[str, int]:
     phases in the same order); its rounds are the latest exit clock minus the
     latest entry clock.
     """
-    per_phase: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for entries in clocks:
-        seen: dict[str, int] = {}
-        for name, start, end in entries:
-            k = seen.get(name, 0)
-            seen[name] = k + 1
-            per_phase.setdefault((name, k), []).append((start, end))
     out: dict[str, int] = {}
-    for (name, _), spans in per_phase.items():
-        delta = max(e for _, e in spans) - max(s for s, _ in spans)
-        out[name] = out.get(name, 0) + max(delta, 0)
+    for (name, _), (start, end) in _critical_spans(clocks).items():
+        out[name] = out.get(name, 0) + max(end - start, 0)
     return out
 
 
 def explicit_rounds(clocks: list[list[tuple[str, int, int]]]) -> int:
     """Rounds on the critical path inside any explicit phase (the union of their spans, so
     that nested phases count once): the default phase ``online`` has the rest."""
+    total, reach = 0, -1
+    for s, e in sorted(_critical_spans(clocks).values()):
+        s = max(s, reach)
+        if e > s:
+            total += e - s
+            reach = e
+    return total
+
+
+def _critical_spans(clocks: list[list[tuple[str, int, int]]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(latest entry clock, latest exit clock) of the k-th entry into each phase, over parties."""
     per_phase: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for entries in clocks:
         seen: dict[str, int] = {}
@@ -112,14 +115,7 @@ def explicit_rounds(clocks: list[list[tuple[str, int, int]]]) -> int:
             k = seen.get(name, 0)
             seen[name] = k + 1
             per_phase.setdefault((name, k), []).append((start, end))
-    spans = sorted((max(s for s, _ in v), max(e for _, e in v)) for v in per_phase.values())
-    total, reach = 0, -1
-    for s, e in spans:
-        s = max(s, reach)
-        if e > s:
-            total += e - s
-            reach = e
-    return total
+    return {key: (max(s for s, _ in spans), max(e for _, e in spans)) for key, spans in per_phase.items()}
 
 
 def gather_cost(n_parties: int,

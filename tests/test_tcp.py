@@ -223,24 +223,34 @@ def _same_cost(a, b):
 
 
 # -- authentication -----------------------------------------------------------------
-def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
-    ids = [new_identity(i, tmp_path / "ok") for i in range(2)]
-    intruder = new_identity(1, tmp_path / "intruder")
+def _listening_party0(folder, timeout):
+    """Party 0 of a 2-party mesh, connecting in a thread (box["ep"]); returns ids, port, nodes."""
+    ids = [new_identity(i, folder) for i in range(2)]
     port = _ports(1)[0]
     nodes = {i: mesh.Node(i, "127.0.0.1", port if i == 0 else 1, load_certificate(ids[i].certificate))
              for i in range(2)}
     box = {}
     t = threading.Thread(target=lambda: box.setdefault("ep", mesh.connect(
-        0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION, timeout=10)))
+        0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION, timeout=timeout)))
     t.start()
-    # The intruder trusts party 0's real certificate but presents its own.
-    ctx = context(False, intruder.certificate, intruder.key, [nodes[0].der])
+    return ids, port, nodes, box, t
+
+
+def _dial(port):
     for _ in range(100):
         try:
-            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-            break
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
         except OSError:
             time.sleep(0.05)
+    raise AssertionError(f"nobody listens on port {port}")
+
+
+def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
+    ids, port, nodes, box, t = _listening_party0(tmp_path / "ok", 10)
+    intruder = new_identity(1, tmp_path / "intruder")
+    # The intruder trusts party 0's real certificate but presents its own.
+    ctx = context(False, intruder.certificate, intruder.key, [nodes[0].der])
+    raw = _dial(port)
     try:
         with ctx.wrap_socket(raw) as s:
             s.sendall(b"x" * 64)
@@ -262,22 +272,8 @@ def test_unknown_certificate_is_refused_and_the_session_still_runs(tmp_path):
 def test_silent_strangers_do_not_hold_up_the_session(tmp_path):
     # Strangers connect to party 0's port first and say nothing. Each accepted connection
     # shakes hands in its own thread, so the real party 1 still gets in at once.
-    ids = [new_identity(i, tmp_path) for i in range(2)]
-    port = _ports(1)[0]
-    nodes = {i: mesh.Node(i, "127.0.0.1", port if i == 0 else 1, load_certificate(ids[i].certificate))
-             for i in range(2)}
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("ep", mesh.connect(
-        0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION, timeout=6)))
-    t.start()
-    strangers = []
-    for _ in range(100):
-        try:
-            strangers.append(socket.create_connection(("127.0.0.1", port), timeout=5))
-            break
-        except OSError:
-            time.sleep(0.05)
-    strangers += [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    ids, port, nodes, box, t = _listening_party0(tmp_path, 6)
+    strangers = [_dial(port) for _ in range(3)]
     ep1 = mesh.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
                        timeout=6)
     t.join()
