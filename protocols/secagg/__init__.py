@@ -8,7 +8,7 @@ Quick start::
     import numpy as np
     from protocols.secagg import aggregate
 
-    updates = [np.random.default_rng(i).normal(size=1000) for i in range(20)]
+    updates = [np.random.default_rng(i).normal(size=1000) for i in range(20)]  # simulated updates
     res = aggregate(updates, variant="secagg+", dropouts=0.1)
     total, cost = res          # total: float sum over res.survivors
     print(cost.server_seconds, cost.bytes_per_client, res.error_bound)
