@@ -111,5 +111,5 @@ def standardize(X_train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """
     mu = X_train.mean(axis=0)
     sd = X_train.std(axis=0)
-    sd[np.ptp(X_train, axis=0) == 0] = 1.0
+    sd[(np.ptp(X_train, axis=0) == 0) | (sd == 0)] = 1.0
     return [(X_train - mu) / sd, *[(o - mu) / sd for o in others]]

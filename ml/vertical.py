@@ -174,7 +174,7 @@ def _standardize(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
         return X, np.zeros(X.shape[1]), np.ones(X.shape[1])
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
-    scale[np.ptp(X, axis=0) == 0] = 1.0     # constant columns: the float std is rounding noise
+    scale[(np.ptp(X, axis=0) == 0) | (scale == 0)] = 1.0   # constant columns: std is rounding noise
     return (X - mean) / scale, mean, scale
 
 

@@ -225,7 +225,8 @@ class Party:
         except (TransportError, ProtocolAbort) as exc:
             transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
             finished = getattr(self.endpoint, "finished_peers", lambda: set())()
-            if isinstance(exc, PeerTimeout) or frm in transport_dropped or frm in finished:
+            gone = isinstance(exc, TransportError) and frm in finished   # finished, nothing sent
+            if isinstance(exc, PeerTimeout) or frm in transport_dropped or gone:
                 self._dropped.add(frm)
                 return None
             raise

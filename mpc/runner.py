@@ -207,6 +207,8 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         the parties are already threads, and BLAS pools in each of them would
         fight over the cores (a 64x32 product at batch 256 slows 20x). The
         previous limit is restored afterwards; ``None`` leaves BLAS alone.
+        BLAS pools are per process: runs that overlap in threads share the
+        limit of the first one to start, and the last to end restores it.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
         raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")

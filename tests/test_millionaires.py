@@ -185,3 +185,20 @@ def test_an_out_of_range_secret_is_not_quoted_in_the_error_or_the_transcript(tmp
         mpc.run(lambda p, w: yao1982(p, w, max_wealth=10, key_bits=1024, insecure_small_key_for_tests=True),
                 2, inputs=[7654321, 3], preprocessing=None)
     assert "7654321" not in str(info.value)
+
+
+def test_range_errors_of_secret_values_do_not_quote_them():
+    from mpc.errors import EncodingError
+    from mpc.he import paillier
+    from mpc.he.packing import Packing
+
+    def prog(party):
+        return mpc.share(party, np.array([3.0e15]) if party.id == 0 else None, 0)
+
+    with pytest.raises(EncodingError) as info:
+        mpc.run(prog, 2, preprocessing=None)
+    assert "3e+15" not in str(info.value) and "fixed-point range" in str(info.value)
+    public = paillier.keygen(512, insecure_for_testing=True).public
+    with pytest.raises(EncodingError) as info:
+        public.encrypt_packed(np.array([987654321]), Packing(value_bits=16))
+    assert "987654321" not in str(info.value)

@@ -120,24 +120,28 @@ def test_a_party_stuck_in_local_work_does_not_hold_up_a_failed_run():
 def test_overlapping_runs_restore_the_blas_limit():
     import threading
 
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     def blas_threads():
         return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
 
-    before = blas_threads()
-    started = threading.Event()
+    if not blas_threads():
+        pytest.skip("no BLAS thread pool to limit")
+    with threadpool_limits(2, user_api="blas"):       # a limit the runs' 1 differs from
+        before = blas_threads()
+        assert all(n == 2 for n in before)
+        started = threading.Event()
 
-    def slow(party):
-        started.set()
-        time.sleep(0.5)
+        def slow(party):
+            started.set()
+            time.sleep(0.5)
 
-    other = threading.Thread(target=lambda: mpc.run(slow, 2, preprocessing=None))
-    other.start()
-    started.wait(5)
-    mpc.run(lambda party: time.sleep(1.0), 2, preprocessing=None)   # starts inside, ends after
-    other.join()
-    assert blas_threads() == before
+        other = threading.Thread(target=lambda: mpc.run(slow, 2, preprocessing=None))
+        other.start()
+        started.wait(5)
+        mpc.run(lambda party: time.sleep(1.0), 2, preprocessing=None)   # starts inside, ends after
+        other.join()
+        assert blas_threads() == before
 
 
 def test_crashed_party_wakes_the_others_with_its_error():
@@ -292,3 +296,15 @@ def test_phase_rounds_add_up_and_a_send_only_phase_owns_its_round():
     assert cost.rounds == 4
     assert (ph["A"].rounds, ph["B"].rounds, ph["online"].rounds, ph["C"].rounds) == (1, 0, 1, 2)
     assert sum(p.rounds for p in ph.values()) == cost.rounds
+
+
+def test_try_recv_does_not_swallow_a_wrong_tag_from_a_peer_that_finished():
+    def prog(party):
+        if party.id == 0:
+            party.send(1, "other", np.zeros(1))            # off-protocol, then returns
+            return None
+        time.sleep(0.3)                                    # let party 0 finish first
+        return party.try_recv(0, "expected", timeout=5)
+
+    with pytest.raises(ProtocolError, match="expected"):
+        mpc.run(prog, 2, preprocessing=None)

@@ -62,8 +62,8 @@ class FixedPoint:
                 raise EncodingError("cannot encode NaN or infinity as fixed point")
             peak = float(np.max(np.abs(arr)))
             if peak >= self.max_abs:
-                raise EncodingError(
-                    f"value of magnitude {peak:.6g} is outside the fixed-point range "
+                raise EncodingError(   # the value itself may be secret: not quoted
+                    f"a value is outside the fixed-point range "
                     f"|x| < 2^{_HEADROOM_BITS - self.frac_bits} (frac_bits={self.frac_bits})"
                 )
         scaled = np.rint(arr * self.scale)

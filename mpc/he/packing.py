@@ -107,7 +107,7 @@ def _encode_values(values, packing: Packing) -> list[int]:
         raise EncodingError(
             f"a value does not fit Packing(value_bits={packing.value_bits}, frac_bits="
             f"{packing.frac_bits}): encoded values must lie in [-2^{packing.value_bits - 1}, "
-            f"2^{packing.value_bits - 1}), got [{lo}, {hi}]")
+            f"2^{packing.value_bits - 1})")   # the values themselves may be secret: not quoted
     return [v + half for v in ints]
 
 
