@@ -406,7 +406,7 @@ def test_yao_batches_beyond_one_ot_call(monkeypatch):
     c = builder.greater_than(16)
     res = yao2(c, int_to_bits(a, 16), int_to_bits(b, 16))
     assert res.outputs[0][:, 0].tolist() == (a > b).astype(int).tolist()
-    blocks = yao._blocks(c, 100, 16)
+    blocks = yao._blocks(c, 100)
     assert len(blocks) > 2 and res.cost.rounds == 5 + 2 * (len(blocks) - 1)
 
 

@@ -41,8 +41,9 @@ blocks of at most ``OT_BLOCK`` = 2^22, each rounded up to a multiple of 8)
 (+ ``B n_out`` result bytes);
 garbler -> evaluator ``16 B n_E`` (OT) ``+ 16 B n_G`` (labels) ``+ 32 B A``
 (tables) ``+ B n_out`` (decoding) bytes. Rounds: 2 (3 when the garbler gets
-the output) and 2 more per further OT block (batches of over 2^22 / n_E
-instances); the OT setup adds 2 (its first message travels with the batch size).
+the output) and 2 more per further block when the evaluator has inputs
+(batches of over 2^22 / (n_G + n_E) instances); the OT setup adds 2 (its
+first message travels with the batch size).
 
 References
 ----------
@@ -67,7 +68,8 @@ from . import garble as gb
 from .circuit import Circuit
 
 CHUNK_WIRE_INSTANCES = 1 << 22
-#: Evaluator-input OTs per OT call (a group of chunks; IKNP refuses more than 2^26 at once).
+#: Input labels per block of chunks, so evaluator-input OTs per OT call (IKNP refuses more
+#: than 2^26 at once) and label memory are bounded.
 OT_BLOCK = 1 << 22
 """Wire labels held at once (64 MiB): the batch is garbled in chunks of this many wire-instances."""
 
@@ -214,13 +216,13 @@ def _chunks(circuit: Circuit, batch: int) -> list[tuple[int, int]]:
     return [(s, min(batch, s + size)) for s in range(0, batch, size)]
 
 
-def _blocks(circuit: Circuit, batch: int, n_e: int) -> list[list[tuple[int, int]]]:
-    """Garbling chunks grouped so that each group's evaluator-input OTs fit one OT call of at
-    most ``OT_BLOCK`` OTs (its labels then take at most 16 ``OT_BLOCK`` bytes)."""
+def _blocks(circuit: Circuit, batch: int) -> list[list[tuple[int, int]]]:
+    """Garbling chunks grouped so that each group holds at most ``OT_BLOCK`` input labels
+    (16 ``OT_BLOCK`` bytes, garbler's and evaluator's), hence at most that many OTs."""
     blocks: list[list[tuple[int, int]]] = [[]]
     for s, e in _chunks(circuit, batch):
         start = blocks[-1][0][0] if blocks[-1] else s
-        if blocks[-1] and (e - start) * n_e > OT_BLOCK:
+        if blocks[-1] and (e - start) * circuit.n_inputs > OT_BLOCK:
             blocks.append([])
         blocks[-1].append((s, e))
     return blocks if blocks[0] else []
@@ -244,7 +246,7 @@ def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: 
             raise ParameterError("the garbler needs an IKNPSender set up with its evaluator")
     hasher = FixedKeyHash()
     decodings = []
-    for block in _blocks(circuit, batch, e_wires.size):   # one OT call per block of chunks
+    for block in _blocks(circuit, batch):   # one OT call per block of chunks
         lo, hi = block[0][0], block[-1][1]
         zeros = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
         if e_wires.size:
@@ -283,7 +285,7 @@ def _evaluator(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires
             raise ParameterError("the evaluator needs an IKNPReceiver set up with its garbler")
     hasher = FixedKeyHash()
     results = []
-    for block in _blocks(circuit, batch, e_wires.size):   # one OT call per block of chunks
+    for block in _blocks(circuit, batch):   # one OT call per block of chunks
         lo, hi = block[0][0], block[-1][1]
         block_labels = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
         if e_wires.size:  # wire-major: wire i of every instance of the block, then wire i + 1
