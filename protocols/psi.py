@@ -501,19 +501,28 @@ def _check_size(party: Any, theirs: np.ndarray, limit: int | None, peer: int) ->
                             f"max_peer_items = {limit}")
 
 
+def _reblind_peer(party: Any, peer: int, header: np.ndarray, values: Any, key: bytes, workers: int,
+                  limit: int | None, tag: str, role: str) -> tuple[Any, np.ndarray]:
+    """Receive the peer's header and blinded set, check them, and re-blind the set with our
+    key (the first TAG_BYTES of each point). Returns (our values, typed as the peer's if
+    ours are empty, the doubly blinded tags)."""
+    their_header, theirs = _recv(party, peer, tag, 2)
+    _check_header(party, header, their_header, peer)
+    values = _empty_like_peer(values, their_header)
+    _check_points(theirs, POINT_BYTES, None, f"the {role}'s blinded set", party.id)
+    _check_size(party, theirs, limit, peer)
+    with party.phase("psi/reblind"):
+        return values, blind(theirs, key, workers)[:, :TAG_BYTES]
+
+
 def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
               key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     with party.phase("psi/blind"):
         mine = hash_and_blind(enc, key, workers, dst)                 # step 1: a·H(x_i)
     party.send(peer, "blinded-r", header, mine)
-    their_header, theirs = _recv(party, peer, "blinded-s", 2)
-    _check_header(party, header, their_header, peer)
-    values = _empty_like_peer(values, their_header)
-    _check_points(theirs, POINT_BYTES, None, "the sender's blinded set", party.id)
-    _check_size(party, theirs, limit, peer)
-    with party.phase("psi/reblind"):
-        double_theirs = blind(theirs, key, workers)[:, :TAG_BYTES]    # step 2: a·b·H(y_j)
+    values, double_theirs = _reblind_peer(party, peer, header, values, key, workers, limit,
+                                          "blinded-s", "sender")      # step 2: a·b·H(y_j)
     (double_mine,) = _recv(party, peer, "double-r", 1)
     _check_points(double_mine, TAG_BYTES, len(enc), "the re-blinded set", party.id)
     hit = np.isin(_rows(double_mine), _rows(double_theirs))          # step 3
@@ -535,13 +544,8 @@ def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[by
     with party.phase("psi/blind"):
         mine = hash_and_blind([enc[k] for k in order], key, workers, dst)  # step 1: b·H(y_j)
     party.send(peer, "blinded-s", header, mine)
-    their_header, theirs = _recv(party, peer, "blinded-r", 2)
-    _check_header(party, header, their_header, peer)
-    values = _empty_like_peer(values, their_header)
-    _check_points(theirs, POINT_BYTES, None, "the receiver's blinded set", party.id)
-    _check_size(party, theirs, limit, peer)
-    with party.phase("psi/reblind"):
-        double = blind(theirs, key, workers)[:, :TAG_BYTES]           # step 2: b·a·H(x_i)
+    values, double = _reblind_peer(party, peer, header, values, key, workers, limit,
+                                   "blinded-r", "receiver")          # step 2: b·a·H(x_i)
     if size_only:
         double = double[np.argsort(party.prg.uint64(len(double)), kind="stable")]
     party.send(peer, "double-r", double)
@@ -549,10 +553,10 @@ def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[by
         return None
     (result,) = _recv(party, peer, "result", 1)
     if size_only:
-        if result.dtype != np.int64 or result.shape != (1,) or not 0 <= result[0] <= min(len(enc), len(theirs)):
+        if result.dtype != np.int64 or result.shape != (1,) or not 0 <= result[0] <= min(len(enc), len(double)):
             raise ProtocolError(f"party {party.id}: malformed intersection size from party {peer}")
         return int(result[0])
-    if (result.dtype != np.int64 or result.ndim != 1 or len(result) > min(len(enc), len(theirs))
+    if (result.dtype != np.int64 or result.ndim != 1 or len(result) > min(len(enc), len(double))
             or (len(result) and (result.min() < 0 or result.max() >= len(enc)))
             or len(np.unique(result)) != len(result)):
         raise ProtocolError(f"party {party.id}: malformed intersection positions from party {peer}")
