@@ -195,7 +195,9 @@ class SecAggAggregator(Aggregator):
 
     Security
     --------
-    Semi-honest server (SecAgg's malicious-server consistency round is not run);
+    Semi-honest server (SecAgg's malicious-server consistency round is not run;
+    a server that only lies about who survived is tolerated, t being a strict
+    majority of each client's shareholders, see ``docs/secagg.md``);
     privacy against the server colluding with fewer than t clients, t the
     Shamir threshold chosen from the round size, ``dropout_bound`` and
     ``corruption`` (SecAgg+: with the failure probability of Bell et al. 2020,

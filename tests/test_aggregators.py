@@ -185,7 +185,10 @@ def test_property_sum_of_any_survivors(name, n, d, data):
     vectors[0][0] = bound  # the edges of the range
     vectors[n - 1][-1] = -bound
     dropped = data.draw(st.sets(st.integers(0, n - 1), max_size=(n - 1) // 3))
-    agg = make_aggregator(name)
+    # 30% of 4 clients rounds up to 2 drops, which no majority threshold survives
+    # (test_secagg_split.py): rounds of 4 need a lower dropout bound
+    kw = {"dropout_bound": 0.25} if name != "plaintext" and n == 4 else {}
+    agg = make_aggregator(name, **kw)
     agg.setup(n, d, bound)
     res = agg.aggregate(vectors, dropped=dropped)
     assert res.survivors == [i for i in range(n) if i not in dropped]
@@ -210,6 +213,10 @@ def test_unsafe_or_impossible_parameters_are_refused():
         assert (small.chosen_preset, small.round_bits) == ("aggregate", 24)
         assert (large.chosen_preset, large.round_bits) == ("linear", 20)
     if "secagg" in AVAILABLE:
+        agg = make_aggregator("secagg")
+        agg.setup(4, 3, 1.0)
+        with pytest.raises(ParameterError, match="lower dropout_bound"):
+            agg.check_round_size(4)  # 2 of 4 may drop: t = 2 is no majority of 4 holders
         agg = make_aggregator("secagg")
         agg.setup(5, 3, 1.0)
         with pytest.raises(ProtocolAbort):  # one survivor: its "sum" would be its input

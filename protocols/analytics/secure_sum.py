@@ -67,8 +67,12 @@ def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str
         raise ParameterError(
             f"{int(np.count_nonzero(~alive))} of {n} clients drop, more than the "
             f"{DROPOUT_BOUND:.0%} the secure sum is configured to survive")
-    config = make_config(n, dim, variant=_variant(n, variant), bits=bits, dropout=DROPOUT_BOUND,
-                         corruption=CORRUPTION_BOUND, session=derive_seed(seed, "session"))
+    # configured for exactly the drops admitted above, int(DROPOUT_BOUND * n): rounding the
+    # fraction up instead would ask n = 4 to survive 2 drops, which no threshold that is a
+    # majority of the shareholders can (protocols.secagg.config.check_majority)
+    config = make_config(n, dim, variant=_variant(n, variant), bits=bits,
+                         dropout=int(DROPOUT_BOUND * n) / n, corruption=CORRUPTION_BOUND,
+                         session=derive_seed(seed, "session"))
     ring = values.astype(config.dtype)
     drops = {int(u): 2 for u in np.flatnonzero(~alive)}
     view: list[np.ndarray] = []

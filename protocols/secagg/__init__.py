@@ -31,9 +31,16 @@ Semi-honest server colluding with fewer than t clients (SecAgg; for SecAgg+
 at most ``corruption * n`` random clients, failure probability
 ``config.privacy_failure``): the server's view is simulatable from the sum of
 the survivors' inputs. Correct while at most ``dropout * n`` clients drop
-(SecAgg+: except with probability ``config.correctness_failure``). Not covered:
-a malicious server lying about who dropped to different clients (the paper's
-consistency-check round with signatures), malicious clients altering the sum.
+(SecAgg+: except with probability ``config.correctness_failure``). Also
+private against a server that follows the protocol except that it tells
+different clients different survivor lists (not colluding with clients): t is
+a strict majority of each client's k + 1 shareholders (2t > k + 1, refused
+otherwise), so it never gets t shares of both b_u and s_u^SK; clients refuse
+requests listing fewer than t clients alive. Not covered: a server that both
+lies about survivors and colludes with c of u's neighbours (then 2t <= k + 1 + c
+suffices), draws the graph or hands out keys inconsistently (the paper's
+consistency-check round with signatures is not run), malicious clients
+altering the sum. Details: ``docs/secagg.md``.
 
 Cost
 ----

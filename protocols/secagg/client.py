@@ -18,8 +18,10 @@ Protocol (client u, Bonawitz et al. 2017, Fig. 4; neighbours N(u) for SecAgg+)
    mod 2^k with ``D_uv = +1`` if u < v else -1 and s_uv derived from
    DH(s_u^SK, s_v^PK).
 3. ``unmask(live, dropped)``: refuse if any client is named in both lists (the
-   double-masking rule) or outside U2; else reveal the b-shares of ``live``
-   and the s^SK-shares of ``dropped``. Answers at most once.
+   double-masking rule) or outside U2, or if fewer than t clients are listed
+   alive (|U3| >= t, Bonawitz et al. Fig. 4 round 3; here U3 among this
+   client's shareholders); else reveal the b-shares of ``live`` and the
+   s^SK-shares of ``dropped``. Answers at most once.
 """
 
 from __future__ import annotations
@@ -222,8 +224,10 @@ class Client:
         ------
         ProtocolAbort
             The request names a client in both lists (it would unmask that
-            client's input), names this client as dropped, or names clients
-            whose shares this client does not hold.
+            client's input), names this client as dropped, names clients
+            whose shares this client does not hold, or lists fewer than t
+            clients alive (an honest server then cannot rebuild this
+            client's own seed, so only a lying one would ask).
         """
         self._enter("unmask")
         what = self._what("masked")
@@ -241,6 +245,9 @@ class Client:
                                 f"client's share holdings")
         if self.id not in live.tolist():
             raise ProtocolAbort(f"{what}: refused: this client is alive but not listed as live")
+        if len(live) < self.config.threshold:
+            raise ProtocolAbort(f"{what}: refused: {len(live)} clients listed alive, fewer than "
+                                f"t = {self.config.threshold}")
         seed = np.array([self._shares[v][:SEED_ELEMS] for v in live.tolist()],
                         dtype=np.uint32).reshape(-1, SEED_ELEMS)
         key = np.array([self._shares[v][SEED_ELEMS:ELEMS] for v in dropped.tolist()],

@@ -6,6 +6,11 @@ server and every client hold. The neighbour degree k and the Shamir threshold
 t come from :func:`protocols.secagg.graph.choose` (Bell et al. 2020): SecAgg is
 the complete graph (k = n - 1); SecAgg+ the smallest even k whose privacy and
 correctness failure probabilities (reported) meet 2^-sigma and 2^-eta.
+
+Every configuration, however it is built, obeys the majority rule
+:func:`check_majority`: t is more than half of a client's k + 1 shareholders,
+so that a server lying about who survived cannot collect t shares of both of
+one client's secrets (see the Security section of :mod:`protocols.secagg`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ from .graph import choose, failure_bounds
 VARIANTS = ("secagg", "secagg+")
 
 
+def check_majority(threshold: int, degree: int) -> None:
+    """Refuse a threshold that is not a strict majority of the ``degree + 1`` shareholders.
+
+    A client's shares are held by its k = ``degree`` neighbours and itself. A
+    server that tells t - 1 neighbours "u is alive" and t others "u dropped"
+    gets t shares of u's self-mask seed (counting u's own) and t of its mask
+    key, and unmasks u's input, whenever 2t <= k + 1. Honest holders reveal
+    one of the two shares each, so 2t > k + 1 leaves the server short of one.
+    """
+    if 2 * threshold <= degree + 1:
+        raise ParameterError(
+            f"threshold t = {threshold} is not a strict majority of the {degree + 1} "
+            f"shareholders (2t <= k + 1 with k = {degree} neighbours): a server that tells some "
+            f"shareholders a client dropped and the others it is alive would get t shares of "
+            f"both its secrets and unmask its input; need t >= {(degree + 1) // 2 + 1}")
+
+
 @dataclass(frozen=True)
 class SecAggConfig:
     """Everything the parties agree on before round 0 (all public)."""
@@ -38,6 +60,12 @@ class SecAggConfig:
     corruption: float
     privacy_failure: float
     correctness_failure: float
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.threshold <= min(self.degree, self.n - 1) + 1:
+            raise ParameterError(f"threshold {self.threshold} outside [2, {self.degree + 1}] "
+                                 f"for {self.degree} neighbours")
+        check_majority(self.threshold, self.degree)
 
     @property
     def dtype(self) -> np.dtype:
@@ -72,8 +100,9 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
         ``dropout * n`` drop and private while at most ``corruption * n`` collude
         (with the reported failure probabilities for SecAgg+).
     threshold:
-        Override the Shamir threshold t (refused unless its failure bounds meet
-        the same targets as the default choice).
+        Override the Shamir threshold t (refused unless it is a strict majority
+        of the k + 1 shareholders, :func:`check_majority`, and its failure
+        bounds meet the same targets as the default choice).
     sigma, eta:
         SecAgg+ targets: privacy failure at most 2^-sigma, correctness 2^-eta.
     """
@@ -89,6 +118,7 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
     t = choice.threshold
     if threshold is not None:
         holders = choice.k + 1
+        check_majority(int(threshold), choice.k)
         privacy, correctness = failure_bounds(int(n), choice.k, int(threshold), dropout, corruption)
         if not 2 <= threshold <= holders or privacy > 2.0 ** -sigma or correctness > 2.0 ** -eta:
             raise ParameterError(

@@ -25,8 +25,13 @@ neighbours and the node itself):
   (``Hyp(n-1, delta n - 1, k) >= k - t + 1`` for a dropped one, the larger counts).
 
 :func:`choose` takes the smallest even k (and the largest t) meeting
-``privacy <= 2^-sigma`` and ``correctness <= 2^-eta``; when none exists below
-n - 1 it returns the complete graph, where the bounds are exact (0 or 1).
+``privacy <= 2^-sigma`` and ``correctness <= 2^-eta`` with t a strict majority
+of the k + 1 shareholders (2t > k + 1, the rule that stops a server splitting
+the survivor list, :func:`protocols.secagg.config.check_majority`); when none
+exists below n - 1 it returns the complete graph, where the bounds are exact
+(0 or 1). Since t is already the largest the correctness bound allows, a k
+whose t is no majority is passed over for a larger k rather than given a
+larger t: the majority rule costs neighbours, not dropout tolerance.
 
 References
 ----------
@@ -146,7 +151,8 @@ def failure_bounds(n: int, k: int, t: int, dropout: float, corruption: float) ->
 
 def _best_threshold(n: int, k: int, dropout: float, corruption: float,
                     sigma: int, eta: int) -> GraphChoice | None:
-    """Largest t meeting the correctness bound, if it also meets the privacy bound."""
+    """Largest t meeting the correctness bound, if it also meets the privacy bound and
+    is a strict majority of the k + 1 shareholders."""
     lo, hi = 1, k + 1
     if failure_bounds(n, k, lo, dropout, corruption)[1] > 2.0 ** -eta:
         return None
@@ -157,9 +163,10 @@ def _best_threshold(n: int, k: int, dropout: float, corruption: float,
         else:
             hi = mid - 1
     privacy, correctness = failure_bounds(n, k, lo, dropout, corruption)
-    if privacy > 2.0 ** -sigma or lo < 2:
+    k = min(k, n - 1)
+    if privacy > 2.0 ** -sigma or lo < 2 or 2 * lo <= k + 1:
         return None
-    return GraphChoice(n, min(k, n - 1), lo, privacy, correctness)
+    return GraphChoice(n, k, lo, privacy, correctness)
 
 
 def choose(n: int, dropout: float, corruption: float, *, sigma: int = 40, eta: int = 20,
@@ -182,7 +189,8 @@ def choose(n: int, dropout: float, corruption: float, *, sigma: int = 40, eta: i
     Raises
     ------
     ParameterError
-        No threshold tolerates the dropouts while exceeding the corruption bound.
+        No threshold tolerates the dropouts while exceeding the corruption bound
+        and half the shareholders.
     """
     if n < 2:
         raise ParameterError(f"secure aggregation needs at least 2 clients, got {n}")
@@ -197,9 +205,9 @@ def choose(n: int, dropout: float, corruption: float, *, sigma: int = 40, eta: i
             k += 2 if k < 64 else max(2, (k // 16) * 2)
     found = _best_threshold(n, n - 1, dropout, corruption, sigma, eta)
     if found is None:
+        dropped, corrupt = counts(n, dropout, corruption)
         raise ParameterError(
             f"no Shamir threshold for n = {n} clients tolerates a dropout of {dropout:.0%} "
-            f"while exceeding the {corruption:.0%} corruption bound (need "
-            f"{counts(n, dropout, corruption)[1]} < t <= {n - counts(n, dropout, corruption)[0]}, "
-            "t >= 2)")
+            f"while exceeding the {corruption:.0%} corruption bound and half the clients (need "
+            f"{corrupt} < t <= {n - dropped}, t >= 2 and 2t > {n})")
     return found
