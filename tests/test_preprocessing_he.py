@@ -145,6 +145,37 @@ def test_malformed_ciphertexts_are_refused():
                 preprocessing=lambda n: (lambda party: Bad(party, key_bits=1024, insecure_for_testing=True)))
 
 
+@pytest.mark.parametrize("bad", ["n", "p", "3p"])
+def test_non_unit_ciphertexts_are_refused_by_the_key_holder(monkeypatch, bad):
+    # Party 1 answers with c = n or a multiple of p: 0 < c < n^2, but not a unit. Decrypting
+    # it would hand party 0's output a value tied to the factors of n; party 0 must refuse.
+    from mpc.he import paillier
+
+    pair = paillier.keygen(1024, insecure_for_testing=True)
+    monkeypatch.setattr(paillier, "keygen", lambda *a, **kw: pair)
+    p = pair.secret._p
+    c = {"n": pair.public.n, "p": p, "3p": 3 * p}[bad]
+
+    class Bad(PaillierSource):
+        def _key(self):
+            pub = super()._key()
+            if self.party.id == 1:
+                width = 2 * ((pub.bits + 7) // 8)
+
+                def send(to, tag, *arrays, **kw):
+                    forged = np.frombuffer(int(c).to_bytes(width, "little"), np.uint8)
+                    rest = arrays[0][width:]
+                    return type(self.party).send(self.party, to, tag,
+                                                 np.concatenate([forged, rest]), **kw)
+                self.party.send = send
+            return pub
+
+    with pytest.raises(EncodingError, match="not a unit"):
+        mpc.run(lambda party: party.preprocessing.triple("mul", (2,), (2,)), 2, timeout=10,
+                preprocessing=lambda n: (lambda party: Bad(party, key_bits=1024,
+                                                           insecure_for_testing=True)))
+
+
 def test_sealed_he_source_runs_out_clearly():
     def prog(party):
         p = party.preprocessing

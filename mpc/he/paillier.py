@@ -176,6 +176,12 @@ class PaillierPublicKey:
         self._table: list[list[mpz]] | None = None
         self.insecure = insecure_for_testing
 
+    def is_ciphertext(self, c: mpz | int) -> bool:
+        """True if ``c`` is a unit modulo n^2 (``0 < c < n^2``, ``gcd(c, n) = 1``): the only
+        values a peer may hand in as ciphertexts. A non-unit such as ``n`` or a multiple of
+        a prime factor decrypts to a value tied to the factors of n."""
+        return 0 < c < self.n_squared and gmpy2.gcd(c, self.n) == 1
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PaillierPublicKey) and other.n == self.n and other.hs == self.hs
 

@@ -249,11 +249,10 @@ def parse_ciphertexts(public: PaillierPublicKey, body: memoryview | bytes, count
     if len(body) != count * width:
         raise EncodingError(f"{what}: {len(body)} bytes for {count} ciphertexts of {width} bytes")
     raw = bytes(body)
-    n, n2 = public.n, public.n_squared
     out = []
     for i in range(count):
         c = mpz(int.from_bytes(raw[i * width:(i + 1) * width], "big"))
-        if not 0 < c < n2 or gmpy2.gcd(c, n) != 1:
+        if not public.is_ciphertext(c):
             raise EncodingError(f"{what}: ciphertext {i} is not a unit modulo n^2")
         out.append(c)
     return _obj(out, (count,))

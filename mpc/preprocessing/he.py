@@ -70,13 +70,18 @@ def _to_bytes(values: list[mpz], width: int) -> np.ndarray:
     return np.frombuffer(b"".join(int(v).to_bytes(width, "little") for v in values), np.uint8)
 
 
-def _from_bytes(arr: np.ndarray, count: int, width: int, bound: mpz, who: str) -> list[mpz]:
+def _from_bytes(arr: np.ndarray, count: int, width: int, pub: paillier.PaillierPublicKey,
+                who: str, tag: str) -> list[mpz]:
+    """``count`` little-endian ciphertexts, each a unit mod n^2 (as in ``parse_ciphertexts``)."""
     if arr.dtype != np.uint8 or arr.size != count * width:
-        raise EncodingError(f"{who} sent {arr.size} bytes of ciphertexts, expected {count} x {width}")
+        raise EncodingError(f"{who} sent {arr.size} bytes of ciphertexts under {tag!r}, "
+                            f"expected {count} x {width}")
     raw = arr.tobytes()
     out = [mpz(int.from_bytes(raw[i * width:(i + 1) * width], "little")) for i in range(count)]
-    if any(not 0 < c < bound for c in out):
-        raise EncodingError(f"{who} sent a ciphertext outside (0, n^2)")
+    for i, c in enumerate(out):
+        if not pub.is_ciphertext(c):
+            raise EncodingError(f"{who} sent ciphertext {i} under {tag!r} that is not a unit "
+                                "modulo n^2 (outside (0, n^2) or sharing a factor with n)")
     return out
 
 
@@ -171,7 +176,7 @@ class PaillierSource(SealableMixin, Preprocessing):
                 cts = pub.encrypt_raw(plain)
                 self.party.send(self.peer, tag, _to_bytes(cts, width))
                 (back,) = self.party.recv(self.peer, tag)
-                packed = _from_bytes(back, packs, width, pub.n_squared, f"party {self.peer}")
+                packed = _from_bytes(back, packs, width, pub, f"party {self.peer}", tag)
                 values = self._secret.decrypt_raw(packed)  # type: ignore[union-attr]
                 v = np.empty(packs * per, np.uint64)
                 for p, x in enumerate(values):
@@ -182,7 +187,7 @@ class PaillierSource(SealableMixin, Preprocessing):
             else:
                 (got,) = self.party.recv(self.peer, tag)
                 na, nb = A_flat.shape[1], B_flat.shape[1]
-                cts = _from_bytes(got, count * (na + nb), width, pub.n_squared, f"party {self.peer}")
+                cts = _from_bytes(got, count * (na + nb), width, pub, f"party {self.peer}", tag)
                 ea, eb = cts[:count * na], cts[count * na:]
                 n, n2 = pub.n, pub.n_squared
                 rbits = slot - 1
