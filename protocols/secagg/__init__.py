@@ -68,7 +68,8 @@ from mpc.errors import ParameterError
 
 from .client import Client
 from .config import VARIANTS, SecAggConfig, make_config
-from .driver import SecAggCost, SimulationResult, dropout_schedule, party_program, simulate
+from .driver import (SecAggCost, SimulationResult, dropout_schedule, party_cost, party_program,
+                     simulate)
 from .encoding import Quantizer
 from .graph import GraphChoice, choose, failure_bounds
 from .messages import MalformedMessage
@@ -77,13 +78,16 @@ from .server import Server
 __all__ = [
     "AggregateResult", "Client", "GraphChoice", "MalformedMessage", "Quantizer", "SecAggConfig",
     "SecAggCost", "Server", "SimulationResult", "VARIANTS", "aggregate", "choose",
-    "dropout_schedule", "failure_bounds", "make_config", "party_program", "simulate",
+    "dropout_schedule", "failure_bounds", "make_config", "party_cost", "party_program", "simulate",
 ]
 
 
 @dataclass
 class AggregateResult:
-    """Result of :func:`aggregate`; unpacks as ``total, cost = result``."""
+    """Result of :func:`aggregate`; unpacks as ``total, cost = result``.
+
+    ``total`` is the sum over ``survivors``; :attr:`mean` divides it by their number.
+    """
 
     total: np.ndarray
     survivors: list[int]
@@ -97,6 +101,18 @@ class AggregateResult:
     def __iter__(self):
         yield self.total
         yield self.cost
+
+    @property
+    def mean(self) -> np.ndarray:
+        """``total / len(survivors)`` (float64), for float updates.
+
+        Its error bound is ``error_bound / len(survivors)``. Integer updates are
+        summed modulo 2^bits, a sum that may have wrapped: their mean is refused.
+        """
+        if self.total.dtype.kind != "f":
+            raise ParameterError("integer updates are summed modulo 2^bits: the ring sum has no "
+                                 "mean; divide total by len(survivors) if it cannot have wrapped")
+        return self.total / len(self.survivors)
 
 
 def _schedule(n: int, dropouts: float | Mapping[int, int] | Sequence[int] | None,
@@ -118,6 +134,7 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
               dropouts: float | Mapping[int, int] | Sequence[int] | None = None,
               clip: float = 8.0, frac_bits: int = 16, bits: int | None = None,
               dropout_bound: float | None = None, corruption: float = 0.1,
+              threshold: int | None = None, degree: int | None = None,
               runtime: str = "simulation", transcript: Any = None, seed: int = 0,
               timeout: float = 60.0) -> AggregateResult:
     """Securely sum client vectors; the server learns only the survivors' total.
@@ -141,6 +158,12 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
     dropout_bound, corruption:
         Bounds the parameters are chosen for (default dropout bound: the
         simulated rate).
+    threshold, degree:
+        The Shamir threshold t and the neighbour count k (SecAgg+; SecAgg's k
+        is n - 1), chosen from the bounds when omitted. Given ones are refused
+        (:class:`~mpc.errors.ParameterError`) unless t is a strict majority of
+        the k + 1 shareholders and both failure probabilities meet their
+        targets (:func:`make_config`).
     runtime:
         ``"simulation"`` (one process, vectorised server) or ``"parties"``
         (:func:`mpc.run` with n + 1 parties, for small n; ``transcript`` is
@@ -151,9 +174,11 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
     Returns
     -------
     AggregateResult
-        ``total`` (float64 for float updates, uint64 ring sum for integers),
-        the survivors, per-client clipped counts, the quantisation error bound,
-        the configuration and the cost.
+        ``total``, the sum (float64 for float updates, uint64 ring sum for
+        integers; ``mean`` divides it by the survivors), the survivors,
+        per-client clipped counts, the quantisation error bound, the
+        configuration and the cost (:class:`SecAggCost`: means and maxima per
+        client, server bytes and totals; the same definitions for both runtimes).
     """
     if len(updates) < 2:
         raise ParameterError(f"secure aggregation needs at least 2 clients, got {len(updates)}")
@@ -176,27 +201,18 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
         encoded = [quant.encode(a, bits) for a in arrays]
         values = [e[0] for e in encoded]
         clipped = [e[1] for e in encoded]
-    config = make_config(n, dim, variant=variant, bits=bits, dropout=bound, corruption=corruption)
+    config = make_config(n, dim, variant=variant, bits=bits, dropout=bound, corruption=corruption,
+                         threshold=threshold, degree=degree)
     if runtime == "simulation":
         sim = simulate(config, values, schedule)
         ring, survivors, dropped, cost, run = sim.total, sim.survivors, sim.dropped, sim.cost, None
     elif runtime == "parties":
         import mpc
         run = mpc.run(party_program, parties=n + 1, inputs=[None, *values],
-                      kwargs={"config": config, "drops": schedule}, preprocessing=None,
-                      timeout=timeout, transcript=transcript)
-        ring, survivors, server_seconds = run.outputs[0]
-        done = [s for s in run.outputs[1:] if s is not None]
-        sent = run.cost.bytes_sent
-        recv = run.cost.bytes_received
-        finished = [u + 1 for u, s in enumerate(run.outputs[1:]) if s is not None]
-        cost = SecAggCost(server_seconds=server_seconds,
-                          client_seconds=float(np.mean(done)) if done else 0.0,
-                          bytes_per_client=float(np.mean([sent[p] + recv[p] for p in finished]))
-                          if finished else 0.0,
-                          bytes_sent_per_client=float(np.mean([sent[p] for p in finished]))
-                          if finished else 0.0,
-                          rounds=run.cost.rounds)
+                      kwargs={"config": config, "drops": schedule, "report": True},
+                      preprocessing=None, timeout=timeout, transcript=transcript)
+        ring, survivors = run.outputs[0][:2]
+        cost = party_cost(run)
         dropped = {u: "dropped" for u in range(n) if u not in set(survivors)}
     else:
         raise ParameterError(f"unknown runtime {runtime!r}: use 'simulation' or 'parties'")

@@ -23,7 +23,7 @@ from mpc.errors import ParameterError
 from mpc.rand import random_seed
 
 from .encoding import MAX_BITS, ring_dtype
-from .graph import choose, failure_bounds
+from .graph import GraphChoice, best_threshold, choose, failure_bounds
 
 VARIANTS = ("secagg", "secagg+")
 
@@ -80,9 +80,25 @@ class SecAggConfig:
         return self.degree >= self.n - 1
 
 
+def _check_degree(n: int, degree: int, variant: str) -> int:
+    """The neighbour count k a requested ``degree`` gives, or :class:`ParameterError`."""
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
+        raise ParameterError(f"degree (the neighbour count) must be an integer, got {degree!r}")
+    if degree >= n - 1:
+        return n - 1
+    if variant == "secagg":
+        raise ParameterError(f"SecAgg pairs every client (degree n - 1 = {n - 1}), not {degree}: "
+                             "use variant='secagg+' for fewer neighbours")
+    if degree < 2 or degree % 2:
+        raise ParameterError(f"the SecAgg+ degree (neighbour count) must be even and at least 2, "
+                             f"or at least n - 1 = {n - 1}; got {degree}")
+    return int(degree)
+
+
 def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
                 dropout: float = 0.1, corruption: float = 0.1, threshold: int | None = None,
-                sigma: int = 40, eta: int = 20, session: bytes | None = None) -> SecAggConfig:
+                degree: int | None = None, sigma: int = 40, eta: int = 20,
+                session: bytes | None = None) -> SecAggConfig:
     """Choose and check the parameters of a session.
 
     Parameters
@@ -103,6 +119,11 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
         Override the Shamir threshold t (refused unless it is a strict majority
         of the k + 1 shareholders, :func:`check_majority`, and its failure
         bounds meet the same targets as the default choice).
+    degree:
+        Override the neighbour count k (SecAgg+ only: an even number from 2,
+        or n - 1 and above for the complete graph; SecAgg is always n - 1).
+        Without ``threshold``, t is then the largest that meets the targets;
+        refused if none does.
     sigma, eta:
         SecAgg+ targets: privacy failure at most 2^-sigma, correctness 2^-eta.
     """
@@ -114,21 +135,33 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
         raise ParameterError(f"the vector length must be a positive integer, got {dim!r}")
     if not 1 <= bits <= MAX_BITS:
         raise ParameterError(f"ring bits must be in [1, {MAX_BITS}], got {bits}")
-    choice = choose(int(n), dropout, corruption, sigma=sigma, eta=eta, complete=variant == "secagg")
-    t = choice.threshold
+    n = int(n)
+    if degree is None:
+        choice = choose(n, dropout, corruption, sigma=sigma, eta=eta, complete=variant == "secagg")
+    else:
+        k = _check_degree(n, degree, variant)
+        choice = best_threshold(n, k, dropout, corruption, sigma, eta)
+        if choice is None and threshold is None:
+            raise ParameterError(
+                f"degree {degree}: no threshold t with 2t > {k + 1} meets privacy failure "
+                f"2^-{sigma} and correctness failure 2^-{eta} for n = {n} at a {dropout:.0%} "
+                f"dropout and {corruption:.0%} corruption bound; omit degree to let it be chosen")
+        choice = choice or GraphChoice(n, k, 0, 1.0, 1.0)
     if threshold is not None:
         holders = choice.k + 1
         check_majority(int(threshold), choice.k)
-        privacy, correctness = failure_bounds(int(n), choice.k, int(threshold), dropout, corruption)
+        privacy, correctness = failure_bounds(n, choice.k, int(threshold), dropout, corruption)
         if not 2 <= threshold <= holders or privacy > 2.0 ** -sigma or correctness > 2.0 ** -eta:
+            default = f"t = {choice.threshold}" if choice.threshold else "none"
             raise ParameterError(
                 f"threshold {threshold} is unsafe or cannot tolerate the dropouts: with {holders} "
                 f"shareholders, a {corruption:.0%} corruption bound and a {dropout:.0%} dropout "
                 f"bound it gives privacy failure {privacy:.1e} (target 2^-{sigma}) and "
                 f"correctness failure {correctness:.1e} (target 2^-{eta}); "
-                f"the chosen default is t = {choice.threshold}")
-        choice = type(choice)(choice.n, choice.k, int(threshold), privacy, correctness)
-    return SecAggConfig(n=int(n), dim=int(dim), bits=int(bits), threshold=t, degree=choice.k,
+                f"the chosen default is {default}")
+        choice = GraphChoice(n, choice.k, int(threshold), privacy, correctness)
+    return SecAggConfig(n=n, dim=int(dim), bits=int(bits), threshold=choice.threshold,
+                        degree=choice.k,
                         variant=variant, session=session or random_seed(),
                         dropout=float(dropout), corruption=float(corruption),
                         privacy_failure=choice.privacy_failure,

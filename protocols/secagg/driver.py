@@ -40,25 +40,65 @@ Tamper = Callable[[int, int, tuple], tuple]
 
 @dataclass
 class SecAggCost:
-    """Measured cost of one session.
+    """Measured cost of one session, the same figures from both drivers.
 
-    ``client_seconds`` is the mean total time of one client over its rounds
-    (on the timed clients); the ``*_cpu_seconds`` fields are the same in CPU
-    time of the thread, which a busy machine does not inflate; ``bytes_per_client`` the mean payload bytes a client
-    that finished sent plus received; ``round_bytes`` the payload bytes per
-    round in both directions, all clients together.
+    Times (one definition for :func:`simulate` and :func:`party_program`):
+    ``server_seconds`` is the wall-clock time the server spends inside its four
+    round methods (:class:`Server` ``collect_keys`` ... ``unmask``: checking,
+    routing, adding, rebuilding and removing masks); waiting for clients and
+    moving messages (encoding, transport) are not included, in either driver.
+    ``server_round_seconds`` splits it by round; ``server_cpu_seconds`` is the
+    same span in CPU time of the server's thread, which neither a busy machine
+    nor the client threads of the Party runtime inflate. A client's time is
+    likewise the time inside its four round methods: ``client_seconds`` the
+    mean over the clients that finished (the timed ones, for
+    ``simulate(timed=...)``), ``client_seconds_max`` the largest,
+    ``client_cpu_seconds`` the mean in CPU time.
+
+    Bytes are payload bytes (the arrays of each message, no framing):
+    ``bytes_per_client`` the mean a finished client sent plus received,
+    ``bytes_per_client_max`` the largest, ``bytes_sent_per_client`` the mean
+    it sent; ``server_bytes_received`` / ``server_bytes_sent`` everything the
+    server received from / sent to clients (dropped ones included);
+    ``total_bytes`` their sum (every message goes through the server);
+    ``round_bytes`` that total per round. ``rounds`` counts round trips (4);
+    the Party runtime's ``Cost.rounds`` counts message rounds (7).
     """
 
     server_seconds: float = 0.0
     client_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
     client_cpu_seconds: float = 0.0
+    client_seconds_max: float = 0.0
     bytes_per_client: float = 0.0
+    bytes_per_client_max: float = 0.0
     bytes_sent_per_client: float = 0.0
+    server_bytes_received: int = 0
+    server_bytes_sent: int = 0
+    total_bytes: int = 0
     rounds: int = 4
     server_round_seconds: dict[str, float] = field(default_factory=dict)
     client_round_seconds: dict[str, float] = field(default_factory=dict)
     round_bytes: dict[str, int] = field(default_factory=dict)
+
+    def add_server(self, server: Server) -> None:
+        """Set the server's times from its round methods' clocks (both drivers)."""
+        self.server_round_seconds = dict(server.seconds)
+        self.server_seconds = float(sum(server.seconds.values()))
+        self.server_cpu_seconds = float(sum(server.cpu_seconds.values()))
+
+    def add_clients(self, seconds: Sequence[float], cpu_seconds: Sequence[float],
+                    sent: Sequence[float], received: Sequence[float]) -> None:
+        """Set the per-client means and maxima from the clients that finished."""
+        if len(seconds):
+            self.client_seconds = float(np.mean(seconds))
+            self.client_seconds_max = float(np.max(seconds))
+            self.client_cpu_seconds = float(np.mean(cpu_seconds))
+        if len(sent):
+            moved = np.asarray(sent, dtype=float) + np.asarray(received, dtype=float)
+            self.bytes_per_client = float(np.mean(moved))
+            self.bytes_per_client_max = float(np.max(moved))
+            self.bytes_sent_per_client = float(np.mean(sent))
 
 
 @dataclass
@@ -221,6 +261,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
             up[u] = out
             sent[u] += _nbytes(out)
         cost.round_bytes[name] = sum(_nbytes(m) for m in up.values())
+        cost.server_bytes_received += cost.round_bytes[name]
         result = handler(up)
         if name == "unmask":
             total = result
@@ -231,17 +272,15 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 active.discard(u)
             else:
                 received[u] += _nbytes(replies[u])
-        cost.round_bytes[name] += sum(_nbytes(m) for m in replies.values())
+        down = sum(_nbytes(m) for m in replies.values())
+        cost.round_bytes[name] += down
+        cost.server_bytes_sent += down
     finished = server.u4.tolist()
-    cost.server_round_seconds = dict(server.seconds)
-    cost.server_seconds = float(sum(server.seconds.values()))
+    cost.total_bytes = cost.server_bytes_received + cost.server_bytes_sent
+    cost.add_server(server)
     measured = [u for u in finished if u in timed_ids] or finished
-    cost.server_cpu_seconds = float(sum(server.cpu_seconds.values()))
-    cost.client_seconds = float(np.mean(client_time[measured])) if measured else 0.0
-    cost.client_cpu_seconds = float(np.mean(client_cpu[measured])) if measured else 0.0
-    if finished:
-        cost.bytes_per_client = float(np.mean(sent[finished] + received[finished]))
-        cost.bytes_sent_per_client = float(np.mean(sent[finished]))
+    cost.add_clients(client_time[measured], client_cpu[measured], sent[finished],
+                     received[finished])
     timed_done = [u for u in finished if u in timed_ids]
     for name in cost.client_round_seconds:  # mean over the timed clients (those that finished)
         cost.client_round_seconds[name] /= max(len(timed_done) or len(timed_ids), 1)
@@ -254,22 +293,61 @@ _DOWN = {"advertise": "keys", "share": "shares", "masked": "request"}
 
 
 def party_program(party: Any, value: np.ndarray | None, config: SecAggConfig,
-                  drops: Mapping[int, int] | None = None) -> Any:
+                  drops: Mapping[int, int] | None = None, *, report: bool = False) -> Any:
     """SecAgg as party code for :func:`mpc.run`: party 0 serves, party i is client i - 1.
 
-    Returns, on the server, ``(sum in Z_2^k, survivors, server seconds)``; on a
-    client, its seconds spent computing (None if it dropped).
+    Returns, on the server, ``(sum in Z_2^k, survivors, server_seconds)``; on a
+    client, its seconds in its round methods (None if it dropped). The seconds
+    are those of :class:`SecAggCost` (the time inside the round methods, the
+    same definition as :func:`simulate`). With ``report=True`` the server adds a
+    fourth element, ``{"round_seconds": ..., "cpu_seconds": ...}``, and a
+    client returns ``(seconds, cpu_seconds, {round: seconds})``: what
+    :func:`party_cost` needs to fill a :class:`SecAggCost`.
     """
     if party.n != config.n + 1:
         raise ParameterError(f"SecAgg over {config.n} clients runs with {config.n + 1} parties, "
                              f"not {party.n}")
     with party.scope("secagg"):
         if party.id == 0:
-            return _serve(party, config)
-        return _attend(party, value, config, dict(drops or {}).get(party.id - 1, 4))
+            total, survivors, server = _serve(party, config)
+            timing = SecAggCost()
+            timing.add_server(server)
+            if report:
+                return total, survivors, timing.server_seconds, {
+                    "round_seconds": timing.server_round_seconds,
+                    "cpu_seconds": timing.server_cpu_seconds}
+            return total, survivors, timing.server_seconds
+        out = _attend(party, value, config, dict(drops or {}).get(party.id - 1, 4))
+        return out if report or out is None else out[0]
 
 
-def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], float]:
+def party_cost(run: Any) -> SecAggCost:
+    """The :class:`SecAggCost` of a :func:`mpc.run` of ``party_program(..., report=True)``.
+
+    Bytes come from the runner's record (payload bytes, as :func:`simulate`
+    counts them), times from the parties' own clocks around their round methods.
+    """
+    cost = SecAggCost()
+    _, _, seconds, detail = run.outputs[0]
+    cost.server_seconds = float(seconds)
+    cost.server_round_seconds = dict(detail["round_seconds"])
+    cost.server_cpu_seconds = float(detail["cpu_seconds"])
+    sent, received = run.cost.bytes_sent, run.cost.bytes_received
+    cost.server_bytes_sent, cost.server_bytes_received = int(sent[0]), int(received[0])
+    cost.total_bytes = cost.server_bytes_sent + cost.server_bytes_received
+    cost.round_bytes = {name: int(sum(phase.bytes_sent.values()))
+                        for name, phase in run.cost.phases().items() if name in ROUNDS}
+    finished = [p for p, out in enumerate(run.outputs[1:], 1) if out is not None]
+    cost.add_clients([run.outputs[p][0] for p in finished], [run.outputs[p][1] for p in finished],
+                     [sent[p] for p in finished], [received[p] for p in finished])
+    for name in ROUNDS:
+        times = [run.outputs[p][2][name] for p in finished if name in run.outputs[p][2]]
+        if times:
+            cost.client_round_seconds[name] = float(np.mean(times))
+    return cost
+
+
+def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], Server]:
     server = Server(config)
     alive = list(range(config.n))
     handlers = [server.collect_keys, server.route_shares, server.collect_masked, server.unmask]
@@ -288,7 +366,7 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
             out = handler(msgs)
             if name == "unmask":
                 party.publish("sum", out)
-                return out, server.survivors, float(sum(server.seconds.values()))
+                return out, server.survivors, server
             for u in alive:
                 if u in out:
                     party.send(u + 1, _DOWN[name], *out[u])
@@ -301,16 +379,18 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], flo
     raise AssertionError("unreachable")
 
 
-def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig, drop_round: int) -> float | None:
+def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig,
+            drop_round: int) -> tuple[float, float, dict[str, float]] | None:
     client = Client(party.id - 1, config, np.asarray(value))
-    seconds = 0.0
+    seconds = cpu = 0.0
+    per_round: dict[str, float] = {}
     reply: tuple = ()
     for r, name in enumerate(ROUNDS):
         with party.phase(name):
             if r >= drop_round:
                 party.send(0, name)
                 return None
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 if r == 0:
                     out = client.advertise_keys()
@@ -323,11 +403,13 @@ def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig, drop_rou
             except ProtocolAbort:
                 party.send(0, name)
                 return None
-            seconds += time.perf_counter() - t0
+            per_round[name] = time.perf_counter() - t0
+            seconds += per_round[name]
+            cpu += time.thread_time() - c0
             party.send(0, name, *out)
             if r == 3:
-                return seconds
+                return seconds, cpu, per_round
             reply = party.recv(0, _DOWN[name], timeout=2 * party.timeout)
             if not reply:
                 return None
-    return seconds
+    return seconds, cpu, per_round

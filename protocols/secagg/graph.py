@@ -149,8 +149,8 @@ def failure_bounds(n: int, k: int, t: int, dropout: float, corruption: float) ->
     return privacy, correctness
 
 
-def _best_threshold(n: int, k: int, dropout: float, corruption: float,
-                    sigma: int, eta: int) -> GraphChoice | None:
+def best_threshold(n: int, k: int, dropout: float, corruption: float,
+                   sigma: int = 40, eta: int = 20) -> GraphChoice | None:
     """Largest t meeting the correctness bound, if it also meets the privacy bound and
     is a strict majority of the k + 1 shareholders."""
     lo, hi = 1, k + 1
@@ -199,11 +199,11 @@ def choose(n: int, dropout: float, corruption: float, *, sigma: int = 40, eta: i
     if not complete:
         k = 2
         while k < n - 1:
-            found = _best_threshold(n, k, dropout, corruption, sigma, eta)
+            found = best_threshold(n, k, dropout, corruption, sigma, eta)
             if found is not None:
                 return found
             k += 2 if k < 64 else max(2, (k // 16) * 2)
-    found = _best_threshold(n, n - 1, dropout, corruption, sigma, eta)
+    found = best_threshold(n, n - 1, dropout, corruption, sigma, eta)
     if found is None:
         dropped, corrupt = counts(n, dropout, corruption)
         raise ParameterError(
