@@ -181,7 +181,7 @@ def bench_paillier(quick: bool) -> list[dict]:
     out.append(rec("keygen", kg, naive_kg, False, 1))
     out.append(rec("precompute", pre, None, False, 1, table_entries=sum(len(r) for r in pk._table)))
     for packed, (e, d, a) in ((False, (ev, dv, av)), (True, (pev, pdv, pav))):
-        n_ct = len(penc.ciphertexts) if packed else count
+        n_ct = penc.n_ciphertexts if packed else count
         out.append(rec("encrypt", e, nv, packed, count, ciphertexts=n_ct))
         if not packed:
             out.append(rec("encrypt_online", online, nv, packed, count, ciphertexts=n_ct))

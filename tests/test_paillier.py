@@ -177,7 +177,7 @@ def test_packing_round_trip_and_sums(kp, seed, n, vb, k):
           for _ in range(k)]
     xs[0][0] = lo if n > 1 else hi - 1  # the extremes
     enc = [pk.encrypt_packed(x, p) for x in xs]
-    assert len(enc[0].ciphertexts) == math.ceil(n / p.slots(pk))
+    assert enc[0].n_ciphertexts == len(enc[0].ciphertexts) == math.ceil(n / p.slots(pk))
     assert list(sk.decrypt_packed(enc[0])) == list(xs[0])
     assert list(sk.decrypt_packed(sum(enc))) == list(sum(xs))
     assert list(sk.decrypt_packed(enc[0] * k)) == [v * k for v in xs[0]]

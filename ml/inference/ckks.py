@@ -179,7 +179,7 @@ class HEClient:
     def public_context(self) -> bytes:
         """For the server: public and relinearisation keys (rotation keys for the vector layout);
         never the secret key."""
-        return self._secret.serialize()
+        return self._secret.serialize_public()
 
     def query(self, X: np.ndarray) -> list[bytes]:
         """Encrypt inputs: ``Enc([x, 1, x, 1, ...])`` over the N/2 slots for one input (vector

@@ -348,14 +348,18 @@ class SecretContext:
             raise translate(exc, "decrypt") from exc
         return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
 
-    def serialize(self, *, include_secret_key: bool = False) -> bytes:
-        """Serialize; without ``include_secret_key=True`` this is the *public* context.
+    def serialize_public(self) -> bytes:
+        """The public context, for a server: what ``public().serialize()`` gives
+        (public, relinearisation and Galois keys; never the secret key)."""
+        return self._public.serialize()
 
-        With the secret key, the body holds two TenSEAL protobufs (the private
-        context without Galois keys, then the public one) as length-prefixed parts.
+    def serialize_with_secret_key(self) -> bytes:
+        """Everything, secret key included: only for other key holders, over an
+        authenticated and encrypted channel. Read back with :meth:`load`.
+
+        The body holds two TenSEAL protobufs (the private context without Galois
+        keys, then the public one) as length-prefixed parts.
         """
-        if not include_secret_key:
-            return self._public.serialize()
         private = self._ts.serialize(save_public_key=True, save_secret_key=True,
                                      save_galois_keys=False, save_relin_keys=True)
         public = self._public._ts.serialize(save_public_key=True, save_secret_key=False,
@@ -363,9 +367,17 @@ class SecretContext:
         return serial.dump(serial.Kind.CKKS_SECRET_CONTEXT, self._public._header(),
                            serial.join_parts([private, public]))
 
+    def serialize(self, *args: object, **kwargs: object) -> bytes:
+        """Refused: say which one is meant, :meth:`serialize_public` or
+        :meth:`serialize_with_secret_key` (a secret context's ``serialize()`` that
+        quietly left the key out, or put it in, would surprise one reader or the other)."""
+        raise TypeError("SecretContext.serialize() is ambiguous: call serialize_public() for a "
+                        "server (no secret key) or serialize_with_secret_key() for another key "
+                        "holder")
+
     @classmethod
     def load(cls, data: bytes, n_threads: int | None = None) -> "SecretContext":
-        """Load ``serialize(include_secret_key=True)`` output; checks that the
+        """Load :meth:`serialize_with_secret_key` output; checks that the
         secret key decrypts what the public key encrypts."""
         what = "CKKS secret context"
         header, body = serial.load(data, serial.Kind.CKKS_SECRET_CONTEXT)

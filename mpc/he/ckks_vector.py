@@ -101,12 +101,13 @@ class EncryptedVector:
         return self._length
 
     @property
-    def ciphertexts(self) -> int:
-        """Number of CKKS ciphertexts (chunks of at most N/2 values)."""
+    def n_ciphertexts(self) -> int:
+        """Number of CKKS ciphertexts (chunks of at most N/2 values); ``n_`` marks a count,
+        where Paillier's ``ciphertexts`` attributes are the arrays themselves."""
         return len(self._chunks)
 
     def __repr__(self) -> str:
-        return (f"EncryptedVector(size={self._length}, ciphertexts={len(self._chunks)}, "
+        return (f"EncryptedVector(size={self._length}, n_ciphertexts={len(self._chunks)}, "
                 f"depth={self.depth}, key={self.context.key_id})")
 
     def __bool__(self) -> bool:

@@ -185,8 +185,13 @@ class PackedArray:
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def n_ciphertexts(self) -> int:
+        """Number of packed ciphertexts (``ciphertexts`` is the array of them)."""
+        return len(self.ciphertexts)
+
     def __repr__(self) -> str:
-        return (f"PackedArray(length={self.length}, ciphertexts={len(self.ciphertexts)}, "
+        return (f"PackedArray(length={self.length}, n_ciphertexts={len(self.ciphertexts)}, "
                 f"weight={self.weight}/{self.packing.max_additions}, key={self.public.key_id})")
 
     def _checked_weight(self, weight: int, op: str) -> int:

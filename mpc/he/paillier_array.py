@@ -62,6 +62,11 @@ class EncryptedArray:
     def shape(self) -> tuple[int, ...]:
         return self.ciphertexts.shape
 
+    @property
+    def n_ciphertexts(self) -> int:
+        """Number of ciphertexts, one per value (``ciphertexts`` is the array of them)."""
+        return int(self.ciphertexts.size)
+
     def __len__(self) -> int:
         return len(self.ciphertexts)
 
