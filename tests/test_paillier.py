@@ -211,6 +211,59 @@ def test_packing_layout_and_headroom(kp):
         Packing(8, 0)
 
 
+def test_unsigned_packing_holds_32_bit_values_at_their_edges(kp):
+    pk, sk = kp
+    u32 = Packing(value_bits=32, max_additions=3, signed=False)
+    assert u32.slot_bits == 34 and u32.slots(pk) == 1023 // 34  # no sign bit spent
+    edges = np.array([0, 1, 2**31, 2**32 - 1, 2**32 - 2, 0], dtype=np.uint32)
+    c = pk.encrypt_packed(edges, u32)
+    back = sk.decrypt_packed(c)
+    assert back.dtype == np.uint64 and list(back) == [int(v) for v in edges]
+    assert list(sk.decrypt_packed(c + c + c)) == [3 * int(v) for v in edges]  # no carries
+    assert list(sk.decrypt_packed(c * 3)) == [3 * int(v) for v in edges]
+    for bad in ([2**32], [-1], [0, 2**40]):          # overflow and negatives are refused
+        with pytest.raises(EncodingError, match="does not fit"):
+            pk.encrypt_packed(np.array(bad, dtype=object), u32)
+    with pytest.raises(EncodingError, match="does not fit"):
+        pk.encrypt_packed(np.array([-0.5]), Packing(8, 1, frac_bits=2, signed=False))
+    with pytest.raises(EncodingError, match="headroom"):
+        c + c + c + c
+    # the signed layout still needs a 33rd bit for the same values
+    with pytest.raises(EncodingError, match="does not fit"):
+        pk.encrypt_packed(edges, Packing(value_bits=32, max_additions=3))
+    # the layout travels with the ciphertexts; a signed one cannot be added to it
+    again = pk.load_packed((c + c).serialize())
+    assert again.packing == u32 and list(sk.decrypt_packed(again)) == [2 * int(v) for v in edges]
+    with pytest.raises(ParameterError, match="different layouts"):
+        c + pk.encrypt_packed(np.zeros(6, np.int64), Packing(value_bits=32, max_additions=3))
+    with pytest.raises(ParameterError, match="signed"):
+        Packing(8, signed=1)
+    # blobs written before unsigned packing existed (no "signed" in the header) load as signed
+    signed = pk.encrypt_packed(np.array([-5, 7]), Packing(8, 2))
+    header, body = serial.load(signed.serialize(), serial.Kind.PAILLIER_PACKED)
+    del header["packing"]["signed"]
+    old = pk.load_packed(serial.dump(serial.Kind.PAILLIER_PACKED, header, body))
+    assert old.packing == Packing(8, 2) and list(sk.decrypt_packed(old)) == [-5, 7]
+    header["packing"]["signed"] = "no"
+    with pytest.raises(EncodingError, match="bad packing"):
+        pk.load_packed(serial.dump(serial.Kind.PAILLIER_PACKED, header, body))
+    # a full 64-bit unsigned slot decodes exactly, beyond int64
+    top = pk.encrypt_packed(np.array([2**64 - 1, 5], dtype=np.uint64), Packing(64, signed=False))
+    assert list(sk.decrypt_packed(top)) == [2**64 - 1, 5]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 80), k=st.integers(1, 6))
+def test_unsigned_packing_sums_any_uint32_values(kp, seed, n, k):
+    pk, sk = kp
+    layout = Packing(value_bits=32, max_additions=k, signed=False)
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32) for _ in range(k)]
+    xs[0][0] = 2**32 - 1
+    total = sum(pk.encrypt_packed(x, layout) for x in xs)
+    assert list(sk.decrypt_packed(total)) == [int(v) for v in sum(x.astype(object) for x in xs)]
+
+
 def test_packing_detects_foreign_or_overflowing_plaintexts(kp):
     """A ciphertext whose plaintext does not respect the layout is refused, not
     silently unpacked: here a large unpacked value passed off as packed."""

@@ -1,17 +1,17 @@
-"""Many small signed values per Paillier plaintext, with checked headroom (layer: mpc core).
+"""Many small signed or unsigned values per Paillier plaintext, with checked headroom (layer: mpc core).
 
 A 2048-bit plaintext has room for far more than one 32-bit value. A
 :class:`Packing` cuts it into *slots* of ``slot_bits`` bits; every value ``v``
-(a signed integer, or a real scaled by ``2^frac_bits``) with
+(an integer, or a real scaled by ``2^frac_bits``) with
 ``-2^(value_bits-1) <= v < 2^(value_bits-1)`` is stored offset by
-``2^(value_bits-1)``, so a slot holds a non-negative number below
-``2^value_bits``. Adding ``k`` packed ciphertexts adds slotwise with no carry
+``2^(value_bits-1)`` (``signed=False``: ``0 <= v < 2^value_bits``, stored as
+is), so a slot holds a non-negative number below ``2^value_bits``. Adding ``k`` packed ciphertexts adds slotwise with no carry
 between slots as long as ``k <= max_additions``, because
 ``slot_bits = value_bits + ceil(log2(max_additions))``. A
 :class:`PackedArray` counts its *weight* (how many fresh encryptions it
 sums, times any plain factor) and refuses an addition or multiplication that
 would exceed ``max_additions`` before it happens; decryption subtracts
-``weight * 2^(value_bits-1)`` per slot and also checks that no slot and no bit
+``weight * offset`` per slot and also checks that no slot and no bit
 above the last slot is out of range (a corrupted or foreign ciphertext).
 
 Cost: ``ceil(len / slots)`` ciphertexts instead of ``len``, with
@@ -42,16 +42,21 @@ class Packing:
     Parameters
     ----------
     value_bits:
-        Signed range of one encoded value: ``-2^(value_bits-1) <= v < 2^(value_bits-1)``.
+        Range of one encoded value: ``-2^(value_bits-1) <= v < 2^(value_bits-1)``,
+        or ``0 <= v < 2^value_bits`` when ``signed`` is False (unsigned 32-bit
+        values: ``Packing(32, signed=False)``).
     max_additions:
         Most packed encryptions that may be summed (the headroom).
     frac_bits:
         Fixed-point fractional bits applied to real inputs (0: integers only).
+    signed:
+        Whether values may be negative (stored offset by ``2^(value_bits-1)``).
     """
 
     value_bits: int
     max_additions: int = 1
     frac_bits: int = 0
+    signed: bool = True
 
     def __post_init__(self) -> None:
         for name in ("value_bits", "max_additions", "frac_bits"):
@@ -65,6 +70,13 @@ class Packing:
         if not 0 <= self.frac_bits < self.value_bits:
             raise ParameterError(
                 f"Packing.frac_bits must be in 0..value_bits-1, got {self.frac_bits}")
+        if not isinstance(self.signed, bool):
+            raise ParameterError(f"Packing.signed must be True or False, got {self.signed!r}")
+
+    @property
+    def offset(self) -> int:
+        """Added to each value before packing: ``2^(value_bits-1)`` if signed, else 0."""
+        return 1 << (self.value_bits - 1) if self.signed else 0
 
     @property
     def slot_bits(self) -> int:
@@ -80,14 +92,14 @@ class Packing:
 
     def _as_dict(self) -> dict:
         return {"value_bits": self.value_bits, "max_additions": self.max_additions,
-                "frac_bits": self.frac_bits}
+                "frac_bits": self.frac_bits, "signed": self.signed}
 
 
 def _encode_values(values, packing: Packing) -> list[int]:
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.size == 0:
         raise EncodingError(f"packing takes a non-empty 1-D array, got shape {arr.shape}")
-    half = 1 << (packing.value_bits - 1)
+    offset = packing.offset
     if arr.dtype == object and not all(isinstance(v, int) or type(v).__name__ == "mpz"
                                        for v in arr.tolist()):
         raise EncodingError("an object array to pack must hold integers only")
@@ -103,12 +115,14 @@ def _encode_values(values, packing: Packing) -> list[int]:
     else:
         raise EncodingError(f"cannot pack values of dtype {arr.dtype}")
     lo, hi = min(ints), max(ints)
-    if lo < -half or hi >= half:
+    if lo < -offset or hi >= (1 << packing.value_bits) - offset:
+        span = (f"[-2^{packing.value_bits - 1}, 2^{packing.value_bits - 1})" if packing.signed
+                else f"[0, 2^{packing.value_bits})")
         raise EncodingError(
             f"a value does not fit Packing(value_bits={packing.value_bits}, frac_bits="
-            f"{packing.frac_bits}): encoded values must lie in [-2^{packing.value_bits - 1}, "
-            f"2^{packing.value_bits - 1})")   # the values themselves may be secret: not quoted
-    return [v + half for v in ints]
+            f"{packing.frac_bits}, signed={packing.signed}): encoded values must lie in "
+            f"{span}")   # the values themselves may be secret: not quoted
+    return [v + offset for v in ints]
 
 
 def encrypt_packed(public: PaillierPublicKey, values, packing: Packing, *,
@@ -128,8 +142,8 @@ def encrypt_packed(public: PaillierPublicKey, values, packing: Packing, *,
 
 
 def decrypt_packed(secret: PaillierSecretKey, packed: "PackedArray") -> np.ndarray:
-    """Decrypt, unpack and decode: int64 (or object for huge values) when
-    ``frac_bits`` is 0, else float64."""
+    """Decrypt, unpack and decode: int64 (uint64 for unsigned packing; object for
+    values beyond 64 bits) when ``frac_bits`` is 0, else float64."""
     if not isinstance(packed, PackedArray):
         raise TypeError(f"expected a PackedArray, not {type(packed).__name__}")
     if packed.public != secret.public:
@@ -138,7 +152,7 @@ def decrypt_packed(secret: PaillierSecretKey, packed: "PackedArray") -> np.ndarr
     p = packed.packing
     per, sb = p.slots(packed.public), p.slot_bits
     mask = (1 << sb) - 1
-    offset = packed.weight << (p.value_bits - 1)
+    offset = packed.weight * p.offset
     top = packed.weight * ((1 << p.value_bits) - 1)  # largest honest slot
     out: list[int] = []
     remaining = packed.length
@@ -157,7 +171,9 @@ def decrypt_packed(secret: PaillierSecretKey, packed: "PackedArray") -> np.ndarr
     if p.frac_bits:
         scale = 1 << p.frac_bits
         return np.array([v / scale for v in out], dtype=np.float64)
-    if all(-(1 << 63) <= v < (1 << 63) for v in out):
+    if not p.signed and all(v < (1 << 64) for v in out):
+        return np.array(out, dtype=np.uint64)
+    if p.signed and all(-(1 << 63) <= v < (1 << 63) for v in out):
         return np.array(out, dtype=np.int64)
     return _obj(out, (len(out),))
 
@@ -256,8 +272,9 @@ class PackedArray:
         get = serial.header_field
         layout = get(header, "packing", dict, what)
         try:
-            packing = Packing(**{k: layout[k] for k in ("value_bits", "max_additions", "frac_bits")})
-        except (KeyError, TypeError) as exc:
+            packing = Packing(**{k: layout[k] for k in ("value_bits", "max_additions", "frac_bits")},
+                              signed=layout.get("signed", True))   # absent: written before unsigned
+        except (KeyError, TypeError, ParameterError) as exc:
             raise EncodingError(f"{what}: bad packing in the header") from exc
         length, weight = get(header, "length", int, what), get(header, "weight", int, what)
         if length < 1 or not 0 <= weight <= packing.max_additions:
