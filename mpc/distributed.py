@@ -53,7 +53,8 @@ from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_
                                 program_title)
 from .transport.stats import Cost, MessageRecord
 from .transport.mesh import connect
-from .transport.remote_dealer import RemoteDealer, key_for, nodes_of, serve_dealer, session_id
+from .transport.remote_dealer import (RemoteDealer, key_for, node_names, nodes_of, serve_dealer,
+                                      session_id)
 from .transport.tls import new_identity
 from .transport.values import decode_value, encode_value
 
@@ -196,7 +197,8 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         cert = str(config.parties[party_id].certificate)
         endpoint = connect(party_id, nodes_of(config), cert=cert, key=key or key_for(cert),
                            session=session, digest=_program_digest(name, frac_bits, preprocessing),
-                           timeout=config.timeout, digest_peers=set(range(config.n)))
+                           timeout=config.timeout, digest_peers=set(range(config.n)),
+                           names=node_names(config))
         party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
                       timeout=config.timeout, record_transcript=record_transcript)
         t0 = time.perf_counter()

@@ -42,6 +42,14 @@ def nodes_of(conf: cfgmod.SessionConfig) -> dict[int, Node]:
     return {i: Node(i, n.host, n.port, n.der, n.listen) for i, n in conf.nodes().items()}
 
 
+def node_names(conf: cfgmod.SessionConfig) -> dict[int, str]:
+    """How errors name each node: ``party i``, and ``the dealer`` for the dealer's node."""
+    names = {i: f"party {i}" for i in range(conf.n)}
+    if conf.dealer is not None:
+        names[conf.dealer_id] = "the dealer"
+    return names
+
+
 def key_for(cert: str) -> str:
     return str(Path(cert).with_suffix(".key"))
 
@@ -142,7 +150,7 @@ def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: 
     session = session_id(conf, session_tag)
     cert = str(conf.dealer.certificate)
     endpoint = connect(me, nodes_of(conf), cert=cert, key=key or key_for(cert), session=session,
-                       timeout=conf.timeout, digest_peers=set())
+                       timeout=conf.timeout, digest_peers=set(), names=node_names(conf))
     dealer = TrustedDealer(conf.n, master_seed)
     last = conf.n - 1
     served = 0
