@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nWhat crossed the wire, by phase:")
     for name, cost in result.cost.phases().items():
         if cost.rounds or any(cost.bytes_sent.values()):
-            sent = {p: b for p, b in cost.bytes_sent.items() if b}
-            print(f"  {name:24s} rounds {cost.rounds:5d}   bytes sent {sent}")
+            print(f"  {name:24s} rounds {cost.rounds:5d}   bytes sent: {cost.describe_sent()}")
     print(f"  per training iteration: {clinic['seconds'] / ITERATIONS * 1000:.0f} ms")
     central = centralized_accuracy(tables, clinic["common"], clinic["n_train"])
     print(f"\n{len(clinic['common']) - clinic['n_train']} test patients, {clinic['n_train']} training")

@@ -190,6 +190,32 @@ def test_dealer_traffic_is_one_array_per_triple_to_last_party():
         assert all(m.phase == "preprocessing" for m in dealer)
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_party_and_dealer_bytes_are_separate_named_figures(n):
+    def prog(party):
+        x = mpc.share(party, np.ones((4, 5)) if party.id == 0 else None, 0, integer=False)
+        return (x * x).reveal()
+
+    res = mpc.run(prog, n)
+    dealer_total = sum(m.payload_bytes for m in res.cost.messages if m.sender == DEALER)
+    assert dealer_total > 0 and res.cost.dealer_bytes_sent == dealer_total
+    assert set(res.cost.party_bytes_sent) == set(range(n))
+    assert sum(res.cost.party_bytes_sent.values()) + dealer_total == sum(res.cost.bytes_sent.values())
+    for name, pc in res.cost.phases().items():
+        mine = [m for m in res.cost.messages if m.phase == name]
+        assert pc.dealer_bytes_sent == sum(m.payload_bytes for m in mine if m.sender == DEALER)
+        assert DEALER not in pc.party_bytes_sent
+        for p in range(n):
+            assert pc.party_bytes_sent[p] == sum(m.payload_bytes for m in mine if m.sender == p)
+    pre = res.cost.phases()["preprocessing"]
+    assert pre.dealer_bytes_sent == dealer_total
+    assert f"dealer {dealer_total:,} B" in pre.describe_sent() and "-1" not in pre.describe_sent()
+    plain = mpc.run(lambda p: p.exchange("a", np.zeros(3, np.uint64)) and None, n, preprocessing=None)
+    assert plain.cost.dealer_bytes_sent == 0
+    assert plain.cost.phases()["online"].describe_sent() == ", ".join(f"party {p} {24 * (n - 1)} B"
+                                                                      for p in range(n))
+
+
 def test_phases_label_costs():
     def prog(party):
         with party.phase("setup"):
