@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConciliumError, ParameterError
+from .errors import ConciliumError, ParameterError, PartyError, party_failure
 from .preprocessing.dealer import TrustedDealerWarning
 
 
@@ -114,11 +114,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         part.error = None if outcome.error is None else str(outcome.error)
         part.write(ns.transcript)
     if outcome.error is not None:
-        if isinstance(outcome.error, ConciliumError):
-            raise outcome.error
-        print(f"mpc: party {ns.party} failed: {type(outcome.error).__name__}: {outcome.error}",
-              file=sys.stderr)
-        return 2
+        raise party_failure(ns.party, outcome.error)
     if not ns.quiet:
         print(f"party {ns.party}: {_show(outcome.output)}")
         sent = sum(m.payload_bytes for m in outcome.log if m.sender == ns.party)
@@ -191,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.cmd == "run":
             return _cmd_run(ns)
         return _cmd_dealer(ns)
+    except PartyError as exc:
+        print(f"mpc: {exc}", file=sys.stderr)
+        return 2
     except ConciliumError as exc:
         print(f"mpc: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -44,8 +44,9 @@ import numpy as np
 
 from . import config as cfgmod
 from .arith.fixed import FixedPoint
-from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PeerTimeout,
-                     PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError)
+from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PartyError,
+                     PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError,
+                     party_failure)
 from .party import Party
 from .preprocessing.dealer import DealerSource
 from .runner import RunResult, gather_cost
@@ -144,7 +145,9 @@ class PartyOutcome:
 
     def to_json(self) -> str:
         err = None
-        if self.error is not None:
+        if isinstance(self.error, PartyError):
+            err = {"type": self.error.error_type, "message": str(self.error.__cause__ or self.error)}
+        elif self.error is not None:
             err = {"type": type(self.error).__name__, "message": str(self.error)}
         return json.dumps({
             "party": self.party, "output": encode_value(self.output), "error": err,
@@ -161,7 +164,7 @@ class PartyOutcome:
         if d["error"] is not None:
             etype = _ERRORS.get(d["error"]["type"])
             msg = str(d["error"]["message"])
-            err = etype(msg) if etype else ProtocolAbort(f"{d['error']['type']}: {msg}")
+            err = etype(msg) if etype else PartyError(int(d["party"]), str(d["error"]["type"]), msg)
         return cls(int(d["party"]), decode_value(d["output"]), err,
                    [MessageRecord(int(r), int(s), int(t), str(tag), str(ph), int(p), int(w))
                     for r, s, t, tag, ph, p, w in d["log"]],
@@ -345,8 +348,10 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     Raises
     ------
     The root failure (a party's own error, not the echoes of it on the
-    others); its ``party_errors`` attribute maps every failed party to its
-    error. Party processes cap their BLAS threads to ``cpu_count // parties``
+    others), named as :func:`mpc.run` names it: a Concilium error with its
+    ``party`` set, any other exception as :class:`~mpc.errors.PartyError`
+    (``party 2 failed: KeyError: 'temperature'``); its ``party_errors``
+    attribute maps every failed party to its error. Party processes cap their BLAS threads to ``cpu_count // parties``
     unless ``OMP_NUM_THREADS`` and friends are set.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
@@ -405,9 +410,9 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         if record:
             _merged_transcript(outcomes, parties, None, None, title,
                                f"party {roots[0].party}: {roots[0].error}").write(transcript)  # type: ignore[arg-type]
-        err = roots[0].error
-        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[union-attr]
-        raise err  # type: ignore[misc]
+        err = party_failure(roots[0].party, roots[0].error)  # type: ignore[arg-type]
+        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[attr-defined]
+        raise err
     if dealer_error and not isinstance(dealer_error[0], TransportError):
         raise dealer_error[0]
     cost = gather_cost(parties, [(o.party, o.log, o.phase_seconds, o.phase_clocks) for o in outcomes],
