@@ -21,6 +21,7 @@ from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterErr
                      TransportError)
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
+from .preprocessing.dealer import TrustedDealerWarning
 from .runner import RunResult, run
 from .sharing.binary import BinaryTensor, share_binary
 from .sharing.tensor import (SharedTensor, concatenate, reveal, share, share_all, stack,
@@ -31,5 +32,5 @@ __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
     "ParameterError", "Party", "PartyError", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
     "ProtocolAbort", "ProtocolError", "RunResult", "SharedTensor", "TransportError",
-    "TrustedDealer", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
+    "TrustedDealer", "TrustedDealerWarning", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]
