@@ -94,8 +94,16 @@ def aligned(party: mpc.Party, table: Table) -> tuple[list[str], np.ndarray, np.n
     return common, X[rows], (y[rows] if y is not None else None), n_train
 
 
+def check_parties(party: mpc.Party) -> None:
+    """The clinic and the lab, no more."""
+    if party.n != len(NAMES):
+        raise mpc.ParameterError(f"the vertical program is for 2 parties (the clinic and the lab), "
+                                 f"not {party.n}")
+
+
 def program(party: mpc.Party, table: Table) -> dict:
     """Party code: the clinic and the lab both run this, each with its own table."""
+    check_parties(party)
     who = NAMES[party.id]
     common, X, y, n_train = aligned(party, table)              # step 1: PSI
     t0 = time.perf_counter()
@@ -112,6 +120,7 @@ def program(party: mpc.Party, table: Table) -> dict:
 
 def paillier_program(party: mpc.Party, table: Table) -> dict:
     """Step 5: align again, train with Paillier-encrypted gradients, predict."""
+    check_parties(party)
     _, X, y, n_train = aligned(party, table)
     t0 = time.perf_counter()
     model = vertical.fit_paillier(party, X[:n_train], None if y is None else y[:n_train])
