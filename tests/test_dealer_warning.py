@@ -53,3 +53,9 @@ def test_record_plan_does_not_warn():
 def test_a_networked_run_warns_once_not_in_every_party():
     got = _caught(lambda: run_local(_multiplies, 3, args=(np.ones(2),), processes=False, timeout=20))
     assert len(got) == 1
+
+
+def test_the_readme_first_snippet_prints_no_dealer_warning(capsys):
+    from tests.test_inputs import _readme_block
+    got = _caught(lambda: exec(compile(_readme_block(), "README.md", "exec"), {"__name__": "readme"}))
+    assert got == [] and "[609.   5.]" in capsys.readouterr().out
