@@ -42,8 +42,16 @@ WHAT = {  # message tag (last part) -> what it carries
 }
 
 
+def check_parties(party: mpc.Party) -> None:
+    """Two millionaires, no more: say so before the protocol fails on a third party."""
+    if party.n != len(NAMES):
+        raise mpc.ParameterError(f"the millionaires' program is for 2 parties (Alice garbles, Bob "
+                                 f"evaluates), not {party.n}: mpc run examples/millionaires.py --local 2")
+
+
 def program(party: mpc.Party, wealth: int | None = None) -> bool:
     """Party code: each millionaire runs this with its own wealth (Alice garbles)."""
+    check_parties(party)
     wealth = DEFAULT_WEALTH[party.id] if wealth is None else wealth
     with party.phase("compare"):
         return millionaires(party, wealth, bits=64)
@@ -51,6 +59,7 @@ def program(party: mpc.Party, wealth: int | None = None) -> bool:
 
 def classic_program(party: mpc.Party, wealth: int | None = None) -> bool:
     """Yao's 1982 protocol: wealth in millions, from 0 to 99."""
+    check_parties(party)
     wealth = DEFAULT_WEALTH[party.id] if wealth is None else wealth
     with party.phase("compare"):
         return yao1982(party, wealth // 1_000_000, max_wealth=100)

@@ -74,7 +74,7 @@ def secret_sharing(Xtr, Xte, ytr, yte) -> None:
           " of them is that seed's PRG expansion), then masked values only")
     print(f"data owner sends:  a 16-byte seed for its {Xte.size} pixels, then masked values only")
     print(f"together: {cost.rounds} rounds, party 0 sent {mb(cost.bytes_sent[0])}, party 1 sent "
-          f"{mb(cost.bytes_sent[1])}, the dealer sent {mb(cost.bytes_sent.get(-1, 0))} of triples; "
+          f"{mb(cost.bytes_sent[1])}, the dealer sent {mb(cost.dealer_bytes_sent)} of triples; "
           f"{cost.seconds:.2f} s for {len(Xte)} images ({len(Xte) / cost.seconds:.0f} per second)")
     print("model owner learns: nothing (every value it sees is masked by fresh randomness)")
     print("data owner learns:  the predicted labels, opened only to it")

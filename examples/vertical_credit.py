@@ -94,8 +94,16 @@ def aligned(party: mpc.Party, table: Table) -> tuple[list[str], np.ndarray, np.n
     return common, X[rows], (y[rows] if y is not None else None), n_train
 
 
+def check_parties(party: mpc.Party) -> None:
+    """The clinic and the lab, no more."""
+    if party.n != len(NAMES):
+        raise mpc.ParameterError(f"the vertical program is for 2 parties (the clinic and the lab), "
+                                 f"not {party.n}")
+
+
 def program(party: mpc.Party, table: Table) -> dict:
     """Party code: the clinic and the lab both run this, each with its own table."""
+    check_parties(party)
     who = NAMES[party.id]
     common, X, y, n_train = aligned(party, table)              # step 1: PSI
     t0 = time.perf_counter()
@@ -112,6 +120,7 @@ def program(party: mpc.Party, table: Table) -> dict:
 
 def paillier_program(party: mpc.Party, table: Table) -> dict:
     """Step 5: align again, train with Paillier-encrypted gradients, predict."""
+    check_parties(party)
     _, X, y, n_train = aligned(party, table)
     t0 = time.perf_counter()
     model = vertical.fit_paillier(party, X[:n_train], None if y is None else y[:n_train])
@@ -153,8 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\nWhat crossed the wire, by phase:")
     for name, cost in result.cost.phases().items():
         if cost.rounds or any(cost.bytes_sent.values()):
-            sent = {p: b for p, b in cost.bytes_sent.items() if b}
-            print(f"  {name:24s} rounds {cost.rounds:5d}   bytes sent {sent}")
+            print(f"  {name:24s} rounds {cost.rounds:5d}   bytes sent: {cost.describe_sent()}")
     print(f"  per training iteration: {clinic['seconds'] / ITERATIONS * 1000:.0f} ms")
     central = centralized_accuracy(tables, clinic["common"], clinic["n_train"])
     print(f"\n{len(clinic['common']) - clinic['n_train']} test patients, {clinic['n_train']} training")

@@ -17,10 +17,11 @@ Quick start::
 
 from .arith.fixed import FixedPoint
 from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError,
-                     PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
+                     PartyError, PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
                      TransportError)
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
+from .preprocessing.dealer import TrustedDealerWarning
 from .runner import RunResult, run
 from .sharing.binary import BinaryTensor, share_binary
 from .sharing.tensor import (SharedTensor, concatenate, reveal, share, share_all, stack,
@@ -29,7 +30,7 @@ from .transport.stats import Cost
 
 __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
-    "ParameterError", "Party", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
+    "ParameterError", "Party", "PartyError", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
     "ProtocolAbort", "ProtocolError", "RunResult", "SharedTensor", "TransportError",
-    "TrustedDealer", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
+    "TrustedDealer", "TrustedDealerWarning", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]

@@ -7,10 +7,14 @@
     mpc run PROGRAM --party 0 --config parties.toml [--key keys/party0.key]
     mpc dealer --config parties.toml            # if the config has a [dealer]
     mpc run PROGRAM --local 3                   # 3 processes over loopback TCP + TLS
+    mpc run PROGRAM --local 3 --inputs a.npy b.npy c.npy   # each party its own input file
 
 PROGRAM is ``file.py`` (function ``program``), ``file.py:function`` or
 ``module:function``; every party calls ``function(party, *args, **kwargs)``
-with ``--args``/``--kwargs`` given as JSON.
+with ``--args``/``--kwargs`` given as JSON. A party's private input comes from
+its own file: ``--input FILE`` with ``--party I``, ``--inputs F0 F1 ...`` with
+``--local N`` (``.npy``, ``.npz``, ``.csv``, ``.json``: :mod:`mpc.inputs`); it is
+the program's first argument after ``party``, as in ``mpc.run(..., inputs=...)``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConciliumError, ParameterError
+from .errors import ConciliumError, ParameterError, PartyError, party_failure
 from .preprocessing.dealer import TrustedDealerWarning
 
 
@@ -68,13 +72,23 @@ def _cmd_keys(ns: argparse.Namespace) -> int:
 def _cmd_run(ns: argparse.Namespace) -> int:
     from . import distributed
 
+    from .inputs import load_input
+
     args = _json(ns.args, list, "--args")
     kwargs = _json(ns.kwargs, dict, "--kwargs")
     if ns.local is not None:
         if ns.party is not None or ns.config is not None:
             raise SystemExit("mpc: give either --local N or --party I --config FILE, not both")
+        if ns.input is not None:
+            raise SystemExit("mpc: --input FILE is for --party I; with --local N give --inputs F0 F1 ...")
+        inputs = None
+        if ns.inputs is not None:
+            if len(ns.inputs) != ns.local:
+                raise SystemExit(f"mpc: --local {ns.local} needs {ns.local} --inputs files (one per party, "
+                                 f"in party order), got {len(ns.inputs)}")
+            inputs = [load_input(f, i) for i, f in enumerate(ns.inputs)]
         pre = ns.preprocessing or (None if ns.no_dealer else "dealer")
-        result = distributed.run_local(ns.program, ns.local, args=args, kwargs=kwargs,
+        result = distributed.run_local(ns.program, ns.local, inputs=inputs, args=args, kwargs=kwargs,
                                        frac_bits=ns.frac_bits, timeout=ns.timeout or 30.0,
                                        preprocessing=pre, transcript=ns.transcript)
         outs = result.outputs
@@ -92,6 +106,14 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         return 0
     if ns.party is None or ns.config is None:
         raise SystemExit("mpc: run needs --local N, or --party I and --config FILE")
+    if ns.inputs is not None:
+        raise SystemExit("mpc: --inputs F0 F1 ... is for --local N; party I gives its own --input FILE")
+    if ns.input is not None:
+        args = [load_input(ns.input, ns.party), *args]
+    elif ns.input_value is not None:            # from the --local launcher: exact values
+        from .transport.values import decode_value
+        with open(ns.input_value, encoding="utf-8") as f:
+            args = [decode_value(json.load(f)), *args]
     from . import config as cfgmod
 
     conf = cfgmod.load(ns.config)
@@ -114,11 +136,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         part.error = None if outcome.error is None else str(outcome.error)
         part.write(ns.transcript)
     if outcome.error is not None:
-        if isinstance(outcome.error, ConciliumError):
-            raise outcome.error
-        print(f"mpc: party {ns.party} failed: {type(outcome.error).__name__}: {outcome.error}",
-              file=sys.stderr)
-        return 2
+        raise party_failure(ns.party, outcome.error)
     if not ns.quiet:
         print(f"party {ns.party}: {_show(outcome.output)}")
         sent = sum(m.payload_bytes for m in outcome.log if m.sender == ns.party)
@@ -161,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--party", type=int, metavar="I", help="run party I of --config")
     run.add_argument("--config", help="the session's TOML config")
     run.add_argument("--key", help="this party's private key (default: its certificate's path, .key)")
+    run.add_argument("--input", metavar="FILE",
+                     help="this party's private input (.npy, .npz, .csv, .json), given to the program "
+                          "as its first argument after party")
+    run.add_argument("--inputs", nargs="+", metavar="FILE",
+                     help="with --local N: one input file per party, in party order")
+    run.add_argument("--input-value", help=argparse.SUPPRESS)  # exact value, from the --local launcher
     run.add_argument("--args", default="[]", help="JSON list of extra arguments for the program")
     run.add_argument("--kwargs", default="{}", help="JSON object of keyword arguments")
     run.add_argument("--frac-bits", type=int, default=16, help="fixed-point fractional bits (16)")
@@ -191,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.cmd == "run":
             return _cmd_run(ns)
         return _cmd_dealer(ns)
+    except PartyError as exc:
+        print(f"mpc: {exc}", file=sys.stderr)
+        return 2
     except ConciliumError as exc:
         print(f"mpc: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -44,8 +44,9 @@ import numpy as np
 
 from . import config as cfgmod
 from .arith.fixed import FixedPoint
-from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PeerTimeout,
-                     PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError)
+from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PartyError,
+                     PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError,
+                     party_failure)
 from .party import Party
 from .preprocessing.dealer import DealerSource
 from .runner import RunResult, gather_cost
@@ -53,7 +54,8 @@ from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_
                                 program_title)
 from .transport.stats import Cost, MessageRecord
 from .transport.mesh import connect
-from .transport.remote_dealer import RemoteDealer, key_for, nodes_of, serve_dealer, session_id
+from .transport.remote_dealer import (RemoteDealer, key_for, node_names, nodes_of, serve_dealer,
+                                      session_id)
 from .transport.tls import new_identity
 from .transport.values import decode_value, encode_value
 
@@ -117,6 +119,27 @@ def program_ref(program: Callable[..., Any] | str) -> str:
     return f"{module}:{name}"
 
 
+def import_root(program: Callable[..., Any] | str) -> str | None:
+    """The folder from which another process imports ``program``'s module (None for a string).
+
+    ``pkg.mod`` in ``/src/pkg/mod.py`` gives ``/src``; a module imported from a
+    folder this process added to ``sys.path`` (a test folder, a notebook's
+    ``sys.path.append``) gives that folder, which the party processes then get
+    on their ``PYTHONPATH``.
+    """
+    if isinstance(program, str):
+        return None
+    module = getattr(program, "__module__", "") or ""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path or module.startswith("_mpc_program_"):
+        return None
+    file = Path(path).resolve()
+    root = file.parent
+    for _ in range(module.count(".") + (file.name == "__init__.py")):
+        root = root.parent
+    return str(root)
+
+
 # -- one party --------------------------------------------------------------------
 def _program_digest(name: str, frac_bits: int, preprocessing: str | None = None) -> bytes:
     extra = "" if preprocessing is None else f"\0{preprocessing}"
@@ -143,7 +166,9 @@ class PartyOutcome:
 
     def to_json(self) -> str:
         err = None
-        if self.error is not None:
+        if isinstance(self.error, PartyError):
+            err = {"type": self.error.error_type, "message": str(self.error.__cause__ or self.error)}
+        elif self.error is not None:
             err = {"type": type(self.error).__name__, "message": str(self.error)}
         return json.dumps({
             "party": self.party, "output": encode_value(self.output), "error": err,
@@ -160,7 +185,7 @@ class PartyOutcome:
         if d["error"] is not None:
             etype = _ERRORS.get(d["error"]["type"])
             msg = str(d["error"]["message"])
-            err = etype(msg) if etype else ProtocolAbort(f"{d['error']['type']}: {msg}")
+            err = etype(msg) if etype else PartyError(int(d["party"]), str(d["error"]["type"]), msg)
         return cls(int(d["party"]), decode_value(d["output"]), err,
                    [MessageRecord(int(r), int(s), int(t), str(tag), str(ph), int(p), int(w))
                     for r, s, t, tag, ph, p, w in d["log"]],
@@ -196,7 +221,8 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
         cert = str(config.parties[party_id].certificate)
         endpoint = connect(party_id, nodes_of(config), cert=cert, key=key or key_for(cert),
                            session=session, digest=_program_digest(name, frac_bits, preprocessing),
-                           timeout=config.timeout, digest_peers=set(range(config.n)))
+                           timeout=config.timeout, digest_peers=set(range(config.n)),
+                           names=node_names(config))
         party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
                       timeout=config.timeout, record_transcript=record_transcript)
         t0 = time.perf_counter()
@@ -312,7 +338,8 @@ def _is_secondary(exc: BaseException) -> bool:
                                    "cannot send to party", "closed the TLS session"))
 
 
-def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequence[Any] = (),
+def run_local(program: Callable[..., Any] | str, parties: int = 3, *,
+              inputs: Sequence[Any] | None = None, args: Sequence[Any] = (),
               kwargs: dict[str, Any] | None = None, frac_bits: int = 16, timeout: float = 30.0,
               preprocessing: str | None = "dealer", transcript: str | os.PathLike[str] | None = None,
               processes: bool = True, hosts: Sequence[str] | None = None,
@@ -323,7 +350,14 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     Parameters
     ----------
     program:
-        A module-level function, or ``"file.py[:func]"`` / ``"module:func"``.
+        A module-level function of an importable module (the party processes
+        import it from the same folder as this process did), or
+        ``"file.py[:func]"`` / ``"module:func"``.
+    inputs:
+        Optional per-party inputs, as in :func:`mpc.run`: party i receives
+        ``inputs[i]`` as its first argument after ``party``. With
+        ``processes`` each travels to its own process only (numbers, strings,
+        lists, tuples, dicts, numpy arrays: exact dtype and shape).
     processes:
         One OS process per party (default); ``False`` runs them as threads of
         this process, still over TCP + TLS (for tests).
@@ -343,8 +377,10 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     Raises
     ------
     The root failure (a party's own error, not the echoes of it on the
-    others); its ``party_errors`` attribute maps every failed party to its
-    error. Party processes cap their BLAS threads to ``cpu_count // parties``
+    others), named as :func:`mpc.run` names it: a Concilium error with its
+    ``party`` set, any other exception as :class:`~mpc.errors.PartyError`
+    (``party 2 failed: KeyError: 'temperature'``); its ``party_errors``
+    attribute maps every failed party to its error. Party processes cap their BLAS threads to ``cpu_count // parties``
     unless ``OMP_NUM_THREADS`` and friends are set.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
@@ -352,6 +388,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
     if preprocessing not in ("dealer", None, *NETWORK_PREPROCESSING):
         raise ParameterError(f"run_local supports preprocessing 'dealer', 'ot', 'he' or None, "
                              f"not {preprocessing!r}")
+    if inputs is not None and len(inputs) != parties:
+        raise ParameterError(f"inputs has {len(inputs)} entries for {parties} parties")
     own = preprocessing if preprocessing in NETWORK_PREPROCESSING else None
     record = transcript is not None
     if isinstance(program, str):
@@ -374,7 +412,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         t0 = time.perf_counter()
         if processes:
             outcomes = _run_processes(program_ref(program), conf, cfg_path, parties, tag, args, kwargs,
-                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout, own)
+                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout, own,
+                                      inputs, import_root(program))
         else:
             fn = load_program(program) if isinstance(program, str) else program
             name = _canonical_name(program) if isinstance(program, str) else None
@@ -382,7 +421,8 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
 
             def body(i: int) -> None:
                 try:
-                    outcomes[i] = execute_party(fn, conf, i, args=args, kwargs=kwargs,
+                    mine = list(args) if inputs is None else [inputs[i], *args]
+                    outcomes[i] = execute_party(fn, conf, i, args=mine, kwargs=kwargs,
                                                 frac_bits=frac_bits, session_tag=tag,
                                                 record_transcript=record, name=name,
                                                 preprocessing=own)
@@ -403,9 +443,9 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *, args: Sequ
         if record:
             _merged_transcript(outcomes, parties, None, None, title,
                                f"party {roots[0].party}: {roots[0].error}").write(transcript)  # type: ignore[arg-type]
-        err = roots[0].error
-        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[union-attr]
-        raise err  # type: ignore[misc]
+        err = party_failure(roots[0].party, roots[0].error)  # type: ignore[arg-type]
+        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[attr-defined]
+        raise err
     if dealer_error and not isinstance(dealer_error[0], TransportError):
         raise dealer_error[0]
     cost = gather_cost(parties, [(o.party, o.log, o.phase_seconds, o.phase_clocks) for o in outcomes],
@@ -441,15 +481,25 @@ def _merged_transcript(outcomes: list[PartyOutcome], n: int, outputs: list[Any] 
 def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties: int, tag: str,
                    args: Sequence[Any], kwargs: dict[str, Any] | None, frac_bits: int, record: bool,
                    tmp: Path, launch_prefix: Callable[[int], list[str]] | None,
-                   wall_timeout: float | None, preprocessing: str | None = None) -> list[PartyOutcome]:
+                   wall_timeout: float | None, preprocessing: str | None = None,
+                   inputs: Sequence[Any] | None = None, root: str | None = None) -> list[PartyOutcome]:
     try:
         args_json = json.dumps(list(args))
         kwargs_json = json.dumps(dict(kwargs or {}))
     except TypeError as exc:
         raise ParameterError(f"args and kwargs of a multi-process run must be JSON values: {exc}") from None
+    input_files = []
+    for i, value in enumerate(inputs if inputs is not None else []):
+        text = json.dumps(encode_value(value))
+        if '"$repr"' in text:
+            raise ParameterError(f"party {i}'s input cannot travel to its process: use numbers, strings, "
+                                 "lists, tuples, dicts and numpy arrays")
+        path = tmp / f"input{i}.json"
+        path.write_text(text)
+        input_files.append(path)
     procs = []
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *filter(None, [root, env.get("PYTHONPATH")])])
     # N processes share this machine's cores: without a cap each one's BLAS
     # starts a spinning thread per core and they starve one another.
     threads = str(max(1, (os.cpu_count() or 1) // parties))
@@ -462,6 +512,8 @@ def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties
                "--result", str(tmp / f"result{i}.json"), "--quiet"]
         if preprocessing is not None:
             cmd += ["--preprocessing", preprocessing]
+        if input_files:
+            cmd += ["--input-value", str(input_files[i])]
         if record:
             cmd.append("--record-transcript")
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env))

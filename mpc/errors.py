@@ -43,3 +43,37 @@ class PeerTimeout(TransportError, TimeoutError):
 
 class PreprocessingExhausted(ConciliumError):
     """A preprocessing store ran out of correlated randomness."""
+
+
+class PartyError(ConciliumError):
+    """A party's own program raised an exception that is not a Concilium error.
+
+    The message names the party: ``party 2 failed: KeyError: 'temperature'``;
+    ``party`` and ``error_type`` (the original type's name) are attributes, and
+    the original exception is ``__cause__`` where it was raised in this process
+    (:func:`mpc.run`, threads); from another process only its type name and
+    message travel.
+    """
+
+    def __init__(self, party: int, error_type: str, message: str) -> None:
+        super().__init__(f"party {party} failed: {error_type}: {message}")
+        self.party = party
+        self.error_type = error_type
+
+
+def party_failure(party: int, exc: BaseException) -> BaseException:
+    """What a run re-raises for ``exc`` raised by ``party``'s program.
+
+    A Concilium error is itself (typed, with ``party`` set); any other
+    ``Exception`` becomes a :class:`PartyError` whose ``__cause__`` is the
+    original; ``KeyboardInterrupt`` and ``SystemExit`` go through untouched.
+    """
+    if isinstance(exc, ConciliumError):
+        if getattr(exc, "party", None) is None:
+            exc.party = party  # type: ignore[attr-defined]
+        return exc
+    if not isinstance(exc, Exception):
+        return exc
+    err = PartyError(party, type(exc).__name__, str(exc))
+    err.__cause__ = exc
+    return err

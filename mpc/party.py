@@ -266,6 +266,16 @@ class Party:
             return {p: self.recv_like(p, name, *like) for p in peers}
         return {p: self.recv(p, name) for p in peers}
 
+    def barrier(self, name: str = "barrier") -> None:
+        """Return once every party has reached its matching ``barrier`` call.
+
+        Every party sends each peer an empty message (0 payload bytes) and
+        waits for theirs: one round, ``n - 1`` messages per party, in the
+        current phase. For separating phases or timings; a peer that never
+        comes raises :class:`PeerTimeout` after ``timeout`` seconds.
+        """
+        self.exchange(self.fresh(name))
+
     def note_received(self, record: MessageRecord, arrays: tuple[np.ndarray, ...] = ()) -> None:
         """Log a message that reached this party outside its peer channels (the dealer)."""
         if self.details is not None:

@@ -3,8 +3,9 @@
 :func:`run` is the embedded default: every party runs ``program(party, ...)``
 in its own thread, messages go through memory in the real wire format, and the
 result carries every party's output and the measured :class:`Cost`. If any
-party raises, the others are woken at once and the first error is re-raised:
-no hang.
+party raises, the others are woken at once and the first error is re-raised
+naming its party (:func:`mpc.errors.party_failure`, as over the network): no
+hang.
 
 With ``transcript=PATH`` the run also writes what crossed the wire as a
 self-contained HTML page (or JSON if PATH ends in ``.json``), see
@@ -24,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .arith.fixed import FixedPoint
-from .errors import ParameterError, ProtocolAbort
+from .errors import ParameterError, ProtocolAbort, party_failure
 from .party import Party
 from .preprocessing.base import Preprocessing
 from .preprocessing.dealer import TrustedDealer
@@ -285,7 +286,7 @@ def run(program: Callable[..., Any], parties: int = 3, *,
             failed = from_parties(party_objs, title=title,
                                   error=f"party {root[1]}: {type(root[2]).__name__}: {root[2]}")
             failed.write(transcript)  # type: ignore[arg-type]
-        raise root[2]
+        raise party_failure(root[1], root[2])
 
     cost = gather_cost(parties, [(p.id, p.log, p.phase_seconds, p.phase_clocks) for p in party_objs],
                        elapsed)

@@ -112,8 +112,9 @@ def test_a_party_stuck_in_local_work_does_not_hold_up_a_failed_run():
         time.sleep(8)                        # never reads the abort
 
     t0 = time.monotonic()
-    with pytest.raises(RuntimeError, match="party 0 broke"):
+    with pytest.raises(mpc.PartyError, match="party 0 broke") as info:
         mpc.run(prog, 2, timeout=1.0, preprocessing=None)
+    assert isinstance(info.value.__cause__, RuntimeError)
     assert time.monotonic() - t0 < 5
 
 
@@ -151,9 +152,42 @@ def test_crashed_party_wakes_the_others_with_its_error():
         party.recv(2, "x")
 
     t0 = time.monotonic()
-    with pytest.raises(RuntimeError, match="disk on fire"):
+    with pytest.raises(mpc.PartyError, match="party 2 failed: RuntimeError: disk on fire"):
         mpc.run(prog, 3, timeout=20)
     assert time.monotonic() - t0 < 5
+
+
+def _reads_a_column(party):
+    table = {"pressure": 1.0}
+    if party.id == 1:
+        return table["temperature"]
+    party.recv(1, "never")
+
+
+def test_a_raising_party_is_named_alike_in_one_process_and_over_tcp(tmp_path):
+    with pytest.raises(mpc.PartyError) as here:
+        mpc.run(_reads_a_column, 3, timeout=10, preprocessing=None)
+    assert str(here.value) == "party 1 failed: KeyError: 'temperature'"
+    assert here.value.party == 1 and here.value.error_type == "KeyError"
+    assert isinstance(here.value.__cause__, KeyError)
+    from mpc.distributed import run_local
+    with pytest.raises(mpc.PartyError) as threads:
+        run_local(_reads_a_column, 3, timeout=10, preprocessing=None, processes=False)
+    assert str(threads.value) == str(here.value) and isinstance(threads.value.__cause__, KeyError)
+    with pytest.raises(mpc.PartyError) as procs:
+        run_local("tests/test_runtime.py:_reads_a_column", 3, timeout=10, preprocessing=None)
+    assert str(procs.value) == str(here.value) and procs.value.error_type == "KeyError"
+
+
+def test_a_concilium_error_keeps_its_type_and_carries_the_party():
+    def prog(party):
+        if party.id == 2:
+            raise ParameterError("bad shape")
+        party.recv(2, "never")
+
+    with pytest.raises(ParameterError, match="bad shape") as info:
+        mpc.run(prog, 3, timeout=10, preprocessing=None)
+    assert info.value.party == 2
 
 
 def test_abort_error_names_failed_party():
@@ -188,6 +222,32 @@ def test_dealer_traffic_is_one_array_per_triple_to_last_party():
         assert {m.receiver for m in corrections} == {n - 1}
         assert sum(m.payload_bytes for m in corrections) == 8 * 20 + 2 * 8 * 20
         assert all(m.phase == "preprocessing" for m in dealer)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_party_and_dealer_bytes_are_separate_named_figures(n):
+    def prog(party):
+        x = mpc.share(party, np.ones((4, 5)) if party.id == 0 else None, 0, integer=False)
+        return (x * x).reveal()
+
+    res = mpc.run(prog, n)
+    dealer_total = sum(m.payload_bytes for m in res.cost.messages if m.sender == DEALER)
+    assert dealer_total > 0 and res.cost.dealer_bytes_sent == dealer_total
+    assert set(res.cost.party_bytes_sent) == set(range(n))
+    assert sum(res.cost.party_bytes_sent.values()) + dealer_total == sum(res.cost.bytes_sent.values())
+    for name, pc in res.cost.phases().items():
+        mine = [m for m in res.cost.messages if m.phase == name]
+        assert pc.dealer_bytes_sent == sum(m.payload_bytes for m in mine if m.sender == DEALER)
+        assert DEALER not in pc.party_bytes_sent
+        for p in range(n):
+            assert pc.party_bytes_sent[p] == sum(m.payload_bytes for m in mine if m.sender == p)
+    pre = res.cost.phases()["preprocessing"]
+    assert pre.dealer_bytes_sent == dealer_total
+    assert f"dealer {dealer_total:,} B" in pre.describe_sent() and "-1" not in pre.describe_sent()
+    plain = mpc.run(lambda p: p.exchange("a", np.zeros(3, np.uint64)) and None, n, preprocessing=None)
+    assert plain.cost.dealer_bytes_sent == 0
+    assert plain.cost.phases()["online"].describe_sent() == ", ".join(f"party {p} {24 * (n - 1)} B"
+                                                                      for p in range(n))
 
 
 def test_phases_label_costs():

@@ -529,7 +529,24 @@ def test_absent_party_fails_the_connection_phase_within_the_timeout(tmp_path):
     out = execute_party(lambda party: None, conf, 1, name="t")  # parties 0 and 2 never start
     assert time.monotonic() - t0 < 5
     assert isinstance(out.error, PeerTimeout)
-    assert "party 1 could not connect to node 0" in str(out.error) or "nodes [2] did not connect" in str(out.error)
+    assert "party 1 could not connect to party 0" in str(out.error) or "party 2 did not connect" in str(out.error)
+
+
+def test_a_forgotten_dealer_is_named_the_dealer(tmp_path):
+    conf = cfgmod.load(make_local_config(tmp_path, 3, dealer=True, timeout=1.0))
+    outs = [None] * 3
+
+    def body(i):
+        outs[i] = execute_party(lambda party: None, conf, i, name="t")   # no `mpc dealer` started
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, out in enumerate(outs):
+        assert isinstance(out.error, PeerTimeout)
+        assert f"party {i}: the dealer did not connect" in str(out.error)
+        assert "node 3" not in str(out.error) and "[3]" not in str(out.error)
 
 
 def _rss_bytes():

@@ -224,7 +224,7 @@ def test_failed_run_writes_messages_up_to_the_failure(tmp_path):
         party.recv(1, "never")
 
     path = tmp_path / "fail.json"
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(mpc.PartyError, match="party 1 failed: RuntimeError: boom"):
         mpc.run(prog, 2, preprocessing=None, transcript=path, timeout=5)
     t = read_json(path)
     assert "boom" in t.error

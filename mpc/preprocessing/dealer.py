@@ -24,6 +24,8 @@ is ``8 * |c|`` bytes per triple instead of ``24 * n * |c|``.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from typing import Any
@@ -40,21 +42,53 @@ from .store import SealableMixin
 
 
 class TrustedDealerWarning(UserWarning):
-    """Warns that a trusted third party sees every triple."""
+    """Warns that a trusted third party sees every triple.
+
+    Issued once per dealer, when it makes its first item (a program that
+    multiplies nothing never sees it), pointing at the user's line that asked
+    for it; ``warnings.simplefilter("ignore", mpc.TrustedDealerWarning)``
+    silences it.
+    """
+
+
+_MPC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_THREADING = os.path.abspath(threading.__file__)
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` made by this function's caller that points at the
+    first frame outside the ``mpc`` package (the user's line); if that frame is the thread
+    machinery (no user code on this thread), the outermost ``mpc`` frame instead."""
+    frame = sys._getframe(1)
+    level, last = 1, 1
+    while frame is not None:
+        name = os.path.abspath(frame.f_code.co_filename)
+        if not name.startswith(_MPC_DIR):
+            return last if name == _THREADING else level
+        last = level
+        frame, level = frame.f_back, level + 1
+    return last
 
 
 class TrustedDealer:
     """The dealer: holds the master seed and answers the last party's corrections."""
 
-    def __init__(self, n_parties: int, master_seed: bytes | None = None) -> None:
+    def __init__(self, n_parties: int, master_seed: bytes | None = None, *, warn: bool = True) -> None:
+        """``warn=False``: no :class:`TrustedDealerWarning` (e.g. a plan's throw-away recording run)."""
         if n_parties < 2:
             raise ParameterError(f"a dealer serves at least 2 parties, got {n_parties}")
-        warnings.warn("TrustedDealer is a trusted third party: it knows every Beaver triple. "
-                      "Use a dealer-free source where no such party exists.",
-                      TrustedDealerWarning, stacklevel=2)
         self.n = n_parties
         self._master = master_seed if master_seed is not None else random_seed()
         self._lock = threading.Lock()
+        self._warned = not warn
+
+    def _warn_once(self) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        warnings.warn("TrustedDealer is a trusted third party: it knows every Beaver triple. "
+                      "Use a dealer-free source where no such party exists.",
+                      TrustedDealerWarning, stacklevel=user_stacklevel())
 
     def seed_for(self, party_id: int) -> bytes:
         """The 16-byte seed given to ``party_id`` at setup."""
@@ -67,6 +101,7 @@ class TrustedDealer:
 
     def correction(self, k: int, kind: str, *args: object) -> tuple[np.ndarray, ...]:
         """Arrays the last party needs for request ``k`` (see module docstring)."""
+        self._warn_once()
         with self._lock:
             prgs = self._prgs(k)
             last = self.n - 1

@@ -22,11 +22,26 @@ Example::
     plan = record_plan(program, 2, inputs=dummy)
     res = mpc.run(program, 2, inputs=real, preprocessing=planned("ot", plan))
     res.cost.phases()["offline"], online_only(res.cost).rounds
+
+A plan is public (kinds, shapes and counts, no values): :func:`save_plan`
+writes it as JSON, :func:`load_plan` reads it back, and ``planned`` takes the
+path too, so one recording serves many runs and processes. The file::
+
+    {"format": "concilium-plan", "version": 1,
+     "items": [{"kind": "mul", "args": [[50], [50]], "count": 3},
+               {"kind": "trunc", "args": [[50], 16], "count": 3}]}
+
+``args`` per kind: ``mul``/``matmul``: the two operand shapes; ``trunc``: the
+shape and the fractional bits; ``binary``/``dabit``: the shape (JSON lists
+become the tuples of the in-memory :data:`Plan`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import numbers
+import os
 from collections import Counter
 from typing import Any, Callable
 
@@ -40,6 +55,88 @@ from .store import offline
 
 Plan = list[tuple[tuple[Any, ...], int]]
 """``[(key, count), ...]``: key = ``("mul", sa, sb)``, ``("trunc", shape, f)``, ``("binary", shape)``..."""
+
+
+PLAN_FORMAT = "concilium-plan"
+_ARITY = {"mul": ("shape", "shape"), "matmul": ("shape", "shape"), "trunc": ("shape", "int"),
+          "binary": ("shape",), "dabit": ("shape",)}
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(_count(d, 0) for d in value):
+        raise ParameterError(f"{where}: a shape must be a list of non-negative integers")
+    return tuple(int(d) for d in value)
+
+
+def _count(value: Any, low: int, high: int | None = None) -> bool:
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+    return ok and (high is None or value <= high)
+
+
+def normalize_plan(plan: Any) -> Plan:
+    """``plan`` checked, with every shape a tuple (a plan that went through JSON by hand works too)."""
+    out: Plan = []
+    if not isinstance(plan, (list, tuple)):
+        raise ParameterError("a plan is a list of (key, count) pairs")
+    for i, item in enumerate(plan):
+        where = f"plan item {i}"
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise ParameterError(f"{where}: expected (key, count)")
+        key, count = item
+        if not isinstance(key, (list, tuple)) or not key or key[0] not in _ARITY:
+            raise ParameterError(f"{where}: the key must start with one of {sorted(_ARITY)}")
+        kind, args = key[0], list(key[1:])
+        if len(args) != len(_ARITY[kind]):
+            raise ParameterError(f"{where}: {kind!r} takes {len(_ARITY[kind])} arguments, got {len(args)}")
+        norm: list[Any] = []
+        for a, what in zip(args, _ARITY[kind]):
+            if what == "shape":
+                norm.append(_shape(a, where))
+            elif _count(a, 0, 62):
+                norm.append(int(a))
+            else:
+                raise ParameterError(f"{where}: fractional bits must be an integer in [0, 62]")
+        if not _count(count, 1):
+            raise ParameterError(f"{where}: the count must be a positive integer")
+        out.append(((kind, *norm), int(count)))
+    return out
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The JSON form of ``plan`` (see the module docstring)."""
+    items = [{"kind": key[0], "args": [list(a) if isinstance(a, tuple) else a for a in key[1:]],
+              "count": count} for key, count in normalize_plan(plan)]
+    return {"format": PLAN_FORMAT, "version": 1, "items": items}
+
+
+def plan_from_json(data: Any) -> Plan:
+    """The :data:`Plan` of a JSON form made by :func:`plan_to_json`."""
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise ParameterError(f"not a plan: expected format {PLAN_FORMAT!r}")
+    if data.get("version") != 1:
+        raise ParameterError(f"plan version {data.get('version')!r} is not supported (1 is)")
+    items = data.get("items")
+    if not isinstance(items, list) or not all(isinstance(it, dict) for it in items):
+        raise ParameterError("a plan's items must be a list of objects")
+    return normalize_plan([([it.get("kind"), *(it.get("args") or [])], it.get("count")) for it in items])
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    """Write ``plan`` to ``path`` as JSON."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(plan_to_json(plan), f, indent=1)
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read a plan written by :func:`save_plan`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ParameterError(f"plan file {str(path)!r} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ParameterError(f"plan file {str(path)!r} is not JSON") from None
+    return plan_from_json(data)
 
 
 class RecordingSource(Preprocessing):
@@ -88,7 +185,7 @@ def record_plan(program: Callable[..., Any], parties: int = 2, **run_kwargs: Any
     recorders: dict[int, RecordingSource] = {}
 
     def factory(n: int) -> Callable[[Any], Preprocessing]:
-        dealer = TrustedDealer(n)
+        dealer = TrustedDealer(n, warn=False)   # throw-away values on dummy inputs
 
         def make(party: Any) -> Preprocessing:
             rec = RecordingSource(dealer.source(party))
@@ -100,9 +197,12 @@ def record_plan(program: Callable[..., Any], parties: int = 2, **run_kwargs: Any
     return list(recorders[0].counts.items()) if recorders else []
 
 
-def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]], plan: Plan
-            ) -> Callable[[int], Callable[[Any], Preprocessing]]:
-    """A ``preprocessing=`` factory that produces ``plan`` offline, then seals the source."""
+def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]],
+            plan: Plan | str | os.PathLike[str]) -> Callable[[int], Callable[[Any], Preprocessing]]:
+    """A ``preprocessing=`` factory that produces ``plan`` (or the plan saved at that path)
+    offline, then seals the source."""
+    plan = load_plan(plan) if isinstance(plan, (str, os.PathLike)) else normalize_plan(plan)
+
     def factory(n: int) -> Callable[[Any], Preprocessing]:
         if source == "ot":
             from .ot import ot_factory

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import ParameterError
+from ..errors import EncodingError, ParameterError
 from ..rand import PRG, random_seed
 from .beaver import beaver_product
 from .truncation import truncate
@@ -450,7 +450,8 @@ def reveal(x: SharedTensor, to: int | Sequence[int] | None = None) -> np.ndarray
     return FixedPoint(x.frac_bits).decode(opened)
 
 
-def _encode_input(party: Any, value: Any, integer: bool) -> tuple[np.ndarray, int]:
+def _encode_input(party: Any, value: Any, integer: bool, call: str = "share", tag: str = ""
+                  ) -> tuple[np.ndarray, int]:
     if value is None:
         raise ParameterError(f"party {party.id} owns this input but passed None")
     if integer:
@@ -458,7 +459,12 @@ def _encode_input(party: Any, value: Any, integer: bool) -> tuple[np.ndarray, in
         if arr.dtype.kind not in "iub":
             raise ParameterError("integer=True needs an integer array")
         return arr.astype(np.int64).view(np.uint64), 0
-    return party.fixed.encode(value), party.fixed.frac_bits
+    try:
+        return party.fixed.encode(value), party.fixed.frac_bits
+    except EncodingError as exc:   # say whose input, never its value
+        shape = np.shape(value)
+        raise EncodingError(f"party {party.id}'s input to mpc.{call} (argument 'value', shape {shape}, "
+                            f"tag {tag!r}): {exc}") from None
 
 
 def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[np.ndarray, ...]]:
@@ -490,7 +496,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
     tag = party.fresh("share")
     if party.id != owner:
         return _from_seed_message(party, owner, party.recv(owner, tag))
-    enc, frac = _encode_input(party, value, integer)
+    enc, frac = _encode_input(party, value, integer, "share", tag)
     mine = enc.copy()
     for p in party.peers:
         seed, msg = _seed_message(enc.shape, frac)
@@ -502,7 +508,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
 def share_all(party: Any, value: Any, *, integer: bool = False) -> list[SharedTensor]:
     """Every party shares its own ``value`` at once (one round); returns them by owner."""
     tag = party.fresh("share_all")
-    enc, frac = _encode_input(party, value, integer)
+    enc, frac = _encode_input(party, value, integer, "share_all", tag)
     mine = enc.copy()
     for p in party.peers:
         seed, msg = _seed_message(enc.shape, frac)

@@ -114,7 +114,8 @@ def _check_hello(data: bytes, expect_id: int, n_nodes: int, session: bytes, dige
 
 def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session: bytes,
             digest: bytes = bytes(32), timeout: float = 30.0, limits: WireLimits = DEFAULT_LIMITS,
-            digest_peers: set[int] | None = None) -> TcpEndpoint:
+            digest_peers: set[int] | None = None,
+            names: Mapping[int, str] | None = None) -> TcpEndpoint:
     """Connect node ``me`` to every other node; return its endpoint.
 
     Parameters
@@ -129,6 +130,8 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
     digest:
         32-byte digest of the program and its parameters, compared with the
         nodes in ``digest_peers`` (default: all).
+    names:
+        How errors name each node (e.g. ``{3: "the dealer"}``); default ``node j``.
     timeout:
         Seconds to establish every connection (peers may start in any order
         within it), then the close timeout.
@@ -138,6 +141,8 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
     if len(session) != SESSION_BYTES or len(digest) != 32:
         raise ParameterError("session must be 8 bytes and digest 32 bytes")
     n_nodes = len(nodes)
+    label = {j: f"node {j}" for j in nodes} | dict(names or {})
+    who = label[me] if names and me in names else f"party {me}"
     digest_peers = set(nodes) if digest_peers is None else set(digest_peers)
     others = [j for j in nodes if j != me]
     trusted = [nodes[j].der for j in others]
@@ -160,7 +165,7 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         der = obj.getpeercert(binary_form=True)
         peer = by_der.get(der or b"")
         if peer is None or (expect is not None and peer != expect):
-            raise TransportError(f"node {expect} presented a certificate that is not pinned for it")
+            raise TransportError(f"{label.get(expect, expect)} presented a certificate that is not pinned for it")
         hello = _hello(me, n_nodes, session, digest)
         _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
         data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)
@@ -169,7 +174,7 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         c.sent, c.received = counts
         with lock:
             if peer in conns:
-                raise TransportError(f"node {peer} connected twice")
+                raise TransportError(f"{label[peer]} connected twice")
             conns[peer] = c
 
     listener = None
@@ -182,7 +187,7 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
             listener.bind((node.listen or "", node.port))
         except OSError as exc:
             listener.close()
-            raise TransportError(f"party {me} cannot listen on port {node.port}: {exc.strerror}") from None
+            raise TransportError(f"{who} cannot listen on port {node.port}: {exc.strerror}") from None
         listener.listen(len(higher) + 8)
         pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
         mismatch = threading.Event()
@@ -192,7 +197,7 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                 setup(sock, True, None, min(HANDSHAKE_SECONDS, max(timeout, 1.0)))
             except _Mismatch as exc:  # an authenticated party of another session/program
                 sock.close()
-                errors.append(TransportError(f"party {me}: {exc}"))
+                errors.append(TransportError(f"{who}: {exc}"))
                 mismatch.set()
             except (ssl.SSLError, OSError, TransportError) as exc:
                 refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate, or silence
@@ -243,18 +248,18 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
             except ssl.SSLError as exc:
                 sock.close()
                 errors.append(TransportError(
-                    f"party {me}: TLS with node {j} at {node.host}:{node.port} failed "
-                    f"({exc.reason or exc}): node {j} refused our certificate or presented "
+                    f"{who}: TLS with {label[j]} at {node.host}:{node.port} failed "
+                    f"({exc.reason or exc}): {label[j]} refused our certificate or presented "
                     "one that is not in the config"))
                 return
             except (TransportError, OSError) as exc:
                 sock.close()
                 if isinstance(exc, TransportError):
-                    errors.append(TransportError(f"party {me}: {exc}"))
+                    errors.append(TransportError(f"{who}: {exc}"))
                     return
                 last = exc
                 time.sleep(0.05)
-        errors.append(PeerTimeout(f"party {me} could not connect to node {j} at {node.host}:{node.port} "
+        errors.append(PeerTimeout(f"{who} could not connect to {label[j]} at {node.host}:{node.port} "
                                   f"within {timeout:g} s ({last})"))
 
     dialers = [threading.Thread(target=dial, args=(j,), daemon=True) for j in others if j < me]
@@ -278,5 +283,6 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
     if missing:
         _abandon()
         extra = f"; refused connections: {refused}" if refused else ""
-        raise PeerTimeout(f"party {me}: nodes {missing} did not connect within {timeout:g} s{extra}")
+        absent = ", ".join(label[j] for j in missing)
+        raise PeerTimeout(f"{who}: {absent} did not connect within {timeout:g} s{extra}")
     return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused)

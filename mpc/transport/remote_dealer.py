@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from .. import config as cfgmod
 from ..errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
                       TransportError)
 from ..preprocessing.base import triple_shapes
-from ..preprocessing.dealer import TrustedDealer, TrustedDealerWarning
+from ..preprocessing.dealer import TrustedDealer
 from .mesh import Node, connect
 from .tcp import TcpEndpoint
 from .wire import decode_frame, encode_frame
@@ -40,6 +39,14 @@ def session_id(conf: cfgmod.SessionConfig, tag: str = "") -> bytes:
 
 def nodes_of(conf: cfgmod.SessionConfig) -> dict[int, Node]:
     return {i: Node(i, n.host, n.port, n.der, n.listen) for i, n in conf.nodes().items()}
+
+
+def node_names(conf: cfgmod.SessionConfig) -> dict[int, str]:
+    """How errors name each node: ``party i``, and ``the dealer`` for the dealer's node."""
+    names = {i: f"party {i}" for i in range(conf.n)}
+    if conf.dealer is not None:
+        names[conf.dealer_id] = "the dealer"
+    return names
 
 
 def key_for(cert: str) -> str:
@@ -88,7 +95,8 @@ def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]
 class RemoteDealer:
     """A party's link to the dealer node: what :class:`DealerSource` asks a dealer for.
 
-    **Trusted third party**, as :class:`~mpc.preprocessing.dealer.TrustedDealer`.
+    **Trusted third party**, as :class:`~mpc.preprocessing.dealer.TrustedDealer` (which
+    warns once, where it runs: the ``mpc dealer`` process or ``run_local``'s launcher).
     Only the last party sends requests ((kind, shapes), not logged as party
     traffic); every party logs exactly the dealer messages it would log in
     memory (its 16-byte seed; corrections to the last party), so costs match.
@@ -96,8 +104,6 @@ class RemoteDealer:
 
     def __init__(self, endpoint: TcpEndpoint, node: int, n_parties: int, session: bytes,
                  timeout: float) -> None:
-        warnings.warn("the session's dealer is a trusted third party: it knows every Beaver triple",
-                      TrustedDealerWarning, stacklevel=2)
         self.endpoint = endpoint
         self.node = node
         self.n = n_parties
@@ -142,7 +148,7 @@ def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: 
     session = session_id(conf, session_tag)
     cert = str(conf.dealer.certificate)
     endpoint = connect(me, nodes_of(conf), cert=cert, key=key or key_for(cert), session=session,
-                       timeout=conf.timeout, digest_peers=set())
+                       timeout=conf.timeout, digest_peers=set(), names=node_names(conf))
     dealer = TrustedDealer(conf.n, master_seed)
     last = conf.n - 1
     served = 0

@@ -1,0 +1,121 @@
+"""A party's private input read from its own file, for ``mpc run --input`` (layer: mpc core).
+
+:func:`load_input` reads one file into the value the program receives as its
+first argument after ``party`` (as ``mpc.run(..., inputs=[...])`` gives it):
+
+=========  ==============================================================
+``.npy``   the array (numeric dtypes only; pickled objects are refused)
+``.npz``   a file saved with one unnamed array (``np.savez(f, x)``) gives
+           that array; named arrays (``np.savez(f, age=a, bp=b)``) give a
+           dict ``{name: array}``, even when there is only one
+``.csv``   a float array: 1-D for one column or one row, else 2-D (rows
+           as read); a first line that is not numeric is a header, skipped
+``.json``  numbers stay numbers, lists of numbers (nested: rectangular)
+           become numpy arrays, objects become dicts of those
+=========  ==============================================================
+
+Errors are :class:`~mpc.errors.ParameterError` naming the party and the file
+(a missing, unreadable, malformed or non-numeric file), never its contents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError
+
+FORMATS = (".npy", ".npz", ".csv", ".json")
+"""File extensions :func:`load_input` reads."""
+
+
+def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
+    """The input stored in ``path`` (format by extension, see the module docstring)."""
+    who = f"party {party}'s input file" if party is not None else "input file"
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in FORMATS:
+        raise ParameterError(f"{who} {str(p)!r}: unknown format {ext or '(no extension)'!r}; "
+                             f"use {', '.join(FORMATS)}")
+    if not p.is_file():
+        raise ParameterError(f"{who} {str(p)!r} not found")
+    try:
+        magic = {".npy": b"\x93NUMPY", ".npz": b"PK"}.get(ext)
+        if magic is not None:
+            with open(p, "rb") as f:
+                if f.read(len(magic)) != magic:
+                    raise ParameterError(f"{who} {str(p)!r}: not a valid {ext} file")
+        if ext == ".npy":
+            return _numeric(np.load(p, allow_pickle=False), who, p)
+        if ext == ".npz":
+            with np.load(p, allow_pickle=False) as data:
+                names = list(data.files)
+                if names == ["arr_0"]:
+                    return _numeric(data["arr_0"], who, p)
+                return {name: _numeric(data[name], who, p) for name in names}
+        if ext == ".csv":
+            return _csv(p.read_text(encoding="utf-8"), who, p)
+        return _from_json(json.loads(p.read_text(encoding="utf-8")), who, p)
+    except ParameterError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read {who} {str(p)!r}: {type(exc).__name__}") from None
+    except (ValueError, zipfile.BadZipFile, EOFError) as exc:   # np.load / json: malformed content
+        kind = "pickled objects are refused" if "pickle" in str(exc) else f"not a valid {ext} file"
+        raise ParameterError(f"{who} {str(p)!r}: {kind}") from None
+
+
+def _numeric(arr: np.ndarray, who: str, p: Path) -> np.ndarray:
+    if arr.dtype.kind not in "iuf":
+        raise ParameterError(f"{who} {str(p)!r} holds {arr.dtype} values, not numbers")
+    return arr
+
+
+def _csv(text: str, who: str, p: Path) -> np.ndarray:
+    rows = [line.split(",") for line in text.splitlines() if line.strip()]
+    if rows and not _all_numbers(rows[0]):
+        rows = rows[1:]                       # a header
+    if not rows:
+        raise ParameterError(f"{who} {str(p)!r} has no numeric rows")
+    for k, row in enumerate(rows):
+        if not _all_numbers(row):
+            raise ParameterError(f"{who} {str(p)!r}: row {k + 1} is not all numbers")
+        if len(row) != len(rows[0]):
+            raise ParameterError(f"{who} {str(p)!r}: row {k + 1} has {len(row)} fields, "
+                                 f"the first has {len(rows[0])}")
+    arr = np.array([[float(v) for v in row] for row in rows])
+    return arr.reshape(-1) if 1 in arr.shape else arr
+
+
+def _all_numbers(fields: list[str]) -> bool:
+    try:
+        for f in fields:
+            float(f)
+    except ValueError:
+        return False
+    return True
+
+
+def _from_json(value: Any, who: str, p: Path) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        raise ParameterError(f"{who} {str(p)!r} holds a {type(value).__name__}, not numbers")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, dict):
+        return {k: _from_json(v, who, p) for k, v in value.items()}
+    if isinstance(value, list):
+        if any(isinstance(v, dict) for v in value):
+            return [_from_json(v, who, p) for v in value]
+        try:
+            arr = np.array(value)
+        except ValueError:
+            raise ParameterError(f"{who} {str(p)!r}: a list is not rectangular") from None
+        if arr.dtype.kind not in "iuf":
+            raise ParameterError(f"{who} {str(p)!r}: a list holds values that are not numbers")
+        return arr
+    raise ParameterError(f"{who} {str(p)!r}: unexpected JSON value")  # pragma: no cover
