@@ -18,7 +18,7 @@ Quick start::
 from .arith.fixed import FixedPoint
 from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError,
                      PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
-                     TransportError)
+                     RangeError, TransportError)
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
 from .runner import RunResult, run
@@ -30,6 +30,6 @@ from .transport.stats import Cost
 __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
     "ParameterError", "Party", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
-    "ProtocolAbort", "ProtocolError", "RunResult", "SharedTensor", "TransportError",
+    "ProtocolAbort", "ProtocolError", "RangeError", "RunResult", "SharedTensor", "TransportError",
     "TrustedDealer", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]
