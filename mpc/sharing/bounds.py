@@ -32,6 +32,7 @@ from ..errors import ParameterError, RangeError
 
 TRUNC_BITS = 62   # truncation and the fixed-point range: |ring value| < 2^62
 WRAP_BITS = 63    # integers and comparison differences: |ring value| < 2^63
+MODULAR = 1000     # as ring_bits: no range, for sums exact mod 2^64 whose result is checked (multiplexers)
 ADVICE = ("scale the inputs down, use fewer fractional bits (frac_bits=), clip, or declare a "
           "tighter bound (share(..., bound=...), x.assume_bound(...))")
 

@@ -129,7 +129,7 @@ def _cmp_diff(x: Any, y: Any) -> SharedTensor:
             twice = np.where(pub == whole, 2 * whole, 2 * whole + 1)
             if np.any(np.abs(twice) >= 2.0**62):
                 raise ParameterError("a public value beyond 2^61 cannot be compared exactly")
-            doubled = SharedTensor(x.party, x.share << np.uint64(1), 0, bounds.up(2 * x.bound))
+            doubled = SharedTensor(x.party, x.share << np.uint64(1), 0, 2 * x.bound)
             return doubled._add(-twice.astype(np.int64), "comparison", bounds.WRAP_BITS)
         return _diff(x, y)
     if isinstance(y, SharedTensor) and not isinstance(x, SharedTensor) and y.frac_bits == 0:
@@ -223,8 +223,10 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
             raise ParameterError("a public condition must be boolean or 0/1")
         if not isinstance(a, SharedTensor) and not isinstance(b, SharedTensor):
             raise ParameterError("where needs a shared condition or a shared operand")
-        picked = _diff(a, b) * c.astype(np.int64)
-        return _mux_result(picked._add(b, "where", bounds.WRAP_BITS), a, b)
+        d = _diff(a, b)
+        shape = np.broadcast_shapes(d.shape, c.shape)
+        picked = SharedTensor(d.party, np.broadcast_to(d.share, shape) * c.astype(np.uint64), d.frac_bits, d.bound)
+        return _mux_result(picked._add(b, "where", bounds.MODULAR), a, b)
     if cond.frac_bits != 0:
         raise ParameterError("the condition of where must be a shared 0/1 integer tensor "
                              "(the result of a comparison)")
@@ -234,10 +236,10 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
         if np.all(diff == np.round(diff)) and np.all(np.round(np.asarray(b)) == np.asarray(b)):
             prod = SharedTensor(party, cond.share * diff.astype(np.int64).view(np.uint64), 0,
                                 bounds.public_peak(diff))
-            return _mux_result(prod._add(np.asarray(b).astype(np.int64), "where", bounds.WRAP_BITS), a, b)
+            return _mux_result(prod._add(np.asarray(b).astype(np.int64), "where", bounds.MODULAR), a, b)
         f = party.fixed.frac_bits
         prod = SharedTensor(party, cond.share * party.fixed.encode(diff), f, bounds.public_peak(diff))
-        return _mux_result(prod._add(np.asarray(b, dtype=np.float64), "where", bounds.WRAP_BITS), a, b)
+        return _mux_result(prod._add(np.asarray(b, dtype=np.float64), "where", bounds.MODULAR), a, b)
     d = _diff(a, b)
     cond._check_same_session(d)
     cond._broadcast_check(d.shape)
@@ -245,7 +247,7 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
     prod = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
                           np.broadcast_to(d.share, shape).copy(), "mul")
     out = SharedTensor(party, prod, d.frac_bits, d.bound)
-    return _mux_result(out._add(b, "where", bounds.WRAP_BITS), a, b)
+    return _mux_result(out._add(b, "where", bounds.MODULAR), a, b)
 
 
 def _mux_result(out: SharedTensor, a: Any, b: Any) -> SharedTensor:

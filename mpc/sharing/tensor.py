@@ -139,12 +139,13 @@ class SharedTensor:
         except ValueError:
             raise ParameterError(f"shapes {self.shape} and {tuple(other_shape)} do not broadcast") from None
 
-    def _aligned(self, other: "SharedTensor", op: str = "+") -> tuple[np.ndarray, np.ndarray, int]:
+    def _aligned(self, other: "SharedTensor", op: str = "+",
+                 ring_bits: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Both shares at the same number of fractional bits (integers are scaled up)."""
         self._check_same_session(other)
         f = max(self.frac_bits, other.frac_bits)
-        bounds.check(op, self.bound, f)
-        bounds.check(op, other.bound, f)
+        bounds.check(op, self.bound, f, ring_bits)
+        bounds.check(op, other.bound, f, ring_bits)
         a = self.share << np.uint64(f - self.frac_bits) if f != self.frac_bits else self.share
         b = other.share << np.uint64(f - other.frac_bits) if f != other.frac_bits else other.share
         return a, b, f
@@ -153,13 +154,13 @@ class SharedTensor:
     def _add(self, other: Any, op: str = "+", ring_bits: int | None = None) -> "SharedTensor":
         """``self + other``; ``ring_bits`` widens the range (a comparison's difference may reach 2^63)."""
         if isinstance(other, SharedTensor):
-            a, b, f = self._aligned(other, op)
+            a, b, f = self._aligned(other, op, ring_bits)
             self._broadcast_check(other.shape)
-            bound = bounds.check(op, bounds.up(self.bound + other.bound), f, ring_bits)
+            bound = bounds.check(op, self.bound + other.bound, f, ring_bits)
             return self._new(a + b, f, bound)
         enc = self._encode_public(other, self.frac_bits)
         self._broadcast_check(enc.shape)
-        bound = bounds.check(op, bounds.up(self.bound + bounds.public_peak(other)), self.frac_bits, ring_bits)
+        bound = bounds.check(op, self.bound + bounds.public_peak(other), self.frac_bits, ring_bits)
         if self.party.id == 0:
             return self._new(self.share + enc, bound=bound)
         return self._new(np.broadcast_to(self.share, np.broadcast_shapes(self.shape, enc.shape)).copy(),
@@ -228,12 +229,21 @@ class SharedTensor:
         with ``f + e`` fractional bits (``e >= 0``, at most ``62 - 3f``), so
         every factor keeps relative error below ``2^-f``; the products are
         truncated back to ``f`` bits by ``e_i`` more or less, in one round
-        (:func:`~mpc.sharing.truncation.truncate_each`).
+        (:func:`~mpc.sharing.truncation.truncate_each`). Where the bound of
+        ``self`` leaves no room for all ``e`` extra bits before truncation
+        (``bound * |c| * 2^(f_x + f + e) < 2^62``), the factor gets as many
+        as fit.
         """
         f = self.party.fixed.frac_bits
         if not np.all(np.isfinite(c)):
             raise ParameterError("cannot multiply by NaN or infinity")
-        g = f + self._extra_bits(c)
+        extra = self._extra_bits(c)
+        reach = self.bound * np.abs(c)
+        if np.any(reach > 0):
+            with np.errstate(divide="ignore"):
+                room = np.floor(bounds.TRUNC_BITS - 1 - self.frac_bits - f - np.log2(reach))
+            extra = np.where(reach > 0, np.clip(np.minimum(extra, room), 0, None), extra).astype(np.int64)
+        g = f + extra
         enc_f = np.rint(c * np.exp2(g))
         if np.any(np.abs(enc_f) >= 2.0**63):
             raise bounds.RangeError(f"{name}: a public factor does not fit the ring at {f} fractional bits; "
