@@ -102,7 +102,8 @@ def validate(bound: Any, frac_bits: int, what: str = "bound") -> float:
     value = float(bound)
     if not (math.isfinite(value) and value > 0):
         raise ParameterError(f"{what} must be positive and finite")
-    check(f"{what} {value:.6g}", value, frac_bits)
+    value = math.ceil(value * 2.0 ** frac_bits) / 2.0 ** frac_bits   # on the grid: |x| <= bound
+    check(f"{what} {value:.6g}", value, frac_bits)                   # still holds once x is encoded
     return value
 
 
