@@ -225,24 +225,21 @@ class SharedTensor:
     def _scaled(self, c: np.ndarray, name: str) -> "SharedTensor":
         """``self * c`` for a public real array, each element encoded with its own precision.
 
-        An element ``c_i`` with ``|c_i|`` in ``(2^-(e+1), 2^-e]`` is encoded
-        with ``f + e`` fractional bits (``e >= 0``, at most ``62 - 3f``), so
-        every factor keeps relative error below ``2^-f``; the products are
-        truncated back to ``f`` bits by ``e_i`` more or less, in one round
-        (:func:`~mpc.sharing.truncation.truncate_each`). Where the bound of
-        ``self`` leaves no room for all ``e`` extra bits before truncation
-        (``bound * |c| * 2^(f_x + f + e) < 2^62``), the factor gets as many
-        as fit.
+        Each element ``c_i`` is encoded with ``f + e_i`` fractional bits, ``e_i``
+        as large as the bound of ``self`` leaves room for before truncation
+        (``bound * |c_i| * 2^(f_x + f + e_i) < 2^61``; at most ``60 - f_x``).
+        An element with ``|c_i| > 2^-(e+1)`` then keeps relative error below
+        ``2^-f`` (``1/400`` or ``1e-4`` as well as ``0.75``); the products are
+        truncated back to ``f`` bits by ``f_x + e_i``, element by element, in
+        one round (:func:`~mpc.sharing.truncation.truncate_each`).
         """
         f = self.party.fixed.frac_bits
         if not np.all(np.isfinite(c)):
             raise ParameterError("cannot multiply by NaN or infinity")
-        extra = self._extra_bits(c)
-        reach = self.bound * np.abs(c)
-        if np.any(reach > 0):
-            with np.errstate(divide="ignore"):
-                room = np.floor(bounds.TRUNC_BITS - 1 - self.frac_bits - f - np.log2(reach))
-            extra = np.where(reach > 0, np.clip(np.minimum(extra, room), 0, None), extra).astype(np.int64)
+        # a nonzero x is at least one unit 2^-f_x: that floor keeps c_i * 2^(f + e_i) within the ring
+        reach = max(self.bound, 2.0 ** -self.frac_bits) * np.abs(c)
+        room = np.floor(bounds.TRUNC_BITS - 1 - self.frac_bits - f - np.log2(np.where(reach > 0, reach, 1.0)))
+        extra = np.where(reach > 0, np.clip(room, 0, max(0, 60 - self.frac_bits)), 0).astype(np.int64)
         g = f + extra
         enc_f = np.rint(c * np.exp2(g))
         if np.any(np.abs(enc_f) >= 2.0**63):
@@ -260,16 +257,6 @@ class SharedTensor:
         shifts = self.frac_bits + g - target
         out = truncate_each(self.party, z, shifts) if np.any(shifts) else z
         return self._new(out, target, bounds.rounded(bound, target, bool(np.any(shifts))))
-
-    def _extra_bits(self, c: np.ndarray) -> np.ndarray:
-        """Per element, ``e`` with ``|c|`` in ``(2^-(e+1), 2^-e]`` for ``|c| < 1``, else 0 (at most 62 - 3f)."""
-        f = self.party.fixed.frac_bits
-        mag = np.abs(c)
-        small = (mag > 0) & (mag < 1)
-        e = np.zeros(c.shape, dtype=np.int64)
-        if np.any(small):
-            e[small] = np.floor(-np.log2(mag[small])).astype(np.int64)
-        return np.clip(e, 0, max(0, 62 - 3 * f))
 
     def _public_precision(self, value: Any) -> int:
         """Fractional bits for a public real matrix factor: f, plus e for factors below 1.
@@ -342,7 +329,7 @@ class SharedTensor:
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "SharedTensor":
         out = self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64)
         count = self.size // max(1, out.size) if self.size else 0
-        bound = bounds.check("sum", bounds.up(self.bound * count), self.frac_bits)
+        bound = bounds.check("sum", self.bound * count, self.frac_bits)
         return self._new(out, bound=bound)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "SharedTensor":
