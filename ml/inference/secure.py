@@ -36,10 +36,13 @@ preprocessing source (the trusted dealer by default: it knows every triple
 and mask, a trusted third party that must not collude). Every message a party
 receives is a seed, a share or a value masked by fresh preprocessing, so the
 model owner's view is independent of the inputs and the data owner's view of
-the weights, apart from the opened result (tested in
-``tests/test_inference_views.py``). Public: the architecture (layer kinds,
+the weights, apart from the opened result and the weight norms below (tested
+in ``tests/test_inference_views.py``). Public: the architecture (layer kinds,
 shapes, activations, head), the number of inputs and the batch size (message
-shapes and rounds show both). The data owner learns
+shapes and rounds show both), and the bounds that keep every layer in the
+fixed-point range: ``input_bound`` (declared) and, announced by the model
+owner, ``max |w|`` and per layer the largest absolute column sum of ``W`` and
+``max |b|``, each rounded up to 3 significant bits (known within 25%). The data owner learns
 the label (or what ``output`` asks for), which, over many queries, is what
 model-extraction attacks use; returning labels only limits that.
 
