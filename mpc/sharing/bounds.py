@@ -61,23 +61,24 @@ def default_input_bound(frac_bits: int) -> float:
     return 2.0 ** (31 - frac_bits) - 2.0 ** -frac_bits
 
 
-def check(op: str, bound: float, frac_bits: int, ring_bits: int | None = None) -> float:
+def check(op: str, bound: float, frac_bits: int, ring_bits: int | None = None,
+          kind: str | None = None) -> float:
     """``bound`` if a result of magnitude ``bound`` at ``frac_bits`` fits its range, else RangeError.
 
     ``ring_bits`` overrides the range: ``bound * 2^frac_bits < 2^ring_bits``.
     """
     bits = ring_bits if ring_bits is not None else (WRAP_BITS if frac_bits == 0 else TRUNC_BITS)
     if not bound * 2.0 ** frac_bits < 2.0 ** bits:   # also refuses NaN and infinity
-        kind = f"fixed point with {frac_bits} fractional bits" if frac_bits else "integers"
-        raise RangeError(f"{op}: the result's public bound {bound:.6g} exceeds what {kind} can hold "
-                         f"exactly (|value| * 2^{frac_bits} < 2^{bits}); {ADVICE}")
+        kind = kind or (f"fixed point with {frac_bits} fractional bits" if frac_bits else "integers")
+        raise RangeError(f"{op}: the result's public bound {bound:.6g} is too large for {kind} "
+                         f"(needs |value| * 2^{frac_bits} < 2^{bits}); {ADVICE}")
     return bound
 
 
 def check_product(op: str, bound: float, raw_bits: int, frac_bits: int) -> float:
     """Check a product held at ``raw_bits`` fractional bits and returned at ``frac_bits``."""
     if raw_bits > frac_bits:   # truncation follows: exact only below 2^62 in the ring
-        check(op, bound, raw_bits, TRUNC_BITS)
+        check(op, bound, raw_bits, TRUNC_BITS, f"a product before its truncation ({raw_bits} fractional bits)")
     return check(op, bound + (2.0 ** -frac_bits if raw_bits > frac_bits else 0.0), frac_bits)
 
 
