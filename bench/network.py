@@ -74,8 +74,9 @@ def _operands(op, n):
 def secure_op_program(party, op, n, repeat, prefetch):
     """Party code for the TCP mul/matmul records: spans (wall clock) and the revealed result."""
     x, y = _operands(op, n)
-    sx = mpc.share(party, x if party.id == 0 else None, 0)
-    sy = mpc.share(party, y if party.id == 1 else None, 1)
+    b = 100.0 if op == "mul" else 1.0      # the simulated operands' public bounds
+    sx = mpc.share(party, x if party.id == 0 else None, 0, bound=b)
+    sy = mpc.share(party, y if party.id == 1 else None, 1, bound=b)
     if prefetch:
         with party.phase("offline"):
             party.preprocessing.prefetch(op, x.shape, y.shape, count=repeat)

@@ -14,6 +14,10 @@ What happens:
 3. Everything else is computed on shares: mean = S / N, variance = Q / N - mean^2
    (one secure multiplication with a Beaver triple from a trusted dealer).
 4. Only the mean and the variance (and the total patient count) are revealed.
+
+Every shared value carries a public bound, declared from what everyone knows (a
+reading is below 300 mmHg, a hospital reports at most 1,000 patients), never from the
+data; a product that could overflow the fixed-point range is refused (RangeError).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import numpy as np
 import mpc
 
 HOSPITALS = ["St. Mary's", "General", "Children's"]
+MAX_READING = 300.0       # mmHg: public bounds (physiology and hospital sizes), not taken from data
+MAX_PATIENTS = 1_000
 
 
 def hospital_data(hospital: int) -> np.ndarray:
@@ -39,15 +45,17 @@ def program(party: mpc.Party) -> dict[str, float]:
     readings = hospital_data(party.id)
     local = np.array([readings.sum(), (readings**2).sum()])
     with party.phase("share inputs"):
-        shared = mpc.share_all(party, local)            # one SharedTensor per hospital
+        # one SharedTensor per hospital, bounded by n * max^2 (its owner checks it)
+        shared = mpc.share_all(party, local, bound=MAX_PATIENTS * MAX_READING**2)
         counts = mpc.share_all(party, np.array(len(readings)), integer=True)
     with party.phase("compute"):
         total = shared[0]
         for s in shared[1:]:
             total = total + s                           # local additions, no messages
         n_total = sum(counts[1:], counts[0]).reveal()   # the total count is public
-        mean = total[0] * (1.0 / float(n_total))        # public scalar: 1 round (truncation)
-        mean_sq = total[1] * (1.0 / float(n_total))
+        # public scalar: 1 round (truncation); a mean of readings stays below their bound
+        mean = (total[0] * (1.0 / float(n_total))).assume_bound(MAX_READING)
+        mean_sq = (total[1] * (1.0 / float(n_total))).assume_bound(MAX_READING**2)
         variance = mean_sq - mean * mean                # Beaver multiplication: 2 rounds
     with party.phase("reveal"):
         return {"patients": int(n_total), "mean": float(mean.reveal()),

@@ -239,23 +239,26 @@ def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iteration
         raise ParameterError(f"activation must be 'piecewise' or 'sigmoid', not {activation!r}")
     X, mean, scale = _standardize(X, standardize)
     with party.scope(party.fresh("vertical-ss")), party.phase("vertical/train-ss"):
-        blocks = [mpc.share(party, X if party.id == p else None, p) for p in range(party.n)]
+        # Public bounds: a standardised column (population std) has |z| <= sqrt(n - 1); raw
+        # columns get the session's input bound; labels are 0/1.
+        x_bound = math.sqrt(len(X)) if standardize else None
+        blocks = [mpc.share(party, X if party.id == p else None, p, bound=x_bound) for p in range(party.n)]
         n = blocks[0].shape[0]
         if any(b.shape[0] != n for b in blocks) or n == 0:
             raise ParameterError(f"party {party.id}: the parties' row counts differ or are zero: "
                                  f"{[b.shape[0] for b in blocks]} (align the rows first)")
         widths = [b.shape[1] for b in blocks]
         shared_x = concatenate(blocks, axis=1)
-        shared_y = mpc.share(party, y.reshape(-1, 1) if y is not None else None, label_party)
+        shared_y = mpc.share(party, y.reshape(-1, 1) if y is not None else None, label_party, bound=1.0)
         l2 = 1.0 / n if l2 is None else float(l2)
         frac = party.fixed.frac_bits
-        w = SharedTensor(party, np.zeros((sum(widths), 1), np.uint64), frac)
-        b = SharedTensor(party, np.zeros((1, 1), np.uint64), frac)
+        w = SharedTensor(party, np.zeros((sum(widths), 1), np.uint64), frac, 0.0)
+        b = SharedTensor(party, np.zeros((1, 1), np.uint64), frac, 0.0)
         step, decay = lr / n, 1.0 - lr * l2
         for _ in range(iterations):
             z = shared_x @ w + b
             s = (z * 0.25 + 0.5).clip(0.0, 1.0) if activation == "piecewise" else z.sigmoid()
-            r = s - shared_y
+            r = (s - shared_y).assume_bound(s.bound)     # s in [0, 1] and y in {0, 1}
             w = w * decay - (shared_x.T @ r) * step
             b = b - r.sum(axis=0, keepdims=True) * step
         offsets = np.concatenate([[0], np.cumsum(widths)])
@@ -628,7 +631,8 @@ def predict_proba(party: Any, X: Any, model: VerticalModel) -> np.ndarray | None
     """
     u = model.partial_logits(X)
     with party.scope(party.fresh("vertical-predict")), party.phase("vertical/predict"):
-        parts = mpc.share_all(party, u)
+        # only summed and opened: any bound whose n-fold sum fits the fixed-point range
+        parts = mpc.share_all(party, u, bound=party.fixed.max_abs / (2 * party.n))
         if any(p.shape != parts[0].shape for p in parts):
             raise ParameterError(f"party {party.id}: the parties predict different numbers of rows: "
                                  f"{[p.shape for p in parts]}")

@@ -18,7 +18,7 @@ Quick start::
 from .arith.fixed import FixedPoint
 from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError,
                      PartyError, PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
-                     TransportError)
+                     RangeError, TransportError)
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
 from .preprocessing.dealer import TrustedDealerWarning
@@ -31,6 +31,6 @@ from .transport.stats import Cost
 __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
     "ParameterError", "Party", "PartyError", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
-    "ProtocolAbort", "ProtocolError", "RunResult", "SharedTensor", "TransportError",
+    "ProtocolAbort", "ProtocolError", "RangeError", "RunResult", "SharedTensor", "TransportError",
     "TrustedDealer", "TrustedDealerWarning", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]

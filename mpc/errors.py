@@ -21,6 +21,15 @@ class EncodingError(ConciliumError, ValueError):
     """A value cannot be encoded or a message cannot be decoded."""
 
 
+class RangeError(ConciliumError, ValueError):
+    """A fixed-point or integer result could leave the representable range.
+
+    Raised before anything is computed, from public bounds only (see
+    :attr:`mpc.SharedTensor.bound`), so every party refuses alike and no
+    secret is involved.
+    """
+
+
 class ProtocolAbort(ConciliumError):
     """The protocol cannot continue (a peer failed, too few survivors...)."""
 

@@ -89,6 +89,7 @@ class Party:
         self.endpoint = endpoint
         self.session = session
         self.fixed = fixed or FixedPoint()
+        self.input_bound: float | None = None  # the session's default input bound (None: the rule of mpc.sharing.bounds)
         self.timeout = timeout
         self.limits = limits
         self.prg = PRG.fresh()

@@ -167,6 +167,7 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         kwargs: dict[str, Any] | None = None,
         preprocessing: str | Callable[[int], PreprocessingFactory] | None = "dealer",
         frac_bits: int = 16,
+        input_bound: float | None = None,
         timeout: float = 30.0,
         latency: float = 0.0,
         record_view: bool = False,
@@ -189,6 +190,14 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         :mod:`mpc.preprocessing.ot`), ``"he"`` (dealer-free, two parties:
         Paillier, :mod:`mpc.preprocessing.he`), ``None``, or a callable
         ``f(n) -> (party -> Preprocessing)``.
+    frac_bits:
+        Fractional bits of the fixed-point encoding (16).
+    input_bound:
+        Public magnitude bound of every input shared without its own
+        ``bound=`` (see :func:`mpc.share`). ``None`` (default): the largest
+        value below ``2^(31 - frac_bits)`` (32768 for 16 bits, 2^31 for
+        integers), so that the product of two inputs fits. An owner refuses
+        an input beyond it.
     timeout:
         Seconds any party waits for one message before failing.
     latency:
@@ -224,11 +233,16 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         if not os.path.isdir(folder):
             raise ParameterError(f"cannot write the transcript: no folder {folder!r}")
     fixed = FixedPoint(frac_bits)
+    if input_bound is not None:
+        from .sharing.bounds import validate
+        validate(input_bound, frac_bits, "input_bound")
     net = MemoryNetwork(parties, latency=latency)
     session = os.urandom(8)
     party_objs = [Party(i, parties, net.endpoint(i), session=session, fixed=fixed,
                         timeout=timeout, record_view=record_view, record_transcript=keep_transcript)
                   for i in range(parties)]
+    for p in party_objs:
+        p.input_bound = input_bound
     if preprocessing == "dealer":
         factory: PreprocessingFactory | None = _dealer_factory(parties)
     elif preprocessing == "ot":

@@ -16,11 +16,11 @@ def _grid(x):
     return FP.decode(FP.encode(x))
 
 
-def _run(fn, x, n=3, phase=True):
-    """Share x from party 0, apply fn, reveal; returns (output, rounds of fn)."""
+def _run(fn, x, n=3, phase=True, bound=None):
+    """Share x from party 0 (declared ``bound``), apply fn, reveal; returns (output, rounds of fn)."""
 
     def prog(party):
-        sx = mpc.share(party, x if party.id == 0 else None, 0)
+        sx = mpc.share(party, x if party.id == 0 else None, 0, bound=bound)
         with party.phase("fn"):
             y = fn(sx)
         return y.reveal()
@@ -56,9 +56,9 @@ def test_sigmoid_for_other_party_counts(n):
 
 def test_sigmoid_and_tanh_saturate_far_outside():
     x = _grid(np.array([-1e9, -1e3, -64.5, 64.5, 1e3, 1e9, 2.0**45]))
-    got, _ = _run(approx.sigmoid, x)
+    got, _ = _run(approx.sigmoid, x, bound=2.0**45)
     assert np.abs(got - _sigmoid(x)).max() < 2e-5
-    got, _ = _run(approx.tanh, x)
+    got, _ = _run(approx.tanh, x, bound=2.0**45)
     assert np.abs(got - np.tanh(x)).max() < 2e-5
 
 
@@ -98,7 +98,7 @@ def test_division_shared_and_public():
 
 def test_exp_accuracy_and_clamping():
     x = _grid(np.concatenate([np.linspace(-64, 20, 3001), [-1e6, -100.0, 25.0, 1e6]]))
-    got, rounds = _run(lambda s: s.exp(), x)
+    got, rounds = _run(lambda s: s.exp(), x, bound=1e6)
     want = np.exp(np.clip(x, -64, 20))
     neg = x <= 0
     assert np.abs(got[neg] - want[neg]).max() < 5e-5
@@ -108,14 +108,14 @@ def test_exp_accuracy_and_clamping():
 
 def test_log_sqrt_rsqrt_over_their_ranges():
     x = _grid(np.geomspace(2.0**-16, 2.0**24 * 0.999, 2001))
-    got, _ = _run(approx.log, x)
+    got, _ = _run(approx.log, x, bound=2.0**24)
     assert np.abs(got - np.log(x)).max() < 3e-5
-    got, _ = _run(approx.rsqrt, x)
+    got, _ = _run(approx.rsqrt, x, bound=2.0**24)
     want = 1 / np.sqrt(x)
     assert np.abs(got - want).max() < 2.0**-24 + 1e-6 * want.max()
     assert (np.abs(got - want) / want)[x < 2**16].max() < 3e-5
     xs = np.concatenate([[0.0], x])
-    got, _ = _run(approx.sqrt, xs)
+    got, _ = _run(approx.sqrt, xs, bound=2.0**24)
     assert got[0] == 0.0
     assert (np.abs(got - np.sqrt(xs)) <= 2e-5 + 1e-7 * np.sqrt(xs)).all()
 
@@ -204,7 +204,7 @@ def test_truncation_is_exact_near_the_range_limits():
                            [big, -big, 0, 1, -1, 2**61, -(2**61)]])
 
     def prog(party):
-        sx = mpc.share(party, vals if party.id == 0 else None, 0, integer=True)
+        sx = mpc.share(party, vals if party.id == 0 else None, 0, integer=True, bound=2.0**62)
         return mpc.SharedTensor(party, truncate(party, sx.share, 16), 0).reveal()
 
     for n in (2, 3):

@@ -159,15 +159,26 @@ def _ring_inputs(rng, m):
     return np.concatenate([_words(rng, m), EXTREMES])
 
 
+def _ring_share(party, x):
+    """This party's additive share of arbitrary ring words ``x`` (a test-only dealt sharing).
+
+    ``mpc.share`` bounds values (|x| < 2^63 for integers); the conversions work on any word.
+    """
+    from mpc.rand import PRG
+    from mpc.sharing.additive import split
+
+    return split(np.asarray(x, dtype=np.uint64), party.n, PRG(bytes(16)))[party.id]
+
+
 @pytest.mark.parametrize("n", PARTIES)
 def test_a2b_b2a_round_trip_and_rounds(n):
     rng = np.random.default_rng(10 + n)
     x = _ring_inputs(rng, 500)
 
     def prog(party):
-        sx = mpc.share(party, x.view(np.int64) if party.id == 0 else None, 0, integer=True)
+        sx = _ring_share(party, x)
         with party.phase("a2b"):
-            bits = convert.a2b(party, sx.share)
+            bits = convert.a2b(party, sx)
         with party.phase("b2a"):
             back = convert.b2a(party, bits)
         return BinaryTensor(party, bits).reveal(), mpc.SharedTensor(party, back, 0).reveal_ring()
@@ -190,7 +201,7 @@ def test_msb_and_bit_injection(n):
     y = rng.integers(-1000, 1000, x.shape)
 
     def prog(party):
-        sx = mpc.share(party, x.view(np.int64) if party.id == 0 else None, 0, integer=True)
+        sx = mpc.SharedTensor(party, _ring_share(party, x), 0)
         sy = mpc.share(party, y if party.id == 1 else None, 1, integer=True)
         with party.phase("msb"):
             stream = convert.msb(party, sx.share)

@@ -40,6 +40,8 @@ def _pairs(n_pairs, seed):
 
 
 def _run_pair(n, x, y, fn, **kw):
+    kw.setdefault("bound", TOP)  # the inputs reach the range limits: their declared public bound
+
     def prog(party):
         sx = mpc.share(party, x if party.id == 0 else None, 0, **kw)
         sy = mpc.share(party, y if party.id == party.n - 1 else None, party.n - 1, **kw)
@@ -82,10 +84,11 @@ def test_comparisons_exact_at_the_ring_limits(n):
             return fn(mpc.SharedTensor(sx.party, sx.share, 16), mpc.SharedTensor(sy.party, sy.share, 16))
         return inner
 
-    got, _ = _run_pair(n, x, y, lift(_six), integer=True)
+    got, _ = _run_pair(n, x, y, lift(_six), integer=True, bound=2.0**62)
     _check_six(got, x, y)
-    got, _ = _run_pair(n, x, y, lambda a, b: _six(a, b), integer=True)  # as integers as well
-    _check_six(got, x, y)
+    # as integers as well, with bounds whose difference fits the signed ring (|x - y| < 2^63)
+    got, _ = _run_pair(n, x // 2, y // 2, lambda a, b: _six(a, b), integer=True, bound=2.0**61)
+    _check_six(got, x // 2, y // 2)
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5])
@@ -239,8 +242,8 @@ def test_view_during_a_comparison_is_independent_of_the_inputs():
     """
 
     def prog(party, xs, ys, sink):
-        sx = mpc.share(party, xs if party.id == 0 else None, 0)
-        sy = mpc.share(party, ys if party.id == 2 else None, 2)
+        sx = mpc.share(party, xs if party.id == 0 else None, 0, bound=TOP)
+        sy = mpc.share(party, ys if party.id == 2 else None, 2, bound=TOP)
         if party.id == 1:
             _record_openings(party, sink)
         with party.scope("measured"):
@@ -306,7 +309,7 @@ def test_integer_tensor_against_non_integer_reals_beyond_the_fixed_point_range()
     ys = np.array([0.5, 0.5, 2.5, 2.5, 0.0, -0.5, 7.0])
 
     def prog(party):
-        x = mpc.share(party, xs if party.id == 0 else None, 0, integer=True)
+        x = mpc.share(party, xs if party.id == 0 else None, 0, integer=True, bound=2.0**50)
         return [(x < ys).reveal(), (x <= ys).reveal(), (x > ys).reveal(), (x >= ys).reveal(),
                 (x == ys).reveal(), (x != ys).reveal(), (ys < x).reveal(), (ys >= x).reveal()]
 
@@ -318,14 +321,14 @@ def test_integer_tensor_against_non_integer_reals_beyond_the_fixed_point_range()
 
 def test_integer_valued_real_factors_need_no_truncation():
     def prog(party):
-        x = mpc.share(party, np.array([2.0**40, -3.5]) if party.id == 0 else None, 0)
+        x = mpc.share(party, np.array([2.0**40, -3.5]) if party.id == 0 else None, 0, bound=2.0**40)
         return (x * 2.0).reveal(), (x * np.array([3.0, -4.0])).reveal()
 
     doubled, scaled = mpc.run(prog, 2).outputs[0]
     assert np.array_equal(doubled, [2.0**41, -7.0]) and np.array_equal(scaled, [3 * 2.0**40, 14.0])
 
     def big(party):
-        x = mpc.share(party, np.array([3, -1]) if party.id == 0 else None, 0, integer=True)
+        x = mpc.share(party, np.array([3, -1]) if party.id == 0 else None, 0, integer=True, bound=3)
         return (x * 2.0**54).reveal()
 
     assert mpc.run(big, 2).outputs[0].tolist() == [3 * 2**54, -(2**54)]

@@ -16,7 +16,7 @@ def _adds_only(party, readings):
 
 
 def _multiplies(party, x):
-    s = mpc.share_all(party, x)
+    s = mpc.share_all(party, x, bound=1.0)              # public bound: y * y stays in range
     y = s[0] * s[1]                                       # MULTIPLY HERE
     return (y * y).reveal()
 

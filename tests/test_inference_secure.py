@@ -114,7 +114,7 @@ def test_convolution_pooling_and_polynomials_match_plaintext(parties):
     rng = np.random.default_rng(parties)  # simulated data
     net = _conv_net(rng)
     X = rng.uniform(-1, 1, size=(6, 2, 8, 8))
-    got = secure_predict(net, X, parties=parties, output="scores", batch_size=4).outputs
+    got = secure_predict(net, X, parties=parties, output="scores", batch_size=4, input_bound=1.0).outputs
     assert np.allclose(got, net.forward(X), atol=5e-3)
     # a flattened input of the right size is accepted too
     assert np.allclose(net.forward(X.reshape(6, -1)), net.forward(X))
@@ -219,7 +219,7 @@ def test_random_networks_match_plaintext(d, h, k, n, activation, seed):
     net = mlp([(rng.normal(size=(d, h)), rng.normal(size=h)), (rng.normal(size=(h, k)), rng.normal(size=k))],
               activation)
     X = rng.uniform(-2, 2, size=(n, d))
-    got = secure_predict(net, X, output="scores", batch_size=4).outputs
+    got = secure_predict(net, X, output="scores", batch_size=4, input_bound=2.0).outputs
     assert got.shape == (n, k)
     assert np.allclose(got, net.forward(X), atol=1e-2, rtol=1e-3)
 

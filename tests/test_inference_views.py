@@ -31,14 +31,16 @@ def _net(scale, seed):
                 (rng.normal(size=(8, 4)) * scale, rng.normal(size=4) * scale)], "relu")
 
 
-def _view(net, X, party_id, parties=2):
-    """What ``party_id`` (an int, or a tuple of colluding parties) received from the other parties."""
+def _view(net, X, party_id, parties=2, input_bound=64.0):
+    """What ``party_id`` (an int, or a tuple of colluding parties) received from the other parties.
+
+    ``input_bound`` is the public bound the parties declare for ``|X|``."""
     public = skeleton(net)
 
     def prog(party):
         mine = net if party.id == MODEL_OWNER else public
         return private_predict(party, mine, X if party.id == DATA_OWNER else None,
-                               model_owner=MODEL_OWNER, data_owner=DATA_OWNER)
+                               model_owner=MODEL_OWNER, data_owner=DATA_OWNER, input_bound=input_bound)
 
     res = mpc.run(prog, parties, record_view=True)
     ids = party_id if isinstance(party_id, tuple) else (party_id,)

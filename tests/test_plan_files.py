@@ -14,7 +14,7 @@ from mpc.preprocessing.plan import (load_plan, online_only, plan_from_json, plan
 
 
 def _prog(party, x):
-    s = mpc.share_all(party, x)
+    s = mpc.share_all(party, x, bound=4.0)
     y = s[0] * s[1] + (s[0] @ s[1].T).sum()
     return (y < 1.0).reveal()
 

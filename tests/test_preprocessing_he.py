@@ -71,8 +71,8 @@ def test_arithmetic_and_comparison_with_he_preprocessing():
     y = np.linspace(3, -3, 40)
 
     def prog(party):
-        sx = mpc.share(party, x if party.id == 0 else None, 0)
-        sy = mpc.share(party, y if party.id == 1 else None, 1)
+        sx = mpc.share(party, x if party.id == 0 else None, 0, bound=5.0)
+        sy = mpc.share(party, y if party.id == 1 else None, 1, bound=5.0)
         return (sx * sy).reveal(), (sx.reshape(5, 8) @ sy.reshape(8, 5)).reveal(), (sx < sy).reveal()
 
     plan = record_plan(prog, 2)

@@ -21,12 +21,12 @@ def _encoded(x):
     return fp.decode(fp.encode(x))
 
 
-def run_pair(n, x, y, op):
-    """Party 0 owns x, party n-1 owns y; everyone gets op(x, y) revealed."""
+def run_pair(n, x, y, op, bound=None):
+    """Party 0 owns x, party n-1 owns y; everyone gets op(x, y) revealed (``bound``: both inputs')."""
 
     def prog(party):
-        sx = mpc.share(party, x if party.id == 0 else None, 0)
-        sy = mpc.share(party, y if party.id == party.n - 1 else None, party.n - 1)
+        sx = mpc.share(party, x if party.id == 0 else None, 0, bound=bound)
+        sy = mpc.share(party, y if party.id == party.n - 1 else None, party.n - 1, bound=bound)
         return op(sx, sy).reveal()
 
     res = mpc.run(prog, n)
@@ -119,12 +119,12 @@ def test_matmul_and_dot(n):
     rng = np.random.default_rng(20 + n)
     x = rng.uniform(-10, 10, (7, 13))
     y = rng.uniform(-10, 10, (13, 3))
-    out, _ = run_pair(n, x, y, lambda a, b: a @ b)
+    out, _ = run_pair(n, x, y, lambda a, b: a @ b, bound=10.0)
     want = _encoded(x) @ _encoded(y)
     # each product rounded once after the sum: error below one ulp
     assert np.max(np.abs(out - want)) <= ULP
     v = rng.uniform(-10, 10, 13)
-    out, _ = run_pair(n, v, v * 2, lambda a, b: a.dot(b))
+    out, _ = run_pair(n, v, v * 2, lambda a, b: a.dot(b), bound=20.0)
     assert abs(float(out) - float(_encoded(v) @ _encoded(v * 2))) <= ULP
 
 
@@ -154,20 +154,22 @@ class _Tuple(tuple):
 
 
 @pytest.mark.parametrize("n", PARTIES)
-def test_integer_tensors_are_exact_and_wrap_in_the_ring(n):
+def test_integer_tensors_are_exact_in_range_and_refuse_to_wrap(n):
     x = np.array([2**40, -7, 0, 123456789], dtype=np.int64)
-    y = np.array([2**30, 3, -5, -987654321], dtype=np.int64)
+    y = np.array([2**20, 3, -5, -987654], dtype=np.int64)
 
     def prog(party):
-        a = mpc.share(party, x if party.id == 0 else None, 0, integer=True)
-        b = mpc.share(party, y if party.id == 1 else None, 1, integer=True)
+        a = mpc.share(party, x if party.id == 0 else None, 0, integer=True, bound=2.0**40)
+        b = mpc.share(party, y if party.id == 1 else None, 1, integer=True, bound=2.0**20)
+        big = mpc.share(party, x if party.id == 0 else None, 0, integer=True, bound=2.0**40)
+        with pytest.raises(mpc.RangeError, match=r"\*: .*integers"):
+            big * big                                    # 2^80 would wrap at 2^63: refused
         return (a * b).reveal(), (a + b * 2).reveal(), (a @ b).reveal()
 
     prod, lin, dot = mpc.run(prog, n).outputs[0]
-    assert prod.tolist() == [((2**70) % 2**64), -21, 0, 123456789 * -987654321]
+    assert prod.tolist() == [2**60, -21, 0, 123456789 * -987654]
     assert lin.tolist() == (x + 2 * y).tolist()
-    want = sum(int(a) * int(b) for a, b in zip(x, y)) % 2**64
-    assert int(dot.view(np.uint64)) == want
+    assert int(dot) == sum(int(a) * int(b) for a, b in zip(x, y))
 
 
 @settings(max_examples=15, deadline=None)
@@ -264,8 +266,8 @@ def test_cost_of_multiplication_matches_formula(n):
 @pytest.mark.parametrize("n", PARTIES)
 def test_cost_of_matmul_and_reveal(n):
     def prog(party):
-        a = mpc.share(party, np.ones((6, 4)) if party.id == 0 else None, 0)
-        b = mpc.share(party, np.ones((4, 2)) if party.id == 0 else None, 0)
+        a = mpc.share(party, np.ones((6, 4)) if party.id == 0 else None, 0, bound=1.0)
+        b = mpc.share(party, np.ones((4, 2)) if party.id == 0 else None, 0, bound=1.0)
         with party.phase("matmul"):
             c = a @ b
         with party.phase("reveal"):
@@ -370,11 +372,11 @@ def test_owner_passing_none_is_named():
 def test_small_public_factors_keep_relative_precision():
     """Dividing by a public count (mean) keeps ~16 significant bits of the factor."""
     x = np.array([49891.3, -1234.5, 7.25])
-    out, _ = run_pair(3, x, np.zeros(1), lambda a, b: a * (1 / 400) + b.sum() * 0)
+    out, _ = run_pair(3, x, np.zeros(1), lambda a, b: a * (1 / 400) + b.sum() * 0, bound=5e4)
     assert np.allclose(out, _encoded(x) / 400, rtol=2e-6, atol=2 * ULP)
 
     def prog(party):
-        a = mpc.share(party, np.arange(1000.0) if party.id == 0 else None, 0)
+        a = mpc.share(party, np.arange(1000.0) if party.id == 0 else None, 0, bound=1000.0)
         return a.mean()
 
     def reveal_mean(party):
@@ -428,7 +430,11 @@ def test_view_of_multiplication_is_independent_of_inputs():
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_beaver_products_equal_ring_products(data):
-    """Integer shares: x*y and x@y equal the exact products mod 2^64 for any ring values."""
+    """Beaver products of raw shares equal the exact products mod 2^64 for any ring values.
+
+    (A SharedTensor refuses products that could wrap; the protocol underneath is exact mod 2^64.)"""
+    from mpc.sharing.beaver import beaver_product
+
     n = data.draw(st.sampled_from(PARTIES))
     m, k = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
     ring = st.integers(-(2**63), 2**63 - 1)
@@ -437,10 +443,12 @@ def test_beaver_products_equal_ring_products(data):
     w = data.draw(hnp.arrays(np.int64, (k, 2), elements=ring))
 
     def prog(party):
-        a = mpc.share(party, x if party.id == 0 else None, 0, integer=True)
-        b = mpc.share(party, y if party.id == 0 else None, 0, integer=True)
-        c = mpc.share(party, w if party.id == 0 else None, 0, integer=True)
-        return (a * b).reveal_ring(), (a @ c).reveal_ring()
+        def mine(v):   # party 0 holds the whole value, the others zero shares
+            return v.view(np.uint64).copy() if party.id == 0 else np.zeros(v.shape, np.uint64)
+
+        prod = beaver_product(party, mine(x), mine(y), "mul")
+        mm = beaver_product(party, mine(x), mine(w), "matmul")
+        return mpc.SharedTensor(party, prod, 0).reveal_ring(), mpc.SharedTensor(party, mm, 0).reveal_ring()
 
     prod, mm = mpc.run(prog, n).outputs[0]
     xo, yo, wo = (v.astype(object) for v in (x, y, w))

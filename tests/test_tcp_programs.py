@@ -21,10 +21,10 @@ def arith(party, size=6):
     y = _data(2, (size,))
     a = _data(3, (size, 4))
     b = _data(4, (4, 3))
-    sx = mpc.share(party, x if party.id == 0 else None, 0)
-    sy = mpc.share(party, y if party.id == party.n - 1 else None, party.n - 1)
-    sa = mpc.share(party, a if party.id == 0 else None, 0)
-    sb = mpc.share(party, b if party.id == 1 else None, 1)
+    sx = mpc.share(party, x if party.id == 0 else None, 0, bound=10.0)   # _data: |values| <= 10
+    sy = mpc.share(party, y if party.id == party.n - 1 else None, party.n - 1, bound=10.0)
+    sa = mpc.share(party, a if party.id == 0 else None, 0, bound=10.0)
+    sb = mpc.share(party, b if party.id == 1 else None, 1, bound=10.0)
     with party.phase("compute"):
         added = sx + sy
         scaled = sx * 0.25

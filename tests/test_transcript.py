@@ -26,10 +26,12 @@ SECRETS = [31415.9265, -27182.8182, 16180.3399]
 
 def stats_program(party, x):
     """Share, add, multiply, reveal; one public message and one published value."""
-    xs = mpc.share_all(party, np.array([x, 2 * x]))
+    xs = mpc.share_all(party, np.array([x, 2 * x]), bound=2.0**16)
     with party.phase("compute"):
         total = xs[0] + xs[1] + xs[2]
-        prod = xs[0] * xs[1]
+        # scaled so that the product fits the fixed-point range (|x y| < 2^30): unscaled, the
+        # second element (about -3.4e9) would overflow, and is refused (RangeError)
+        prod = xs[0] * (xs[1] * 2.0**-3)
     with party.phase("reveal"):
         out = party.publish("result", {"sum": total.reveal(), "product": prod.reveal()})
     if party.id == 0:
@@ -426,7 +428,7 @@ def run_parts(program, n, inputs):
 
 def ring_program(party, x):
     """Everyone opens the sum of the inputs; party 0 then sends a public note to party 2."""
-    shares = mpc.share_all(party, np.array([x]))
+    shares = mpc.share_all(party, np.array([x]), bound=2.0**16)
     total = party.publish("sum", sum(shares[1:], shares[0]).reveal())
     if party.id == 0:
         party.send(2, "note", np.array([1, 2]), public=True)

@@ -36,10 +36,13 @@ preprocessing source (the trusted dealer by default: it knows every triple
 and mask, a trusted third party that must not collude). Every message a party
 receives is a seed, a share or a value masked by fresh preprocessing, so the
 model owner's view is independent of the inputs and the data owner's view of
-the weights, apart from the opened result (tested in
-``tests/test_inference_views.py``). Public: the architecture (layer kinds,
+the weights, apart from the opened result and the weight norms below (tested
+in ``tests/test_inference_views.py``). Public: the architecture (layer kinds,
 shapes, activations, head), the number of inputs and the batch size (message
-shapes and rounds show both). The data owner learns
+shapes and rounds show both), and the bounds that keep every layer in the
+fixed-point range: ``input_bound`` (declared) and, announced by the model
+owner, ``max |w|`` and per layer the largest absolute column sum of ``W`` and
+``max |b|``, each rounded up to 3 significant bits (known within 25%). The data owner learns
 the label (or what ``output`` asks for), which, over many queries, is what
 model-extraction attacks use; returning labels only limits that.
 
@@ -69,6 +72,7 @@ import numpy as np
 import mpc
 from mpc.errors import ParameterError
 from mpc.sharing.beaver import beaver_product
+from mpc.sharing.bounds import coarse, is_coarse
 from mpc.sharing.compare import ltz_shares
 from mpc.sharing.tensor import SharedTensor, concatenate
 
@@ -101,14 +105,51 @@ def _flat_weights(network: Network) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def share_weights(party: Any, network: Network, owner: int) -> list[tuple[SharedTensor, SharedTensor] | None]:
-    """Every party's shares of the weights (``None`` for layers without any), one round."""
-    flat = mpc.share(party, _flat_weights(network) if party.id == owner else None, owner)
+def _weight_bounds(network: Network, frac_bits: int) -> np.ndarray:
+    """The public bounds the model owner announces, each rounded up to 3 significant bits:
+    ``max |w|`` over all weights, then per layer with weights its gain (the largest
+    absolute column sum of its matrix: ``|h @ W| <= max|h| * gain``) and ``max |b|``."""
+    flat = _flat_weights(network)
+    out = [coarse(float(np.max(np.abs(flat), initial=0.0)), frac_bits)]
+    for layer in network.layers:
+        if isinstance(layer, (Dense, Conv2d)):
+            w = layer.weight if isinstance(layer, Dense) else layer.weight.reshape(layer.weight.shape[0], -1).T
+            out.append(coarse(float(np.max(np.abs(w).sum(axis=0), initial=0.0)), frac_bits))
+            out.append(coarse(float(np.max(np.abs(layer.bias), initial=0.0)), frac_bits))
+    return np.asarray(out, dtype=np.float64)
+
+
+def _received_weight_bounds(party: Any, owner: int, arrays: tuple[np.ndarray, ...], count: int) -> np.ndarray:
+    ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].shape == (count,)
+    if not ok or not all(is_coarse(float(v)) for v in arrays[0]):
+        raise ParameterError(f"party {party.id}: malformed weight bounds from the model owner {owner}")
+    return arrays[0]
+
+
+def share_weights(party: Any, network: Network, owner: int) -> list[tuple[SharedTensor, SharedTensor, float] | None]:
+    """Every party's shares of the weights (``None`` for layers without any), one round.
+
+    Each entry is ``(W, b, gain)``. The model owner also announces public
+    bounds, each rounded up to 3 significant bits (so they reveal these
+    norms within 25%, nothing else): ``max |w|``, and per layer the gain
+    ``max_j sum_i |W_ij|`` and ``max |b|``. They let every party bound each layer's output
+    (``|h @ W + b| <= max|h| gain + max|b|``) and refuse an overflow before it
+    happens (:class:`mpc.RangeError`).
+    """
+    count = 1 + 2 * sum(isinstance(layer, (Dense, Conv2d)) for layer in network.layers)
+    tag = party.fresh("weights/bounds")
+    if party.id == owner:
+        announced = _weight_bounds(network, party.fixed.frac_bits)
+        party.send_many(list(party.peers), tag, announced)
+    else:
+        announced = _received_weight_bounds(party, owner, party.recv(owner, tag), count)
+    flat = mpc.share(party, _flat_weights(network) if party.id == owner else None, owner,
+                     bound=float(announced[0]))
     if flat.shape != (network.n_params,):
         raise ParameterError(f"party {party.id}: the model owner shared {flat.shape} weights; the "
                              f"architecture has {network.n_params}")
-    out: list[tuple[SharedTensor, SharedTensor] | None] = []
-    pos = 0
+    out: list[tuple[SharedTensor, SharedTensor, float] | None] = []
+    pos, k = 0, 1
     for layer in network.layers:
         if isinstance(layer, (Dense, Conv2d)):
             w_size, b_size = layer.weight.size, layer.bias.size
@@ -116,9 +157,10 @@ def share_weights(party: Any, network: Network, owner: int) -> list[tuple[Shared
             w = flat[pos:pos + w_size].reshape(shape)
             if isinstance(layer, Conv2d):
                 w = w.T  # (C kh kw, O), as Conv2d.matrix
-            b = flat[pos + w_size:pos + w_size + b_size]
+            b = flat[pos + w_size:pos + w_size + b_size].assume_bound(float(announced[k + 1]))
             pos += w_size + b_size
-            out.append((w, b))
+            out.append((w, b, float(announced[k])))
+            k += 2
         else:
             out.append(None)
     return out
@@ -154,25 +196,31 @@ def _activation(x: SharedTensor, layer: Activation) -> SharedTensor:
     return x
 
 
-def forward(network: Network, weights: Sequence[tuple[SharedTensor, SharedTensor] | None],
+def forward(network: Network, weights: Sequence[tuple[SharedTensor, SharedTensor, float] | None],
             x: SharedTensor) -> SharedTensor:
-    """Shared scores of the shared batch ``x`` of shape ``(B, *input_shape)``."""
+    """Shared scores of the shared batch ``x`` of shape ``(B, *input_shape)``.
+
+    Each layer's output bound is ``max|h| * gain + max|b|`` from the model
+    owner's announced bounds (see :func:`share_weights`).
+    """
     h = x
     for layer, wb in zip(network.layers, weights):
         if isinstance(layer, Dense):
-            w, b = wb  # type: ignore[misc]
-            h = h @ w + b
+            w, b, gain = wb  # type: ignore[misc]
+            h = h.dot(w, bound=h.bound * gain) + b
         elif isinstance(layer, Conv2d):
-            w, b = wb  # type: ignore[misc]
+            w, b, gain = wb  # type: ignore[misc]
             o, _, kh, kw = layer.weight.shape
             _, oh, ow = layer.out_shape(h.shape[1:])
-            cols = SharedTensor(h.party, im2col(h.share, kh, kw, layer.stride, layer.padding), h.frac_bits)
-            h = (cols @ w + b).reshape(h.shape[0], oh, ow, o).transpose(0, 3, 1, 2)
+            cols = SharedTensor(h.party, im2col(h.share, kh, kw, layer.stride, layer.padding), h.frac_bits,
+                                h.bound)
+            h = (cols.dot(w, bound=h.bound * gain) + b).reshape(h.shape[0], oh, ow, o).transpose(0, 3, 1, 2)
         elif isinstance(layer, AvgPool2d):
-            h = SharedTensor(h.party, layer.window_sum(h.share), h.frac_bits) * (1.0 / layer.size ** 2)
+            h = SharedTensor(h.party, layer.window_sum(h.share), h.frac_bits,
+                             h.bound * layer.size ** 2) * (1.0 / layer.size ** 2)
         elif isinstance(layer, MaxPool2d):
             _, oh, ow = layer.out_shape(h.shape[1:])
-            win = SharedTensor(h.party, layer.windows(h.share), h.frac_bits)
+            win = SharedTensor(h.party, layer.windows(h.share), h.frac_bits, h.bound)
             h = win.max(axis=1).reshape(h.shape[0], h.shape[1], oh, ow)
         elif isinstance(layer, Flatten):
             h = h.reshape(h.shape[0], -1)
@@ -211,7 +259,7 @@ def argmax_pairwise(x: SharedTensor) -> SharedTensor:
                               np.ascontiguousarray(factors[..., m:2 * m]), "mul")
         factors = np.concatenate([prod, factors[..., 2 * m:]], axis=-1)
     label = (factors[..., 0] * np.arange(k, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
-    return SharedTensor(party, label, 0)
+    return SharedTensor(party, label, 0, float(k - 1))
 
 
 def _head(scores: SharedTensor, head: str, output: str, argmax: str) -> SharedTensor:
@@ -227,7 +275,8 @@ def _head(scores: SharedTensor, head: str, output: str, argmax: str) -> SharedTe
 def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *,
                     model_owner: int = 0, data_owner: int = 1, output: str = "label",
                     reveal_to: int | Sequence[int] | None = None,
-                    batch_size: int = 256, argmax: str = "tournament") -> np.ndarray | None:
+                    batch_size: int = 256, argmax: str = "tournament",
+                    input_bound: float | str | None = None) -> np.ndarray | None:
     """Party code: predictions on the data owner's ``X`` with the model owner's ``network``.
 
     Every party calls it; the model owner passes its network, the others its
@@ -236,6 +285,9 @@ def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *
     parties in ``reveal_to`` (default: the data owner), None elsewhere.
     ``argmax``: ``"tournament"`` (fewest comparisons: throughput) or
     ``"pairwise"`` (fewest rounds: latency), see :func:`argmax_pairwise`.
+    ``input_bound``: the public bound of ``|X|`` (as :func:`mpc.share`; every
+    party passes the same; None: the session's input bound). A layer whose
+    output bound could overflow is refused with :class:`mpc.RangeError`.
     """
     if output not in OUTPUTS:
         raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
@@ -264,7 +316,7 @@ def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *
                                      f"values must stay below 2^{62 - 2 * party.fixed.frac_bits} "
                                      f"(frac_bits={party.fixed.frac_bits}), so this overflows even for "
                                      "weights of 1: scale the inputs as the model expects")
-        xs = mpc.share(party, data, data_owner)
+        xs = mpc.share(party, data, data_owner, bound=input_bound)
         if xs.shape[1:] != network.input_shape or xs.shape[0] < 1:
             raise ParameterError(f"party {party.id}: shared inputs of shape {xs.shape} do not fit the "
                                  f"network's input shape {network.input_shape}")
@@ -290,7 +342,7 @@ class SecureInference:
 def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, model_owner: int = 0,
                    data_owner: int = 1, output: str = "label", batch_size: int = 256,
                    frac_bits: int = 16, latency: float = 0.0, timeout: float = 120.0,
-                   argmax: str = "tournament") -> SecureInference:
+                   argmax: str = "tournament", input_bound: float | str | None = None) -> SecureInference:
     """Run :func:`private_predict` for ``parties`` parties in this process (trusted dealer).
 
     ``network``: a :class:`Network` or any model :func:`~ml.inference.convert.to_network` accepts.
@@ -304,7 +356,7 @@ def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, m
     res = mpc.run(_program, parties, inputs=list(zip(nets, [X if i == data_owner else None
                                                              for i in range(parties)])),
                   kwargs={"model_owner": model_owner, "data_owner": data_owner, "output": output,
-                          "batch_size": batch_size, "argmax": argmax},
+                          "batch_size": batch_size, "argmax": argmax, "input_bound": input_bound},
                   frac_bits=frac_bits, latency=latency, timeout=timeout)
     return SecureInference(res.outputs[data_owner], res.cost, parties)
 

@@ -99,6 +99,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from . import bounds
 from .beaver import beaver_product
 from .compare import _lift, ltz_shares, reduce_max
 from .tensor import SharedTensor
@@ -119,6 +120,11 @@ _LOG_COEFFS = (0.4054651037918612, 0.6666661659415649, -0.22222136804599885, 0.0
                -0.049409622680619124, 0.025967284540231013, -0.014338309628512489,
                0.01024394855744414, -0.006151545052926934)
 _TAYLOR4 = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24)
+# Public output bounds (inputs in each function's documented range, errors included):
+UNIT_BOUND = 1.0 + 2.0**-10          # sigmoid, softmax in [0, 1]; tanh in [-1, 1]
+RECIP_BOUND = 2.0**8 * (1 + 2.0**-8)  # |1/x| for |x| >= 2^-8
+RSQRT_BOUND = 2.0**8 * (1 + 2.0**-8)  # 1/sqrt(x) for x >= 2^-16
+LOG_BOUND = 17.0                      # |ln x| for x in [2^-16, 2^24)
 
 
 # -- raw share arithmetic (uint64 arrays with an explicit number of fractional bits) --------
@@ -252,8 +258,8 @@ def _check(x: Any, name: str) -> SharedTensor:
     return _lift(x)
 
 
-def _out(x: SharedTensor, share: np.ndarray, frac_bits: int) -> SharedTensor:
-    return SharedTensor(x.party, share.reshape(x.shape), frac_bits)
+def _out(x: SharedTensor, share: np.ndarray, frac_bits: int, bound: float) -> SharedTensor:
+    return SharedTensor(x.party, share.reshape(x.shape), frac_bits, bounds.check("approximation", bound, frac_bits))
 
 
 # -- public functions --------------------------------------------------------------------------
@@ -268,7 +274,8 @@ def exp(x: SharedTensor) -> SharedTensor:
     lo, hi = _enc(EXP_LOW, f), _enc(EXP_HIGH, f)
     (b_lo, b_hi), ((p_lo, p_hi),) = _tests(party, [s - _pub(party, lo), _pub(party, hi) - s], [s])
     xc = s - p_lo - p_hi + b_lo * lo + b_hi * hi
-    return _out(x, _exp_chain(party, xc, f, EXP_HIGH, EXP_SQUARINGS, f), f)
+    top = math.exp(min(x.bound, EXP_HIGH)) * (1 + 1e-4) + 2.0**-f
+    return _out(x, _exp_chain(party, xc, f, EXP_HIGH, EXP_SQUARINGS, f), f, top)
 
 
 def _sigmoid_raw(party: Any, s: np.ndarray, f: int) -> np.ndarray:
@@ -291,7 +298,7 @@ def sigmoid(x: SharedTensor) -> SharedTensor:
     """
     x = _check(x, "sigmoid")
     party, f = x.party, x.frac_bits
-    return _out(x, _rescale(party, _sigmoid_raw(party, x.share.reshape(-1), f), P, f), f)
+    return _out(x, _rescale(party, _sigmoid_raw(party, x.share.reshape(-1), f), P, f), f, UNIT_BOUND)
 
 
 def tanh(x: SharedTensor) -> SharedTensor:
@@ -299,7 +306,7 @@ def tanh(x: SharedTensor) -> SharedTensor:
     x = _check(x, "tanh")
     party, f = x.party, x.frac_bits
     sig = _sigmoid_raw(party, x.share.reshape(-1) << np.uint64(1), f)
-    return _out(x, _rescale(party, (sig << np.uint64(1)) - _pub(party, _enc(1.0, P)), P, f), f)
+    return _out(x, _rescale(party, (sig << np.uint64(1)) - _pub(party, _enc(1.0, P)), P, f), f, UNIT_BOUND)
 
 
 def _reciprocal_raw(party: Any, s: np.ndarray, f: int, lo: int, hi: int, want: int,
@@ -314,22 +321,25 @@ def _reciprocal_raw(party: Any, s: np.ndarray, f: int, lo: int, hi: int, want: i
     return _mul(party, y, scale, P + hi, want)
 
 
-def reciprocal(x: SharedTensor, *, positive: bool = False) -> SharedTensor:
+def reciprocal(x: SharedTensor, *, positive: bool = False, frac_bits: int | None = None) -> SharedTensor:
     """``1 / x`` for ``|x|`` in ``[2^-8, 2^12)`` (relative error < 2e-4), with ``f + 10`` fractional bits.
 
-    ``positive=True`` skips the sign test when ``x > 0`` is known.
+    ``positive=True`` skips the sign test when ``x > 0`` is known; ``frac_bits``
+    chooses fewer (at least f) fractional bits for the result.
     Rounds: (L + 8 for the sign) + L + 8 + 15.
     """
     x = _check(x, "reciprocal")
     party, f = x.party, x.frac_bits
     want = min(30, f + RECIP_EXTRA_BITS)
+    if frac_bits is not None:
+        want = max(f, min(want, int(frac_bits)))
     s = x.share.reshape(-1)
     sign = None
     if not positive:
         (b,), ((bx,),) = _tests(party, [s], [s])
         s = s - (bx << np.uint64(1))
         sign = _pub(party, np.ones_like(s)) - (b << np.uint64(1))
-    return _out(x, _reciprocal_raw(party, s, f, *RECIP_RANGE, want, sign), want)
+    return _out(x, _reciprocal_raw(party, s, f, *RECIP_RANGE, want, sign), want, RECIP_BOUND)
 
 
 def divide(a: Any, b: Any) -> SharedTensor:
@@ -339,7 +349,12 @@ def divide(a: Any, b: Any) -> SharedTensor:
     a product, which needs ``|a / b| < 2^(62 - 2f - 10)`` (2^20 for f = 16).
     """
     if isinstance(b, SharedTensor):
-        return a * reciprocal(b)
+        # The quotient's product needs |a| * 2^8 * 2^(f_a + bits) < 2^62: with a large bound
+        # on ``a`` the reciprocal keeps fewer than f + 10 bits (at least f; beyond, RangeError).
+        fa = a.frac_bits if isinstance(a, SharedTensor) else b.party.fixed.frac_bits
+        peak = a.bound if isinstance(a, SharedTensor) else bounds.public_peak(a)
+        room = 61 - fa - math.log2(max(peak * RECIP_BOUND, 2.0**-60))
+        return a * reciprocal(b, frac_bits=math.floor(room))
     arr = np.asarray(b)
     if arr.dtype == object or arr.dtype.kind not in "iuf":
         raise ParameterError(f"cannot divide a shared tensor by {type(b).__name__}")
@@ -368,7 +383,7 @@ def log(x: SharedTensor) -> SharedTensor:
         acc = acc + zk * _enc(c, g)
     for k, e in enumerate(range(lo, hi + 1)):
         acc = acc + ind[k] * _enc(e * math.log(2.0), P + g)
-    return _out(x, _rescale(party, acc, P + g, f), f)
+    return _out(x, _rescale(party, acc, P + g, f), f, LOG_BOUND)
 
 
 def _rsqrt_parts(party: Any, s: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -398,7 +413,7 @@ def rsqrt(x: SharedTensor) -> SharedTensor:
     scale = np.zeros_like(y)  # 2^(-e/2) = scale / 2^(hi/2)
     for k, e in enumerate(range(lo, hi + 1, 2)):
         scale += ind[k] << np.uint64((hi - e) // 2)
-    return _out(x, _mul(party, y, scale, P + hi // 2, want), want)
+    return _out(x, _mul(party, y, scale, P + hi // 2, want), want, RSQRT_BOUND)
 
 
 def sqrt(x: SharedTensor) -> SharedTensor:
@@ -414,7 +429,8 @@ def sqrt(x: SharedTensor) -> SharedTensor:
     scale = np.zeros_like(y)  # 2^(e/2) = scale * 2^(lo/2)
     for k, e in enumerate(range(lo, hi + 1, 2)):
         scale += ind[k] << np.uint64((e - lo) // 2)
-    return _out(x, _mul(party, root_t, scale, P - lo // 2, f), f)
+    return _out(x, _mul(party, root_t, scale, P - lo // 2, f), f,
+                math.sqrt(x.bound) * (1 + 1e-4) + 2.0**-f)
 
 
 def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
@@ -444,4 +460,4 @@ def softmax(x: SharedTensor, axis: int = -1) -> SharedTensor:
     hi = max(0, math.floor(math.log2(k)))
     recip = _reciprocal_raw(party, total.reshape(-1), P, 0, hi, P).reshape(total.shape)
     out = _mul(party, e, np.broadcast_to(recip, e.shape).copy(), 2 * P, f)
-    return SharedTensor(party, out, f)
+    return SharedTensor(party, out, f, UNIT_BOUND)

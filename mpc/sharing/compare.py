@@ -53,9 +53,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ParameterError
+from . import bounds
 from .beaver import beaver_product
 from .convert import inject, msb
-from .tensor import SharedTensor
+from .tensor import SharedTensor, _negate_public
 
 _ONE = np.uint64(1)
 
@@ -84,18 +85,28 @@ def _lift(x: SharedTensor) -> SharedTensor:
     f = x.party.fixed.frac_bits
     if x.frac_bits >= f:
         return x
-    return SharedTensor(x.party, x.share << np.uint64(f - x.frac_bits), f)
+    bounds.check("integer to fixed point", x.bound, f)
+    return SharedTensor(x.party, x.share << np.uint64(f - x.frac_bits), f, x.bound)
+
+
+def _bound_of(value: Any) -> float:
+    """The public bound of an operand: its own for a shared tensor, ``max|value|`` for a public one."""
+    return value.bound if isinstance(value, SharedTensor) else bounds.public_peak(value)
 
 
 def _diff(x: Any, y: Any) -> SharedTensor:
-    """``x - y`` as a shared tensor; at least one operand is shared."""
+    """``x - y`` as a shared tensor; at least one operand is shared.
+
+    The difference only feeds a sign test or a multiplexer, so it may reach
+    ``2^63`` in the ring (any two values of the fixed-point range compare).
+    """
     if isinstance(x, SharedTensor) and isinstance(y, SharedTensor):
-        return x - y
+        return x._add(-y, "comparison", bounds.WRAP_BITS)
     if isinstance(x, SharedTensor):
         pub = _check_public(y)
         if x.frac_bits == 0 and pub.dtype.kind == "f" and not np.all(pub == np.round(pub)):
             x = _lift(x)
-        return x - pub
+        return x._add(_negate_public(pub), "comparison", bounds.WRAP_BITS)
     if isinstance(y, SharedTensor):
         return -_diff(y, x)
     raise ParameterError("a secure comparison needs at least one shared operand")
@@ -118,7 +129,8 @@ def _cmp_diff(x: Any, y: Any) -> SharedTensor:
             twice = np.where(pub == whole, 2 * whole, 2 * whole + 1)
             if np.any(np.abs(twice) >= 2.0**62):
                 raise ParameterError("a public value beyond 2^61 cannot be compared exactly")
-            return SharedTensor(x.party, x.share << np.uint64(1), 0) - twice.astype(np.int64)
+            doubled = SharedTensor(x.party, x.share << np.uint64(1), 0, 2 * x.bound)
+            return doubled._add(-twice.astype(np.int64), "comparison", bounds.WRAP_BITS)
         return _diff(x, y)
     if isinstance(y, SharedTensor) and not isinstance(x, SharedTensor) and y.frac_bits == 0:
         return -_cmp_diff(y, x)
@@ -126,7 +138,7 @@ def _cmp_diff(x: Any, y: Any) -> SharedTensor:
 
 
 def _bits(like: SharedTensor, share: np.ndarray) -> SharedTensor:
-    return SharedTensor(like.party, share, 0)
+    return SharedTensor(like.party, share, 0, 1.0)
 
 
 def _one_minus(party: Any, bits: np.ndarray) -> np.ndarray:
@@ -190,13 +202,13 @@ def sign(x: SharedTensor) -> SharedTensor:
 def absolute(x: SharedTensor) -> SharedTensor:
     """``|x|`` with the encoding of ``x`` (L + 8 rounds)."""
     b, (bx,) = ltz_shares(x.party, x.share, [x.share])
-    return SharedTensor(x.party, x.share - (bx << _ONE), x.frac_bits)
+    return SharedTensor(x.party, x.share - (bx << _ONE), x.frac_bits, x.bound)
 
 
 def relu(x: SharedTensor) -> SharedTensor:
     """``max(x, 0)`` with the encoding of ``x`` (L + 8 rounds)."""
     b, (bx,) = ltz_shares(x.party, x.share, [x.share])
-    return SharedTensor(x.party, x.share - bx, x.frac_bits)
+    return SharedTensor(x.party, x.share - bx, x.frac_bits, x.bound)
 
 
 def where(cond: Any, a: Any, b: Any) -> SharedTensor:
@@ -211,7 +223,10 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
             raise ParameterError("a public condition must be boolean or 0/1")
         if not isinstance(a, SharedTensor) and not isinstance(b, SharedTensor):
             raise ParameterError("where needs a shared condition or a shared operand")
-        return _diff(a, b) * c.astype(np.int64) + b
+        d = _diff(a, b)
+        shape = np.broadcast_shapes(d.shape, c.shape)
+        picked = SharedTensor(d.party, np.broadcast_to(d.share, shape) * c.astype(np.uint64), d.frac_bits, d.bound)
+        return _mux_result(picked._add(b, "where", bounds.MODULAR), a, b)
     if cond.frac_bits != 0:
         raise ParameterError("the condition of where must be a shared 0/1 integer tensor "
                              "(the result of a comparison)")
@@ -219,19 +234,26 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
     if not isinstance(a, SharedTensor) and not isinstance(b, SharedTensor):
         diff = np.asarray(_check_public(a), dtype=np.float64) - _check_public(b)
         if np.all(diff == np.round(diff)) and np.all(np.round(np.asarray(b)) == np.asarray(b)):
-            prod = SharedTensor(party, cond.share * diff.astype(np.int64).view(np.uint64), 0)
-            return prod + np.asarray(b).astype(np.int64)
+            prod = SharedTensor(party, cond.share * diff.astype(np.int64).view(np.uint64), 0,
+                                bounds.public_peak(diff))
+            return _mux_result(prod._add(np.asarray(b).astype(np.int64), "where", bounds.MODULAR), a, b)
         f = party.fixed.frac_bits
-        prod = SharedTensor(party, cond.share * party.fixed.encode(diff), f)
-        return prod + np.asarray(b, dtype=np.float64)
+        prod = SharedTensor(party, cond.share * party.fixed.encode(diff), f, bounds.public_peak(diff))
+        return _mux_result(prod._add(np.asarray(b, dtype=np.float64), "where", bounds.MODULAR), a, b)
     d = _diff(a, b)
     cond._check_same_session(d)
     cond._broadcast_check(d.shape)
     shape = np.broadcast_shapes(cond.shape, d.shape)
     prod = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
                           np.broadcast_to(d.share, shape).copy(), "mul")
-    out = SharedTensor(party, prod, d.frac_bits)
-    return out + b
+    out = SharedTensor(party, prod, d.frac_bits, d.bound)
+    return _mux_result(out._add(b, "where", bounds.MODULAR), a, b)
+
+
+def _mux_result(out: SharedTensor, a: Any, b: Any) -> SharedTensor:
+    """A multiplexer's result is ``a`` or ``b``: its bound is the larger of theirs."""
+    out.bound = bounds.check("where", max(_bound_of(a), _bound_of(b)), out.frac_bits)
+    return out
 
 
 def _axis_last(x: SharedTensor, axis: int | None) -> tuple[np.ndarray, int | None]:
@@ -278,7 +300,7 @@ def _keep(share: np.ndarray, axis: int | None, ndim: int, keepdims: bool) -> np.
 def reduce_max(x: SharedTensor, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
     """Maximum along ``axis`` (all elements when None), by a tree of ceil(log2 k) comparisons."""
     m, _ = _tree_max(x, axis, False)
-    return SharedTensor(x.party, _keep(np.asarray(m), axis, x.ndim, keepdims), x.frac_bits)
+    return SharedTensor(x.party, _keep(np.asarray(m), axis, x.ndim, keepdims), x.frac_bits, x.bound)
 
 
 def reduce_min(x: SharedTensor, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
@@ -289,7 +311,8 @@ def reduce_min(x: SharedTensor, axis: int | None = None, keepdims: bool = False)
 def argmax(x: SharedTensor, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
     """Shared integer index of the first maximum along ``axis`` (flattened index when None)."""
     _, idx = _tree_max(x, axis, True)
-    return SharedTensor(x.party, _keep(np.asarray(idx), axis, x.ndim, keepdims), 0)
+    k = x.size if axis is None else x.shape[int(axis) % x.ndim]
+    return SharedTensor(x.party, _keep(np.asarray(idx), axis, x.ndim, keepdims), 0, float(max(k - 1, 0)))
 
 
 def argmin(x: SharedTensor, axis: int | None = None, keepdims: bool = False) -> SharedTensor:
@@ -327,4 +350,8 @@ def clip(x: SharedTensor, lo: Any = None, hi: Any = None) -> SharedTensor:
     fac = np.stack([np.broadcast_to(_lift(t).share if t.frac_bits < f else t.share, shape) for t in diffs])
     _, (prods,) = ltz_shares(x.party, test, [fac])
     out = np.broadcast_to(base.share, shape) + prods.sum(axis=0, dtype=np.uint64)
-    return SharedTensor(x.party, out, f)
+    if lo is not None and hi is not None:    # the result lies in [lo, hi]
+        bound = max(_bound_of(lo), _bound_of(hi))
+    else:
+        bound = max(x.bound, _bound_of(lo if lo is not None else hi))
+    return SharedTensor(x.party, out, f, bounds.check("clip", bound, f))

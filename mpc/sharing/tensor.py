@@ -34,8 +34,9 @@ import numpy as np
 from ..arith.ring import ring_matmul
 from ..errors import EncodingError, ParameterError
 from ..rand import PRG, random_seed
+from . import bounds
 from .beaver import beaver_product
-from .truncation import truncate
+from .truncation import truncate, truncate_each
 
 
 def _is_integer_like(value: Any) -> bool:
@@ -50,15 +51,29 @@ class SharedTensor:
     """One party's additive share of a secret tensor.
 
     Create with :func:`share` or :func:`share_all`; open with :meth:`reveal`.
+
+    ``bound`` is a **public magnitude bound**: ``|x| <= bound`` for every
+    element (real units). It starts at the owner's declaration
+    (``share(..., bound=...)``, else the session's ``input_bound``) and each
+    operation derives its result's bound from its operands' (sums add, products
+    multiply, ``@`` also by the inner dimension, ``sum`` by the count,
+    comparisons give 1, approximations their documented ranges, ``clip`` its
+    limits). An operation whose bound could leave the representable range
+    raises :class:`~mpc.errors.RangeError` before computing (see
+    :mod:`mpc.sharing.bounds`): a result is never a silently wrapped number.
+    :meth:`assume_bound` asserts a tighter bound, at the caller's risk.
+    Built directly from shares without a bound, a tensor gets the largest one
+    its encoding can hold.
     """
 
-    __slots__ = ("party", "share", "frac_bits")
+    __slots__ = ("party", "share", "frac_bits", "bound")
     __array_ufunc__ = None  # numpy defers ``array + shared`` to our reflected ops
 
-    def __init__(self, party: Any, share: np.ndarray, frac_bits: int) -> None:
+    def __init__(self, party: Any, share: np.ndarray, frac_bits: int, bound: float | None = None) -> None:
         self.party = party
         self.share = np.asarray(share, dtype=np.uint64)
         self.frac_bits = frac_bits
+        self.bound = bounds.largest(frac_bits) if bound is None else float(bound)
 
     # -- array-like properties -----------------------------------------------------
     @property
@@ -83,8 +98,19 @@ class SharedTensor:
         kind = f"fixed point, f={self.frac_bits}" if self.frac_bits else "integer"
         return f"SharedTensor(shape={self.shape}, {kind}, party {self.party.id})"
 
-    def _new(self, share: np.ndarray, frac_bits: int | None = None) -> "SharedTensor":
-        return SharedTensor(self.party, share, self.frac_bits if frac_bits is None else frac_bits)
+    def _new(self, share: np.ndarray, frac_bits: int | None = None, bound: float | None = None) -> "SharedTensor":
+        return SharedTensor(self.party, share, self.frac_bits if frac_bits is None else frac_bits,
+                            self.bound if bound is None else bound)
+
+    def assume_bound(self, bound: float) -> "SharedTensor":
+        """The same shares with the public bound ``bound`` (if tighter): the caller's promise.
+
+        Use it where the computation knows more than the bound arithmetic (a
+        mean, a probability, a clipped or standardized value). A false promise
+        makes later results wrong without an error: it is your responsibility.
+        """
+        value = bounds.validate(bound, self.frac_bits, "assume_bound")
+        return self._new(self.share, bound=min(value, self.bound))
 
     # -- coercion ----------------------------------------------------------------------
     def _check_same_session(self, other: "SharedTensor") -> None:
@@ -113,25 +139,35 @@ class SharedTensor:
         except ValueError:
             raise ParameterError(f"shapes {self.shape} and {tuple(other_shape)} do not broadcast") from None
 
-    def _aligned(self, other: "SharedTensor") -> tuple[np.ndarray, np.ndarray, int]:
+    def _aligned(self, other: "SharedTensor", op: str = "+",
+                 ring_bits: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Both shares at the same number of fractional bits (integers are scaled up)."""
         self._check_same_session(other)
         f = max(self.frac_bits, other.frac_bits)
+        bounds.check(op, self.bound, f, ring_bits)
+        bounds.check(op, other.bound, f, ring_bits)
         a = self.share << np.uint64(f - self.frac_bits) if f != self.frac_bits else self.share
         b = other.share << np.uint64(f - other.frac_bits) if f != other.frac_bits else other.share
         return a, b, f
 
     # -- linear operations (local) -----------------------------------------------------
-    def __add__(self, other: Any) -> "SharedTensor":
+    def _add(self, other: Any, op: str = "+", ring_bits: int | None = None) -> "SharedTensor":
+        """``self + other``; ``ring_bits`` widens the range (a comparison's difference may reach 2^63)."""
         if isinstance(other, SharedTensor):
-            a, b, f = self._aligned(other)
+            a, b, f = self._aligned(other, op, ring_bits)
             self._broadcast_check(other.shape)
-            return self._new(a + b, f)
+            bound = bounds.check(op, self.bound + other.bound, f, ring_bits)
+            return self._new(a + b, f, bound)
         enc = self._encode_public(other, self.frac_bits)
         self._broadcast_check(enc.shape)
+        bound = bounds.check(op, self.bound + bounds.public_peak(other), self.frac_bits, ring_bits)
         if self.party.id == 0:
-            return self._new(self.share + enc)
-        return self._new(np.broadcast_to(self.share, np.broadcast_shapes(self.shape, enc.shape)).copy())
+            return self._new(self.share + enc, bound=bound)
+        return self._new(np.broadcast_to(self.share, np.broadcast_shapes(self.shape, enc.shape)).copy(),
+                         bound=bound)
+
+    def __add__(self, other: Any) -> "SharedTensor":
+        return self._add(other)
 
     __radd__ = __add__
 
@@ -140,39 +176,94 @@ class SharedTensor:
 
     def __sub__(self, other: Any) -> "SharedTensor":
         if isinstance(other, SharedTensor):
-            return self + (-other)
-        return self + _negate_public(other)
+            return self._add(-other, "-")
+        return self._add(_negate_public(other), "-")
 
     def __rsub__(self, other: Any) -> "SharedTensor":
         return (-self) + other
 
     # -- products ------------------------------------------------------------------------
-    def _product(self, other: Any, op: str) -> "SharedTensor":
+    def _product(self, other: Any, op: str, claim: float | None = None) -> "SharedTensor":
+        """``self * other`` or ``self @ other``; ``claim``: a bound on the result the caller asserts."""
+        name = "*" if op == "mul" else "@"
         fn = np.multiply if op == "mul" else ring_matmul
         if isinstance(other, SharedTensor):
             self._check_same_session(other)
             if op == "mul":
                 self._broadcast_check(other.shape)
+                inner = 1
+            else:
+                from ..preprocessing.base import matmul_shape
+
+                matmul_shape(self.shape, other.shape)
+                inner = self.shape[-1]
+            raw = self.frac_bits + other.frac_bits
+            bound = bounds.up(self.bound * other.bound * inner)
+            if claim is not None:
+                bound = min(bound, bounds.validate(claim, min(raw, self.party.fixed.frac_bits), "bound"))
+            bounds.check_product(name, bound, raw, min(raw, self.party.fixed.frac_bits))
             z = beaver_product(self.party, self.share, other.share, op)
-            return self._rescale(z, self.frac_bits + other.frac_bits)
-        if _is_integer_like(other):
-            return self._new(fn(self.share, self._encode_public(other, 0)))
+            return self._rescale(z, raw, bound)
         arr = np.asarray(other)
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
-                and np.all(np.abs(arr) < 2.0**63):     # integer-valued reals: exact, no truncation
-            return self._new(fn(self.share, self._encode_public(arr.astype(np.int64), 0)))
-        g = self._public_precision(other)
-        z = fn(self.share, self._encode_public(other, g))
-        return self._rescale(z, self.frac_bits + g)
+        if _is_integer_like(other) or (
+                arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+                and np.all(np.abs(arr) < 2.0**63)):     # integer-valued reals: exact, no truncation
+            enc = self._encode_public(arr.astype(np.int64) if arr.dtype.kind == "f" else other, 0)
+            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) if enc.dtype == np.uint64
+                                                        else enc, op, left=False))
+            bounds.check(name, bound, self.frac_bits)
+            return self._new(fn(self.share, enc), bound=bound)
+        if op == "matmul":
+            g = self._public_precision(other)
+            enc = self._encode_public(other, g)
+            raw = self.frac_bits + g
+            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) / 2.0**g, op, left=False))
+            bounds.check_product(name, bound, raw, min(raw, self.party.fixed.frac_bits))
+            return self._rescale(fn(self.share, enc), raw, bound)
+        return self._scaled(np.asarray(other, dtype=np.float64), name)
+
+    def _scaled(self, c: np.ndarray, name: str) -> "SharedTensor":
+        """``self * c`` for a public real array, each element encoded with its own precision.
+
+        Each element ``c_i`` is encoded with ``f + e_i`` fractional bits, ``e_i``
+        as large as the bound of ``self`` leaves room for before truncation
+        (``bound * |c_i| * 2^(f_x + f + e_i) < 2^61``; at most ``60 - f_x``).
+        An element with ``|c_i| > 2^-(e+1)`` then keeps relative error below
+        ``2^-f`` (``1/400`` or ``1e-4`` as well as ``0.75``); the products are
+        truncated back to ``f`` bits by ``f_x + e_i``, element by element, in
+        one round (:func:`~mpc.sharing.truncation.truncate_each`).
+        """
+        f = self.party.fixed.frac_bits
+        if not np.all(np.isfinite(c)):
+            raise ParameterError("cannot multiply by NaN or infinity")
+        # a nonzero x is at least one unit 2^-f_x: that floor keeps c_i * 2^(f + e_i) within the ring
+        reach = max(self.bound, 2.0 ** -self.frac_bits) * np.abs(c)
+        room = np.floor(bounds.TRUNC_BITS - 1 - self.frac_bits - f - np.log2(np.where(reach > 0, reach, 1.0)))
+        extra = np.where(reach > 0, np.clip(room, 0, max(0, 60 - self.frac_bits)), 0).astype(np.int64)
+        g = f + extra
+        enc_f = np.rint(c * np.exp2(g))
+        if np.any(np.abs(enc_f) >= 2.0**63):
+            raise bounds.RangeError(f"{name}: a public factor does not fit the ring at {f} fractional bits; "
+                                    f"{bounds.ADVICE}")
+        enc = enc_f.astype(np.int64)
+        target = f       # g >= f: the product has at least f fractional bits
+        peak = bounds.public_peak(enc_f / np.exp2(g))
+        for gi in np.unique(g):                    # each precision group must fit before truncation
+            sel = g == gi
+            group = bounds.up(self.bound * bounds.public_peak(enc_f[sel] / 2.0**gi))
+            bounds.check_product(name, group, self.frac_bits + int(gi), target)
+        bound = bounds.up(self.bound * peak)
+        z = self.share * enc.view(np.uint64)
+        shifts = self.frac_bits + g - target
+        out = truncate_each(self.party, z, shifts) if np.any(shifts) else z
+        return self._new(out, target, bounds.rounded(bound, target, bool(np.any(shifts))))
 
     def _public_precision(self, value: Any) -> int:
-        """Fractional bits for a public real factor: f, plus e for factors below 1.
+        """Fractional bits for a public real matrix factor: f, plus e for factors below 1.
 
         A factor with ``max|c|`` in ``[2^-(e+1), 2^-e)`` is encoded with ``f + e``
-        bits, so it keeps about f significant bits (1/400 is off by 0.002%, not
-        0.1%). The product then has ``2f + e`` bits and magnitude below
-        ``|x| * 2^(2f)``: exact whenever ``|x| < 2^(62 - 2f)``, the rule of every
-        product (see :mod:`mpc.arith.fixed`).
+        bits (one precision for the whole matrix, since ``@`` sums across
+        elements); elementwise products choose it per element (:meth:`_scaled`).
         """
         f = self.party.fixed.frac_bits
         peak = float(np.max(np.abs(np.asarray(value, dtype=np.float64)), initial=0.0))
@@ -181,11 +272,11 @@ class SharedTensor:
         e = int(np.floor(-np.log2(peak)))
         return f + max(0, min(e, 62 - 3 * f))
 
-    def _rescale(self, z: np.ndarray, frac_bits: int) -> "SharedTensor":
+    def _rescale(self, z: np.ndarray, frac_bits: int, bound: float) -> "SharedTensor":
         target = min(frac_bits, self.party.fixed.frac_bits)
         if frac_bits > target:
             z = truncate(self.party, z, frac_bits - target)
-        return self._new(z, target)
+        return self._new(z, target, bounds.rounded(bound, target, frac_bits > target))
 
     def __mul__(self, other: Any) -> "SharedTensor":
         if not isinstance(other, SharedTensor):
@@ -208,21 +299,38 @@ class SharedTensor:
 
         matmul_shape(other.shape, self.shape)
         if _is_integer_like(other) or (self.frac_bits == 0 and np.all(other == np.round(other))):
-            return self._new(ring_matmul(self._encode_public(other, 0), self.share))
+            enc = self._encode_public(other, 0)
+            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64), "matmul", left=True))
+            bounds.check("@", bound, self.frac_bits)
+            return self._new(ring_matmul(enc, self.share), bound=bound)
         f = self.party.fixed.frac_bits
-        z = ring_matmul(self._encode_public(other, f), self.share)
-        return self._rescale(z, self.frac_bits + f)
+        enc = self._encode_public(other, f)
+        raw = self.frac_bits + f
+        bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) / 2.0**f, "matmul", left=True))
+        bounds.check_product("@", bound, raw, min(raw, f))
+        return self._rescale(ring_matmul(enc, self.share), raw, bound)
 
-    def dot(self, other: Any) -> "SharedTensor":
-        """Dot product / matrix product, as ``numpy.dot`` for 1-D and 2-D operands."""
-        return self @ other
+    def dot(self, other: Any, *, bound: float | None = None) -> "SharedTensor":
+        """Dot product / matrix product, as ``numpy.dot`` for 1-D and 2-D operands.
+
+        ``bound`` asserts a public bound on the result tighter than
+        ``self.bound * other.bound * inner`` (e.g. from a published norm of a
+        weight matrix); as :meth:`assume_bound`, it is the caller's promise.
+        """
+        if bound is None or not isinstance(other, SharedTensor):
+            out = self @ other
+            return out if bound is None else out.assume_bound(bound)
+        return self._product(other, "matmul", claim=bound)
 
     def square(self) -> "SharedTensor":
         return self * self
 
     # -- reductions and shape ------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "SharedTensor":
-        return self._new(self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64))
+        out = self.share.sum(axis=axis, keepdims=keepdims, dtype=np.uint64)
+        count = self.size // max(1, out.size) if self.size else 0
+        bound = bounds.check("sum", self.bound * count, self.frac_bits)
+        return self._new(out, bound=bound)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> "SharedTensor":
         """Mean along ``axis``: a sum and one public multiplication (1 round for reals)."""
@@ -231,8 +339,9 @@ class SharedTensor:
             raise ParameterError("mean of an empty tensor")
         total = self.sum(axis=axis, keepdims=keepdims)
         if total.frac_bits == 0:
-            total = total._new(total.share << np.uint64(self.party.fixed.frac_bits),
-                               self.party.fixed.frac_bits)
+            f = self.party.fixed.frac_bits
+            bounds.check("mean", total.bound, f)
+            total = total._new(total.share << np.uint64(f), f)
         return total * (1.0 / count)
 
     def reshape(self, *shape: Any) -> "SharedTensor":
@@ -267,10 +376,11 @@ class SharedTensor:
     def __setitem__(self, index: Any, value: "SharedTensor") -> None:
         if not isinstance(value, SharedTensor):
             raise ParameterError("assign only shared tensors into a shared tensor")
-        a, b, f = self._aligned(value)
+        a, b, f = self._aligned(value, "[]=")
         if f != self.frac_bits:
             raise ParameterError("assigned tensor must have the same encoding")
         self.share[index] = b
+        self.bound = max(self.bound, value.bound)
 
     # -- comparisons and nonlinear functions (mpc.sharing.compare, mpc.sharing.approx) ----
     __hash__ = object.__hash__  # keep identity hashing although ``==`` is overloaded
@@ -396,6 +506,17 @@ def where(cond: Any, a: Any, b: Any) -> "SharedTensor":
     return compare.where(cond, a, b)
 
 
+def _public_gain(c: np.ndarray, op: str, left: bool) -> float:
+    """How much a public factor can grow a magnitude: ``max|c|``, or for ``@`` the largest
+    absolute row sum (``c @ x``, ``left``) or column sum (``x @ c``)."""
+    mag = np.abs(np.asarray(c, dtype=np.float64))
+    if op == "mul" or mag.size == 0:
+        return float(np.max(mag, initial=0.0))
+    if mag.ndim == 1:
+        return float(mag.sum())
+    return float(np.max(mag.sum(axis=-1 if left else -2), initial=0.0))
+
+
 def _negate_public(value: Any) -> Any:
     arr = np.asarray(value)
     if arr.dtype == np.uint64:
@@ -484,42 +605,116 @@ def _from_seed_message(party: Any, owner: int, arrays: tuple[np.ndarray, ...]) -
     return SharedTensor(party, share, int(arrays[2][0]))
 
 
-def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = False) -> SharedTensor:
+def _declared_bound(party: Any, bound: Any, frac: int) -> float:
+    """A numeric or default bound (public: every party computes the same)."""
+    if bound is None:
+        session = getattr(party, "input_bound", None)
+        if session is None:
+            return bounds.default_input_bound(frac)
+        return bounds.validate(session, frac, "input_bound")
+    return bounds.validate(bound, frac)
+
+
+def _owner_bound(party: Any, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
+    """The owner's bound for its encoded input, checked against the input locally."""
+    if isinstance(bound, str):
+        if bound != "auto":
+            raise ParameterError(f"bound must be a positive number, 'auto' or None, not {bound!r}")
+        return min(bounds.auto_bound(enc, frac), bounds.largest(frac))
+    value = _declared_bound(party, bound, frac)
+    where = f" to mpc.{call} (argument 'value', shape {enc.shape}, tag {tag!r})"
+    bounds.owner_check(party.id, enc, frac, value, where)
+    return value
+
+
+def _bound_message(value: float) -> np.ndarray:
+    return np.asarray([value], dtype=np.float64)
+
+
+def _received_bound(party: Any, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
+    """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range."""
+    ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].size == 1
+    value = float(arrays[0].reshape(-1)[0]) if ok else float("nan")
+    if ok and np.isfinite(value) and value > 0:
+        ok = value == bounds.largest(frac) or (np.frexp(value)[0] == 0.5 and value < bounds.limit(frac))
+    else:
+        ok = False
+    if not ok:
+        raise ParameterError(f"party {party.id}: malformed input bound from party {owner}")
+    return value
+
+
+def _is_auto(bound: Any) -> bool:
+    return isinstance(bound, str) and bound == "auto"
+
+
+def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = False,
+          bound: float | str | None = None) -> SharedTensor:
     """Secret-share ``value`` held by ``owner``; every party calls it (others pass None).
 
     The owner sends each other party a fresh 128-bit seed; that party's share
     is the seed's PRG expansion, and the owner keeps ``x`` minus their sum.
-    Cost: 1 round, ``17 + 8*ndim`` bytes to each other party (seed, shape, encoding).
+
+    ``bound`` is the input's public magnitude bound (``|x| <= bound``, see
+    :class:`SharedTensor`): a number, which every party passes alike (it is
+    part of the program, like the shape); ``None`` for the session's
+    ``input_bound`` (by default the largest value below ``2^(31 - f)``, so
+    that a product of two inputs fits); or ``"auto"``: the owner's largest
+    ``|x|`` rounded up to a power of two, sent with the share, which **reveals
+    the input's order of magnitude**. The owner checks its input against the
+    bound before sending anything and refuses with
+    :class:`~mpc.errors.RangeError`.
+
+    Cost: 1 round, ``17 + 8*ndim`` bytes to each other party (seed, shape,
+    encoding), plus 8 bytes for ``"auto"``.
     """
     if not 0 <= owner < party.n:
         raise ParameterError(f"owner {owner} out of range: parties are 0..{party.n - 1}")
     tag = party.fresh("share")
+    bound_tag = party.fresh("share/bound") if _is_auto(bound) else None
     if party.id != owner:
-        return _from_seed_message(party, owner, party.recv(owner, tag))
+        out = _from_seed_message(party, owner, party.recv(owner, tag))
+        out.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), out.frac_bits)
+                     if bound_tag else _declared_bound(party, bound, out.frac_bits))
+        return out
     enc, frac = _encode_input(party, value, integer, "share", tag)
+    declared = _owner_bound(party, enc, frac, bound, "share", tag)
     mine = enc.copy()
     for p in party.peers:
         seed, msg = _seed_message(enc.shape, frac)
         mine -= PRG(seed).uint64(enc.shape)
         party.send(p, tag, *msg)
-    return SharedTensor(party, mine, frac)
+        if bound_tag:
+            party.send(p, bound_tag, _bound_message(declared))
+    return SharedTensor(party, mine, frac, declared)
 
 
-def share_all(party: Any, value: Any, *, integer: bool = False) -> list[SharedTensor]:
-    """Every party shares its own ``value`` at once (one round); returns them by owner."""
+def share_all(party: Any, value: Any, *, integer: bool = False,
+              bound: float | str | None = None) -> list[SharedTensor]:
+    """Every party shares its own ``value`` at once (one round); returns them by owner.
+
+    ``bound`` as in :func:`share`, for every party's input.
+    """
     tag = party.fresh("share_all")
+    bound_tag = party.fresh("share_all/bound") if _is_auto(bound) else None
     enc, frac = _encode_input(party, value, integer, "share_all", tag)
+    declared = _owner_bound(party, enc, frac, bound, "share_all", tag)
     mine = enc.copy()
     for p in party.peers:
         seed, msg = _seed_message(enc.shape, frac)
         mine -= PRG(seed).uint64(enc.shape)
         party.send(p, tag, *msg)
+        if bound_tag:
+            party.send(p, bound_tag, _bound_message(declared))
     out: list[SharedTensor] = []
     for owner in range(party.n):
         if owner == party.id:
-            out.append(SharedTensor(party, mine, frac))
+            out.append(SharedTensor(party, mine, frac, declared))
         else:
-            out.append(_from_seed_message(party, owner, party.recv(owner, tag)))
+            t = _from_seed_message(party, owner, party.recv(owner, tag))
+            t.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), t.frac_bits)
+                       if bound_tag else _declared_bound(party, bound, t.frac_bits))
+            out.append(t)
     return out
 
 
@@ -532,7 +727,8 @@ def concatenate(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
         first._check_same_session(t)
         if t.frac_bits != first.frac_bits:
             raise ParameterError("cannot concatenate tensors of different encodings")
-    return first._new(np.concatenate([t.share for t in tensors], axis=axis))
+    return first._new(np.concatenate([t.share for t in tensors], axis=axis),
+                      bound=max(t.bound for t in tensors))
 
 
 def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
@@ -544,4 +740,4 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
         first._check_same_session(t)
         if t.frac_bits != first.frac_bits:
             raise ParameterError("cannot stack tensors of different encodings")
-    return first._new(np.stack([t.share for t in tensors], axis=axis))
+    return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))

@@ -43,31 +43,74 @@ _SHIFT = np.uint64(1 << 62)
 _ONE = np.uint64(1)
 
 
-def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
-    """Shares of ``x >> frac_bits`` (signed, stochastically rounded) from shares of ``x``."""
-    if frac_bits == 0:
-        return share
-    if share.ndim == 0:  # numpy scalars warn on wrap-around; work on a 1-element array
-        return truncate(party, share.reshape(1), frac_bits).reshape(())
-    f = np.uint64(frac_bits)
+def _need(party) -> None:
     if party.preprocessing is None:
         raise ParameterError("a fixed-point product (also by a public real such as 0.5) truncates, "
                              "which needs a preprocessing source: run with preprocessing='dealer' "
                              "or another source, or multiply by integers only")
-    r, r_hi, r_msb = party.preprocessing.trunc_pair(share.shape, frac_bits)
-    masked = share + r
+
+
+def _mask(party, share: np.ndarray, frac_bits: int):
+    """Step 1-2 (local part): the masked ``x + 2^62 + r`` and the pair it used."""
+    pair = party.preprocessing.trunc_pair(share.shape, frac_bits)
+    masked = share + pair[0]
     if party.id == 0:
         masked += _SHIFT
-    tag = party.fresh("trunc")
-    opened = masked
-    for arrays in party.exchange(tag, masked, strict=True).values():
-        opened = opened + arrays[0]
+    return masked, pair
+
+
+def _finish(party, opened: np.ndarray, pair, frac_bits: int) -> np.ndarray:
+    """Steps 3-5 from the opened ``c``."""
+    _, r_hi, r_msb = pair
     # w = msb(r) * (1 - msb(c)): c's top bit is public.
     not_top = _ONE - (opened >> np.uint64(63))
     out = r_msb * not_top
     out <<= np.uint64(64 - frac_bits)
     out -= r_hi
     if party.id == 0:
-        out += opened >> f
+        out += opened >> np.uint64(frac_bits)
         out -= np.uint64(1 << (62 - frac_bits))
     return out
+
+
+def _open(party, masked: np.ndarray) -> np.ndarray:
+    tag = party.fresh("trunc")
+    opened = masked
+    for arrays in party.exchange(tag, masked, strict=True).values():
+        opened = opened + arrays[0]
+    return opened
+
+
+def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Shares of ``x >> frac_bits`` (signed, stochastically rounded) from shares of ``x``."""
+    if frac_bits == 0:
+        return share
+    if share.ndim == 0:  # numpy scalars warn on wrap-around; work on a 1-element array
+        return truncate(party, share.reshape(1), frac_bits).reshape(())
+    _need(party)
+    masked, pair = _mask(party, share, frac_bits)
+    return _finish(party, _open(party, masked), pair, frac_bits)
+
+
+def truncate_each(party, share: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Shares of ``x >> shifts`` with a shift per element (``shifts`` broadcasts to ``share``), in 1 round.
+
+    Elements are grouped by shift; each group uses its own pairs, and the
+    masked values of all groups are opened in one message.
+    """
+    shifts = np.broadcast_to(np.asarray(shifts, dtype=np.int64), share.shape)
+    distinct = [int(s) for s in np.unique(shifts) if s != 0]
+    if len(distinct) == 0:
+        return share
+    if len(distinct) == 1 and np.all(shifts == distinct[0]):
+        return truncate(party, share, distinct[0])
+    _need(party)
+    flat, flat_shifts = share.reshape(-1), shifts.reshape(-1)
+    groups = [np.flatnonzero(flat_shifts == s) for s in distinct]
+    parts = [_mask(party, flat[idx], s) for idx, s in zip(groups, distinct)]
+    opened = _open(party, np.concatenate([m for m, _ in parts]))
+    out, pos = flat.copy(), 0
+    for idx, s, (_, pair) in zip(groups, distinct, parts):
+        out[idx] = _finish(party, opened[pos:pos + idx.size], pair, s)
+        pos += idx.size
+    return out.reshape(share.shape)
