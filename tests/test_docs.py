@@ -98,3 +98,32 @@ def test_federated_doc_says_single_survivor_rounds_differ():
     p, s = plain.rounds[2], secure.rounds[2]
     assert (p.survivors, p.skipped) == (1, False) and s.skipped and "1 client(s) survive" in s.note
     assert s.loss == pytest.approx(secure.rounds[1].loss) and p.loss != pytest.approx(s.loss)
+
+
+def test_readme_cost_table_comes_from_the_recorded_run():
+    """Every row names a benchmark of the recorded run, and the figures match its records."""
+    import json
+
+    from bench.__main__ import discover
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Measured costs", 1)[1].split("\n## ", 1)[0]
+    recorded = re.search(r"\[docs/bench/([0-9-]+)\.json\]", section)
+    assert recorded, "the section names the file of the recorded run"
+    run = json.loads((ROOT / "docs" / "bench" / f"{recorded[1]}.json").read_text())
+    assert run["date"] == recorded[1]
+    rows = [r.split("|")[1:-1] for r in section.splitlines() if r.startswith("| ") and "`python3 -m bench" in r]
+    assert len(rows) >= 15
+    for cells in rows:
+        name = re.search(r"`python3 -m bench (\w+)", cells[-1])[1]
+        assert name in discover() and name in run["records"], name
+        quick = "--quick" in cells[-1]
+        assert quick == ("--quick" in run["commands"][name]), name
+    records = run["records"]
+    cmp_row = next(c for c in rows if c[0].strip() == "comparison `x < y`")
+    assert cmp_row[2].strip() == f"{records['cmp'][0]['seconds']:.3f} s"
+    mil = next(c for c in rows if c[0].strip() == "Yao's millionaires")
+    assert f"{records['millionaires'][0]['seconds']:.2f} s" in mil[2]
+    assert mil[5].strip() == f"{records['millionaires'][0]['bytes_per_party']:,.0f} B"
+    mul = next(c for c in rows if c[0].strip() == "elementwise product")
+    assert mul[2].strip() == f"{records['mul'][0]['seconds']:.3f} s"
