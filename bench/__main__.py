@@ -30,15 +30,31 @@ def discover() -> dict[str, Callable[[bool], list[dict]]]:
     return found
 
 
+def summary(fn: Callable[[bool], list[dict]]) -> str:
+    """What a benchmark measures: the first line of its function's docstring."""
+    doc = (fn.__doc__ or "").strip()
+    if not doc:
+        raise SystemExit(f"benchmark {fn.__module__}.{fn.__name__} has no docstring")
+    return doc.splitlines()[0]
+
+
+def listing(available: dict[str, Callable[[bool], list[dict]]]) -> str:
+    width = max(map(len, available))
+    return "benchmarks:\n" + "\n".join(f"  {name:<{width}}  {summary(fn)}"
+                                       for name, fn in sorted(available.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    available = discover()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     epilog=listing(available),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="benchmarks to run (none: list them)")
     parser.add_argument("--json", metavar="FILE", help="write the records as a JSON list")
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     args = parser.parse_args(argv)
-    available = discover()
     if not args.names:
-        print("available benchmarks: " + ", ".join(sorted(available)))
+        print(listing(available))
         return 0
     unknown = [n for n in args.names if n not in available]
     if unknown:

@@ -21,6 +21,7 @@ from protocols import analytics
 
 
 def bench_histogram(quick: bool = False) -> list[dict[str, Any]]:
+    """Private histograms over SecAgg+, 100 and 1000 clients: time, L1 error, bytes vs bincount."""
     grid = [(50, 20, 0.0, 1.0), (50, 20, 0.2, None)] if quick else [
         (100, 20, 0.0, 1.0), (100, 1000, 0.2, 1.0), (1000, 20, 0.0, 1.0),
         (1000, 20, 0.2, 1.0), (1000, 1000, 0.2, 1.0), (1000, 100, 0.2, None)]

@@ -63,6 +63,7 @@ def _garble_and_evaluate(circuit, batch: int, seed: int = 0) -> tuple[float, flo
 
 
 def bench_gc(quick: bool) -> list[dict]:
+    """Half-gates garbling and evaluation (AES-128, 32-bit comparisons), one core: ANDs per second."""
     aes = bristol.load("aes_128")
     cmp32 = builder.greater_than(32)
     cases = [("aes_128", aes, 2 if quick else 100), ("aes_128", aes, 1),
@@ -154,6 +155,7 @@ class _ExtReceiver:
 
 
 def bench_ot(quick: bool) -> list[dict]:
+    """128 base OTs and IKNP extension (random, correlated), two parties: OTs per second."""
     rng = np.random.default_rng(0)
     repeat = 1 if quick else 3
     out = []
@@ -191,6 +193,7 @@ def bench_ot(quick: bool) -> list[dict]:
 
 
 def bench_millionaires(quick: bool) -> list[dict]:
+    """Yao's millionaires end to end (OT setup included), 1 to 10^5 comparisons a run, vs a > b."""
     cases = [(64, 1), (32, 100)] if quick else [(64, 1), (64, 1000), (32, 100_000)]
     repeat = 1 if quick else 3
     rng = np.random.default_rng(0)

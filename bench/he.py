@@ -195,6 +195,7 @@ def bench_paillier(quick: bool) -> list[dict]:
 
 
 def bench_he(quick: bool) -> list[dict]:
+    """CKKS operations vs TenSEAL directly; Paillier operations vs a textbook implementation."""
     return bench_ckks(quick) + bench_paillier(quick)
 
 

@@ -145,6 +145,7 @@ def _secure_records(op: str, n: int, repeat: int, processes: bool) -> list[dict]
 
 
 def bench_network(quick: bool) -> list[dict]:
+    """Parties as OS processes over TCP + TLS: transfer rate; mul and matmul vs in-memory."""
     out = bench_transfer(quick)
     out += _secure_records("mul", 10_000 if quick else 1_000_000, 2 if quick else 5, not quick)
     for n in [32] if quick else [128, 256, 512]:

@@ -127,7 +127,7 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
 
 
 def bench_triples(quick: bool) -> list[dict]:
-    """Dealer, OT and HE sources, arithmetic and binary triples."""
+    """Beaver triples per second from the dealer, OT and HE sources, arithmetic and binary."""
     if quick:
         plan = [("dealer", "arithmetic", 10_000), ("ot", "arithmetic", 2_000), ("he", "arithmetic", 24),
                 ("dealer", "binary", 64 * 1_000), ("ot", "binary", 64 * 1_000)]

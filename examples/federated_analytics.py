@@ -1,6 +1,8 @@
 """A thousand phones answer an analyst's questions without any phone's answer being seen.
 
-Run it:  python examples/federated_analytics.py [--devices 1000] [--epsilon 1.0] [--plot FILE]
+Run it:  python examples/federated_analytics.py [--devices 1000] [--epsilon 1.0] [--plot FILE.png]
+                                                [--no-progress]
+(About a minute for 1000 phones on a 2-core machine; a progress bar per question on stderr.)
 
 The analyst wants two things: the distribution of today's session lengths, and
 the most used apps. Each phone knows only its own values. What happens:
@@ -21,7 +23,9 @@ the most used apps. Each phone knows only its own values. What happens:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -40,6 +44,22 @@ def simulate_phones(devices: int, rng: np.random.Generator) -> tuple[np.ndarray,
     popularity = 1.0 / np.arange(1, len(APPS) + 1) ** 1.1          # Zipf-like
     apps = rng.choice(APPS, size=devices, p=popularity / popularity.sum())
     return minutes, [str(a) for a in apps]
+
+
+@contextlib.contextmanager
+def progress_bar(desc: str, devices: int, on: bool) -> Iterator[Callable[[int], None] | None]:
+    """A tqdm bar on stderr over the secure sum's client steps (4 rounds per phone); one line stays."""
+    if not on:
+        yield None
+        return
+    from tqdm.auto import tqdm
+    bar = tqdm(total=4 * devices, desc=desc, unit="step", leave=True)
+    try:
+        yield bar.update
+    finally:
+        bar.total = bar.n  # phones that dropped out take fewer steps
+        bar.refresh()
+        bar.close()
 
 
 def plot(true: np.ndarray, private: np.ndarray, epsilon: float, devices: int, path: str) -> None:
@@ -65,7 +85,9 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--epsilon", type=float, default=1.0, help="privacy budget of the session")
     ap.add_argument("--dropout", type=float, default=0.1, help="fraction of phones that drop out")
-    ap.add_argument("--plot", default="federated_analytics.png", help="PNG to write")
+    ap.add_argument("--plot", metavar="FILE.png",
+                    help="write the private vs true histogram to this PNG (none by default)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     ap.add_argument("--seed", type=int, default=7, help="seed of the simulated phones' data")
     args = ap.parse_args()
 
@@ -81,8 +103,9 @@ def main() -> None:
           f"vector of {BUCKETS} buckets.")
     dropped = rng.choice(args.devices, size=int(args.dropout * args.devices), replace=False)
     t0 = time.perf_counter()
-    hist = analytics.histogram(buckets, BUCKETS, epsilon=per_query, delta=DELTA, dropped=dropped,
-                               accountant=accountant)
+    with progress_bar("secure sum, question 1", args.devices, not args.no_progress) as step:
+        hist = analytics.histogram(buckets, BUCKETS, epsilon=per_query, delta=DELTA,
+                                   dropped=dropped, accountant=accountant, progress=step)
     alive = np.setdiff1d(np.arange(args.devices), dropped)
     true = np.bincount(buckets[alive], minlength=BUCKETS)
     c = hist.cost
@@ -101,8 +124,9 @@ def main() -> None:
     print("\nQuestion 2: which apps are used most? Each phone sends a masked, noisy sketch "
           "of its app name's prefixes.")
     t0 = time.perf_counter()
-    top = analytics.heavy_hitters(apps, k=5, epsilon=per_query, delta=DELTA, dropped=dropped,
-                                  accountant=accountant)
+    with progress_bar("secure sum, question 2", args.devices, not args.no_progress) as step:
+        top = analytics.heavy_hitters(apps, k=5, epsilon=per_query, delta=DELTA, dropped=dropped,
+                                      accountant=accountant, progress=step)
     truth = {a: apps_alive for a, apps_alive in
              zip(*np.unique(np.array(apps)[alive], return_counts=True))}
     c = top.cost
@@ -115,8 +139,9 @@ def main() -> None:
         print(f"    {app:10s} {count:7.1f}  (true {truth.get(app, 0)})")
 
     total_epsilon = accountant.epsilon(DELTA)
-    plot(true, hist.value, args.epsilon, args.devices, args.plot)
-    print(f"\nplot of the private vs true histogram: {args.plot}")
+    if args.plot:
+        plot(true, hist.value, args.epsilon, args.devices, args.plot)
+        print(f"\nplot of the private vs true histogram: {args.plot}")
     print(f"histogram l1 error: {l1:.1f}")
     print(f"epsilon: {total_epsilon:.3f}")
 

@@ -3,6 +3,7 @@ model update is ever seen by anyone else, not even by the server that runs the t
 
 Run it:  python examples/federated_hospitals.py            (secure aggregation, SecAgg)
          python examples/federated_hospitals.py --aggregator ckks   (or secagg+, paillier)
+         python examples/federated_hospitals.py --plot run.png      (accuracy and loss per round)
 
 What happens (federated averaging, McMahan et al. 2017):
 1. Each hospital keeps its patients (scikit-learn's breast cancer data, split
@@ -125,8 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--aggregator", default="secagg",
                         choices=["secagg", "secagg+", "ckks", "paillier", "plaintext"])
-    parser.add_argument("--plot", default="federated_hospitals.png", help="PNG output")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="write accuracy and loss per round to this PNG (none by default)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar on stderr")
     args = parser.parse_args(argv)
 
     clients, test = hospitals_data()
@@ -146,16 +149,20 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n round  survivors  accuracy ({args.aggregator})  accuracy (plaintext)")
     for a, b in zip(secure.rounds, plain.rounds):
-        flag = "  (a hospital dropped out)" if a.survivors < a.sampled else ""
+        gone = a.sampled - a.survivors
+        flag = f"  ({gone} hospital{'s' * (gone > 1)} dropped out)" if gone else ""
+        if a.skipped:
+            flag = f"  ({a.note})"
         print(f" {a.round:>5}  {a.survivors:>5}/{a.sampled}   {a.accuracy:>14.1%}  "
               f"{b.accuracy:>18.1%}{flag}")
     per_client = np.mean([r.bytes_per_client for r in secure.rounds if r.survivors])
     print(f"\n{args.aggregator}: {secs:.1f} s for {len(secure.rounds)} rounds, about "
           f"{per_client:,.0f} B per hospital per round (plaintext: {plain_secs:.2f} s, "
           f"{plain.rounds[0].bytes_per_client:,.0f} B).")
-    png = secure.plot(Path(args.plot), others=[plain],
-                      title="Five hospitals, breast cancer, federated averaging")
-    print(f"Plot of accuracy and loss per round: {png}")
+    if args.plot:
+        png = secure.plot(Path(args.plot), others=[plain],
+                          title="Five hospitals, breast cancer, federated averaging")
+        print(f"Plot of accuracy and loss per round: {png}")
     print("\nWhat each party learned:")
     print("  each hospital: its own patients and the global model after every round;")
     print("  the server: who took part in each round, the sum of the weighted updates and")

@@ -56,12 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [quant.encode(u, bits)[0] for u in updates]
     drops = {2: 2}  # phone 2 drops after round 1 (share keys), before its masked input
 
-    say("\nRound 0  each phone sends two X25519 public keys (64 bytes) to the server,")
-    say("         which forwards everyone's keys to everyone.")
-    say("Round 1  each phone Shamir-shares its self-mask seed b_u and its mask key s_u")
-    say("         among the others, each share encrypted for its recipient (ChaCha20-Poly1305).")
-    say("Round 2  each phone sends x_u + PRG(b_u) + sum_v +-PRG(s_uv) mod 2^k. Phone 2 is offline.")
-    say("Round 3  survivors send seed shares of live phones and key shares of phone 2.")
+    say("\nRound 0 'advertise'  each phone sends two X25519 public keys (64 bytes) to the")
+    say("                     server, which forwards everyone's keys to everyone.")
+    say("Round 1 'share'      each phone Shamir-shares its self-mask seed b_u and its mask key")
+    say("                     s_u among the others, each share encrypted for its recipient")
+    say("                     (ChaCha20-Poly1305).")
+    say("Round 2 'masked'     each phone sends x_u + PRG(b_u) + sum_v +-PRG(s_uv) mod 2^k.")
+    say("                     Phone 2 is offline.")
+    say("Round 3 'unmask'     survivors send seed shares of live phones and key shares of")
+    say("                     phone 2.")
 
     run = mpc.run(party_program, parties=n + 1, inputs=[None, *encoded],
                   kwargs={"config": config, "drops": drops}, preprocessing=None,
@@ -87,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.transcript:
         say(f"  transcript written to {args.transcript}")
 
-    say("\nDouble masking: a server that asks phone 0 for BOTH the seed share and the key share")
-    say("of phone 1 (which would let it strip both masks from phone 1's input) is refused:")
+    say("\nDouble masking: a server that asks phone 0 in round 3 'unmask' for BOTH the seed share")
+    say("and the key share of phone 1 (which would let it strip both masks from phone 1's")
+    say("input) is refused:")
     small = make_config(4, 2, dropout=0.25)
     phones = [Client(u, small, np.array([u, u], dtype=np.uint32)) for u in range(4)]
     server = Server(small)

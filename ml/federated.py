@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,6 +56,7 @@ from mpc.dp import (DistributedDiscreteGaussian, GaussianMechanism, PrivacyAccou
                     clip_by_l2_norm, discrete_gaussian, uniform01)
 from mpc.dp.accountant import noise_multiplier_for
 from mpc.errors import ParameterError, ProtocolAbort
+from mpc.optional import available, require
 from mpc.rand import PRG, derive_seed, random_seed
 
 from .aggregators import AggregationResult, Aggregator, make_aggregator
@@ -195,7 +197,7 @@ class History:
     def plot(self, path: str | Path, others: Sequence["History"] = (),
              title: str | None = None) -> Path:
         """Accuracy and loss against rounds (this run and ``others``) as a PNG."""
-        import matplotlib
+        matplotlib = require("matplotlib", "plot", "History.plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
@@ -355,6 +357,53 @@ def _server_average(res: AggregationResult, mech: GaussianMechanism | None,
     return total[:-1], float(total[-1])
 
 
+class _PlainProgress:
+    """The fallback when tqdm is not installed: one line on stderr, rewritten on a terminal."""
+
+    def __init__(self, rounds: int, desc: str) -> None:
+        self.rounds, self.desc, self.done, self.postfix = rounds, desc, 0, ""
+        self.tty = sys.stderr.isatty()
+
+    def __iter__(self) -> Iterator[int]:
+        for r in range(1, self.rounds + 1):
+            yield r
+            self.done = r
+            if self.tty:
+                sys.stderr.write(f"\r{self._line()}")
+                sys.stderr.flush()
+
+    def _line(self) -> str:
+        return f"{self.desc}: round {self.done}/{self.rounds}" + (f" {self.postfix}" if self.postfix else "")
+
+    def set_postfix(self, **values: str) -> None:
+        self.postfix = " ".join(f"{k}={v}" for k, v in values.items())
+
+    def close(self) -> None:
+        sys.stderr.write(("\r" if self.tty else "") + self._line() + "\n")
+        sys.stderr.flush()
+
+
+class _NoProgress(_PlainProgress):
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(1, self.rounds + 1))
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(rounds: int, desc: str, progress: bool) -> Any:
+    """Rounds 1..rounds with a progress bar: tqdm's if installed, else a plain line; none if off.
+
+    ``progress=False`` never imports tqdm (a base install has none).
+    """
+    if not progress:
+        return _NoProgress(rounds, desc)
+    if available("tqdm"):
+        from tqdm.auto import tqdm
+        return tqdm(range(1, rounds + 1), desc=desc)
+    return _PlainProgress(rounds, desc)
+
+
 def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
           aggregator: str | Aggregator = "plaintext", rounds: int = 10,
           clients_per_round: int | None = None, local_epochs: int = 1, batch_size: int = 32,
@@ -390,6 +439,10 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
         client's count), so that weights p_k = n_k / weight_cap lie in (0, 1].
         The secure aggregators have a fixed absolute precision (2^-20 to 2^-25),
         so a cap far above the clients' counts costs accuracy (warned above 64x).
+    progress:
+        A progress bar on stderr, one line left when training ends: tqdm's with the
+        ``progress`` extra (``pip install 'concilium[progress]'``), else a plain
+        ``label: round r/R acc=...`` line. ``False`` prints nothing and imports no tqdm.
     aggregator_options:
         Keyword arguments of the aggregator chosen by name.
     on_round:
@@ -448,8 +501,7 @@ def train(model: Model, clients: Sequence[Dataset], test: Dataset, *,
                   label=label or agg.name)
     history = History(agg.name, config, initial=model.evaluate(*test))
 
-    from tqdm.auto import tqdm
-    bar = tqdm(range(1, rounds + 1), desc=label or agg.name, disable=not progress, leave=False)
+    bar = _progress(rounds, label or agg.name, progress)
     for r in bar:
         t0 = time.perf_counter()
         rprg = PRG(derive_seed(master, "round", r))

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import gmpy2
 import numpy as np
@@ -304,7 +304,8 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
                  batch_size: int = 64, lr: float | None = None, l2: float | None = None,
                  standardize: bool = True, activation: str = "piecewise",
                  key_bits: int = paillier.DEFAULT_BITS,
-                 insecure_for_testing: bool = False) -> VerticalModel:
+                 insecure_for_testing: bool = False,
+                 progress: Callable[[int], None] | None = None) -> VerticalModel:
     """Train with Paillier-encrypted gradients (FATE hetero-LR style); every party calls it.
 
     Mini-batch gradient descent in which the residuals ``d = sigma(z) - y`` are
@@ -331,6 +332,9 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
     epochs, batch_size, l2:
         Passes over the rows in order, rows per step, and the L2 penalty
         ``l2/2 ||w||^2`` (default ``1/n``, scikit-learn's ``C = 1``).
+    progress:
+        Called as ``progress(1)`` after each of the ``epochs * ceil(n / batch_size)``
+        mini-batch steps (a tqdm bar's ``update`` fits).
 
     Protocol (per mini-batch, the same rows at every party; ``f`` = the
     fixed-point bits of :attr:`party.fixed`)
@@ -455,6 +459,8 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
                 grad = _gradient(party, keys, pubs, widths, seeds, X_int[rows], share, step)
                 w -= lr * (grad * scale_out / len(u) + decay * w)
                 step += 1
+                if progress is not None:
+                    progress(1)
     return VerticalModel(weights=w[:-1] if is_label else w, intercept=float(w[-1]) if is_label else 0.0,
                          mean=mean, scale=scale, method="paillier", label_party=label_party)
 

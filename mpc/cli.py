@@ -100,7 +100,8 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         if not ns.quiet:
             wire = sum(s for per in result.socket_bytes.values() for s, _ in per.values())
             print(f"cost: {result.cost.summary()}")
-            print(f"  on the wire (TLS, handshakes and dealer included): {wire:,} B")
+            included = "handshakes and dealer" if pre == "dealer" else "handshakes"
+            print(f"  on the wire (TLS, {included} included): {wire:,} B")
             if ns.transcript:
                 print(f"transcript: {ns.transcript} (merged from every party's own record)")
         return 0

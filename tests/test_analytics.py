@@ -186,3 +186,16 @@ def test_sum_with_more_survivors_lost_than_planned_is_not_released(monkeypatch):
     alive[:50] = False
     with pytest.raises(ProtocolAbort, match="not released"):
         S.secure_sum(np.ones((200, 2), np.uint64), 16, alive, seed=seed(21))
+
+
+@pytest.mark.parametrize("query", ["histogram", "heavy_hitters"])
+def test_progress_counts_each_client_step_of_the_secure_sum(query):
+    n, dropped = 30, [3, 7, 11]
+    calls = []
+    if query == "histogram":
+        A.histogram(np.arange(n) % 5, 5, dropped=dropped, seed=seed(4), progress=calls.append)
+    else:
+        A.heavy_hitters(["a"] * 20 + ["b"] * 10, k=2, dropped=dropped, seed=seed(4),
+                        progress=calls.append)
+    # every client sends keys and shares; the dropped ones send nothing from the masked round on
+    assert calls == [1] * (4 * n - 2 * len(dropped))

@@ -53,6 +53,7 @@ def test_local_run_of_the_example_prints_the_in_process_result(tmp_path):
     assert got["patients"] == want["patients"] == 400
     assert abs(got["mean"] - want["mean"]) < 1e-3 and abs(got["variance"] - want["variance"]) < 1e-2
     assert f"cost: {res.cost.rounds} rounds, {len(res.cost.messages)} messages" in proc.stdout
+    assert "(TLS, handshakes and dealer included)" in proc.stdout
     # one transcript, merged from the three processes, with every message once
     data = json.loads(page.read_text())
     assert len(data["messages"]) == len(res.cost.messages)
@@ -127,3 +128,4 @@ def test_local_run_with_dealer_free_preprocessing():
                 "--kwargs", '{"size": 3}')
     assert proc.returncode == 0, proc.stderr
     assert "result (all 2 parties)" in proc.stdout and "dealer: sent" not in proc.stdout
+    assert "(TLS, handshakes included)" in proc.stdout and "dealer included" not in proc.stdout

@@ -14,4 +14,7 @@ def test_demo_runs_and_writes_transcript(tmp_path, capsys):
     assert demo.main(["--clients", "4", "--dim", "4", "--many", "30", "--transcript", str(page)]) == 0
     out = capsys.readouterr().out
     assert "refused" in out and "phone 2: nothing (offline)" in out
+    # the refusal names the round the narration calls it (round 3, 'unmask')
+    refusal = next(line for line in out.splitlines() if "ProtocolAbort" in line)
+    assert "round 'unmask'" in refusal and "Round 3 'unmask'" in out
     assert page.exists() and "<html" in page.read_text()[:2000].lower()

@@ -414,3 +414,19 @@ def test_align_accepts_every_id_kind_psi_accepts():
     (common0, rows0), (common1, rows1) = res.outputs
     assert common0 == common1 == [b"id-1", b"id-3"]
     assert rows0.tolist() == [0, 2] and rows1.tolist() == [1, 0]
+
+
+def test_paillier_progress_counts_every_mini_batch_step():
+    # n=45, batch 16: 3 steps per epoch; each party reports its own steps
+    blocks, y = _toy(n=45)
+    steps = {0: 0, 1: 0}
+
+    def prog(party, X):
+        def tick(k):
+            steps[party.id] += k
+        return V.fit_paillier(party, X, y if party.id == 0 else None, epochs=2, batch_size=16,
+                              key_bits=512, insecure_for_testing=True, activation="taylor",
+                              progress=tick)
+
+    mpc.run(prog, parties=2, inputs=blocks, preprocessing=None, timeout=120)
+    assert steps == {0: 6, 1: 6}

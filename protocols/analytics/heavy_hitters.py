@@ -31,7 +31,7 @@ the walk costs the analyst ``levels * max_candidates * 257 * rows`` hashes.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -66,8 +66,13 @@ def heavy_hitters(items: Sequence[str], k: int = 10, *, epsilon: float | None = 
                   threshold: float | None = None, min_count: int = 5,
                   max_candidates: int = 32, dropped: Sequence[int] | np.ndarray = (),
                   variant: str = "secagg+", accountant: PrivacyAccountant | None = None,
-                  seed: bytes | None = None) -> QueryResult:
-    """The ``k`` most common strings with their noisy counts, most common first."""
+                  seed: bytes | None = None,
+                  progress: Callable[[int], None] | None = None) -> QueryResult:
+    """The ``k`` most common strings with their noisy counts, most common first.
+
+    ``progress(1)`` is called after each client's step of each of the secure
+    sum's four rounds (at most ``4 n`` calls; a tqdm bar's ``update`` fits).
+    """
     if not 1 <= max_bytes <= 64:
         raise ParameterError(f"max_bytes must be in 1..64, got {max_bytes}")
     if not (1 <= rows <= 8 and 16 <= width <= 2 ** 16):
@@ -101,7 +106,8 @@ def heavy_hitters(items: Sequence[str], k: int = 10, *, epsilon: float | None = 
         epsilon, delta, l2=float(np.sqrt(rows * levels)), l1=float(rows * levels), threshold=t)
     noise_std = 0.0 if plan.noiseless else plan.std
     keep_at = threshold if threshold is not None else max(float(min_count), 4.0 * noise_std)
-    total, outcome = _run(sketch, n, plan, _survivor_mask(n, dropped), variant, seed)
+    total, outcome = _run(sketch, n, plan, _survivor_mask(n, dropped), variant, seed,
+                          progress=progress)
     counts = total.reshape(levels, rows, width)
 
     # Analyst: walk the prefix tree on the noisy sketch.

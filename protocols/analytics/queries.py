@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -106,7 +106,8 @@ def _add_noise(levels: np.ndarray, plan: NoisePlan, seed: bytes) -> np.ndarray:
 
 
 def _run(contributions: np.ndarray, max_sum: int, plan: NoisePlan, alive: np.ndarray,
-         variant: str, seed: bytes, keep_view: bool = False) -> tuple[np.ndarray, SumOutcome]:
+         variant: str, seed: bytes, keep_view: bool = False,
+         progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, SumOutcome]:
     """Noise, encode, securely sum; the survivors' noisy total in the contributions' units."""
     n = contributions.shape[0]
     bits = ring_bits(max_sum * plan.scale, plan, n, dim=contributions.shape[1])
@@ -115,7 +116,7 @@ def _run(contributions: np.ndarray, max_sum: int, plan: NoisePlan, alive: np.nda
     encode_seconds = (time.perf_counter() - t0) / max(n, 1)
     ring = noisy.astype(np.uint64) & np.uint64((1 << bits) - 1 if bits < 64 else (1 << 64) - 1)
     outcome = secure_sum(ring, bits, alive, variant=variant, seed=derive_seed(seed, "secagg"),
-                         keep_view=keep_view)
+                         keep_view=keep_view, progress=progress)
     total = outcome.total.astype(np.int64)
     if bits < 64:                               # signed reading of the modular total
         total = np.where(total >= (1 << (bits - 1)), total - (1 << bits), total)
@@ -149,7 +150,8 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
               epsilon: float | None = None, delta: float = 1e-6,
               dropped: Sequence[int] | np.ndarray = (), variant: str = "secagg+",
               accountant: PrivacyAccountant | None = None,
-              seed: bytes | None = None, record_server_view: bool = False) -> QueryResult:
+              seed: bytes | None = None, record_server_view: bool = False,
+              progress: Callable[[int], None] | None = None) -> QueryResult:
     """Histogram of one bucket index per client over ``range(buckets)``.
 
     Each client contributes a one-hot vector (L2 and L1 sensitivity 1 under
@@ -157,6 +159,8 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
     to the nearest bucket and counted in ``clipped``. The value is a float
     array of ``buckets`` noisy counts. With ``record_server_view`` the masked
     vectors the server received are kept in ``details["server_view"]``.
+    ``progress(1)`` is called after each client's step of each of the secure
+    sum's four rounds (at most ``4 n`` calls; a tqdm bar's ``update`` fits).
     """
     idx = np.asarray(values)
     if idx.ndim != 1:
@@ -175,7 +179,7 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
     plan = _plan_noise(epsilon, delta, 1.0, 1.0, min_noisy_clients(n))
     seed = seed if seed is not None else random_seed()
     total, outcome = _run(onehot, n, plan, _survivor_mask(n, dropped), variant, seed,
-                          keep_view=record_server_view)
+                          keep_view=record_server_view, progress=progress)
     details: dict[str, Any] = {"buckets": buckets}
     if record_server_view:
         details["server_view"] = outcome.server_view

@@ -60,8 +60,12 @@ def min_noisy_clients(n: int) -> int:
 
 
 def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str = "secagg+",
-               seed: bytes, keep_view: bool = False) -> SumOutcome:
-    """Sum the rows of ``values`` (uint64 below 2^bits) of the clients with ``alive`` set."""
+               seed: bytes, keep_view: bool = False,
+               progress: Callable[[int], None] | None = None) -> SumOutcome:
+    """Sum the rows of ``values`` (uint64 below 2^bits) of the clients with ``alive`` set.
+
+    ``progress(1)`` is called after each client's step of each round (see ``simulate``).
+    """
     n, dim = values.shape
     if int(np.count_nonzero(~alive)) > int(DROPOUT_BOUND * n):
         raise ParameterError(
@@ -83,7 +87,7 @@ def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str
                 view.append(np.array(message[0], copy=True))
             return message
     sim = simulate(config, list(ring), drops, tamper=tamper,
-                   server_prg=PRG(derive_seed(seed, "server")))
+                   server_prg=PRG(derive_seed(seed, "server")), progress=progress)
     survivors = np.zeros(n, dtype=bool)
     survivors[np.asarray(sim.survivors, dtype=np.int64)] = True
     planned = n - int(DROPOUT_BOUND * n)

@@ -230,7 +230,7 @@ class Client:
             client's own seed, so only a lying one would ask).
         """
         self._enter("unmask")
-        what = self._what("masked")
+        what = self._what("unmask")     # the round in which this client refuses
         live, dropped = msg.check((live, dropped), msg.REQUEST_DOWN, what)
         both = np.intersect1d(live, dropped)
         if both.size:

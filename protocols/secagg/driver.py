@@ -163,7 +163,8 @@ class _Pads:
 def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
              dropouts: Mapping[int, int] | None = None, *, tamper: Tamper | None = None,
              timed: int | None = None, shortcut: bool = False,
-             server_prg: PRG | None = None) -> SimulationResult:
+             server_prg: PRG | None = None,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
     """Run one session in this process; return the sum in Z_2^k of the survivors' inputs.
 
     Parameters
@@ -186,6 +187,9 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
         protocol). The server runs unchanged and sees identically distributed
         inputs; ``timed`` clients also run the exact masking, which is what they
         report. Tests run without it.
+    progress:
+        Called as ``progress(1)`` after each client's step of each round (at
+        most 4n calls; a tqdm bar's ``update`` fits).
 
     Raises
     ------
@@ -260,6 +264,8 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 out = tamper(r, u, out)
             up[u] = out
             sent[u] += _nbytes(out)
+            if progress is not None:
+                progress(1)
         cost.round_bytes[name] = sum(_nbytes(m) for m in up.values())
         cost.server_bytes_received += cost.round_bytes[name]
         result = handler(up)
