@@ -59,8 +59,8 @@ def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
                     return _numeric(data["arr_0"], who, p)
                 return {name: _numeric(data[name], who, p) for name in names}
         if ext == ".csv":
-            return _csv(p.read_text(encoding="utf-8"), who, p)
-        return _from_json(json.loads(p.read_text(encoding="utf-8")), who, p)
+            return _csv(p.read_text(encoding="utf-8-sig"), who, p)     # -sig: Excel's BOM
+        return _from_json(json.loads(p.read_text(encoding="utf-8-sig")), who, p)
     except ParameterError:
         raise
     except (OSError, UnicodeDecodeError) as exc:

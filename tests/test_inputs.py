@@ -197,3 +197,14 @@ def test_run_local_takes_a_function_object_from_a_module_imported_off_the_usual_
     assert [o.tolist() for o in res.outputs] == [[0, 2], [0, 2, 4]]
     monkeypatch.delitem(sys.modules, "pkg.progs")
     monkeypatch.delitem(sys.modules, "pkg")
+
+
+# -- review fixes ----------------------------------------------------------------------
+def test_a_csv_or_json_saved_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: the first data row must not be taken for a header
+    (tmp_path / "bom.csv").write_text("1.5,2\n3,4\n", encoding="utf-8-sig")
+    assert load_input(tmp_path / "bom.csv", 0).tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    (tmp_path / "head.csv").write_text("x,y\n1.5,2\n", encoding="utf-8-sig")
+    assert load_input(tmp_path / "head.csv", 0).tolist() == [1.5, 2.0]
+    (tmp_path / "bom.json").write_text("[1, 2.5]", encoding="utf-8-sig")
+    assert load_input(tmp_path / "bom.json", 0).tolist() == [1.0, 2.5]
