@@ -71,6 +71,9 @@ def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
 
 
 def _numeric(arr: np.ndarray, who: str, p: Path) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):   # an .npz member that is not a .npy file comes as bytes
+        raise ParameterError(f"{who} {str(p)!r}: not a valid {p.suffix.lower()} file "
+                             "(a member is not a numpy array)")
     if arr.dtype.kind not in "iuf":
         raise ParameterError(f"{who} {str(p)!r} holds {arr.dtype} values, not numbers")
     return arr

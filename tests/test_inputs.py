@@ -208,3 +208,11 @@ def test_a_csv_or_json_saved_with_a_byte_order_mark_keeps_its_first_row(tmp_path
     assert load_input(tmp_path / "head.csv", 0).tolist() == [1.5, 2.0]
     (tmp_path / "bom.json").write_text("[1, 2.5]", encoding="utf-8-sig")
     assert load_input(tmp_path / "bom.json", 0).tolist() == [1.0, 2.5]
+
+
+def test_an_npz_with_a_member_that_is_not_an_array_is_refused_clearly(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "x.npz", "w") as z:
+        z.writestr("notes.txt", "hello")
+    with pytest.raises(ParameterError, match=r"party 1's input file .*x.npz.*not a valid .npz file"):
+        load_input(tmp_path / "x.npz", 1)
