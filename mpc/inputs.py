@@ -51,8 +51,14 @@ def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
                 if f.read(len(magic)) != magic:
                     raise ParameterError(f"{who} {str(p)!r}: not a valid {ext} file")
         if ext == ".npy":
+            with open(p, "rb") as f:
+                _check_npy_size(f, p.stat().st_size, who, p)
             return _numeric(np.load(p, allow_pickle=False), who, p)
         if ext == ".npz":
+            with zipfile.ZipFile(p) as z:
+                for info in z.infolist():
+                    with z.open(info) as f:
+                        _check_npy_size(f, info.file_size, who, p)
             with np.load(p, allow_pickle=False) as data:
                 names = list(data.files)
                 if names == ["arr_0"]:
@@ -68,6 +74,24 @@ def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
     except (ValueError, zipfile.BadZipFile, EOFError) as exc:   # np.load / json: malformed content
         kind = "pickled objects are refused" if "pickle" in str(exc) else f"not a valid {ext} file"
         raise ParameterError(f"{who} {str(p)!r}: {kind}") from None
+
+
+def _check_npy_size(f: Any, size: int, who: str, p: Path) -> None:
+    """Refuse a .npy (or .npz member) whose header announces more data than it holds, before
+    numpy allocates that much (a truncated or doctored file would otherwise raise MemoryError)."""
+    if f.read(6) != b"\x93NUMPY":
+        return                                # not an array: np.load / _numeric refuse it
+    f.seek(0)
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):       # 3.0 is only for structured dtypes: not numbers
+        raise ParameterError(f"{who} {str(p)!r}: not a valid {p.suffix.lower()} file "
+                             f"(.npy format version {version})")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if not dtype.hasobject and need > size - f.tell():
+        raise ParameterError(f"{who} {str(p)!r}: not a valid {p.suffix.lower()} file "
+                             f"(its header announces shape {tuple(shape)}, more data than it holds)")
 
 
 def _numeric(arr: np.ndarray, who: str, p: Path) -> np.ndarray:

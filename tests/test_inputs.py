@@ -216,3 +216,27 @@ def test_an_npz_with_a_member_that_is_not_an_array_is_refused_clearly(tmp_path):
         z.writestr("notes.txt", "hello")
     with pytest.raises(ParameterError, match=r"party 1's input file .*x.npz.*not a valid .npz file"):
         load_input(tmp_path / "x.npz", 1)
+
+
+@pytest.mark.parametrize("shape", [(2**40,), (2**20, 2**20, 8)])
+def test_an_npy_header_announcing_more_data_than_the_file_holds_is_refused_before_allocating(tmp_path, shape):
+    import numpy.lib.format as fmt
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:                       # a truncated or doctored file: 16 bytes of data
+        fmt.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        f.write(bytes(16))
+    with pytest.raises(ParameterError, match=r"party 0's input file .*huge.npy.*not a valid .npy file"):
+        load_input(path, 0)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("arr_0.npy", path.read_bytes())
+    with pytest.raises(ParameterError, match=r"party 0's input file .*huge.npz.*not a valid .npz file"):
+        load_input(tmp_path / "huge.npz", 0)
+
+
+def test_a_truncated_npy_is_refused(tmp_path):
+    np.save(tmp_path / "t.npy", np.arange(100.0))
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[:-8])
+    with pytest.raises(ParameterError, match="not a valid .npy file"):
+        load_input(tmp_path / "t.npy", 0)
