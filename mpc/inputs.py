@@ -71,7 +71,7 @@ def load_input(path: str | os.PathLike[str], party: int | None = None) -> Any:
         raise
     except (OSError, UnicodeDecodeError) as exc:
         raise ParameterError(f"cannot read {who} {str(p)!r}: {type(exc).__name__}") from None
-    except (ValueError, zipfile.BadZipFile, EOFError) as exc:   # np.load / json: malformed content
+    except (ValueError, zipfile.BadZipFile, EOFError, RecursionError) as exc:   # malformed content
         kind = "pickled objects are refused" if "pickle" in str(exc) else f"not a valid {ext} file"
         raise ParameterError(f"{who} {str(p)!r}: {kind}") from None
 

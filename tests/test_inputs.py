@@ -240,3 +240,9 @@ def test_a_truncated_npy_is_refused(tmp_path):
     (tmp_path / "t.npy").write_bytes(data[:-8])
     with pytest.raises(ParameterError, match="not a valid .npy file"):
         load_input(tmp_path / "t.npy", 0)
+
+
+def test_a_deeply_nested_json_is_refused_clearly(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ParameterError, match=r"party 0's input file .*deep.json.*not a valid .json file"):
+        load_input(tmp_path / "deep.json", 0)
