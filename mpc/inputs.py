@@ -9,7 +9,8 @@ first argument after ``party`` (as ``mpc.run(..., inputs=[...])`` gives it):
            that array; named arrays (``np.savez(f, age=a, bp=b)``) give a
            dict ``{name: array}``, even when there is only one
 ``.csv``   a float array: 1-D for one column or one row, else 2-D (rows
-           as read); a first line that is not numeric is a header, skipped
+           as read); a first line none of whose fields is a number is a
+           header, skipped (a first row with a gap is an error, not a header)
 ``.json``  numbers stay numbers, lists of numbers (nested: rectangular)
            become numpy arrays, objects become dicts of those
 =========  ==============================================================
@@ -105,8 +106,8 @@ def _numeric(arr: np.ndarray, who: str, p: Path) -> np.ndarray:
 
 def _csv(text: str, who: str, p: Path) -> np.ndarray:
     rows = [line.split(",") for line in text.splitlines() if line.strip()]
-    if rows and not _all_numbers(rows[0]):
-        rows = rows[1:]                       # a header
+    if rows and not any(_all_numbers([f]) for f in rows[0]):
+        rows = rows[1:]   # a header: no field is a number ("1,,3" or "1,NA,3" is a data row with a gap)
     if not rows:
         raise ParameterError(f"{who} {str(p)!r} has no numeric rows")
     for k, row in enumerate(rows):

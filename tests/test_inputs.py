@@ -246,3 +246,12 @@ def test_a_deeply_nested_json_is_refused_clearly(tmp_path):
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ParameterError, match=r"party 0's input file .*deep.json.*not a valid .json file"):
         load_input(tmp_path / "deep.json", 0)
+
+
+@pytest.mark.parametrize("first", ["1,,3", "1,NA,3", "2.5,n/a,7"])
+def test_a_first_data_row_with_a_gap_is_an_error_not_a_skipped_header(tmp_path, first):
+    (tmp_path / "gap.csv").write_text(f"{first}\n4,5,6\n")
+    with pytest.raises(ParameterError, match="row 1 is not all numbers"):
+        load_input(tmp_path / "gap.csv", 0)
+    (tmp_path / "head.csv").write_text("age,bp,weight\n1,2,3\n")     # a real header is still skipped
+    assert load_input(tmp_path / "head.csv", 0).tolist() == [1.0, 2.0, 3.0]
