@@ -143,7 +143,13 @@ def _from_json(value: Any, who: str, p: Path) -> Any:
             arr = np.array(value)
         except ValueError:
             raise ParameterError(f"{who} {str(p)!r}: a list is not rectangular") from None
-        if arr.dtype.kind not in "iuf":
+        if arr.dtype.kind not in "iuf" or _has_bool(value):   # numpy would turn [1, true] into [1, 1]
             raise ParameterError(f"{who} {str(p)!r}: a list holds values that are not numbers")
         return arr
     raise ParameterError(f"{who} {str(p)!r}: unexpected JSON value")  # pragma: no cover
+
+
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)

@@ -255,3 +255,10 @@ def test_a_first_data_row_with_a_gap_is_an_error_not_a_skipped_header(tmp_path, 
         load_input(tmp_path / "gap.csv", 0)
     (tmp_path / "head.csv").write_text("age,bp,weight\n1,2,3\n")     # a real header is still skipped
     assert load_input(tmp_path / "head.csv", 0).tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("text", ["[1, true]", "[[2.5, false], [1, 2]]", '{"a": [0, true]}'])
+def test_booleans_inside_json_lists_are_refused_like_top_level_ones(tmp_path, text):
+    (tmp_path / "b.json").write_text(text)
+    with pytest.raises(ParameterError, match="not numbers"):
+        load_input(tmp_path / "b.json", 0)
