@@ -262,3 +262,15 @@ def test_booleans_inside_json_lists_are_refused_like_top_level_ones(tmp_path, te
     (tmp_path / "b.json").write_text(text)
     with pytest.raises(ParameterError, match="not numbers"):
         load_input(tmp_path / "b.json", 0)
+
+
+def test_a_zero_dimensional_input_keeps_its_shape_across_processes(tmp_path):
+    np.save(tmp_path / "s.npy", np.float64(2.5))            # a scalar saved with np.save
+    scalar = load_input(tmp_path / "s.npy", 0)
+    assert scalar.shape == ()
+    inputs = [scalar, np.array(7, dtype=np.int32)]
+    here = mpc.run(_echo, 2, inputs=inputs, preprocessing=None)
+    res = run_local(_echo, 2, inputs=inputs, preprocessing=None, timeout=20)
+    for got, want in zip(res.outputs, here.outputs):
+        assert got.shape == want.shape == () and got.dtype == want.dtype and got == want
+
