@@ -274,3 +274,9 @@ def test_a_zero_dimensional_input_keeps_its_shape_across_processes(tmp_path):
     for got, want in zip(res.outputs, here.outputs):
         assert got.shape == want.shape == () and got.dtype == want.dtype and got == want
 
+
+def test_an_input_whose_dtype_cannot_travel_names_its_party(tmp_path):
+    np.save(tmp_path / "h.npy", np.ones(2, dtype=np.float16))
+    half = load_input(tmp_path / "h.npy", 1)
+    with pytest.raises(ParameterError, match="party 1's input cannot travel"):
+        run_local(_echo, 2, inputs=[np.ones(2), half], preprocessing=None, timeout=20)
