@@ -431,3 +431,11 @@ def test_cost_figures_mean_the_same_in_both_runtimes():
         assert getattr(sim, name) == getattr(par, name), name
     # the server also received what clients 1 and 3 sent before they left
     assert sim.server_bytes_received > 3 * sim.bytes_sent_per_client
+
+
+@pytest.mark.parametrize("threshold", [7.9, 7.0, "7", True])
+def test_a_threshold_that_is_not_an_integer_is_refused_not_truncated(threshold):
+    with pytest.raises(ParameterError, match="threshold .* must be an integer"):
+        make_config(10, 4, threshold=threshold)
+    with pytest.raises(ParameterError, match="threshold .* must be an integer"):
+        aggregate([np.ones(2)] * 10, threshold=threshold)

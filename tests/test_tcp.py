@@ -17,6 +17,7 @@ from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeo
                         ProtocolError,
                         TransportError)
 from mpc.transport import mesh, tcp
+from mpc.transport.remote_dealer import RemoteDealer
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
 from mpc.transport.wire import WireLimits, encode_frame
 from tests import test_tcp_programs as progs
@@ -590,3 +591,32 @@ def test_a_party_raising_systemexit_fails_a_threaded_local_run():
 
     with pytest.raises(SystemExit):
         run_local(prog, 2, preprocessing=None, processes=False, timeout=5)
+
+
+def test_errors_after_connecting_name_the_dealer_too(tmp_path):
+    """Issue 18 §4: "the dealer" everywhere, not only in the connection phase."""
+    ids = [new_identity(i, tmp_path) for i in range(3)]
+    ports = _ports(3)
+    nodes = {i: mesh.Node(i, "127.0.0.1", ports[i], load_certificate(ids[i].certificate)) for i in range(3)}
+    names = {0: "party 0", 1: "party 1", 2: "the dealer"}
+    eps = [None] * 3
+
+    def go(i):
+        eps[i] = mesh.connect(i, nodes, cert=str(ids[i].certificate), key=str(ids[i].key),
+                              session=SESSION, timeout=10, names=names)
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    try:
+        with pytest.raises(PeerTimeout) as info:            # a dealer that says nothing
+            RemoteDealer(eps[0], 2, 2, SESSION, 0.3).seed_for(0)
+        assert str(info.value) == "party 0 waited 0.3 s for 'dealer/seed' from the dealer"
+        eps[2].abort("dealer: out of luck")                # a dealer that gives up
+        with pytest.raises(ProtocolAbort) as info:
+            eps[1].recv_frame(2, 5, "'dealer/seed'")
+        assert str(info.value).startswith("the dealer aborted: dealer: out of luck")
+        assert "party 2" not in str(info.value)
+    finally:
+        _close_all([e for e in eps if e is not None])

@@ -52,18 +52,23 @@ class TrustedDealerWarning(UserWarning):
 
 
 _MPC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# The library's own packages (siblings of mpc/, in a checkout and when installed), whose frames
+# are not the user's line: found by path, so that mpc imports neither protocols nor ml.
+_LIBRARY_DIRS = tuple(os.path.join(os.path.dirname(_MPC_DIR.rstrip(os.sep)), name) + os.sep
+                      for name in ("mpc", "protocols", "ml"))
 _THREADING = os.path.abspath(threading.__file__)
 
 
 def user_stacklevel() -> int:
     """``stacklevel`` for a ``warnings.warn`` made by this function's caller that points at the
-    first frame outside the ``mpc`` package (the user's line); if that frame is the thread
-    machinery (no user code on this thread), the outermost ``mpc`` frame instead."""
+    first frame outside the library's packages (``mpc``, ``protocols``, ``ml``: the user's line);
+    if that frame is the thread machinery (no user code on this thread), the outermost library
+    frame instead."""
     frame = sys._getframe(1)
     level, last = 1, 1
     while frame is not None:
         name = os.path.abspath(frame.f_code.co_filename)
-        if not name.startswith(_MPC_DIR):
+        if not name.startswith(_LIBRARY_DIRS):
             return last if name == _THREADING else level
         last = level
         frame, level = frame.f_back, level + 1

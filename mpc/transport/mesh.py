@@ -285,4 +285,5 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         extra = f"; refused connections: {refused}" if refused else ""
         absent = ", ".join(label[j] for j in missing)
         raise PeerTimeout(f"{who}: {absent} did not connect within {timeout:g} s{extra}")
-    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused)
+    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused,
+                       names=dict(names or {}))

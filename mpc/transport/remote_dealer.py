@@ -112,7 +112,7 @@ class RemoteDealer:
         self._seed: bytes | None = None
 
     def _recv(self, tag: str) -> tuple[np.ndarray, ...]:
-        raw = self.endpoint.recv_frame(self.node, self.timeout, f"{tag!r} from the dealer")
+        raw = self.endpoint.recv_frame(self.node, self.timeout, repr(tag))
         frame = decode_frame(raw, session=self.session)
         if frame.tag != tag:
             raise ProtocolError(f"expected {tag!r} from the dealer but received {frame.tag!r}")

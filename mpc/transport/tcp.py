@@ -94,8 +94,11 @@ class TcpEndpoint:
     """One party's connections to every other node of the session."""
 
     def __init__(self, me: int, conns: dict[int, _Conn], *, limits: WireLimits = DEFAULT_LIMITS,
-                 close_timeout: float = 30.0, refused: list[str] | None = None) -> None:
+                 close_timeout: float = 30.0, refused: list[str] | None = None,
+                 names: dict[int, str] | None = None) -> None:
+        """``names``: how errors name a node (e.g. ``{3: "the dealer"}``); default ``party j``."""
         self.id = me
+        self.names = dict(names or {})
         self.limits = limits
         self.close_timeout = close_timeout
         self.refused = list(refused or [])
@@ -110,6 +113,10 @@ class TcpEndpoint:
         self._thread = threading.Thread(target=self._io_loop, name=f"tcp-io-{me}", daemon=True)
         self._thread.start()
 
+    def name(self, p: int) -> str:
+        """How errors name node ``p``: ``party p``, or its name from ``names``."""
+        return self.names.get(p, f"party {p}")
+
     # -- the channel interface -----------------------------------------------------
     def send_frame(self, to: int, frame: bytes) -> int:
         """Encrypt and queue ``frame`` for node ``to``; return its ciphertext bytes."""
@@ -117,9 +124,9 @@ class TcpEndpoint:
         if len(frame) > self.limits.max_frame_bytes:
             raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
         if c.error is not None:
-            raise type(c.error)(f"party {self.id} cannot send {_describe(frame)}to party {to}: {c.error}")
+            raise type(c.error)(f"{self.name(self.id)} cannot send {_describe(frame)}to {self.name(to)}: {c.error}")
         if c.bye_sent or self._closed:
-            raise TransportError(f"party {self.id} already closed its connection to party {to}")
+            raise TransportError(f"{self.name(self.id)} already closed its connection to {self.name(to)}")
         return self._write(c, DATA, frame)
 
     def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes:
@@ -128,14 +135,14 @@ class TcpEndpoint:
         try:
             kind, value = c.frames.get(timeout=timeout)
         except queue.Empty:
-            raise PeerTimeout(f"party {self.id} waited {timeout:g} s for {what or 'a message'} "
-                              f"from party {frm}") from None
+            raise PeerTimeout(f"{self.name(self.id)} waited {timeout:g} s for {what or 'a message'} "
+                              f"from {self.name(frm)}") from None
         if kind == "frame":
             return value
         c.frames.put((kind, value))  # sticky: every later receive fails the same way
-        waiting = f" while party {self.id} waited for {what or 'a message'}"
+        waiting = f" while {self.name(self.id)} waited for {what or 'a message'}"
         if kind == "bye":
-            raise TransportError(f"party {frm} finished and closed its connection{waiting}")
+            raise TransportError(f"{self.name(frm)} finished and closed its connection{waiting}")
         exc = value
         raise type(exc)(f"{exc}{waiting}")
 
@@ -195,7 +202,7 @@ class TcpEndpoint:
     def _conn(self, p: int) -> _Conn:
         c = self._conns.get(p)
         if c is None:
-            raise ParameterError(f"party {self.id} has no connection to node {p!r}")
+            raise ParameterError(f"{self.name(self.id)} has no connection to node {p!r}")
         return c
 
     def _write(self, c: _Conn, kind: int, body: bytes | memoryview) -> int:
@@ -218,7 +225,7 @@ class TcpEndpoint:
                     try:
                         c.obj.write(piece)
                     except ssl.SSLError as exc:
-                        raise TransportError(f"party {self.id}: the TLS session with party {c.peer} "
+                        raise TransportError(f"{self.name(self.id)}: the TLS session with {self.name(c.peer)} "
                                              f"failed ({exc.reason or exc})") from None
                     data = c.outbio.read()
                     if data:
@@ -315,7 +322,7 @@ class TcpEndpoint:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
+            self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
 
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
@@ -325,10 +332,10 @@ class TcpEndpoint:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
+                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
                 return
             if n == 0:
-                self._fail(c, TransportError(f"party {c.peer} disconnected"))
+                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected"))
                 return
             c.received += n
             self._feed(c, view[:n])
@@ -346,9 +353,9 @@ class TcpEndpoint:
                 if pending:
                     c.out.append(memoryview(pending))
         except ssl.SSLZeroReturnError:
-            self._fail(c, TransportError(f"party {c.peer} closed the TLS session"))
+            self._fail(c, TransportError(f"{self.name(c.peer)} closed the TLS session"))
         except ssl.SSLError:
-            self._fail(c, IntegrityError(f"TLS integrity failure on the connection to party {c.peer}"))
+            self._fail(c, IntegrityError(f"TLS integrity failure on the connection to {self.name(c.peer)}"))
         except (EncodingError, ProtocolAbort) as exc:
             self._fail(c, exc)
 
@@ -381,10 +388,10 @@ class TcpEndpoint:
         kind, length = RECORD.unpack(c.head)
         limit = {DATA: self.limits.max_frame_bytes, BYE: 0, ABORT: MAX_REASON}.get(kind)
         if limit is None:
-            raise EncodingError(f"party {c.peer} sent a record of unknown kind {kind}")
+            raise EncodingError(f"{self.name(c.peer)} sent a record of unknown kind {kind}")
         if length > limit:
             what = "frame" if kind == DATA else "control record"
-            raise EncodingError(f"party {c.peer} announced an oversized {what} of {length} bytes "
+            raise EncodingError(f"{self.name(c.peer)} announced an oversized {what} of {length} bytes "
                                 f"(limit {limit}); refused before reading it")
         c.kind = kind
         # Reserved only after the limit check, and not filled: the OS commits its pages
@@ -399,7 +406,7 @@ class TcpEndpoint:
         assert body is not None  # noqa: S101 - internal invariant, set by _start_record
         if kind == DATA:
             if c.bye_received:
-                raise EncodingError(f"party {c.peer} sent data after saying goodbye")
+                raise EncodingError(f"{self.name(c.peer)} sent data after saying goodbye")
             c.frames.put(("frame", memoryview(body).toreadonly()))
         elif kind == BYE:
             c.bye_received = True
@@ -407,7 +414,7 @@ class TcpEndpoint:
         else:
             reason = bytes(body).decode("utf-8", "replace")
             reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
-            raise ProtocolAbort(f"party {c.peer} aborted: {reason}")
+            raise ProtocolAbort(f"{self.name(c.peer)} aborted: {reason}")
 
 
 def _describe(frame: bytes) -> str:

@@ -29,7 +29,7 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
+        arr = np.ascontiguousarray(value).reshape(value.shape)   # ascontiguousarray makes 0-d 1-d
         if arr.dtype.newbyteorder("<") not in DTYPES:
             raise EncodingError(f"cannot return an array of dtype {arr.dtype}")
         arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
