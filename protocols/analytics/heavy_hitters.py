@@ -19,7 +19,8 @@ Only the item sketch decides what is reported: a prefix level is a hint where
 to look. With one row, a probe lands in the bucket of a frequent key with
 probability about ``h / width`` (h frequent keys on that level), and the walk
 makes hundreds of probes, so a prefix sketch alone reported items nobody held
-(``"map"`` with the count of ``"mail"``'s bucket). An item is reported only if
+(the demo once listed ``"map"``, held by nobody, with the 155 of a frequent
+key's bucket). An item is reported only if
 all ``item_rows`` independent rows reach the threshold: see docs/analytics.md
 for the remaining false-positive probability.
 
@@ -27,8 +28,8 @@ Privacy: one client adds at most one 1 per row of each level and of the item
 sketch, so its L2 sensitivity is ``sqrt(rows * max_bytes + item_rows)`` and
 L1 ``rows * max_bytes + item_rows``; the noise is calibrated for that, in one
 query. Items rarer than the threshold (default ``max(min_count, 4 sigma)``)
-are not found: the price of privacy. Counts of found items are noisy and can
-be biased upward by collisions (count-min), which the item rows keep small.
+are not found: the price of privacy. A found item's count is the median of
+its item rows: noisy, and biased upward only if collisions hit most rows.
 
 Cost: one secure sum of ``(rows * max_bytes + item_rows) * width`` small
 integers per client; the walk costs the analyst about
