@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from mpc.arith.field import VandermondeCache
 from mpc.errors import (EncodingError, ParameterError, ProtocolAbort, ProtocolError,
                         TransportError)
 from mpc.rand import PRG, derive_seed, random_seed
@@ -32,7 +33,6 @@ from .client import Client
 from .config import SecAggConfig
 from .messages import ROUNDS
 from .server import Server
-from .sharing import VandermondeCache
 
 Tamper = Callable[[int, int, tuple], tuple]
 """``tamper(round, client, message) -> message``: test hook altering what a client sends."""
