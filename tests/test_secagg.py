@@ -372,3 +372,28 @@ def test_benchmark_shortcut_keeps_the_sum_exact(variant, bits):
     assert res.survivors == sorted(u for u in range(n) if drops.get(u, 4) > 2)
     assert np.array_equal(res.total, _ring_sum(values, res.survivors, bits=bits))
     assert res.cost.client_seconds > 0 and res.server.expansions > len(res.survivors)
+
+
+def test_party_runtime_drops_a_client_whose_frame_cannot_be_shaped():
+    # A zero-element array announcing (0, 2^40, 2^40) passed every size limit, then numpy's
+    # reshape raised ValueError in the server: one client aborted the whole session.
+    import struct
+
+    from mpc.transport.wire import encode_frame
+
+    n = 5
+    values = _ints(n, seed=13)
+    config = make_config(n, DIM, dropout=0.4)
+
+    def program(party, value):
+        if party.id == 2:  # client 1 sends an unshapeable frame as its keys, then leaves
+            good = encode_frame("secagg/advertise", [np.zeros((0, 0, 0), np.uint8)],
+                                session=party.session)
+            party.endpoint.send_frame(0, good[:-24] + struct.pack("<3Q", 0, 2**40, 2**40))
+            return None
+        return party_program(party, value, config)
+
+    run = mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=20)
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [0, 2, 3, 4]
+    assert np.array_equal(total, _ring_sum(values, survivors))

@@ -114,3 +114,30 @@ def test_decoded_arrays_are_read_only_views():
     out = decode_frame(_frame(), session=SESSION)
     with pytest.raises(ValueError):
         out.arrays[0][0, 0] = 1
+
+
+def _empty_but_huge(tag, session=SESSION, dims=(0, 2**40, 2**40)):
+    """A frame whose one array holds no bytes but announces ``dims`` (each within 2^40)."""
+    frame = encode_frame(tag, [np.zeros((0,) * len(dims), np.uint8)], session=session)
+    return frame[:-8 * len(dims)] + struct.pack(f"<{len(dims)}Q", *dims)
+
+
+def test_zero_sized_arrays_whose_other_dimensions_multiply_beyond_2_40_rejected():
+    # every dimension is within 2^40 and the array holds no bytes, but numpy cannot shape it
+    for dims in ((0, 2**40, 2**40), (2**21, 2**21, 0), (0, 2**30, 2**20, 2**20)):
+        with pytest.raises(EncodingError, match="2\\^40"):
+            decode_frame(_empty_but_huge("t", dims=dims), session=SESSION)
+    ok = decode_frame(_empty_but_huge("t", dims=(0, 2**20, 2**20)), session=SESSION)
+    assert ok.arrays[0].shape == (0, 2**20, 2**20)
+
+
+def test_party_recv_and_try_recv_name_peer_and_round_for_a_malformed_frame():
+    from mpc.party import Party
+    from mpc.transport.memory import MemoryNetwork
+
+    net = MemoryNetwork(2)
+    a, b = (Party(i, 2, net.endpoint(i), session=SESSION, timeout=5) for i in range(2))
+    for method in (b.recv, b.try_recv):
+        a.endpoint.send_frame(1, _empty_but_huge("x"))
+        with pytest.raises(EncodingError, match="from party 0 .*'x' \\(round 0\\)"):
+            method(0, "x")

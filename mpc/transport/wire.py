@@ -31,7 +31,8 @@ _HEAD = struct.Struct("<2sBB8sIHH")
 #: u32 field, so that a receiver's clock (the largest round seen, plus one, at most 2^31)
 #: can always be sent on (encoding accepts the whole u32 range).
 MAX_ROUND = 2**31
-#: Largest extent of one array dimension (a zero-sized array could otherwise announce any).
+#: Largest extent of one array dimension, and of the product of the non-zero ones (a
+#: zero-sized array could otherwise announce any shape, and numpy cannot reshape to it).
 MAX_DIM = 2**40
 _ARRAY_HEAD = struct.Struct("<BB")
 
@@ -146,12 +147,15 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
         pos += 8 * ndim
         if any(s > MAX_DIM for s in shape):
             raise EncodingError(f"frame {tag!r}: shape {shape} has a dimension above 2^40")
-        count = 1
+        count = extent = 1
         for s in shape:
             count *= s
+            extent *= max(s, 1)
         nbytes = count * DTYPES[code].itemsize
         if nbytes > limits.max_frame_bytes:
             raise EncodingError(f"frame {tag!r}: array of shape {shape} exceeds the size limit")
+        if extent > MAX_DIM:  # (0, 2^40, 2^40) holds nothing, but numpy cannot even shape it
+            raise EncodingError(f"frame {tag!r}: shape {shape} spans more than 2^40 elements")
         specs.append((DTYPES[code], shape, nbytes))
     need = pos + sum(s[2] for s in specs)
     if need != n:
