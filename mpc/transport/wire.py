@@ -27,9 +27,9 @@ MAGIC = b"CC"
 VERSION = 1
 SESSION_BYTES = 8
 _HEAD = struct.Struct("<2sBB8sIHH")
-#: Rounds a received frame may announce: far beyond any protocol, with room left in the
-#: u32 field, so that a receiver's clock (the largest round seen, plus one, at most 2^31)
-#: can always be sent on (encoding accepts the whole u32 range).
+#: Rounds live in [0, MAX_ROUND), for sending and receiving alike. A received round r moves
+#: the receiver's clock to r + 1, the round of its next frame: so a frame may announce at most
+#: MAX_ROUND - 2, and a peer cannot make an honest receiver's next frame unsendable.
 MAX_ROUND = 2**31
 #: Largest extent of one array dimension, and of the product of the non-zero ones (a
 #: zero-sized array could otherwise announce any shape, and numpy cannot reshape to it).
@@ -82,8 +82,8 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
         raise EncodingError(f"{len(arrays)} arrays in one frame (limit {limits.max_arrays})")
     if len(session) != SESSION_BYTES:
         raise EncodingError("session id must be 8 bytes")
-    if not 0 <= round < 2**32:
-        raise EncodingError(f"round {round} does not fit the frame's 32-bit field")
+    if not 0 <= round < MAX_ROUND:
+        raise EncodingError(f"round {round} is beyond the round limit (2^31)")
     parts: list[bytes | memoryview] = [b""]
     meta = [tag_bytes]
     for a in arrays:
@@ -121,8 +121,9 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
         raise EncodingError("frame belongs to another session")
     if tag_len > limits.max_tag_bytes or n_arrays > limits.max_arrays:
         raise EncodingError("frame header exceeds the tag or array-count limit")
-    if rnd >= MAX_ROUND:
-        raise EncodingError(f"frame announces round {rnd}, beyond any protocol (limit 2^31)")
+    if rnd + 1 >= MAX_ROUND:
+        raise EncodingError(f"frame announces round {rnd}: the receiver's next round would pass "
+                            "the round limit (2^31)")
     pos = _HEAD.size
     if pos + tag_len > n:
         raise EncodingError("truncated frame: tag cut short")
