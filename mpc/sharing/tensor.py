@@ -35,6 +35,7 @@ from ..arith.ring import ring_matmul
 from ..errors import ParameterError
 from ..rand import PRG, random_seed
 from .beaver import beaver_product
+from .seeded import read_seed_message
 from .truncation import truncate
 
 
@@ -467,15 +468,9 @@ def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[
                   np.asarray([frac_bits], dtype=np.uint8))
 
 
-def _from_seed_message(party: Any, owner: int, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
-    if len(arrays) != 3 or arrays[0].dtype != np.uint8 or arrays[0].size != 16:
-        raise ParameterError(f"party {party.id}: malformed share message from party {owner}")
-    shape = tuple(int(s) for s in arrays[1])
-    size = int(np.prod(shape, dtype=object))
-    if size > party.limits.max_frame_bytes // 8:
-        raise ParameterError(f"party {party.id}: share of shape {shape} from party {owner} is too large")
-    share = PRG(arrays[0].tobytes()).uint64(shape)
-    return SharedTensor(party, share, int(arrays[2][0]))
+def _from_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
+    seed, shape, frac = read_seed_message(party, owner, tag, arrays, frac_bits=True)
+    return SharedTensor(party, PRG(seed).uint64(shape), frac)
 
 
 def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = False) -> SharedTensor:
@@ -489,7 +484,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
         raise ParameterError(f"owner {owner} out of range: parties are 0..{party.n - 1}")
     tag = party.fresh("share")
     if party.id != owner:
-        return _from_seed_message(party, owner, party.recv(owner, tag))
+        return _from_seed_message(party, owner, tag, party.recv(owner, tag))
     enc, frac = _encode_input(party, value, integer)
     mine = enc.copy()
     for p in party.peers:
@@ -513,7 +508,7 @@ def share_all(party: Any, value: Any, *, integer: bool = False) -> list[SharedTe
         if owner == party.id:
             out.append(SharedTensor(party, mine, frac))
         else:
-            out.append(_from_seed_message(party, owner, party.recv(owner, tag)))
+            out.append(_from_seed_message(party, owner, tag, party.recv(owner, tag)))
     return out
 
 

@@ -46,12 +46,21 @@ _CODE = {dt: i for i, dt in enumerate(DTYPES)}
 
 @dataclass(frozen=True)
 class WireLimits:
-    """Bounds enforced on every decoded frame."""
+    """Bounds enforced on every decoded frame, and on what a peer's message may make us do.
+
+    ``max_share_elements`` caps the elements a peer may announce in one share
+    message (expanded locally from a 16-byte seed, :mod:`mpc.sharing.seeded`);
+    ``max_queued_bytes`` caps the bytes of frames that arrived from one peer
+    and wait to be received (over TCP the peer is then not read until the
+    program catches up: backpressure, not an error).
+    """
 
     max_frame_bytes: int = 1 << 31
     max_arrays: int = 64
     max_ndim: int = 8
     max_tag_bytes: int = 256
+    max_share_elements: int = 1 << 24
+    max_queued_bytes: int = 1 << 28
 
 
 DEFAULT_LIMITS = WireLimits()
