@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncodingError, ParameterError, PreprocessingExhausted
+from ..fileio import private_file
 from .base import Preprocessing, Shares, triple_shapes
 
 _FORMAT = "concilium-preprocessing/1"
@@ -136,6 +137,8 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = No
     """Move the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
 
     The items leave ``source`` (so that they cannot also serve this session).
+    The file is written with mode 0600 under a temporary name, then renamed
+    over ``path`` (a link planted there is replaced, never followed).
     The file holds only this party's shares; with ``party`` it also records
     the party's id and the offline session, which :func:`load` checks.
     """
@@ -155,7 +158,7 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = No
         manifest["groups"].append({"key": _json_key(key), "count": len(items), "width": width, "id": g})
         total += len(items)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
-    with open(path, "wb") as fh:
+    with private_file(path, replace=True) as fh:  # 0600, never through a planted link
         np.savez(fh, **arrays)
     for items in source._store.values():
         items.clear()
