@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections import defaultdict, deque
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-from ..errors import EncodingError, ParameterError, PreprocessingExhausted
+from ..errors import ConciliumError, EncodingError, ParameterError, PreprocessingExhausted
 from ..fileio import private_file
 from .base import Preprocessing, Shares, triple_shapes
 
@@ -198,13 +200,33 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
         raise ParameterError(f"{name!r} was already loaded once (it is now {used!r}): "
                              "preprocessing material must never serve two runs")
     try:
-        data = np.load(name, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EncodingError(f"cannot read preprocessing file {name!r}: {exc}") from None
+        items, manifest = _read(name, party_id)
+    except ConciliumError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, IndexError,
+            NotImplementedError, zlib.error, zipfile.BadZipFile) as exc:  # damaged zip, npy or manifest
+        raise EncodingError(f"cannot read preprocessing file {name!r}: {type(exc).__name__}: "
+                            f"{str(exc)[:200]}") from None
+    if party is not None:
+        _same_batch(party, manifest, name)
+    if consume:  # claim the file only once it is known good (the rename is atomic)
+        try:
+            os.rename(name, used)
+        except FileNotFoundError:
+            raise ParameterError(f"{name!r} was loaded by someone else meanwhile: preprocessing "
+                                 "material must never serve two runs") from None
+    return StoredSource(items)
+
+
+def _read(name: str, party_id: int | None) -> tuple[dict[tuple[Any, ...], list[Shares]], dict[str, Any]]:
+    """The items and manifest of the file ``name``, checked against each other."""
+    data = np.load(name, allow_pickle=False)
     with data:
         if "manifest" not in data.files:
             raise EncodingError(f"{name!r} is not a preprocessing file (no manifest)")
         manifest = json.loads(bytes(data["manifest"]).decode())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("groups"), list):
+            raise EncodingError(f"{name!r}: the manifest is not a preprocessing manifest")
         if manifest.get("format") != _FORMAT:
             raise EncodingError(f"{name!r} has format {manifest.get('format')!r}, expected {_FORMAT!r}")
         if party_id is not None and manifest.get("party") not in (None, party_id):
@@ -221,15 +243,7 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
                 raise EncodingError(f"{name!r}: group {grp['id']} ({_describe(key)}) does not match "
                                     "its manifest")
             items[key] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
-    if party is not None:
-        _same_batch(party, manifest, name)
-    if consume:  # claim the file only once it is known good (the rename is atomic)
-        try:
-            os.rename(name, used)
-        except FileNotFoundError:
-            raise ParameterError(f"{name!r} was loaded by someone else meanwhile: preprocessing "
-                                 "material must never serve two runs") from None
-    return StoredSource(items)
+    return items, manifest
 
 
 def _same_batch(party: Any, manifest: dict[str, Any], name: str) -> None:
