@@ -220,6 +220,7 @@ def _share_messages(binary: bool) -> Decoder:
 
 def _secagg() -> list[Decoder]:
     from protocols.secagg import Client, Server, make_config
+    from protocols.secagg import messages as msg
 
     config = make_config(5, 4, dropout=0.2)
     values = [np.arange(4, dtype=np.uint64) + u for u in range(5)]
@@ -233,7 +234,9 @@ def _secagg() -> list[Decoder]:
 
     def client(data: bytes) -> None:
         arrays = decode_frame(data, session=SESSION).arrays
-        Client(0, config, values[0]).share_keys(*arrays) if len(arrays) == 2 else None
+        me = Client(0, config, values[0])
+        me.advertise_keys()
+        me.share_keys(*msg.check(arrays, msg.ADVERTISE_DOWN, "keys"))   # as the driver does
 
     return [Decoder("secagg_server", _frames(("advertise", list(up[4]))), server, _frame_mutator),
             Decoder("secagg_client", _frames(("keys", list(down[0]))), client, _frame_mutator)]
@@ -308,9 +311,9 @@ def _preprocessing_files(folder: Path) -> Decoder:
     from mpc.preprocessing.store import StoredSource
 
     path = folder / "p.npz"
-    shapes = {("mul", (2,), (2,)): 3, ("trunc", (2,), 16): 3, ("dabit", (2,)): 2}
-    src = StoredSource({k: [tuple(np.arange(2, dtype=np.uint64) for _ in range(w))]
-                        for k, w in shapes.items()})
+    two, one = np.arange(2, dtype=np.uint64), np.ones(1, np.uint64)
+    src = StoredSource({("mul", (2,), (2,)): [(two, two, two)] * 2, ("trunc", (2,), 16): [(two,) * 3],
+                        ("dabit", (2,)): [(one, two)]})
     store.save(src, path, party_id=0)
     seed = path.read_bytes()
 
@@ -349,10 +352,10 @@ def _config(folder: Path) -> Decoder:
     from mpc import config as cfgmod
     from mpc.transport.tls import new_identity
 
-    for i in range(2):
+    for i in (0, 1, "dealer"):
         new_identity(i, folder, overwrite=True)
-    text = cfgmod.render([("127.0.0.1:7000", "party0.crt"), ("127.0.0.1:7001", "party1.crt")],
-                         dealer_certificate="party1.crt", name="fuzz")
+    text = cfgmod.render([("127.0.0.1:7000", "party0.crt"), ("[::1]:7001", "party1.crt")],
+                         dealer_certificate="dealer.crt", name="fuzz")
     path = folder / "session.toml"
 
     def decode(data: bytes) -> None:
@@ -360,6 +363,11 @@ def _config(folder: Path) -> Decoder:
         cfgmod.load(path)
 
     return Decoder("config", [text.encode()], decode, mutate_bytes)
+
+
+DECODER_NAMES = ("wire", "tcp_records", "share_messages", "binary_share_messages", "secagg_server",
+                 "secagg_client", "psi", "paillier_public_key", "paillier_ciphertexts", "ckks_vector",
+                 "preprocessing_files", "bristol", "config")
 
 
 def decoders(folder: Path) -> list[Decoder]:
@@ -415,4 +423,4 @@ def bench_fuzz(quick: bool) -> list[dict[str, Any]]:
 
 BENCHMARKS = {"fuzz": bench_fuzz}
 
-__all__ = ["BENCHMARKS", "Decoder", "decoders", "fuzz", "mutate_arrays", "mutate_bytes", "run_case"]
+__all__ = ["BENCHMARKS", "DECODER_NAMES", "Decoder", "decoders", "fuzz", "mutate_arrays", "mutate_bytes", "run_case"]

@@ -397,3 +397,24 @@ def test_party_runtime_drops_a_client_whose_frame_cannot_be_shaped():
     total, survivors, _ = run.outputs[0]
     assert survivors == [0, 2, 3, 4]
     assert np.array_equal(total, _ring_sum(values, survivors))
+
+
+def test_party_runtime_client_refuses_a_server_message_with_the_wrong_array_count():
+    # found by the fuzzer: three arrays where two are expected raised TypeError in the client
+    n = 3
+    values = _ints(n, seed=14)
+    config = make_config(n, DIM, dropout=0.0)
+
+    def program(party, value):
+        if party.id == 0:   # a faulty server
+            for u in range(1, n + 1):
+                party.recv(u, "secagg/advertise")
+            for u in range(1, n + 1):
+                party.send(u, "secagg/keys", np.zeros(0, np.int64), np.zeros((0, 2, 32), np.uint8),
+                           np.zeros(1, np.uint8))
+            return None
+        return party_program(party, value, config)
+
+    from mpc.errors import EncodingError
+    with pytest.raises(EncodingError, match="the server's 'keys' message: expected 2 arrays, got 3"):
+        mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=10)
