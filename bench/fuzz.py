@@ -114,7 +114,8 @@ def mutate_arrays(rng: np.random.Generator, arrays: list[np.ndarray]) -> list[np
                 v = max(info.min, min(info.max, v if rng.integers(0, 2) else -v))
             elif a.dtype.kind == "f":
                 v = float(rng.choice([np.nan, np.inf, -np.inf, -1.0, 1e300, v]))
-            a[int(rng.integers(0, a.size))] = v
+            with np.errstate(over="ignore", invalid="ignore"):
+                a[int(rng.integers(0, a.size))] = v
             arrs[k] = a.reshape(arrs[k].shape)
         elif op == 5 and arrs:                    # random content, same dtype and shape
             a = arrs[k]
