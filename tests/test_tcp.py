@@ -18,7 +18,7 @@ from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeo
                         TransportError)
 from mpc.transport import mesh, tcp
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
-from mpc.transport.wire import WireLimits, encode_frame
+from mpc.transport.wire import WireLimits, decode_frame, encode_frame
 from tests import test_tcp_programs as progs
 
 SESSION = b"testsess"
@@ -573,3 +573,30 @@ def test_a_party_raising_systemexit_fails_a_threaded_local_run():
 
     with pytest.raises(SystemExit):
         run_local(prog, 2, preprocessing=None, processes=False, timeout=5)
+
+
+def test_frames_a_peer_pushes_ahead_are_bounded_by_backpressure(tmp_path):
+    # An authenticated peer pushes frames nobody asked for: the receiver holds at most
+    # limits.max_queued_bytes of them (plus the frame that crossed the limit); the rest wait in
+    # the peer's own buffers, and every frame still arrives, in order, once it is received.
+    limit, size, count = 1 << 18, 1 << 16, 24
+    eps, _, _ = _mesh(tmp_path, 2, limits=WireLimits(max_queued_bytes=limit))
+    try:
+        frames = [encode_frame(f"push#{k}", [np.full(size, k, np.uint8)], session=SESSION)
+                  for k in range(count)]
+        for f in frames:
+            eps[0].send_frame(1, f)
+        conn = eps[1]._conns[0]
+        deadline = time.monotonic() + 10
+        while conn.frames.qsize() * len(frames[0]) < limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)   # room for the I/O thread to (wrongly) read on
+        assert conn.frames.qsize() * len(frames[0]) <= limit + len(frames[0])
+        for k in range(count):
+            got = decode_frame(eps[1].recv_frame(0, 10, "push"), session=SESSION)
+            assert got.tag == f"push#{k}" and np.all(got.arrays[0] == k)
+        eps[1].send_frame(0, encode_frame("after", [], session=SESSION))
+        assert decode_frame(eps[0].recv_frame(1, 10, "after"), session=SESSION).tag == "after"
+    finally:
+        for ep in eps:
+            ep.close()

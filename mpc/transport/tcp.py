@@ -86,6 +86,9 @@ class _Conn:
         self.body_pos = 0
         self.body_len = 0
         self.kind = DATA
+        self.queued = 0       # bytes of frames filed and not yet received by the program
+        self.paused = False   # queued reached limits.max_queued_bytes: the peer is not read
+        self.resume = False   # the program caught up: the I/O thread reads on
         if leftover:
             inc.write(leftover)
 
@@ -131,6 +134,12 @@ class TcpEndpoint:
             raise PeerTimeout(f"party {self.id} waited {timeout:g} s for {what or 'a message'} "
                               f"from party {frm}") from None
         if kind == "frame":
+            with c.lock:
+                c.queued -= len(value)
+                if c.paused and c.queued < self.limits.max_queued_bytes:
+                    c.paused, c.resume = False, True
+            if c.resume:
+                self._wake()
             return value
         c.frames.put((kind, value))  # sticky: every later receive fails the same way
         waiting = f" while party {self.id} waited for {what or 'a message'}"
@@ -167,6 +176,11 @@ class TcpEndpoint:
             except TransportError:
                 pass
         self._closed = True
+        for c in self._conns.values():  # read on to the goodbyes, past frames never received
+            with c.lock:
+                if c.paused:
+                    c.paused, c.resume = False, True
+        self._wake()
         deadline = time.monotonic() + self.close_timeout
         while time.monotonic() < deadline:
             if all((c.error is not None or c.bye_received) and not c.out for c in self._conns.values()):
@@ -270,6 +284,9 @@ class TcpEndpoint:
         try:
             while not self._stop:
                 for c in self._conns.values():
+                    if c.resume and not c.closed:  # frames already decrypted or buffered by TLS
+                        c.resume = False
+                        self._feed(c, b"")
                     if c.closed:
                         if c.events:
                             try:
@@ -278,9 +295,14 @@ class TcpEndpoint:
                                 pass
                             c.events = 0
                         continue
-                    want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+                    want = (0 if c.paused else selectors.EVENT_READ) | (selectors.EVENT_WRITE if c.out else 0)
                     if want != c.events:
-                        sel.modify(c.sock, want, c)
+                        if not want:
+                            sel.unregister(c.sock)
+                        elif c.events:
+                            sel.modify(c.sock, want, c)
+                        else:
+                            sel.register(c.sock, want, c)
                         c.events = want
                 for key, mask in sel.select(timeout=0.5):
                     if key.data is None:
@@ -320,6 +342,8 @@ class TcpEndpoint:
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
         for _ in range(64):  # bounded, so writes to other peers are not starved
+            if c.paused:
+                return
             try:
                 n = c.sock.recv_into(view)
             except (BlockingIOError, InterruptedError):
@@ -355,6 +379,9 @@ class TcpEndpoint:
     def _decrypt(self, c: _Conn) -> None:
         """Decrypt everything available into the current record; file whole records."""
         while not c.closed:
+            if c.body is None and c.head_pos == 0 and c.queued >= self.limits.max_queued_bytes:
+                c.paused = True  # backpressure: the rest waits in TLS and the sockets
+                return
             if c.body is None:
                 target = memoryview(c.head)[c.head_pos:]
             else:
@@ -400,6 +427,7 @@ class TcpEndpoint:
         if kind == DATA:
             if c.bye_received:
                 raise EncodingError(f"party {c.peer} sent data after saying goodbye")
+            c.queued += len(body)
             c.frames.put(("frame", memoryview(body).toreadonly()))
         elif kind == BYE:
             c.bye_received = True
