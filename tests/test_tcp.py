@@ -285,6 +285,44 @@ def test_silent_strangers_do_not_hold_up_the_session(tmp_path):
     _close_all([ep0, ep1])
 
 
+def test_more_silent_strangers_than_handshake_slots_do_not_keep_a_party_out(tmp_path):
+    # 40 silent connections from one address (more than the 32 slots): beyond the per-address
+    # limit they are closed at once, the others must send their first bytes within 2 s;
+    # the real party 1, from the same address, gets in well within the session's timeout.
+    assert 40 > mesh.MAX_PENDING_HANDSHAKES
+    ids, port, nodes, box, t = _listening_party0(tmp_path, 6)
+    strangers = [_dial(port) for _ in range(40)]
+    ep1 = mesh.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
+                       timeout=6)
+    t.join()
+    ep0 = box["ep"]
+    assert any("already pending" in r for r in ep0.refused)
+    assert any("sent nothing" in r for r in ep0.refused)
+    ep1.send_frame(0, encode_frame("hi", [], session=SESSION))
+    assert bytes(ep0.recv_frame(1, 5, "hi")) == encode_frame("hi", [], session=SESSION)
+    for s in strangers:
+        s.close()
+    _close_all([ep0, ep1])
+
+
+def test_connections_from_addresses_of_no_configured_peer_are_refused(tmp_path):
+    # Party 1 is configured at 127.0.0.2 but dials from 127.0.0.1: party 0 refuses it unread.
+    ids = [new_identity(i, tmp_path) for i in range(2)]
+    port = _ports(1)[0]
+    nodes = {0: mesh.Node(0, "127.0.0.1", port, load_certificate(ids[0].certificate)),
+             1: mesh.Node(1, "127.0.0.2", 1, load_certificate(ids[1].certificate))}
+    t = threading.Thread(target=lambda: pytest.raises(PeerTimeout, mesh.connect, 1, nodes,
+                                                      cert=str(ids[1].certificate),
+                                                      key=str(ids[1].key), session=SESSION, timeout=3))
+    t.start()
+    with pytest.raises(PeerTimeout, match="not the address of a node that dials party 0"):
+        mesh.connect(0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION,
+                     timeout=3)
+    t.join()
+    assert mesh.peer_addresses(["127.0.0.2", "localhost"]) >= {"127.0.0.2", "127.0.0.1"}
+    assert mesh.peer_addresses(["0.0.0.0"]) is None
+
+
 def test_dealer_stops_when_a_party_fails_while_the_last_one_is_silent(tmp_path):
     # The dealer only reads the last party's requests. Party 0 fails; party 1 (the last)
     # goes silent for 8 s. The dealer must stop with party 0's failure, not wait for party 1.
