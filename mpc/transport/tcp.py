@@ -20,7 +20,10 @@ Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
 under a per-connection lock) and queues ciphertext; one I/O thread per
 endpoint moves bytes between the sockets and the BIOs, decrypts, and files
 whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
-two parties exchanging large arrays cannot deadlock.
+two parties exchanging large arrays cannot deadlock. Receiving is bounded:
+once ``limits.max_queued_bytes`` of a peer's frames wait in its FIFO, the I/O
+thread stops reading that peer until the program receives (backpressure; the
+excess waits in the peer's own buffers).
 
 Failures are per peer and sticky: a peer that disconnects, aborts, sends a
 malformed record or fails TLS integrity makes every later ``recv_frame`` from
