@@ -12,7 +12,8 @@ One record per decoder: ``name="fuzz"``, ``params={"decoder": ...}``, fields
 ``cases``, ``undocumented_exceptions`` (must be 0), ``exceptions`` (count by
 type, documented ones included) and ``examples`` (the first few undocumented
 ones, for a bug report). Cases per decoder: 10^5 (``CONCILIUM_FUZZ_CASES`` to
-change it), 300 with ``--quick``.
+change it), 300 with ``--quick``; ``CONCILIUM_FUZZ_DECODERS=wire,psi`` runs only
+those.
 """
 
 from __future__ import annotations
@@ -341,6 +342,33 @@ def _preprocessing_files(folder: Path) -> Decoder:
     return Decoder("preprocessing_files", [seed], decode, mutate)
 
 
+def _dealer_requests() -> Decoder:
+    from mpc.transport.remote_dealer import _parse_request, _request_arrays
+
+    def decode(data: bytes) -> None:
+        _parse_request(decode_frame(data, session=SESSION).arrays)
+
+    seeds = _frames(("dealer/request#0", _request_arrays("matmul", ((2, 3), (3, 4)))),
+                    ("dealer/request#1", _request_arrays("trunc", ((5,), 16))),
+                    ("dealer/request#2", _request_arrays("dabit", ((7,),))))
+    return Decoder("dealer_requests", seeds, decode, _frame_mutator)
+
+
+def _run_results() -> Decoder:
+    from mpc.transport.values import decode_value, encode_value
+
+    value = {"x": np.arange(3, dtype=np.int32), "t": (1.5, float("nan"), "s"), 2: [None, True]}
+
+    def decode(data: bytes) -> None:
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return                               # not JSON: the launcher refuses it earlier
+        decode_value(doc)
+
+    return Decoder("run_results", [json.dumps(encode_value(value)).encode()], decode, mutate_bytes)
+
+
 def _bristol() -> Decoder:
     from mpc.gc import bristol
 
@@ -368,7 +396,7 @@ def _config(folder: Path) -> Decoder:
 
 DECODER_NAMES = ("wire", "tcp_records", "share_messages", "binary_share_messages", "secagg_server",
                  "secagg_client", "psi", "paillier_public_key", "paillier_ciphertexts", "ckks_vector",
-                 "preprocessing_files", "bristol", "config")
+                 "preprocessing_files", "bristol", "config", "dealer_requests", "run_results")
 
 
 def decoders(folder: Path) -> list[Decoder]:
@@ -377,7 +405,7 @@ def decoders(folder: Path) -> list[Decoder]:
         warnings.simplefilter("ignore")
         return [_wire(), _tcp_records(), _share_messages(False), _share_messages(True),
                 *_secagg(), _psi(), *_paillier(), _ckks(), _preprocessing_files(folder),
-                _bristol(), _config(folder)]
+                _bristol(), _config(folder), _dealer_requests(), _run_results()]
 
 
 def run_case(dec: Decoder, data: Any) -> str | None:
@@ -418,8 +446,9 @@ def fuzz(dec: Decoder, cases: int, seed: int = 0) -> dict[str, Any]:
 
 def bench_fuzz(quick: bool) -> list[dict[str, Any]]:
     cases = QUICK_CASES if quick else int(os.environ.get("CONCILIUM_FUZZ_CASES", DEFAULT_CASES))
+    only = [n for n in os.environ.get("CONCILIUM_FUZZ_DECODERS", "").split(",") if n]
     with tempfile.TemporaryDirectory() as folder:
-        return [fuzz(dec, cases) for dec in decoders(Path(folder))]
+        return [fuzz(dec, cases) for dec in decoders(Path(folder)) if not only or dec.name in only]
 
 
 BENCHMARKS = {"fuzz": bench_fuzz}

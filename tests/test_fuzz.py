@@ -65,3 +65,23 @@ def test_a_damaged_preprocessing_file_is_an_encoding_error(tmp_path):
         make()
         with pytest.raises(EncodingError, match="p.npz"):
             store.load(path, consume=False)
+
+
+def test_malformed_dealer_requests_and_run_results_are_documented_errors():
+    # found by the fuzzer: an empty fractional-bit array (IndexError); a result with a
+    # dtype string numpy parses as a record (SyntaxError), bad base64, a missing key
+    from mpc.errors import ParameterError
+    from mpc.transport.remote_dealer import _parse_request
+    from mpc.transport.values import decode_value
+
+    trunc = np.frombuffer(b"trunc", np.uint8)
+    with pytest.raises(ParameterError, match="trunc"):
+        _parse_request((trunc, np.array([5], np.int64), np.zeros(0, np.int64)))
+    for bad in ({"$array": ",i4", "shape": [1], "data": "AAAAAA=="},
+                {"$array": "<i4", "shape": [1], "data": "AA,A"},
+                {"$array": "<i4", "shape": [-1], "data": ""},
+                {"$array": "<i4", "data": ""},
+                {"$dict": [[1]]},
+                {"$float": "one"}):
+        with pytest.raises(EncodingError):
+            decode_value(bad)

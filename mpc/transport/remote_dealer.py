@@ -78,6 +78,8 @@ def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]
             raise ParameterError(f"dealer request for a {kind} product of shape {result}: above "
                                  f"{MAX_DEALER_ELEMENTS} elements")
     if kind == "trunc":
+        if len(shapes[1]) != 1:
+            raise ParameterError("malformed dealer request for 'trunc': one fractional-bit count")
         f = shapes[1][0]
         if not 0 < f < 64:
             raise ParameterError(f"dealer request with fractional bits {f}")
