@@ -54,3 +54,20 @@ def test_a_faithful_dealer_passes_the_check():
 
     out = mpc.run(prog, 3, preprocessing=lambda n: dealer.source).outputs[0]
     assert np.allclose(out, np.arange(4.0) ** 2, atol=1e-3)
+
+
+def test_a_malformed_frame_from_the_remote_dealer_names_it():
+    from mpc.transport.remote_dealer import RemoteDealer
+
+    class _Endpoint:
+        id = 1
+
+        def recv_frame(self, frm, timeout, what=""):
+            return b"CC\x01\x00" + bytes(20)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrustedDealerWarning)
+        link = RemoteDealer(_Endpoint(), 2, 2, b"12345678", 5.0)
+    with pytest.raises(EncodingError, match="party 1: bad frame from the dealer \\(node 2\\) while "
+                                            "waiting for 'dealer/seed'"):
+        link.seed_for(1)
