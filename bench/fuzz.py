@@ -287,7 +287,10 @@ def _paillier() -> list[Decoder]:
     pair = paillier.keygen(512, insecure_for_testing=True)
     pk = pair.public
     cts = pk.encrypt(np.array([1, -2, 3]), 0).serialize()
-    return [Decoder("paillier_public_key", [pk.serialize()],
+    from mpc.he.packing import Packing
+    packed = pk.encrypt_packed(np.array([-128, 127, 3, 9, 1]), Packing(8, 2)).serialize()
+    return [Decoder("paillier_packed", [packed], pk.load_packed, _envelope_mutator(_kind_of(packed))),
+            Decoder("paillier_public_key", [pk.serialize()],
                     lambda d: paillier.PaillierPublicKey.load(d, insecure_for_testing=True),
                     _envelope_mutator(serial.Kind.PAILLIER_PUBLIC_KEY)),
             Decoder("paillier_ciphertexts", [cts], pk.load_ciphertexts,
@@ -395,7 +398,8 @@ def _config(folder: Path) -> Decoder:
 
 
 DECODER_NAMES = ("wire", "tcp_records", "share_messages", "binary_share_messages", "secagg_server",
-                 "secagg_client", "psi", "paillier_public_key", "paillier_ciphertexts", "ckks_vector",
+                 "secagg_client", "psi", "paillier_packed", "paillier_public_key", "paillier_ciphertexts",
+                 "ckks_vector",
                  "preprocessing_files", "bristol", "config", "dealer_requests", "run_results")
 
 
