@@ -5,6 +5,8 @@ cases per decoder); here each gets a small Hypothesis budget: random bytes, and 
 valid inputs (byte-level, and structure-aware: a frame's arrays, an HE envelope re-sealed).
 """
 
+import zipfile
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -61,6 +63,13 @@ def test_a_damaged_preprocessing_file_is_an_encoding_error(tmp_path):
         lambda: _npz(path, b"{" + fmt + b', "groups": [{"key": ["mul", [2], [2]], "id": 0, '
                            b'"width": 3, "count": 1}]}'),                    # its arrays missing
     ]
+    def encrypted_flag():
+        with zipfile.ZipFile(path, "w") as z:
+            info = zipfile.ZipInfo("manifest.npy")
+            info.flag_bits |= 1                                              # "encrypted"
+            z.writestr(info, b"\x93NUMPY")
+
+    damaged.append(encrypted_flag)
     for make in damaged:
         make()
         with pytest.raises(EncodingError, match="p.npz"):

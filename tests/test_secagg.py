@@ -418,3 +418,14 @@ def test_party_runtime_client_refuses_a_server_message_with_the_wrong_array_coun
     from mpc.errors import EncodingError
     with pytest.raises(EncodingError, match="the server's 'keys' message: expected 2 arrays, got 3"):
         mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=10)
+
+
+def test_client_refuses_neighbour_ids_whose_differences_wrap():
+    # found by the fuzzer: [1, 2^62, -2^63 + 5, 3] passed np.diff(ids) > 0 (the differences
+    # wrap) with ids[0] >= 0 and ids[-1] < n, then crashed packing -2^63 + 5 as a u32
+    config = make_config(5, DIM, dropout=0.2)
+    clients = [Client(u, config, np.zeros(DIM, np.uint64)) for u in range(5)]
+    keys = np.stack([c.advertise_keys()[0] for c in clients])[1:]
+    ids = np.array([1, 2**62, -2**63 + 5, 3], np.int64)
+    with pytest.raises(ProtocolAbort, match="sorted, unique"):
+        clients[0].share_keys(ids, keys)

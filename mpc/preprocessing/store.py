@@ -204,7 +204,8 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
     except ConciliumError:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, IndexError,
-            NotImplementedError, zlib.error, zipfile.BadZipFile) as exc:  # damaged zip, npy or manifest
+            NotImplementedError, RuntimeError, zlib.error,  # RuntimeError: "encrypted" member
+            zipfile.BadZipFile) as exc:  # a damaged zip, npy header or manifest
         raise EncodingError(f"cannot read preprocessing file {name!r}: {type(exc).__name__}: "
                             f"{str(exc)[:200]}") from None
     if party is not None:
