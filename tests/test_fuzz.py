@@ -5,8 +5,6 @@ cases per decoder); here each gets a small Hypothesis budget: random bytes, and 
 valid inputs (byte-level, and structure-aware: a frame's arrays, an HE envelope re-sealed).
 """
 
-import zipfile
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -63,11 +61,14 @@ def test_a_damaged_preprocessing_file_is_an_encoding_error(tmp_path):
         lambda: _npz(path, b"{" + fmt + b', "groups": [{"key": ["mul", [2], [2]], "id": 0, '
                            b'"width": 3, "count": 1}]}'),                    # its arrays missing
     ]
-    def encrypted_flag():
-        with zipfile.ZipFile(path, "w") as z:
-            info = zipfile.ZipInfo("manifest.npy")
-            info.flag_bits |= 1                                              # "encrypted"
-            z.writestr(info, b"\x93NUMPY")
+    def encrypted_flag():   # bit 0 of every member's flags, local and central: "encrypted"
+        data = bytearray(good)
+        for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            i = data.find(sig)
+            while i >= 0:
+                data[i + at] |= 1
+                i = data.find(sig, i + 4)
+        path.write_bytes(bytes(data))
 
     damaged.append(encrypted_flag)
     for make in damaged:
