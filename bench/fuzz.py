@@ -421,7 +421,8 @@ def run_case(dec: Decoder, data: Any) -> str | None:
     except ConciliumError as exc:
         return type(exc).__name__
     except Exception as exc:  # noqa: BLE001 - the point: anything else is a finding
-        return "!" + type(exc).__name__
+        kind = type(exc)
+        return "!" + (kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}")
     return None
 
 
@@ -441,7 +442,7 @@ def fuzz(dec: Decoder, cases: int, seed: int = 0) -> dict[str, Any]:
             undocumented += 1
             got = got[1:]
             if len(examples) < 3:
-                examples.append(bytes(data).hex()[:400])
+                examples.append(bytes(data).hex()[:16384])   # whole, up to 8 KiB: reproducible
         counts[got] = counts.get(got, 0) + 1
     return record("fuzz", {"decoder": dec.name}, time.perf_counter() - t0,
                   cases=cases, undocumented_exceptions=undocumented,
