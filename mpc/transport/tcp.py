@@ -20,7 +20,10 @@ Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
 under a per-connection lock) and queues ciphertext; one I/O thread per
 endpoint moves bytes between the sockets and the BIOs, decrypts, and files
 whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
-two parties exchanging large arrays cannot deadlock.
+two parties exchanging large arrays cannot deadlock. Receiving is bounded:
+once ``limits.max_queued_bytes`` of a peer's frames wait in its FIFO, the I/O
+thread stops reading that peer until the program receives (backpressure; the
+excess waits in the peer's own buffers).
 
 Failures are per peer and sticky: a peer that disconnects, aborts, sends a
 malformed record or fails TLS integrity makes every later ``recv_frame`` from
@@ -86,6 +89,9 @@ class _Conn:
         self.body_pos = 0
         self.body_len = 0
         self.kind = DATA
+        self.queued = 0       # bytes of frames filed and not yet received by the program
+        self.paused = False   # queued reached limits.max_queued_bytes: the peer is not read
+        self.resume = False   # the program caught up: the I/O thread reads on
         if leftover:
             inc.write(leftover)
 
@@ -138,6 +144,12 @@ class TcpEndpoint:
             raise PeerTimeout(f"{self.name(self.id)} waited {timeout:g} s for {what or 'a message'} "
                               f"from {self.name(frm)}") from None
         if kind == "frame":
+            with c.lock:
+                c.queued -= len(value)
+                if c.paused and c.queued < self.limits.max_queued_bytes:
+                    c.paused, c.resume = False, True
+            if c.resume:
+                self._wake()
             return value
         c.frames.put((kind, value))  # sticky: every later receive fails the same way
         waiting = f" while {self.name(self.id)} waited for {what or 'a message'}"
@@ -174,6 +186,11 @@ class TcpEndpoint:
             except TransportError:
                 pass
         self._closed = True
+        for c in self._conns.values():  # read on to the goodbyes, past frames never received
+            with c.lock:
+                if c.paused:
+                    c.paused, c.resume = False, True
+        self._wake()
         deadline = time.monotonic() + self.close_timeout
         while time.monotonic() < deadline:
             if all((c.error is not None or c.bye_received) and not c.out for c in self._conns.values()):
@@ -277,6 +294,9 @@ class TcpEndpoint:
         try:
             while not self._stop:
                 for c in self._conns.values():
+                    if c.resume and not c.closed:  # frames already decrypted or buffered by TLS
+                        c.resume = False
+                        self._feed(c, b"")
                     if c.closed:
                         if c.events:
                             try:
@@ -285,9 +305,14 @@ class TcpEndpoint:
                                 pass
                             c.events = 0
                         continue
-                    want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+                    want = (0 if c.paused else selectors.EVENT_READ) | (selectors.EVENT_WRITE if c.out else 0)
                     if want != c.events:
-                        sel.modify(c.sock, want, c)
+                        if not want:
+                            sel.unregister(c.sock)
+                        elif c.events:
+                            sel.modify(c.sock, want, c)
+                        else:
+                            sel.register(c.sock, want, c)
                         c.events = want
                 for key, mask in sel.select(timeout=0.5):
                     if key.data is None:
@@ -327,6 +352,8 @@ class TcpEndpoint:
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
         for _ in range(64):  # bounded, so writes to other peers are not starved
+            if c.paused:
+                return
             try:
                 n = c.sock.recv_into(view)
             except (BlockingIOError, InterruptedError):
@@ -362,6 +389,9 @@ class TcpEndpoint:
     def _decrypt(self, c: _Conn) -> None:
         """Decrypt everything available into the current record; file whole records."""
         while not c.closed:
+            if c.body is None and c.head_pos == 0 and c.queued >= self.limits.max_queued_bytes:
+                c.paused = True  # backpressure: the rest waits in TLS and the sockets
+                return
             if c.body is None:
                 target = memoryview(c.head)[c.head_pos:]
             else:
@@ -407,6 +437,7 @@ class TcpEndpoint:
         if kind == DATA:
             if c.bye_received:
                 raise EncodingError(f"{self.name(c.peer)} sent data after saying goodbye")
+            c.queued += len(body)
             c.frames.put(("frame", memoryview(body).toreadonly()))
         elif kind == BYE:
             c.bye_received = True

@@ -123,7 +123,8 @@ class Client:
         what = self._what("advertise")
         ids, keys = msg.check((ids, keys), msg.ADVERTISE_DOWN, what)
         msg.same_length(what, (ids, keys))
-        if ids.size and (np.any(np.diff(ids) <= 0) or ids[0] < 0 or ids[-1] >= self.config.n
+        # compared pairwise, not by np.diff: a difference of int64 ids can wrap
+        if ids.size and (np.any(ids[1:] <= ids[:-1]) or ids[0] < 0 or ids[-1] >= self.config.n
                          or np.any(ids == self.id)):
             raise ProtocolAbort(f"{what}: neighbour ids must be sorted, unique, other clients")
         t = self.config.threshold

@@ -31,6 +31,7 @@ from mpc.rand import PRG, derive_seed, random_seed
 
 from .client import Client
 from .config import SecAggConfig
+from . import messages as msg
 from .messages import ROUNDS
 from .server import Server
 
@@ -296,6 +297,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
 
 # -- over the Party runtime ------------------------------------------------------------
 _DOWN = {"advertise": "keys", "share": "shares", "masked": "request"}
+_DOWN_SPEC = {"advertise": msg.ADVERTISE_DOWN, "share": msg.SHARE_DOWN, "masked": msg.REQUEST_DOWN}
 
 
 def party_program(party: Any, value: np.ndarray | None, config: SecAggConfig,
@@ -418,4 +420,7 @@ def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig,
             reply = party.recv(0, _DOWN[name], timeout=2 * party.timeout)
             if not reply:
                 return None
+            # the count, dtypes and ranks of the server's arrays (a wrong count was a TypeError)
+            reply = msg.check(reply, _DOWN_SPEC[name], f"client {party.id - 1}: the server's "
+                              f"{_DOWN[name]!r} message")
     return seconds, cpu, per_round
