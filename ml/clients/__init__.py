@@ -10,5 +10,8 @@ adapter of theirs is built.
 
 from .base import Client, ClientFactory, Config, Weights, flatten, unflatten
 from .numpy_model import NumpyClient
+from .pytorch import TorchClient
+from .scikit import SklearnClient
 
-__all__ = ["Client", "ClientFactory", "Config", "NumpyClient", "Weights", "flatten", "unflatten"]
+__all__ = ["Client", "ClientFactory", "Config", "NumpyClient", "SklearnClient", "TorchClient", "Weights",
+           "flatten", "unflatten"]
