@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 
 from ml.clients import NumpyClient, SklearnClient, TorchClient, flatten, unflatten
@@ -38,6 +40,18 @@ def absent(monkeypatch, name):
 
 
 # -- the interface and the numpy adapter -------------------------------------------------------
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1, max_size=4),
+       st.integers(0, 2 ** 32 - 1))
+def test_unflatten_inverts_flatten(shapes, seed):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=tuple(s)).astype(np.float32 if i % 2 else np.float64)
+               for i, s in enumerate(shapes)]
+    back = unflatten(flatten(weights), [w.shape for w in weights])
+    assert [b.shape for b in back] == [w.shape for w in weights]
+    assert all(b.dtype == np.float64 and np.array_equal(b, w) for b, w in zip(back, weights))
+
+
 @pytest.mark.parametrize("model", [LogisticRegression(4), SoftmaxRegression(4, 3),
                                    MLP(4, 3, hidden=(5, 2), seed=1)], ids=type)
 def test_numpy_client_weights_are_the_layers_of_params(model):
