@@ -33,14 +33,9 @@ from mpc.errors import ParameterError
 from mpc.optional import require
 from mpc.rand import PRG, derive_seed, random_seed
 
+from ..models import _uniform
 from .base import Config, Dataset, Weights, set_into
 from .numpy_model import permutation
-
-
-def _glorot(prg: PRG, shape: tuple[int, ...]) -> np.ndarray:
-    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
-    u = (prg.uint64(shape) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    return (2.0 * u - 1.0) * limit
 
 
 class SklearnClient:
@@ -106,7 +101,7 @@ class SklearnClient:
         if hasattr(est, "coefs_"):
             prg = PRG(derive_seed(b"concilium.ml.clients", "sklearn-init", int(self.seed) % (1 << 64)))
             for W, b in zip(est.coefs_, est.intercepts_):
-                W[...] = _glorot(prg, W.shape)
+                W[...] = _uniform(prg, W.shape, np.sqrt(6.0 / (W.shape[0] + W.shape[1])))  # Glorot
                 b[...] = 0.0
             if hasattr(est, "_optimizer"):
                 del est._optimizer  # the zero rows' step must not steer the first real one
