@@ -70,7 +70,7 @@ class NumpyClient:
         local = local_train(self.model, self.data, int(config.get("local_epochs", 1)),
                             int(config.get("batch_size", 32)), float(config.get("lr", 0.1)),
                             PRG(seed), float(config.get("mu", 0.0)))
-        self.model.set_params(local.params)
+        self.model.params = local.params  # a fresh array of the model's own training
         return self.get_weights(), self.n_examples, {}
 
     def evaluate(self, config: Config) -> tuple[float, int, dict[str, float]]:
