@@ -8,7 +8,7 @@ federated averaging adds, clips, quantizes and encrypts) and exposes:
 * ``step(X, y, lr, prox_center=None, mu=0.0)`` -- one SGD step, optionally with
   the FedProx proximal term ``mu / 2 * ||params - prox_center||^2``;
 * ``predict(X)``, ``predict_proba(X)``, ``evaluate(X, y) -> (loss, accuracy)``;
-* ``copy()``, ``n_params``.
+* ``copy()``, ``n_params``, ``layer_shapes()`` (the arrays ``params`` concatenates).
 
 Models: :class:`LogisticRegression` (binary), :class:`SoftmaxRegression`
 (multi-class) and :class:`MLP` (one or more tanh/ReLU hidden layers, softmax
@@ -69,6 +69,10 @@ class Model:
     @property
     def n_params(self) -> int:
         return int(self.params.size)
+
+    def layer_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the weight arrays that ``params`` concatenates, in order."""
+        return [(self.n_params,)]
 
     def set_params(self, params: np.ndarray) -> None:
         p = np.asarray(params, dtype=np.float64).reshape(-1)
@@ -156,6 +160,9 @@ class SoftmaxRegression(Model):
         self.n_features, self.n_classes, self.l2 = n_features, n_classes, l2
         self.params = np.zeros(n_features * n_classes + n_classes)
 
+    def layer_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.n_features, self.n_classes), (self.n_classes,)]
+
     def _split(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d, k = self.n_features, self.n_classes
         return p[: d * k].reshape(d, k), p[d * k:]
@@ -180,6 +187,9 @@ class LogisticRegression(Model):
             raise ParameterError("need n_features >= 1 and l2 >= 0")
         self.n_features, self.n_classes, self.l2 = n_features, 2, l2
         self.params = np.zeros(n_features + 1)
+
+    def layer_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.n_features,), (1,)]
 
     def _logits(self, p: np.ndarray, X: np.ndarray) -> np.ndarray:
         z = X @ p[:-1] + p[-1]
@@ -225,6 +235,9 @@ class MLP(Model):
             parts.append(_uniform(prg, (fan_in * fan_out,), np.sqrt(6.0 / (fan_in + fan_out))))
             parts.append(np.zeros(fan_out))
         self.params = np.concatenate(parts)
+
+    def layer_shapes(self) -> list[tuple[int, ...]]:
+        return [s for fi, fo in self.shapes for s in ((fi, fo), (fo,))]
 
     def _layers(self, p: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         out, pos = [], 0

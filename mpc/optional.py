@@ -9,6 +9,8 @@ extra     package         used by
 ========  ==============  ==================================
 progress  tqdm            ``ml.federated.train(progress=True)`` (else a plain line)
 plot      matplotlib      ``ml.federated.History.plot``
+sklearn   scikit-learn    ``ml.clients.SklearnClient``
+torch     torch           ``ml.clients.TorchClient``
 ========  ==============  ==================================
 """
 

@@ -129,6 +129,7 @@ def test_distributed_dp_keeps_its_target_under_dropouts(cancer, monkeypatch):
     # The noise is planned for planned_survivors(m, dropout) clients; rounds with fewer are
     # skipped before their sum is revealed, so epsilon never passes the target.
     import ml.federated as F
+    import ml.federated.privacy as P
 
     assert F.planned_survivors(20, 0.0) == 20 and F.planned_survivors(20, 0.5) == 5
     assert F.planned_survivors(3, 0.9) == 1
@@ -139,7 +140,7 @@ def test_distributed_dp_keeps_its_target_under_dropouts(cancer, monkeypatch):
     assert 0 < h.rounds[-1].epsilon <= 8.0 + 1e-6
     # Planning for every sampled client instead: any dropout skips the round, and a skipped
     # round spends no privacy.
-    monkeypatch.setattr(F, "planned_survivors", lambda m, dropout: m)
+    monkeypatch.setattr(P, "planned_survivors", lambda m, dropout: m)
     h = train(LogisticRegression(30), clients, test, rounds=6, dropout=0.2, dp=dp, progress=False,
               seed=2, aggregator="secagg+")
     skipped = [r for r in h.rounds if r.skipped]
@@ -167,7 +168,9 @@ def test_dp_noise_in_the_averaged_sum_has_std_z_times_clip(mode):
     from mpc.dp import PrivacyAccountant
 
     from ml.aggregators import AggregationResult
-    from ml.federated import _client_uploads, _dp_plan, _server_average
+    from ml.federated.privacy import client_uploads as _client_uploads
+    from ml.federated.privacy import dp_plan as _dp_plan
+    from ml.federated.privacy import server_average as _server_average
 
     z, clip, dim, n = 3.0, 2.0, 2000, 10
     dp = DPConfig(mode, clip=clip, epsilon=None, noise_multiplier=z, noise_seed=b"\x09" * 16)

@@ -16,7 +16,7 @@ from ml.federated import History, train
 from ml.models import LogisticRegression
 from mpc.optional import MissingExtra, require
 
-OPTIONAL = ("tqdm", "matplotlib", "sklearn")
+OPTIONAL = ("tqdm", "matplotlib", "sklearn", "torch")
 
 
 def absent(monkeypatch, *names):
@@ -69,7 +69,7 @@ def test_history_plot_still_works_with_matplotlib(tmp_path):
 
 
 def test_every_module_imports_without_the_optional_packages():
-    """No module of mpc, protocols or ml imports tqdm, matplotlib or sklearn at import time."""
+    """No module of mpc, protocols or ml imports tqdm, matplotlib, sklearn or torch at import time."""
     code = textwrap.dedent(f"""
         import importlib, pkgutil, sys
         for name in {OPTIONAL!r}:

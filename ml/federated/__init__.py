@@ -1,0 +1,60 @@
+"""Federated training: FedAvg and FedProx over a pluggable secure aggregator, with DP (layer: ml).
+
+:func:`train` runs the whole simulation in one process, driving every client
+through the client interface of :mod:`ml.clients` (built-in numpy models,
+scikit-learn, PyTorch or any object with its four methods):
+
+1. **Sample** ``clients_per_round`` clients uniformly without replacement.
+2. **Local training**: each sampled client gets the global weights
+   (``set_weights``) and trains (``fit``); the built-in models run
+   ``local_epochs`` epochs of mini-batch SGD on their own data (with ``mu > 0``
+   the FedProx proximal term ``mu/2 ||w - w_global||^2``; Li et al. 2020).
+3. **Upload**: the client's update ``delta_k = w_k - w_global`` is sent as
+   ``[p_k * delta_k, p_k]`` with ``p_k = n_k / weight_cap`` (its example count
+   over a public cap), so the weights travel inside the secure sum and the
+   server never learns one client's count. Optional: L2 clipping and DP noise
+   (:class:`DPConfig`), compression with error feedback (plaintext only).
+4. **Dropouts**: each sampled client drops out mid-protocol with probability
+   ``dropout``; the aggregator sums the survivors. A round whose aggregation
+   aborts (too few survivors) leaves the model unchanged and training goes on.
+5. **Server update**: ``w_global += server_lr * sum_k p_k delta_k / sum_k p_k``
+   (FedAvg, McMahan et al. 2017; server learning rate as in Reddi et al. 2021).
+6. **Metrics**: loss and accuracy on the held-out set (the server's evaluator
+   client), bytes per client, time, epsilon so far, in a :class:`History`
+   (JSON, PNG plot).
+
+Modules: :mod:`.plan` (validation, weight cap, DP plan, seeds), :mod:`.rounds`
+(one round), :mod:`.loop` (:func:`train`), :mod:`.privacy` (DP),
+:mod:`.history` and :mod:`.plot` (the record; matplotlib only when plotting),
+:mod:`.progress`.
+
+Sampling, batch order and dropout simulation come from :mod:`mpc.rand` seeded by
+``seed``, so two runs with the same seed and different aggregators see the same
+clients, batches and dropouts: their accuracy differs only by the aggregators'
+numerical error. DP noise is drawn from fresh OS randomness unless
+``DPConfig.noise_seed`` is given (tests only).
+
+Security
+--------
+With a secure aggregator the server learns, per round, which clients took
+part, the sum of their weighted updates and the sum of their weights, and
+nothing else (see each aggregator's threat model). With ``DPConfig("central")``
+the server adds N(0, (z C)^2) to that sum itself, so it must be trusted to do
+so (it sees the exact sum); with ``"distributed"`` each client adds discrete
+Gaussian noise before the secure sum, so nobody sees a less noisy value. The
+accountant composes the rounds without subsampling amplification (clients are
+sampled without replacement, not by Poisson sampling): the reported epsilon is
+an upper bound. Distributed noise is accounted with the round's actual number
+of surviving (noise-adding) clients.
+"""
+
+from __future__ import annotations
+
+from ..clients.base import Dataset
+from ..clients.numpy_model import local_train
+from .history import History, RoundMetrics
+from .loop import train
+from .privacy import MAX_DELTA, MAX_EPSILON, DPConfig, planned_survivors
+
+__all__ = ["MAX_DELTA", "MAX_EPSILON", "DPConfig", "Dataset", "History", "RoundMetrics",
+           "local_train", "planned_survivors", "train"]

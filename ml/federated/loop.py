@@ -1,0 +1,142 @@
+"""``train``: federated training in one process, over clients of any framework (layer: ml).
+
+:func:`train` builds a client per data partition (the numpy adapter for a
+built-in model, else the given factory), plans the run (:mod:`.plan`), runs
+its rounds (:mod:`.rounds`) and records them in a :class:`~.history.History`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, Union
+
+import numpy as np
+
+from mpc.dp import PrivacyAccountant
+from mpc.errors import ParameterError
+
+from ..aggregators import AggregationResult, Aggregator
+from ..clients.base import Client, ClientFactory, Dataset, flatten, unflatten
+from ..clients.numpy_model import NumpyClient
+from ..compression import Compressor
+from ..models import Model
+from .history import History, RoundMetrics
+from .plan import Settings, make_plan
+from .privacy import DPConfig
+from .progress import progress_bar
+from .rounds import RunState, evaluate, run_round
+
+ClientOrData = Union[Client, Dataset]
+
+
+def _is_client(x: object) -> bool:
+    return isinstance(x, Client)
+
+
+def build_clients(model: Model | ClientFactory, clients: Sequence[ClientOrData],
+                  test: ClientOrData) -> tuple[list[Client], Client, list[int | None]]:
+    """The clients, the server's evaluator and the clients' example counts (None if unknown).
+
+    A data set becomes a client through ``model``: a copy of the built-in model
+    behind :class:`~ml.clients.NumpyClient` (the evaluator holds ``model``
+    itself, so it is trained in place), or ``model(data)`` for a factory.
+    """
+    if isinstance(model, Model):
+        def factory(data: Dataset) -> Client:
+            return NumpyClient(model.copy(), data)
+        evaluator = test if _is_client(test) else NumpyClient(model, test)  # type: ignore[arg-type]
+    elif callable(model):
+        factory = model
+        evaluator = test if _is_client(test) else model(test)  # type: ignore[arg-type]
+    else:
+        raise ParameterError(f"model must be an ml.models.Model or a client factory "
+                             f"(data -> client), got {type(model).__name__}")
+    built: list[Client] = []
+    sizes: list[int | None] = []
+    for k, c in enumerate(clients):
+        if _is_client(c):
+            built.append(c)  # type: ignore[arg-type]
+            n = getattr(c, "n_examples", None)
+            sizes.append(None if n is None else int(n))
+        else:
+            X, y = c  # type: ignore[misc]
+            built.append(factory((X, y)))
+            sizes.append(int(np.shape(X)[0]))
+    return built, evaluator, sizes
+
+
+def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: ClientOrData, *,
+          aggregator: str | Aggregator = "plaintext", rounds: int = 10,
+          clients_per_round: int | None = None, local_epochs: int = 1, batch_size: int = 32,
+          lr: float = 0.1, server_lr: float = 1.0, mu: float = 0.0, dropout: float = 0.0,
+          dp: DPConfig | None = None, compression: Compressor | None = None,
+          update_clip: float = 10.0, weight_cap: int | None = None, seed: int = 0,
+          progress: bool = True, aggregator_options: dict[str, Any] | None = None,
+          label: str | None = None,
+          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None
+          ) -> History:
+    """Train by federated averaging; return the :class:`History`.
+
+    Parameters
+    ----------
+    model:
+        A built-in :class:`~ml.models.Model` (the initial global model, updated in
+        place), or a client factory ``data -> client`` (:mod:`ml.clients`) that
+        builds the server's evaluator on ``test`` and a client per data set.
+    clients:
+        One (X, y) per client (the data never leaves its client's code), or
+        ready clients (any object with the :class:`~ml.clients.Client` methods).
+    test:
+        Held-out (X, y), or a client on it, evaluated by the server after every
+        round; the run starts from this evaluator's weights.
+    aggregator:
+        ``"plaintext"``, ``"secagg"``, ``"secagg+"``, ``"ckks"``, ``"paillier"``
+        or an :class:`~ml.aggregators.Aggregator` instance.
+    local_epochs, batch_size, lr, mu:
+        Passed to every client's ``fit`` (``mu``: FedProx proximal coefficient; 0: FedAvg).
+    dropout:
+        Probability that a sampled client drops out after local training.
+    update_clip:
+        Without DP, updates are clipped to this L2 norm (a public encoding range
+        for the secure sum; generous so it rarely binds).
+    weight_cap:
+        Public upper bound on a client's example count (default: the largest
+        client's count), so that weights p_k = n_k / weight_cap lie in (0, 1].
+        The secure aggregators have a fixed absolute precision (2^-20 to 2^-25),
+        so a cap far above the clients' counts costs accuracy (warned above 64x).
+        Needed for a ready client without an ``n_examples`` attribute.
+    progress:
+        A progress bar on stderr, one line left when training ends: tqdm's with the
+        ``progress`` extra (``pip install 'concilium[progress]'``), else a plain
+        ``label: round r/R acc=...`` line. ``False`` prints nothing and imports no tqdm.
+    aggregator_options:
+        Keyword arguments of the aggregator chosen by name.
+    on_round:
+        Called after every round with its metrics and aggregation result (None
+        for a skipped round), e.g. to narrate what the server received.
+    """
+    settings = Settings(rounds, clients_per_round, local_epochs, batch_size, lr, server_lr, mu,
+                        dropout, dp, compression, update_clip, weight_cap, seed)
+    built, evaluator, sizes = build_clients(model, clients, test)
+    start = evaluator.get_weights()
+    plan = make_plan(settings, sizes, int(flatten(start).size), aggregator, aggregator_options,
+                     label)
+    state = RunState(flatten(start), [tuple(np.shape(w)) for w in start], built, evaluator,
+                     PrivacyAccountant() if dp is not None else None)
+    history = History(plan.aggregator.name, plan.config, initial=evaluate(state, 0))
+    bar = progress_bar(rounds, label or plan.aggregator.name, progress)
+    for r in bar:
+        metrics, res = run_round(plan, state, r)
+        if res is not None:
+            history.last_result = res
+        history.rounds.append(metrics)
+        if on_round is not None:
+            on_round(metrics, res)
+        bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
+    bar.close()
+    history.weights = unflatten(state.weights, state.shapes)
+    if isinstance(model, Model):
+        model.set_params(state.weights)
+    return history
+
+
+__all__ = ["build_clients", "train"]

@@ -1,0 +1,138 @@
+"""One round of federated training over clients of any framework (layer: ml).
+
+:func:`run_round` samples the round's clients, has each one ``fit`` from the
+global weights (through the client interface of :mod:`ml.clients`), turns the
+results into uploads (clipping, compression or DP), sums them with the
+aggregator, updates the global weights and has the server's evaluator score
+them. The steps and their security are described in :mod:`ml.federated`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mpc.dp import PrivacyAccountant, clip_by_l2_norm
+from mpc.errors import ParameterError, ProtocolAbort
+from mpc.rand import PRG, derive_seed
+
+from ..aggregators import AggregationResult
+from ..clients.base import Client, check_weights, flatten, unflatten
+from ..clients.numpy_model import permutation
+from ..compression import ErrorFeedback
+from .history import RoundMetrics
+from .plan import Plan
+from .privacy import client_uploads, server_average
+
+
+@dataclass
+class RunState:
+    """What changes from round to round: the global weights and the clients' state."""
+
+    weights: np.ndarray                      # the global model, flat float64
+    shapes: list[tuple[int, ...]]            # its layout as the clients' weight lists
+    clients: list[Client]
+    evaluator: Client                        # the server's model on the held-out set
+    accountant: PrivacyAccountant | None
+    feedback: dict[int, ErrorFeedback] = field(default_factory=dict)
+
+
+def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
+    """Round ``r``'s sampled clients (sorted) and those that drop out, from the run's seed."""
+    rprg = PRG(derive_seed(plan.master, "round", r))
+    chosen = np.sort(permutation(rprg, plan.n_clients)[:plan.per_round])
+    drops = {int(k) for k, u in zip(chosen, rprg.uint64(plan.per_round))
+             if u < plan.settings.dropout * 2.0 ** 64}
+    return [int(k) for k in chosen], drops
+
+
+def fit_config(plan: Plan, k: int, r: int) -> dict:
+    """What client ``k`` is told in round ``r`` (its batch-order seed is its own)."""
+    s = plan.settings
+    return {"round": r, "local_epochs": s.local_epochs, "batch_size": s.batch_size, "lr": s.lr,
+            "mu": s.mu, "seed": derive_seed(plan.master, f"client/{k}", r)}
+
+
+def fit_client(plan: Plan, state: RunState, k: int, r: int) -> tuple[np.ndarray, int]:
+    """Client ``k`` trains from the global weights; its update and example count."""
+    client = state.clients[k]
+    client.set_weights(unflatten(state.weights, state.shapes))
+    weights, n, _ = client.fit(fit_config(plan, k, r))
+    check_weights(weights, state.shapes, f"client {k} in round {r}")
+    if plan.check_counts and not (isinstance(n, (int, np.integer)) and 1 <= n <= plan.cap):
+        raise ParameterError(f"client {k} in round {r} reported {n!r} examples, outside "
+                             f"[1, weight_cap = {plan.cap}]")
+    return flatten(weights) - state.weights, int(n)
+
+
+def local_updates(plan: Plan, state: RunState, chosen: list[int], drops: set[int], r: int
+                  ) -> tuple[dict[int, np.ndarray], int, int]:
+    """The sampled clients' uploads, and the compressed and dense bytes they would send."""
+    s = plan.settings
+    deltas: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    upload = dense = 0
+    for k in chosen:
+        delta, counts[k] = fit_client(plan, state, k, r)
+        if s.dp is None:
+            delta, _ = clip_by_l2_norm(delta, s.update_clip)
+            if s.compression is not None:   # the sent vector keeps the clip bound
+                fb = state.feedback.setdefault(k, ErrorFeedback(s.compression))
+                msg, delta = fb.step(plan.noise_prg, delta, clip=s.update_clip,
+                                     delivered=k not in drops)
+                upload += msg.nbytes
+                dense += msg.dense_bytes
+        deltas[k] = delta
+    return client_uploads(deltas, counts, plan.cap, s.dp, plan.ddg, plan.noise_prg), upload, dense
+
+
+def aggregate(plan: Plan, vectors: dict[int, np.ndarray], chosen: list[int], drops: set[int]
+              ) -> tuple[AggregationResult | None, str]:
+    """The secure sum of the survivors, or None and why the round is skipped."""
+    survivors = len(chosen) - len(drops)
+    if plan.ddg is not None and survivors < plan.noisy_min:
+        # Survivors are known once the masked inputs are in, before the sum is revealed.
+        return None, (f"round skipped: {survivors} survivors, fewer than the "
+                      f"{plan.noisy_min} the distributed noise is planned for")
+    try:
+        return plan.aggregator.aggregate(vectors, dropped=drops), ""
+    except ProtocolAbort as exc:  # too few survivors: skip the round, keep training
+        return None, f"round skipped: {exc}"
+
+
+def evaluate(state: RunState, r: int) -> tuple[float, float]:
+    """The server's held-out (loss, accuracy) of the global weights."""
+    loss, _, metrics = state.evaluator.evaluate({"round": r})
+    return float(loss), float(metrics.get("accuracy", float("nan")))
+
+
+def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, AggregationResult | None]:
+    """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate."""
+    t0 = time.perf_counter()
+    s = plan.settings
+    chosen, drops = sample(plan, r)
+    vectors, upload, dense = local_updates(plan, state, chosen, drops, r)
+    res, note = aggregate(plan, vectors, chosen, drops)
+    if res is not None:
+        summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg)
+        if count > 0:
+            state.weights = state.weights + s.server_lr * summed / count
+            state.evaluator.set_weights(unflatten(state.weights, state.shapes))
+    loss, acc = evaluate(state, r)
+    eps = state.accountant.epsilon(s.dp.delta) if state.accountant is not None and s.dp else None
+    metrics = RoundMetrics(
+        round=r, loss=loss, accuracy=acc, sampled=plan.per_round,
+        survivors=len(res.survivors) if res else 0,
+        bytes_per_client=res.bytes_per_client if res else 0.0,
+        seconds=time.perf_counter() - t0, server_seconds=res.server_seconds if res else 0.0,
+        client_seconds=res.client_seconds if res else 0.0,
+        epsilon=eps, skipped=res is None, note=note,
+        upload_bytes=upload if s.compression else None,
+        dense_bytes=dense if s.compression else None)
+    return metrics, res
+
+
+__all__ = ["RunState", "aggregate", "evaluate", "fit_client", "fit_config", "local_updates",
+           "run_round", "sample"]
