@@ -185,10 +185,10 @@ class SecAggAggregator(Aggregator):
        the round's clients cannot wrap (:class:`protocols.secagg.encoding.Quantizer`).
     1. The four rounds of Bonawitz et al. 2017 (advertise keys, share keys,
        masked input, unmask), or of SecAgg+ (Bell et al. 2020: each client is
-       paired with ~O(log n) neighbours of a random regular graph), driven by
-       :func:`protocols.secagg.simulate` (``runtime="parties"``: the Party
-       runtime, one thread per party, messages in the wire format, the server's
-       view recorded by the runtime). A client that drops out of the
+       paired with ~O(log n) neighbours of a random regular graph), run by
+       :func:`protocols.secagg.aggregate` (its one-process simulation, or with
+       ``runtime="parties"`` the Party runtime, one thread per party, messages
+       in the wire format, the server's view recorded by the runtime). A client that drops out of the
        round does so *after* sharing its keys (``drop_round=2``), the case in
        which the server must reconstruct its pairwise masks.
     2. The server decodes the ring sum of the survivors.
@@ -252,65 +252,32 @@ class SecAggAggregator(Aggregator):
 
     def aggregate(self, vectors: dict[int, np.ndarray],
                   dropped: Iterable[int] = ()) -> AggregationResult:
-        from protocols.secagg import Quantizer, make_config, simulate
-        from protocols.secagg.messages import ROUNDS
+        from protocols.secagg import aggregate
 
         ids, drop, vecs = self._check(vectors, dropped)
         if len(ids) - len(drop) < self.min_survivors:
             raise ProtocolAbort(f"{self.name}: {len(ids) - len(drop)} client(s) left, at least "
                                 f"{self.min_survivors} needed so that the sum hides each input")
-        quant = Quantizer(clip=self.value_bound, frac_bits=self.frac_bits)
-        bits = quant.bits_needed(len(ids))
-        config = make_config(len(ids), self.dim, variant=self.variant, bits=bits,
-                             dropout=self.dropout_bound, corruption=self.corruption)
         # session index u <-> client id ids[u]; each client encodes only its own vector
-        values = [quant.encode(vecs[i], bits)[0] for i in ids]
-        schedule = {u: self.drop_round for u, i in enumerate(ids) if i in drop}
-        transcript: list[ServerMessage] = []
-
-        def record(r: int, u: int, message: tuple) -> tuple:
-            payload = (np.asarray(message[0]).copy() if len(message) == 1 else
-                       b"".join(np.ascontiguousarray(a).tobytes() for a in message))
-            size = int(sum(np.asarray(a).nbytes for a in message))
-            transcript.append(ServerMessage(ids[u], ROUNDS[r], payload, size))
-            return message
-
-        if self.runtime == "parties":
-            return self._over_parties(ids, config, values, schedule, quant, bits)
-        sim = simulate(config, values, schedule, tamper=record)
-        total = quant.decode(sim.total, bits)
-        survivors = [ids[u] for u in sim.survivors]
-        return AggregationResult(
-            total, survivors, bytes_per_client=sim.cost.bytes_per_client + 8 * self.dim,
-            server_seconds=sim.cost.server_seconds, client_seconds=sim.cost.client_seconds,
-            transcript=transcript,
-            server_state={"server": sim.server, "total": total,
-                          "threshold": config.threshold, "degree": config.degree})
-
-    def _over_parties(self, ids: list[int], config: Any, values: list[np.ndarray],
-                      schedule: dict[int, int], quant: Any, bits: int) -> AggregationResult:
-        """The same session on the Party runtime (one thread per party, party 0 the server);
-        the transcript is the server's view as recorded by the runtime."""
-        import mpc
-        from protocols.secagg import party_program
-
-        run = mpc.run(party_program, parties=len(ids) + 1, inputs=[None, *values],
-                      kwargs={"config": config, "drops": schedule}, preprocessing=None,
-                      timeout=self.timeout, record_view=True)
-        ring, finished, server_seconds = run.outputs[0]
-        transcript = [ServerMessage(ids[frm - 1], tag.rsplit("/", 1)[-1], arrays[0] if len(arrays) == 1 else
+        res = aggregate([vecs[i] for i in ids], variant=self.variant,
+                        dropouts={u: self.drop_round for u, i in enumerate(ids) if i in drop},
+                        clip=self.value_bound, frac_bits=self.frac_bits,
+                        dropout_bound=self.dropout_bound, corruption=self.corruption,
+                        runtime=self.runtime, timeout=self.timeout, record_view=True)
+        transcript = [ServerMessage(ids[u], name, arrays[0] if len(arrays) == 1 else
                                     b"".join(np.ascontiguousarray(a).tobytes() for a in arrays),
                                     int(sum(a.nbytes for a in arrays)))
-                      for frm, tag, arrays in (run.views or [[]])[0] if frm >= 1]
-        done = [p for p, out in enumerate(run.outputs[1:], 1) if out is not None]
-        moved = [run.cost.bytes_sent[p] + run.cost.bytes_received[p] for p in done]
-        total = quant.decode(ring, bits)
+                      for u, name, arrays in res.view or ()]
+        if res.server is not None:
+            state = {"server": res.server, "total": res.total,
+                     "threshold": res.config.threshold, "degree": res.config.degree}
+        else:
+            state = {"total": res.total, "rounds": res.run.cost.rounds}
         return AggregationResult(
-            total, [ids[u] for u in finished],
-            bytes_per_client=float(np.mean(moved)) + 8 * self.dim if moved else 0.0,
-            server_seconds=server_seconds,
-            client_seconds=float(np.mean([run.outputs[p] for p in done])) if done else 0.0,
-            transcript=transcript, server_state={"total": total, "rounds": run.cost.rounds})
+            res.total, [ids[u] for u in res.survivors],
+            bytes_per_client=res.cost.bytes_per_client + 8 * self.dim,  # and the model down
+            server_seconds=res.cost.server_seconds, client_seconds=res.cost.client_seconds,
+            transcript=transcript, server_state=state)
 
 
 class _HomomorphicAggregator(Aggregator):

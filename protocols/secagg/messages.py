@@ -19,7 +19,8 @@ unmask      client->srv   live int64 (a,), seed uint32 (a, 5),
 ==========  ============  ==================================================
 
 An empty message (no arrays) is how a simulated client announces that it
-drops out, and how the server tells a client it was dropped.
+drops out, and how the server tells a client it was dropped. Which schema
+applies in which round is said once, by the table :data:`.rounds.ROUNDS`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from mpc.errors import EncodingError
 from .crypto import KEY_BYTES, TAG_BYTES
 from .sharing import ELEMS, KEY_ELEMS, SEED_ELEMS
 
-ROUNDS = ("advertise", "share", "masked", "unmask")
 PLAIN_BYTES = 8 + 4 * ELEMS
 CT_BYTES = PLAIN_BYTES + TAG_BYTES
 
