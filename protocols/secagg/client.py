@@ -56,10 +56,6 @@ def x25519(kind: str, u: int, v: int, secret: bytes, peer_public: bytes) -> byte
     return agree(secret, peer_public)
 
 
-def _ids() -> np.ndarray:
-    return np.empty(0, dtype=np.int64)
-
-
 @dataclass(eq=False)
 class Client:
     """State of client ``id`` (0-based) of a SecAgg session holding ``value`` in Z_2^k.
@@ -91,13 +87,13 @@ class Client:
     stage: int = field(default=0, init=False)
     c: KeyPair = field(default_factory=KeyPair, init=False, repr=False)
     s: KeyPair = field(default_factory=KeyPair, init=False, repr=False)
-    neighbours: np.ndarray = field(default_factory=_ids, init=False, repr=False)
+    neighbours: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
     c_pk: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
     s_pk: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
     enc: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
     seed: bytes = field(default=b"", init=False, repr=False)
     shares: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
-    u2: np.ndarray = field(default_factory=_ids, init=False, repr=False)
+    u2: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
 
     def __post_init__(self) -> None:
         config, cid = self.config, self.id

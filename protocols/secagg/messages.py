@@ -52,6 +52,11 @@ class MalformedMessage(EncodingError):
     """A message does not match its round's schema (the sender is treated as dropped)."""
 
 
+def no_ids() -> np.ndarray:
+    """An empty id array (int64), the initial value of every id list."""
+    return np.empty(0, dtype=np.int64)
+
+
 def masked_spec(dtype: np.dtype, dim: int) -> Spec:
     return [(dtype, (dim,))]
 

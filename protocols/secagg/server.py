@@ -48,10 +48,6 @@ from .sharing import KEY_ELEMS, PRIME, SEED_ELEMS, decode_keys, decode_seeds, re
 Messages = dict[int, tuple[np.ndarray, ...]]
 
 
-def _ids() -> np.ndarray:
-    return np.empty(0, dtype=np.int64)
-
-
 @dataclass(eq=False)
 class Server:
     """State of the aggregation server of one session.
@@ -79,10 +75,10 @@ class Server:
     seconds: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     cpu_seconds: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     graph: Graph | None = field(default=None, init=False, repr=False)
-    u1: np.ndarray = field(default_factory=_ids, init=False, repr=False)
-    u2: np.ndarray = field(default_factory=_ids, init=False, repr=False)
-    u3: np.ndarray = field(default_factory=_ids, init=False, repr=False)
-    u4: np.ndarray = field(default_factory=_ids, init=False, repr=False)
+    u1: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
+    u2: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
+    u3: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
+    u4: np.ndarray = field(default_factory=msg.no_ids, init=False, repr=False)
     survivors: list[int] = field(default_factory=list, init=False)
     keys: np.ndarray = field(init=False, repr=False)
     neighbours: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
@@ -200,7 +196,7 @@ def collect_masked(server: Server, msgs: Messages) -> Messages:
     gone = np.setdiff1d(server.u2, server.u3)
     replies: Messages = {}
     for u in server.u3.tolist():
-        frm = server.frm.get(u, _ids())
+        frm = server.frm.get(u, msg.no_ids())
         live = np.union1d(frm[np.isin(frm, server.u3)], [u]).astype(np.int64)
         dropped = frm[np.isin(frm, gone)]
         server.requests[u] = (live, dropped)
