@@ -187,9 +187,10 @@ class SecAggAggregator(Aggregator):
        paired with ~O(log n) neighbours of a random regular graph), run by
        :func:`protocols.secagg.aggregate` (its one-process simulation, or with
        ``runtime="parties"`` the Party runtime, one thread per party, messages
-       in the wire format, the server's view recorded by the runtime). A client that drops out of the
-       round does so *after* sharing its keys (``drop_round=2``), the case in
-       which the server must reconstruct its pairwise masks.
+       in the wire format); the transcript is the server's view it records. A
+       client that drops out of the round does so *after* sharing its keys
+       (``drop_round=2``), the case in which the server must reconstruct its
+       pairwise masks.
     2. The server decodes the ring sum of the survivors.
 
     Security

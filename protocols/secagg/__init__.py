@@ -221,14 +221,15 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
     if runtime not in ("simulation", "parties"):
         raise ParameterError(f"unknown runtime {runtime!r}: use 'simulation' or 'parties'")
     view: View | None = [] if record_view else None
+    server: Server | None = None
     if runtime == "simulation":
         sim = simulate(config, values, schedule,
                        tamper=None if view is None else _recorder(view))
         ring, survivors, dropped, cost, run = sim.total, sim.survivors, sim.dropped, sim.cost, None
-        server: Server | None = sim.server
+        server = sim.server
     else:
-        ring, survivors, cost, run, server = *_over_parties(config, values, schedule, timeout,
-                                                            transcript, view), None
+        ring, survivors, cost, run = _over_parties(config, values, schedule, timeout, transcript,
+                                                   view)
         dropped = {u: "dropped" for u in range(n) if u not in set(survivors)}
     if quant is None:
         total = np.asarray(ring, dtype=np.uint64)
