@@ -47,12 +47,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-import gmpy2
 import numpy as np
 
 import mpc
 from mpc.errors import EncodingError, IntegrityError, ParameterError, ProtocolError
 from mpc.he import paillier
+from mpc.he.packing import PackedArray, Packing, decrypt_packed, pack_encrypted
 from mpc.rand import PRG, derive_seed, random_seed
 from mpc.sharing.tensor import SharedTensor, concatenate
 from protocols.psi import psi
@@ -296,7 +296,7 @@ _FRAC = 16                 # fixed-point bits of the plain features in the encry
 _RING = 1 << 64            # residual shares and returned gradient entries live in Z_2^64
 _OFFSET = 1 << 255         # keeps every masked slot positive: |X^T d_q| < 2^(64+62-f) << 2^255
 _MASK_BITS = 296           # slot masks below 2^296: statistical distance < 2^(127-296) = 2^-169
-_SLOT_BITS = 300           # 6 slots per 2048-bit plaintext
+_MASKED = Packing(value_bits=_MASK_BITS + 1, signed=False)   # slot: v + _OFFSET + mask < 2^297
 _ACTIVATIONS = ("piecewise", "taylor")
 
 
@@ -353,9 +353,10 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
        sends ``[[d_q]]_q`` to every other party.
     3. Party p computes ``[[X_p^T d_q + 2^255 + R_pq]]_q`` for each q
        (``X_p`` rounded to 16 fractional bits; plain-ciphertext products;
-       ``R_pq`` uniform below 2^296), packed six 300-bit slots to a 2048-bit
-       plaintext by Horner's rule, the masks added as one fresh encryption per
-       packed ciphertext, which also re-randomises it (otherwise q could
+       ``R_pq`` uniform below 2^296), packed six 297-bit slots to a 2048-bit
+       plaintext by Horner's rule (:func:`mpc.he.packing.pack_encrypted`),
+       the masks added as one fresh encryption per packed ciphertext, which
+       also re-randomises it (otherwise q could
        recover on decryption the product's randomness, a function of
        ``X_p``), and sends them to q.
     4. Party q decrypts, unpacks, reduces each slot modulo 2^64 (the slot hid
@@ -520,14 +521,11 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
         theirs = _load_cts(pubs[q], raw, (rows,), f"party {party.id}: residuals of party {q}")
         prod = theirs.__rmatmul__(x_int.T)
         masks[q] = [_OFFSET + r for r in _random_bits(party.prg, d, _MASK_BITS)]
-        packed = _pack(pubs[q], list(prod.ciphertexts), masks[q])
+        packed = pack_encrypted(prod, _MASKED, masks[q])
         party.send(q, "masked-gradient", np.frombuffer(packed.serialize(), dtype=np.uint8))
     for p in party.peers:                                                       # step 4
         raw = _recv_one(party, p, "masked-gradient")
-        groups = -(-widths[p] // _slots(keys.public))
-        mine = _load_cts(keys.public, raw, (groups,), f"party {party.id}: gradient of party {p}")
-        slots = _unpack(keys.public, keys.secret.decrypt_raw(list(mine.ciphertexts)), widths[p],
-                        f"party {party.id}: gradient of party {p}")
+        slots = _open_masked(keys, raw, widths[p], f"party {party.id}: gradient of party {p}")
         party.send(p, "unmasked", slots + _zero_sum_mask(party, seeds, p, step, widths[p]))
     total = x_int.T.view(np.uint64) @ share                                     # step 5
     for q in party.peers:
@@ -559,11 +557,6 @@ def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -
     return enc
 
 
-def _slots(public: Any) -> int:
-    """Masked values per ciphertext: ``_SLOT_BITS``-bit slots below ``2^(bits-3) < n/3``."""
-    return max(1, (public.bits - 3) // _SLOT_BITS)
-
-
 def _random_bits(prg: PRG, count: int, bits: int) -> list[int]:
     width = (bits + 7) // 8
     raw = prg.bytes(width * count)
@@ -571,38 +564,20 @@ def _random_bits(prg: PRG, count: int, bits: int) -> list[int]:
             for k in range(0, len(raw), width)]
 
 
-def _pack(public: Any, cts: list, masks: list[int]) -> Any:
-    """``[[sum_i (x_i + mask_i) 2^(SLOT i)]]`` per group of slots, freshly re-randomised.
-
-    Horner's rule on the ciphertexts (``SLOT`` squarings per slot); the masks are
-    added as one fresh encryption per group, which also re-randomises it.
-    """
-    n2, per = public.n_squared, _slots(public)
-    out = []
-    for g in range(0, len(cts), per):
-        group, group_masks = cts[g:g + per], masks[g:g + per]
-        acc = group[-1]
-        for c in reversed(group[:-1]):
-            acc = gmpy2.powmod(acc, 1 << _SLOT_BITS, n2) * c % n2
-        packed_mask = sum(m << (_SLOT_BITS * i) for i, m in enumerate(group_masks))
-        (fresh,) = public.encrypt_raw([packed_mask % public.n])
-        out.append(acc * fresh % n2)
-    arr = np.empty(len(out), dtype=object)
-    arr[:] = out
-    return paillier.EncryptedArray(public, arr, 0)
-
-
-def _unpack(public: Any, plaintexts: list, count: int, what: str) -> np.ndarray:
-    """The slots of decrypted packed values, each reduced modulo 2^64 (uint64)."""
-    per, full = _slots(public), (1 << _SLOT_BITS) - 1
-    out = []
-    for k, m in enumerate(plaintexts):
-        if m >= public.n // 2:
-            raise ProtocolError(f"{what}: a packed value is negative (a slot overflowed)")
-        m = int(m)
-        for i in range(min(per, count - k * per)):
-            out.append(((m >> (_SLOT_BITS * i)) & full) % _RING)
-    return np.array(out, dtype=np.uint64)
+def _open_masked(keys: Any, raw: np.ndarray, count: int, what: str) -> np.ndarray:
+    """Decrypt a peer's packed masked gradient: its ``count`` slots modulo 2^64 (uint64)."""
+    try:
+        packed = PackedArray.load(keys.public, raw.tobytes())
+    except (IntegrityError, EncodingError) as exc:
+        raise ProtocolError(f"{what}: {exc}") from exc
+    if packed.packing != _MASKED or packed.length != count or packed.weight != 1:
+        raise ProtocolError(f"{what}: expected {count} masked values in {_MASKED}, got "
+                            f"{packed.length} in {packed.packing} (weight {packed.weight})")
+    try:
+        slots = decrypt_packed(keys.secret, packed)
+    except EncodingError as exc:
+        raise ProtocolError(f"{what}: a packed value is out of range (a slot overflowed)") from exc
+    return np.array([int(v) % _RING for v in slots], dtype=np.uint64)
 
 
 def fit_plain_minibatch(blocks: Sequence[np.ndarray], y: np.ndarray, *, epochs: int = 20,

@@ -490,10 +490,13 @@ def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties
         raise ParameterError(f"args and kwargs of a multi-process run must be JSON values: {exc}") from None
     input_files = []
     for i, value in enumerate(inputs if inputs is not None else []):
-        text = json.dumps(encode_value(value))
+        try:
+            text = json.dumps(encode_value(value))
+        except EncodingError:                  # e.g. a float16 array: not a wire dtype
+            text = '"$repr"'
         if '"$repr"' in text:
             raise ParameterError(f"party {i}'s input cannot travel to its process: use numbers, strings, "
-                                 "lists, tuples, dicts and numpy arrays")
+                                 "lists, tuples, dicts and numpy arrays of the wire's dtypes")
         path = tmp / f"input{i}.json"
         path.write_text(text)
         input_files.append(path)

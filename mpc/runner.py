@@ -32,6 +32,7 @@ from .preprocessing.dealer import TrustedDealer
 from .transcript.record import Transcript, from_parties, program_title
 from .transport.memory import MemoryNetwork
 from .transport.stats import DEALER, Cost, MessageRecord
+from .transport.wire import DEFAULT_LIMITS, WireLimits
 
 PreprocessingFactory = Callable[[Party], Preprocessing]
 
@@ -172,7 +173,8 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         latency: float = 0.0,
         record_view: bool = False,
         transcript: str | os.PathLike[str] | bool | None = None,
-        blas_threads: int | None = 1) -> RunResult:
+        blas_threads: int | None = 1,
+        limits: WireLimits | None = None) -> RunResult:
     """Run ``program`` for ``parties`` parties in threads of this process.
 
     Parameters
@@ -219,6 +221,10 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         previous limit is restored afterwards; ``None`` leaves BLAS alone.
         BLAS pools are per process: runs that overlap in threads share the
         limit of the first one to start, and the last to end restores it.
+    limits:
+        What a peer's message may cost a party (:class:`~mpc.transport.wire.WireLimits`:
+        frame size, elements announced per share message...); default
+        ``WireLimits()``.
     """
     if not isinstance(parties, (int, np.integer)) or parties < 2:
         raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
@@ -239,7 +245,8 @@ def run(program: Callable[..., Any], parties: int = 3, *,
     net = MemoryNetwork(parties, latency=latency)
     session = os.urandom(8)
     party_objs = [Party(i, parties, net.endpoint(i), session=session, fixed=fixed,
-                        timeout=timeout, record_view=record_view, record_transcript=keep_transcript)
+                        timeout=timeout, record_view=record_view, record_transcript=keep_transcript,
+                        limits=limits or DEFAULT_LIMITS)
                   for i in range(parties)]
     for p in party_objs:
         p.input_bound = input_bound

@@ -199,3 +199,35 @@ def test_progress_counts_each_client_step_of_the_secure_sum(query):
                         progress=calls.append)
     # every client sends keys and shares; the dropped ones send nothing from the masked round on
     assert calls == [1] * (4 * n - 2 * len(dropped))
+
+
+@pytest.mark.parametrize("s", [12, 21, 35, 56, 65])
+def test_heavy_hitters_report_no_item_nobody_holds(s):
+    # Regression: with one row per level, the walk's hundreds of probes landed in
+    # buckets of frequent keys and reported prefixes as items (the demo once
+    # listed "map" with 155 of 0). Under these seeds the old sketch reported
+    # "map" (10, chat's count), "s" (50) and others, noise-free. Now only the item
+    # sketch reports, and only when every one of its rows reaches the threshold.
+    words = ["mail"] * 30 + ["maps"] * 20 + ["chat"] * 10
+    res = A.heavy_hitters(words, k=5, max_bytes=4, seed=seed(s))
+    assert res.value == [("mail", 30.0), ("maps", 20.0), ("chat", 10.0)]
+
+
+def test_heavy_hitters_walk_invents_no_item_at_demo_scale():
+    # The demo's 1000 phones (Zipf over 15 apps) and its noise (std 21 per counter,
+    # threshold 85): the analyst's walk on 12 noisy sums reports only apps someone has.
+    from protocols.analytics.heavy_hitters import SketchLayout, walk
+    rng = np.random.default_rng(5)
+    apps = ["mail", "maps", "chat", "camera", "music", "news", "weather", "bank", "notes",
+            "calendar", "podcasts", "fitness", "translate", "photos", "calculator"]
+    p = 1.0 / np.arange(1, 16) ** 1.1
+    held = [str(a) for a in rng.choice(apps, size=1000, p=p / p.sum())]
+    for s in range(12):
+        layout = SketchLayout(seed(60 + s), max_bytes=10, rows=1, item_rows=3, width=1024)
+        total = np.zeros(layout.size)
+        for a in held:
+            total[layout.client_offsets(a.encode())] += 1
+        total += np.round(rng.normal(0.0, 21.0, layout.size))
+        found = walk(total, layout, keep_at=85.0, max_candidates=64)
+        assert {b"mail", b"maps"} <= set(found)
+        assert set(found) <= {a.encode() for a in held}

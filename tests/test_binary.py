@@ -294,7 +294,7 @@ def test_malformed_binary_reveal_share_and_injection_are_refused():
                 return None
             return share_binary(party, None, 0)
 
-        with pytest.raises(EncodingError, match="binary share"):
+        with pytest.raises(EncodingError, match="share message from party 0"):
             mpc.run(share, 2)
 
     def inject(party):

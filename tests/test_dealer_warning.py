@@ -59,3 +59,19 @@ def test_the_readme_first_snippet_prints_no_dealer_warning(capsys):
     from tests.test_inputs import _readme_block
     got = _caught(lambda: exec(compile(_readme_block(), "README.md", "exec"), {"__name__": "readme"}))
     assert got == [] and "[609.   5.]" in capsys.readouterr().out
+
+
+def _trains(party, X, y):
+    from ml import vertical
+    return vertical.fit_ss(party, X, y, iterations=2)    # LIBRARY CALL HERE
+
+
+def test_a_multiplication_inside_the_ml_or_protocols_packages_is_blamed_on_the_users_call():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(8, 2)), rng.normal(size=(8, 2))]
+    y = (rng.random(8) > 0.5).astype(float)
+    got = _caught(lambda: mpc.run(lambda p: _trains(p, X[p.id], y if p.id == 0 else None), 2))
+    assert len(got) == 1
+    lines, start = inspect.getsourcelines(_trains)
+    line = start + next(i for i, text in enumerate(lines) if "LIBRARY CALL HERE" in text)
+    assert (got[0].filename, got[0].lineno) == (__file__, line)

@@ -186,7 +186,7 @@ def test_builder_gate_counts_are_optimal():
     assert builder.mux(64).n_and == 64
     assert builder.maximum(64).n_and == 128
     eq = builder.equal(64)
-    assert sum(1 for layer in eq.layers if layer.and_ is not None) == 6  # log depth
+    assert sum(1 for step in eq.plan.steps if step.is_and) == 6  # log depth
     # the garbling plan keeps only AND and XOR gates: INV/EQW/EQ cost nothing
     lt = builder.less_than(64)
     counts = lt.counts()

@@ -240,7 +240,7 @@ def test_max_pooling_matches_plaintext():
 
 @pytest.mark.parametrize("parties", [2, 3])
 def test_pairwise_argmax_equals_numpy_with_ties_in_fewer_rounds(parties):
-    from ml.inference.secure import argmax_pairwise
+    from mpc.sharing.compare import argmax_pairwise
 
     rng = np.random.default_rng(parties)
     S = rng.integers(-3, 4, size=(300, 10)).astype(float)  # many ties

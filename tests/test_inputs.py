@@ -197,3 +197,86 @@ def test_run_local_takes_a_function_object_from_a_module_imported_off_the_usual_
     assert [o.tolist() for o in res.outputs] == [[0, 2], [0, 2, 4]]
     monkeypatch.delitem(sys.modules, "pkg.progs")
     monkeypatch.delitem(sys.modules, "pkg")
+
+
+# -- review fixes ----------------------------------------------------------------------
+def test_a_csv_or_json_saved_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: the first data row must not be taken for a header
+    (tmp_path / "bom.csv").write_text("1.5,2\n3,4\n", encoding="utf-8-sig")
+    assert load_input(tmp_path / "bom.csv", 0).tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    (tmp_path / "head.csv").write_text("x,y\n1.5,2\n", encoding="utf-8-sig")
+    assert load_input(tmp_path / "head.csv", 0).tolist() == [1.5, 2.0]
+    (tmp_path / "bom.json").write_text("[1, 2.5]", encoding="utf-8-sig")
+    assert load_input(tmp_path / "bom.json", 0).tolist() == [1.0, 2.5]
+
+
+def test_an_npz_with_a_member_that_is_not_an_array_is_refused_clearly(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "x.npz", "w") as z:
+        z.writestr("notes.txt", "hello")
+    with pytest.raises(ParameterError, match=r"party 1's input file .*x.npz.*not a valid .npz file"):
+        load_input(tmp_path / "x.npz", 1)
+
+
+@pytest.mark.parametrize("shape", [(2**40,), (2**20, 2**20, 8)])
+def test_an_npy_header_announcing_more_data_than_the_file_holds_is_refused_before_allocating(tmp_path, shape):
+    import numpy.lib.format as fmt
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:                       # a truncated or doctored file: 16 bytes of data
+        fmt.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        f.write(bytes(16))
+    with pytest.raises(ParameterError, match=r"party 0's input file .*huge.npy.*not a valid .npy file"):
+        load_input(path, 0)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("arr_0.npy", path.read_bytes())
+    with pytest.raises(ParameterError, match=r"party 0's input file .*huge.npz.*not a valid .npz file"):
+        load_input(tmp_path / "huge.npz", 0)
+
+
+def test_a_truncated_npy_is_refused(tmp_path):
+    np.save(tmp_path / "t.npy", np.arange(100.0))
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[:-8])
+    with pytest.raises(ParameterError, match="not a valid .npy file"):
+        load_input(tmp_path / "t.npy", 0)
+
+
+def test_a_deeply_nested_json_is_refused_clearly(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ParameterError, match=r"party 0's input file .*deep.json.*not a valid .json file"):
+        load_input(tmp_path / "deep.json", 0)
+
+
+@pytest.mark.parametrize("first", ["1,,3", "1,NA,3", "2.5,n/a,7"])
+def test_a_first_data_row_with_a_gap_is_an_error_not_a_skipped_header(tmp_path, first):
+    (tmp_path / "gap.csv").write_text(f"{first}\n4,5,6\n")
+    with pytest.raises(ParameterError, match="row 1 is not all numbers"):
+        load_input(tmp_path / "gap.csv", 0)
+    (tmp_path / "head.csv").write_text("age,bp,weight\n1,2,3\n")     # a real header is still skipped
+    assert load_input(tmp_path / "head.csv", 0).tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("text", ["[1, true]", "[[2.5, false], [1, 2]]", '{"a": [0, true]}'])
+def test_booleans_inside_json_lists_are_refused_like_top_level_ones(tmp_path, text):
+    (tmp_path / "b.json").write_text(text)
+    with pytest.raises(ParameterError, match="not numbers"):
+        load_input(tmp_path / "b.json", 0)
+
+
+def test_a_zero_dimensional_input_keeps_its_shape_across_processes(tmp_path):
+    np.save(tmp_path / "s.npy", np.float64(2.5))            # a scalar saved with np.save
+    scalar = load_input(tmp_path / "s.npy", 0)
+    assert scalar.shape == ()
+    inputs = [scalar, np.array(7, dtype=np.int32)]
+    here = mpc.run(_echo, 2, inputs=inputs, preprocessing=None)
+    res = run_local(_echo, 2, inputs=inputs, preprocessing=None, timeout=20)
+    for got, want in zip(res.outputs, here.outputs):
+        assert got.shape == want.shape == () and got.dtype == want.dtype and got == want
+
+
+def test_an_input_whose_dtype_cannot_travel_names_its_party(tmp_path):
+    np.save(tmp_path / "h.npy", np.ones(2, dtype=np.float16))
+    half = load_input(tmp_path / "h.npy", 1)
+    with pytest.raises(ParameterError, match="party 1's input cannot travel"):
+        run_local(_echo, 2, inputs=[np.ones(2), half], preprocessing=None, timeout=20)

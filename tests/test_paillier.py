@@ -482,3 +482,25 @@ def test_offline_randomness(kp):
         pk.encrypt(np.arange(5), randomness=pool[:4])
     p = pk.encrypt_packed(np.arange(3), Packing(8), randomness=pk.randomness(1))
     assert list(sk.decrypt_packed(p)) == [0, 1, 2]
+
+
+def test_masked_slot_packing_round_trip():
+    # Packing encrypted values without the key (ml.vertical's masked gradients).
+    from mpc.he import paillier
+    from mpc.he.packing import decrypt_packed, pack_encrypted
+    from mpc.rand import PRG
+
+    ring, offset, mask_bits = 1 << 64, 1 << 255, 296
+    keys = paillier.keygen(1024, insecure_for_testing=True)        # 3 slots per ciphertext
+    values = [0, 1, -1, 2**191, -(2**191), 12345, -987654321]
+    enc = keys.public.encrypt(np.array(values, dtype=object))
+    raw = PRG(bytes(16)).bytes(37 * len(values))
+    masks = [offset + (int.from_bytes(raw[k:k + 37], "big") >> (8 * 37 - mask_bits))
+             for k in range(0, len(raw), 37)]
+    packed = pack_encrypted(enc, Packing(value_bits=mask_bits + 1, signed=False), masks)
+    assert packed.n_ciphertexts == 3
+    slots = decrypt_packed(keys.secret, packed)
+    got = [(int(s) - m) % ring for s, m in zip(slots, masks)]
+    assert got == [v % ring for v in values]
+    signed = pack_encrypted(enc, Packing(value_bits=200))          # offsets, no masks
+    assert [int(v) for v in decrypt_packed(keys.secret, signed)] == values

@@ -90,3 +90,15 @@ def test_bad_plan_files_are_refused(tmp_path):
     (tmp_path / "x.json").write_text("{")
     with pytest.raises(ParameterError, match="is not JSON"):
         planned("dealer", tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("kind", [["mul"], {"k": 1}, None, 3])
+def test_a_plan_whose_kind_is_not_a_string_is_refused(kind):
+    data = {"format": "concilium-plan", "version": 1, "items": [{"kind": kind, "args": [[2], [2]], "count": 1}]}
+    with pytest.raises(ParameterError, match="must start with one of"):
+        plan_from_json(data)
+
+
+def test_a_plan_path_that_is_a_folder_is_refused(tmp_path):
+    with pytest.raises(ParameterError, match="plan file .* cannot be read"):
+        load_plan(tmp_path)

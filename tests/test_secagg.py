@@ -432,3 +432,68 @@ def test_cost_figures_mean_the_same_in_both_runtimes():
         assert getattr(sim, name) == getattr(par, name), name
     # the server also received what clients 1 and 3 sent before they left
     assert sim.server_bytes_received > 3 * sim.bytes_sent_per_client
+
+
+@pytest.mark.parametrize("threshold", [7.9, 7.0, "7", True])
+def test_a_threshold_that_is_not_an_integer_is_refused_not_truncated(threshold):
+    with pytest.raises(ParameterError, match="threshold .* must be an integer"):
+        make_config(10, 4, threshold=threshold)
+    with pytest.raises(ParameterError, match="threshold .* must be an integer"):
+        aggregate([np.ones(2)] * 10, threshold=threshold)
+
+
+def test_party_runtime_drops_a_client_whose_frame_cannot_be_shaped():
+    # A zero-element array announcing (0, 2^40, 2^40) passed every size limit, then numpy's
+    # reshape raised ValueError in the server: one client aborted the whole session.
+    import struct
+
+    from mpc.transport.wire import encode_frame
+
+    n = 5
+    values = _ints(n, seed=13)
+    config = make_config(n, DIM, dropout=0.4)
+
+    def program(party, value):
+        if party.id == 2:  # client 1 sends an unshapeable frame as its keys, then leaves
+            good = encode_frame("secagg/advertise", [np.zeros((0, 0, 0), np.uint8)],
+                                session=party.session)
+            party.endpoint.send_frame(0, good[:-24] + struct.pack("<3Q", 0, 2**40, 2**40))
+            return None
+        return party_program(party, value, config)
+
+    run = mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=20)
+    total, survivors, _ = run.outputs[0]
+    assert survivors == [0, 2, 3, 4]
+    assert np.array_equal(total, _ring_sum(values, survivors))
+
+
+def test_party_runtime_client_refuses_a_server_message_with_the_wrong_array_count():
+    # found by the fuzzer: three arrays where two are expected raised TypeError in the client
+    n = 3
+    values = _ints(n, seed=14)
+    config = make_config(n, DIM, dropout=0.0)
+
+    def program(party, value):
+        if party.id == 0:   # a faulty server
+            for u in range(1, n + 1):
+                party.recv(u, "secagg/advertise")
+            for u in range(1, n + 1):
+                party.send(u, "secagg/keys", np.zeros(0, np.int64), np.zeros((0, 2, 32), np.uint8),
+                           np.zeros(1, np.uint8))
+            return None
+        return party_program(party, value, config)
+
+    from mpc.errors import EncodingError
+    with pytest.raises(EncodingError, match="the server's 'keys' message: expected 2 arrays, got 3"):
+        mpc.run(program, parties=n + 1, inputs=[None, *values], preprocessing=None, timeout=10)
+
+
+def test_client_refuses_neighbour_ids_whose_differences_wrap():
+    # found by the fuzzer: [1, 2^62, -2^63 + 5, 3] passed np.diff(ids) > 0 (the differences
+    # wrap) with ids[0] >= 0 and ids[-1] < n, then crashed packing -2^63 + 5 as a u32
+    config = make_config(5, DIM, dropout=0.2)
+    clients = [Client(u, config, np.zeros(DIM, np.uint64)) for u in range(5)]
+    keys = np.stack([ADVERTISE.client_step(c)[0] for c in clients])[1:]
+    ids = np.array([1, 2**62, -2**63 + 5, 3], np.int64)
+    with pytest.raises(ProtocolAbort, match="sorted, unique"):
+        SHARE.client_step(clients[0], (ids, keys))

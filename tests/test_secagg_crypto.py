@@ -104,17 +104,6 @@ def test_mask_expander_refuses_bad_parameters():
         crypto.MaskExpander(4, np.uint32).expand(b"short")
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 60), st.integers(1, 40), st.integers(1, 8), st.data())
-def test_modmatmul_is_exact(r, t, c, data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32)))
-    a = rng.integers(0, sharing.PRIME, (r, t), dtype=np.uint64)
-    b = rng.integers(0, sharing.PRIME, (t, c), dtype=np.uint64)
-    want = [[sum(int(a[i, k]) * int(b[k, j]) for k in range(t)) % sharing.PRIME for j in range(c)]
-            for i in range(r)]
-    assert sharing.modmatmul(a, b).tolist() == want
-
-
 @pytest.mark.parametrize("holders,t", [([0, 1, 2], 2), ([1, 4, 6, 9], 3), ([0, 2, 3, 5, 7], 5)])
 def test_shares_reconstruct_with_mpc_shamir_from_every_subset(holders, t):
     seed, key = bytes(range(16)), bytes(range(100, 132))
@@ -274,11 +263,3 @@ def test_choose_meets_its_targets_and_scales_logarithmically():
         graph.choose(10, 0.6, 0.5)
 
 
-def test_batched_lagrange_matches_mpc_shamir():
-    rng = np.random.default_rng(4)
-    pts = np.stack([np.sort(rng.choice(np.arange(1, 2000), 7, replace=False)) for _ in range(5)])
-    got = sharing.lagrange_at_zero(pts)
-    for row, lam in zip(pts, got):
-        assert lam.tolist() == shamir.lagrange_coefficients(row).astype(np.uint64).tolist()
-    with pytest.raises(IntegrityError):
-        sharing.lagrange_at_zero(np.array([[1, 2, 2]]))

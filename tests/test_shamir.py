@@ -1,12 +1,14 @@
 """Tests of Shamir sharing over prime fields (mpc.sharing.shamir)."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mpc.arith import field
 from mpc.errors import EncodingError, IntegrityError, ParameterError
 from mpc.rand import PRG
 from mpc.sharing import shamir
@@ -155,3 +157,29 @@ def test_bytes_batch_and_errors():
         shamir.decode_bytes(bad, 32)
     with pytest.raises(ParameterError):
         shamir.encode_bytes(data, prime=shamir.MERSENNE61)
+
+
+# The field layer under Shamir and SecAgg (mpc.arith.field).
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 40), st.integers(1, 8), st.data())
+def test_modmatmul_is_exact(r, t, c, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32)))
+    a = rng.integers(0, shamir.MERSENNE31, (r, t), dtype=np.uint64)
+    b = rng.integers(0, shamir.MERSENNE31, (t, c), dtype=np.uint64)
+    want = [[sum(int(a[i, k]) * int(b[k, j]) for k in range(t)) % shamir.MERSENNE31 for j in range(c)]
+            for i in range(r)]
+    assert field.matmul_mod(a, b, shamir.MERSENNE31).tolist() == want
+
+
+def test_batched_lagrange_matches_python_integers():
+    p = shamir.MERSENNE31
+    rng = np.random.default_rng(4)
+    pts = np.stack([np.sort(rng.choice(np.arange(1, 2000), 7, replace=False)) for _ in range(5)])
+    got = field.lagrange(pts, 0, p)
+    for row, lam in zip(pts, got):
+        xs = [int(v) for v in row]
+        want = [math.prod(xj * pow(xj - xi, -1, p) for xj in xs if xj != xi) % p for xi in xs]
+        assert lam.tolist() == want
+    with pytest.raises(IntegrityError):
+        field.lagrange(np.array([[1, 2, 2]]), 0, shamir.MERSENNE31)

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import mpc
 from mpc.errors import EncodingError, ParameterError
 from mpc.rand import PRG
+from mpc.sharing import binary
 from mpc.sharing.additive import reconstruct, split
 
 ULP = 2.0**-16
@@ -465,3 +466,50 @@ def test_scaling_by_a_real_without_preprocessing_says_what_is_missing():
 
     with pytest.raises(ParameterError, match="truncates, which needs a preprocessing source"):
         mpc.run(prog, 2, preprocessing=None)
+
+
+# --- a peer's share message is checked before anything is expanded -------------------------
+_SEED = np.zeros(16, np.uint8)
+_BAD_SHARE_MESSAGES = [
+    (_SEED, np.array([2**28], np.uint64), np.array([16], np.uint8)),    # 2 GiB from 33 bytes
+    (_SEED, np.array([-2, -3], np.int64), np.array([16], np.uint8)),    # negative sizes
+    (_SEED, np.array([np.nan]), np.array([16], np.uint8)),              # not a size at all
+    (_SEED, np.array([3], np.uint64), np.zeros(0, np.uint8)),           # empty encoding
+    (_SEED, np.array([3], np.uint64), np.array([200], np.uint8)),       # impossible encoding
+    (_SEED, np.array([[3]], np.uint64), np.array([16], np.uint8)),      # shape of rank 2
+    (np.zeros(15, np.uint8), np.array([3], np.uint64), np.array([16], np.uint8)),
+    (_SEED, np.array([3], np.uint64)),                                  # encoding missing
+]
+
+
+@pytest.mark.parametrize("msg", _BAD_SHARE_MESSAGES, ids=range(len(_BAD_SHARE_MESSAGES)))
+@pytest.mark.parametrize("how", ["share", "share_all"])
+def test_malformed_share_messages_are_encoding_errors_naming_the_owner(msg, how):
+    def prog(party):
+        if party.id == 0:
+            tag = party.fresh("share" if how == "share" else "share_all")
+            party.send(1, tag, *msg)
+            return None
+        if how == "share":
+            return mpc.share(party, None, 0)
+        return mpc.share_all(party, np.ones(3))
+
+    with pytest.raises(EncodingError, match="share message from party 0"):
+        mpc.run(prog, 2, timeout=5)
+
+
+def test_elements_a_peer_may_announce_are_a_per_session_limit():
+    from mpc.transport.wire import WireLimits
+
+    def prog(party, n):
+        x = mpc.share(party, np.ones(n) if party.id == 0 else None, 0)
+        return x.reveal()
+
+    assert np.array_equal(mpc.run(prog, 2, args=(1000,), limits=WireLimits(max_share_elements=1000))
+                          .outputs[1], np.ones(1000))
+    with pytest.raises(EncodingError, match="1001 elements, above the session's limit of 1000"):
+        mpc.run(prog, 2, args=(1001,), limits=WireLimits(max_share_elements=1000))
+    with pytest.raises(EncodingError, match="above the session's limit"):
+        mpc.run(lambda party: binary.share_binary(party, np.ones(1001, np.uint64) if party.id == 0
+                                                  else None, 0),
+                2, limits=WireLimits(max_share_elements=1000))

@@ -17,8 +17,9 @@ from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeo
                         ProtocolError,
                         TransportError)
 from mpc.transport import mesh, tcp
+from mpc.transport.remote_dealer import RemoteDealer
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
-from mpc.transport.wire import WireLimits, encode_frame
+from mpc.transport.wire import WireLimits, decode_frame, encode_frame
 from tests import test_tcp_programs as progs
 
 SESSION = b"testsess"
@@ -285,6 +286,44 @@ def test_silent_strangers_do_not_hold_up_the_session(tmp_path):
     _close_all([ep0, ep1])
 
 
+def test_more_silent_strangers_than_handshake_slots_do_not_keep_a_party_out(tmp_path):
+    # 40 silent connections from one address (more than the 32 slots): beyond the per-address
+    # limit they are closed at once, the others must send their first bytes within 2 s;
+    # the real party 1, from the same address, gets in well within the session's timeout.
+    assert 40 > mesh.MAX_PENDING_HANDSHAKES
+    ids, port, nodes, box, t = _listening_party0(tmp_path, 6)
+    strangers = [_dial(port) for _ in range(40)]
+    ep1 = mesh.connect(1, nodes, cert=str(ids[1].certificate), key=str(ids[1].key), session=SESSION,
+                       timeout=6)
+    t.join()
+    ep0 = box["ep"]
+    assert any("already pending" in r for r in ep0.refused)
+    assert any("sent nothing" in r for r in ep0.refused)
+    ep1.send_frame(0, encode_frame("hi", [], session=SESSION))
+    assert bytes(ep0.recv_frame(1, 5, "hi")) == encode_frame("hi", [], session=SESSION)
+    for s in strangers:
+        s.close()
+    _close_all([ep0, ep1])
+
+
+def test_connections_from_addresses_of_no_configured_peer_are_refused(tmp_path):
+    # Party 1 is configured at 127.0.0.2 but dials from 127.0.0.1: party 0 refuses it unread.
+    ids = [new_identity(i, tmp_path) for i in range(2)]
+    port = _ports(1)[0]
+    nodes = {0: mesh.Node(0, "127.0.0.1", port, load_certificate(ids[0].certificate)),
+             1: mesh.Node(1, "127.0.0.2", 1, load_certificate(ids[1].certificate))}
+    t = threading.Thread(target=lambda: pytest.raises(PeerTimeout, mesh.connect, 1, nodes,
+                                                      cert=str(ids[1].certificate),
+                                                      key=str(ids[1].key), session=SESSION, timeout=3))
+    t.start()
+    with pytest.raises(PeerTimeout, match="not the address of a node that dials party 0"):
+        mesh.connect(0, nodes, cert=str(ids[0].certificate), key=str(ids[0].key), session=SESSION,
+                     timeout=3)
+    t.join()
+    assert mesh.peer_addresses(["127.0.0.2", "localhost"]) >= {"127.0.0.2", "127.0.0.1"}
+    assert mesh.peer_addresses(["0.0.0.0"]) is None
+
+
 def test_dealer_stops_when_a_party_fails_while_the_last_one_is_silent(tmp_path):
     # The dealer only reads the last party's requests. Party 0 fails; party 1 (the last)
     # goes silent for 8 s. The dealer must stop with party 0's failure, not wait for party 1.
@@ -506,7 +545,7 @@ def test_random_frames_cross_intact(tmp_path):
                                                                    max_side=24))
 
     @settings(max_examples=20, deadline=None)
-    @given(st.lists(arrays, max_size=4), st.integers(0, 2**31 - 1), st.text(max_size=30))
+    @given(st.lists(arrays, max_size=4), st.integers(0, 2**31 - 2), st.text(max_size=30))
     def roundtrip(arrs, rnd, tag):
         frame = encode_frame(tag, arrs, session=SESSION, round=rnd)
         wire = eps[0].send_frame(1, frame)
@@ -590,3 +629,59 @@ def test_a_party_raising_systemexit_fails_a_threaded_local_run():
 
     with pytest.raises(SystemExit):
         run_local(prog, 2, preprocessing=None, processes=False, timeout=5)
+
+
+def test_errors_after_connecting_name_the_dealer_too(tmp_path):
+    """Issue 18 §4: "the dealer" everywhere, not only in the connection phase."""
+    ids = [new_identity(i, tmp_path) for i in range(3)]
+    ports = _ports(3)
+    nodes = {i: mesh.Node(i, "127.0.0.1", ports[i], load_certificate(ids[i].certificate)) for i in range(3)}
+    names = {0: "party 0", 1: "party 1", 2: "the dealer"}
+    eps = [None] * 3
+
+    def go(i):
+        eps[i] = mesh.connect(i, nodes, cert=str(ids[i].certificate), key=str(ids[i].key),
+                              session=SESSION, timeout=10, names=names)
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    try:
+        with pytest.raises(PeerTimeout) as info:            # a dealer that says nothing
+            RemoteDealer(eps[0], 2, 2, SESSION, 0.3).seed_for(0)
+        assert str(info.value) == "party 0 waited 0.3 s for 'dealer/seed' from the dealer"
+        eps[2].abort("dealer: out of luck")                # a dealer that gives up
+        with pytest.raises(ProtocolAbort) as info:
+            eps[1].recv_frame(2, 5, "'dealer/seed'")
+        assert str(info.value).startswith("the dealer aborted: dealer: out of luck")
+        assert "party 2" not in str(info.value)
+    finally:
+        _close_all([e for e in eps if e is not None])
+
+
+def test_frames_a_peer_pushes_ahead_are_bounded_by_backpressure(tmp_path):
+    # An authenticated peer pushes frames nobody asked for: the receiver holds at most
+    # limits.max_queued_bytes of them (plus the frame that crossed the limit); the rest wait in
+    # the peer's own buffers, and every frame still arrives, in order, once it is received.
+    limit, size, count = 1 << 18, 1 << 16, 24
+    eps, _, _ = _mesh(tmp_path, 2, limits=WireLimits(max_queued_bytes=limit))
+    try:
+        frames = [encode_frame(f"push#{k}", [np.full(size, k, np.uint8)], session=SESSION)
+                  for k in range(count)]
+        for f in frames:
+            eps[0].send_frame(1, f)
+        conn = eps[1]._conns[0]
+        deadline = time.monotonic() + 10
+        while conn.frames.qsize() * len(frames[0]) < limit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)   # room for the I/O thread to (wrongly) read on
+        assert conn.frames.qsize() * len(frames[0]) <= limit + len(frames[0])
+        for k in range(count):
+            got = decode_frame(eps[1].recv_frame(0, 10, "push"), session=SESSION)
+            assert got.tag == f"push#{k}" and np.all(got.arrays[0] == k)
+        eps[1].send_frame(0, encode_frame("after", [], session=SESSION))
+        assert decode_frame(eps[0].recv_frame(1, 10, "after"), session=SESSION).tag == "after"
+    finally:
+        for ep in eps:
+            ep.close()

@@ -337,7 +337,12 @@ def test_paillier_malformed_messages_are_refused(monkeypatch):
     public = paillier.keygen(512, insecure_for_testing=True).public
     with pytest.raises(ProtocolError, match="residuals"):
         V._load_cts(public, np.frombuffer(b"garbage" * 20, np.uint8), (3,), "residuals")
-    monkeypatch.setattr(V, "_unpack", lambda public, plain, count, what: np.zeros(count))  # float64
+    keys = paillier.keygen(512, insecure_for_testing=True)
+    from mpc.he.packing import Packing, encrypt_packed
+    foreign = encrypt_packed(keys.public, [1, 2], Packing(value_bits=32))
+    with pytest.raises(ProtocolError, match="masked values"):       # not the agreed layout
+        V._open_masked(keys, np.frombuffer(foreign.serialize(), np.uint8), 2, "gradient")
+    monkeypatch.setattr(V, "_open_masked", lambda keys, raw, count, what: np.zeros(count))  # float64
     blocks, y = _toy(n=20)
     with pytest.raises(ProtocolError, match="uint64"):
         _fit_paillier(blocks, y, activation="taylor", preprocessing=None)
@@ -390,21 +395,6 @@ def test_paillier_returned_gradients_are_masked(activation):
     h1 = np.bincount(b1, minlength=256).astype(float)
     assert (((h0 - h1) ** 2) / np.maximum(h0 + h1, 1)).sum() < 400
     assert (((h0 - h0.mean()) ** 2) / h0.mean()).sum() < 400
-
-
-def test_masked_slot_packing_round_trip():
-    from mpc.he import paillier
-    from mpc.rand import PRG
-
-    keys = paillier.keygen(1024, insecure_for_testing=True)        # 3 slots per ciphertext
-    values = [0, 1, -1, 2**191, -(2**191), 12345, -987654321]
-    cts = keys.public.encrypt(np.array(values, dtype=object)).ciphertexts
-    masks = [V._OFFSET + r for r in V._random_bits(PRG(bytes(16)), len(values), V._MASK_BITS)]
-    packed = V._pack(keys.public, list(cts), masks)
-    assert packed.shape == (3,)
-    slots = V._unpack(keys.public, keys.secret.decrypt_raw(list(packed.ciphertexts)), len(values), "t")
-    got = [(int(s) - m) % V._RING for s, m in zip(slots, masks)]
-    assert got == [v % V._RING for v in values]
 
 
 def test_align_accepts_every_id_kind_psi_accepts():

@@ -71,9 +71,8 @@ import numpy as np
 
 import mpc
 from mpc.errors import ParameterError
-from mpc.sharing.beaver import beaver_product
 from mpc.sharing.bounds import coarse, is_coarse
-from mpc.sharing.compare import ltz_shares
+from mpc.sharing.compare import argmax_pairwise
 from mpc.sharing.tensor import SharedTensor, concatenate
 
 from .convert import to_network
@@ -229,39 +228,6 @@ def forward(network: Network, weights: Sequence[tuple[SharedTensor, SharedTensor
     return h
 
 
-def argmax_pairwise(x: SharedTensor) -> SharedTensor:
-    """Shared index of the first maximum along the last axis, in few rounds.
-
-    All ``k (k - 1) / 2`` comparisons ``[x_i < x_j]`` (i < j) run in one batch;
-    ``x_i`` wins against ``x_j`` if ``x_i >= x_j`` for ``j > i`` and
-    ``x_i > x_j`` for ``j < i`` (ties go to the lowest index, as numpy), and
-    the one-hot ``win_i = prod_j wins(i, j)`` takes a tree of Beaver products
-    of 0/1 integers; the label is ``sum_i i win_i`` (local).
-
-    Cost: ``L + 8 + ceil(log2(k - 1))`` rounds (12 for k = 10 and two
-    parties, against ``ceil(log2 k) (L + 8)`` = 32 for the tournament of
-    :meth:`SharedTensor.argmax`), for ``k (k - 1) / 2`` comparisons per row
-    instead of ``k - 1``, and ``k (k - 2)`` products.
-    """
-    party, k = x.party, x.shape[-1]
-    if k < 2:
-        raise ParameterError("argmax_pairwise needs at least two scores")
-    first, second = np.triu_indices(k, 1)
-    bits, _ = ltz_shares(party, x.share[..., first] - x.share[..., second])  # [x_i < x_j], i < j
-    pair = {(int(i), int(j)): n for n, (i, j) in enumerate(zip(first, second))}
-    take = np.array([[pair[(min(i, j), max(i, j))] for j in range(k) if j != i] for i in range(k)])
-    keep = np.array([[j < i for j in range(k) if j != i] for i in range(k)])  # j < i: x_j < x_i wins
-    one = np.uint64(1 if party.id == 0 else 0)
-    factors = np.where(keep, bits[..., take], one - bits[..., take])  # (..., k, k - 1)
-    while factors.shape[-1] > 1:
-        m = factors.shape[-1] // 2
-        prod = beaver_product(party, np.ascontiguousarray(factors[..., :m]),
-                              np.ascontiguousarray(factors[..., m:2 * m]), "mul")
-        factors = np.concatenate([prod, factors[..., 2 * m:]], axis=-1)
-    label = (factors[..., 0] * np.arange(k, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
-    return SharedTensor(party, label, 0, float(k - 1))
-
-
 def _head(scores: SharedTensor, head: str, output: str, argmax: str) -> SharedTensor:
     if output == "scores":
         return scores
@@ -284,7 +250,8 @@ def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *
     the opened ``output`` (``"label"``, ``"scores"`` or ``"proba"``) at the
     parties in ``reveal_to`` (default: the data owner), None elsewhere.
     ``argmax``: ``"tournament"`` (fewest comparisons: throughput) or
-    ``"pairwise"`` (fewest rounds: latency), see :func:`argmax_pairwise`.
+    ``"pairwise"`` (fewest rounds: latency), see
+    :func:`mpc.sharing.compare.argmax_pairwise`.
     ``input_bound``: the public bound of ``|X|`` (as :func:`mpc.share`; every
     party passes the same; None: the session's input bound). A layer whose
     output bound could overflow is refused with :class:`mpc.RangeError`.

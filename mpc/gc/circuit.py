@@ -1,4 +1,4 @@
-"""Boolean circuits as arrays, their layer schedule and plaintext evaluation (layer: mpc core, pure).
+"""Boolean circuits as arrays, their gate schedule and plaintext evaluation (layer: mpc core, pure).
 
 A :class:`Circuit` holds its gates as parallel numpy arrays (``op``, ``a``,
 ``b``, ``out``) with Bristol Fashion semantics: wires are numbered inputs
@@ -6,15 +6,13 @@ first, outputs last; each wire is written by exactly one gate, after the wires
 it reads. Ops: ``XOR``, ``AND``, ``INV``, ``EQW`` (copy), ``EQ`` (constant,
 ``a`` holds 0 or 1); Bristol's ``MAND`` is expanded into ``AND`` gates.
 
-:attr:`Circuit.layers` orders the gates for batch processing: stage ``L``
-first runs, in one batch, every AND gate whose longest path holds ``L`` AND
-gates, then the linear gates (XOR/INV/EQW/EQ) of that stage by their depth
-inside it (the plaintext evaluator uses it). :attr:`Circuit.plan` is the
-garbling schedule (:class:`Plan`): INV, EQW and EQ gates folded into
-complemented label slots, so they cost nothing, and the outputs of each step
-in contiguous slots. Garbling and evaluation work step by step on whole
-arrays, so a circuit with AND-depth ``d`` costs ``d`` hash batches whatever
-its width.
+:attr:`Circuit.plan` is the one gate schedule (:class:`Plan`): step ``L``
+runs, in one batch, every AND gate whose longest path holds ``L`` AND gates,
+then the XOR gates of that level by their depth inside it; INV, EQW and EQ
+gates are folded into complemented slots, so they cost nothing, and the
+outputs of each step sit in contiguous slots. Garbling, evaluation and the
+plaintext evaluator all run it step by step on whole arrays, so a circuit
+with AND-depth ``d`` costs ``d`` hash batches whatever its width.
 """
 
 from __future__ import annotations
@@ -30,22 +28,6 @@ from ..errors import ParameterError
 
 XOR, AND, INV, EQ, EQW = 0, 1, 2, 3, 4
 OP_NAMES = {"XOR": XOR, "AND": AND, "INV": INV, "EQ": EQ, "EQW": EQW}
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Gates that can run together: for each op, input and output wire indices.
-
-    ``and_index`` gives each AND gate's position in the garbled table (and its
-    hash tweak), identical for garbler and evaluator.
-    """
-
-    xor: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    inv: tuple[np.ndarray, np.ndarray] | None = None
-    eqw: tuple[np.ndarray, np.ndarray] | None = None
-    eq: tuple[np.ndarray, np.ndarray] | None = None  # (constant bits, out)
-    and_: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    and_index: np.ndarray | None = None
 
 
 class Circuit:
@@ -158,61 +140,6 @@ class Circuit:
 
     # -- schedule ---------------------------------------------------------------
     @cached_property
-    def layers(self) -> tuple[Layer, ...]:
-        """The batch schedule (see the module docstring), computed once per circuit."""
-        n, ng = self.n_wires, self.op.size
-        al = np.zeros(n, np.int64)  # AND depth of each wire
-        xl = np.zeros(n, np.int64)  # linear depth inside its stage
-        ops, aa, bb, oo = self.op.tolist(), self.a.tolist(), self.b.tolist(), self.out.tolist()
-        al_l, xl_l = al.tolist(), xl.tolist()
-        g_al = [0] * ng
-        g_xl = [0] * ng
-        for g in range(ng):  # one pass at construction, not on the hot path
-            o = ops[g]
-            if o == AND:
-                la = max(al_l[aa[g]], al_l[bb[g]]) + 1
-                lx = 0
-            elif o == EQ:
-                la, lx = 0, 1
-            else:
-                srcs = (aa[g], bb[g]) if o == XOR else (aa[g],)
-                la = max(al_l[s] for s in srcs)
-                lx = 1 + max(xl_l[s] if al_l[s] == la else 0 for s in srcs)
-            al_l[oo[g]] = la
-            xl_l[oo[g]] = lx
-            g_al[g] = la
-            g_xl[g] = lx
-        key = np.asarray(g_al, np.int64) * (ng + 2) + np.asarray(g_xl, np.int64)
-        order = np.argsort(key, kind="stable")
-        keys, starts = np.unique(key[order], return_index=True)
-        bounds = list(starts) + [ng]
-        layers = []
-        and_count = 0
-        for i in range(len(keys)):
-            idx = order[bounds[i]: bounds[i + 1]]
-            op = self.op[idx]
-            parts: dict = {}
-            sel = idx[op == XOR]
-            if sel.size:
-                parts["xor"] = (self.a[sel], self.b[sel], self.out[sel])
-            sel = idx[op == INV]
-            if sel.size:
-                parts["inv"] = (self.a[sel], self.out[sel])
-            sel = idx[op == EQW]
-            if sel.size:
-                parts["eqw"] = (self.a[sel], self.out[sel])
-            sel = idx[op == EQ]
-            if sel.size:
-                parts["eq"] = (self.a[sel].astype(np.uint8), self.out[sel])
-            sel = idx[op == AND]
-            if sel.size:
-                parts["and_"] = (self.a[sel], self.b[sel], self.out[sel])
-                parts["and_index"] = np.arange(and_count, and_count + sel.size, dtype=np.int64)
-                and_count += sel.size
-            layers.append(Layer(**parts))
-        return tuple(layers)
-
-    @cached_property
     def plan(self) -> "Plan":
         """The garbling schedule: INV/EQW/EQ folded away, each step's outputs in contiguous slots."""
         return compile_plan(self)
@@ -230,25 +157,20 @@ class Circuit:
                                  f"got shape {x.shape}")
         batch = x.shape[0]
         packed = np.packbits(x.astype(np.uint8).T, axis=1, bitorder="little")  # [n_in, ceil(batch/8)]
-        w = np.zeros((self.n_wires, packed.shape[1]), np.uint8)
-        w[: self.n_inputs] = packed
-        for layer in self.layers:
-            if layer.and_ is not None:
-                a, b, o = layer.and_
-                w[o] = w[a] & w[b]
-            if layer.xor is not None:
-                a, b, o = layer.xor
-                w[o] = w[a] ^ w[b]
-            if layer.inv is not None:
-                a, o = layer.inv
-                w[o] = ~w[a]
-            if layer.eqw is not None:
-                a, o = layer.eqw
-                w[o] = w[a]
-            if layer.eq is not None:
-                c, o = layer.eq
-                w[o] = (0 - c)[:, None]
-        out = w[self.output_wires]
+        plan = self.plan
+        s = np.zeros((plan.n_slots, packed.shape[1]), np.uint8)  # the constant slot stays 0
+        s[: self.n_inputs] = packed
+        for step in plan.steps:
+            va, vb = s[step.a], s[step.b]
+            if step.is_and:
+                if step.flip_a is not None:
+                    va[step.flip_a] ^= 0xFF  # a folded INV: the wire is the complement
+                if step.flip_b is not None:
+                    vb[step.flip_b] ^= 0xFF
+                s[step.start: step.start + step.a.size] = va & vb
+            else:  # the complements of XOR inputs cancel into the output's flip
+                s[step.start: step.start + step.a.size] = va ^ vb
+        out = s[plan.out_slot] ^ (np.uint8(0) - plan.out_flip)[:, None]
         return np.unpackbits(out, axis=1, count=batch, bitorder="little").T.copy()
 
 

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import serial
+from typing import Sequence
+
+import gmpy2
+
 from .paillier import PaillierPublicKey, PaillierSecretKey
-from .paillier_array import _obj, check_key_id, parse_ciphertexts
+from .paillier_array import EncryptedArray, _obj, check_key_id, parse_ciphertexts
 from ..errors import EncodingError, ParameterError
 
-__all__ = ["PackedArray", "Packing", "decrypt_packed", "encrypt_packed"]
+__all__ = ["PackedArray", "Packing", "decrypt_packed", "encrypt_packed", "pack_encrypted"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,40 @@ def encrypt_packed(public: PaillierPublicKey, values, packing: Packing, *,
         plaintexts.append(m)
     cts = public.encrypt_raw(plaintexts, randomness)
     return PackedArray(public, _obj(cts, (len(cts),)), packing, len(shifted), 1)
+
+
+def pack_encrypted(enc: EncryptedArray, packing: Packing,
+                   add: Sequence[int] | None = None) -> "PackedArray":
+    """Pack values that are already encrypted, without the secret key: a :class:`PackedArray`
+    of weight 1 whose slot i holds ``v_i + offset + add_i``.
+
+    Horner's rule on the ciphertexts (``slot_bits`` squarings per slot); the
+    offsets and ``add`` (plain integers >= 0, e.g. masks that hide the values
+    from the key holder) enter as one fresh encryption per packed ciphertext,
+    which also re-randomises it. Nobody can check encrypted values: the caller
+    vouches that every ``v_i + add_i`` lies in the packing's range (a ``v_i``
+    may be negative when ``add_i`` lifts it); :func:`decrypt_packed` refuses a
+    slot that carried over, as far as it shows.
+    """
+    if not isinstance(enc, EncryptedArray) or enc.ciphertexts.ndim != 1 or enc.ciphertexts.size == 0:
+        raise ParameterError("pack_encrypted takes a non-empty 1-D EncryptedArray")
+    if enc.frac_bits != packing.frac_bits:
+        raise ParameterError(f"values with {enc.frac_bits} fractional bits cannot be packed as "
+                             f"Packing(frac_bits={packing.frac_bits})")
+    cts, public = list(enc.ciphertexts), enc.public
+    extra = [0] * len(cts) if add is None else [int(a) for a in add]
+    if len(extra) != len(cts) or any(a < 0 for a in extra):
+        raise ParameterError(f"add must be {len(cts)} integers >= 0")
+    n2, per, sb = public.n_squared, packing.slots(public), packing.slot_bits
+    out = []
+    for g in range(0, len(cts), per):
+        acc = cts[min(g + per, len(cts)) - 1]
+        for c in reversed(cts[g:min(g + per, len(cts)) - 1]):
+            acc = gmpy2.powmod(acc, 1 << sb, n2) * c % n2
+        plain = sum((packing.offset + a) << (sb * i) for i, a in enumerate(extra[g:g + per]))
+        (fresh,) = public.encrypt_raw([plain % public.n])
+        out.append(acc * fresh % n2)
+    return PackedArray(public, _obj(out, (len(out),)), packing, len(cts), 1)
 
 
 def decrypt_packed(secret: PaillierSecretKey, packed: "PackedArray") -> np.ndarray:

@@ -33,12 +33,32 @@ from typing import Any
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import ParameterError
+from ..errors import EncodingError, ParameterError
 from ..rand import PRG, derive_seed, random_seed
 from ..transport.stats import DEALER, MessageRecord
 from ..transport.wire import decode_frame, encode_frame
 from .base import Preprocessing, Shares, triple_shapes
 from .store import SealableMixin
+
+
+def correction_shapes(kind: str, *args: Any) -> list[tuple[int, ...]]:
+    """The shapes of the ``uint64`` arrays the dealer sends the last party for one request."""
+    if kind in ("mul", "matmul"):
+        return [triple_shapes(kind, *args)]  # type: ignore[arg-type]
+    if kind == "trunc":
+        return [tuple(args[0])] * 2  # type: ignore[arg-type]
+    if kind in ("binary", "dabit"):
+        return [tuple(args[0])]  # type: ignore[arg-type]
+    raise ParameterError(f"unknown preprocessing kind {kind!r}")
+
+
+def _check_correction(party: Any, tag: str, got: tuple[np.ndarray, ...],
+                      shapes: list[tuple[int, ...]]) -> None:
+    """A correction of another count, dtype or shape would be broadcast into a wrong product."""
+    if len(got) != len(shapes) or any(g.dtype != np.uint64 or g.shape != s for g, s in zip(got, shapes)):
+        seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
+        want = ", ".join(f"uint64{list(s)}" for s in shapes)
+        raise EncodingError(f"party {party.id}: the dealer sent {seen} under {tag!r}, expected {want}")
 
 
 class TrustedDealerWarning(UserWarning):
@@ -52,18 +72,23 @@ class TrustedDealerWarning(UserWarning):
 
 
 _MPC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# The library's own packages (siblings of mpc/, in a checkout and when installed), whose frames
+# are not the user's line: found by path, so that mpc imports neither protocols nor ml.
+_LIBRARY_DIRS = tuple(os.path.join(os.path.dirname(_MPC_DIR.rstrip(os.sep)), name) + os.sep
+                      for name in ("mpc", "protocols", "ml"))
 _THREADING = os.path.abspath(threading.__file__)
 
 
 def user_stacklevel() -> int:
     """``stacklevel`` for a ``warnings.warn`` made by this function's caller that points at the
-    first frame outside the ``mpc`` package (the user's line); if that frame is the thread
-    machinery (no user code on this thread), the outermost ``mpc`` frame instead."""
+    first frame outside the library's packages (``mpc``, ``protocols``, ``ml``: the user's line);
+    if that frame is the thread machinery (no user code on this thread), the outermost library
+    frame instead."""
     frame = sys._getframe(1)
     level, last = 1, 1
     while frame is not None:
         name = os.path.abspath(frame.f_code.co_filename)
-        if not name.startswith(_MPC_DIR):
+        if not name.startswith(_LIBRARY_DIRS):
             return last if name == _THREADING else level
         last = level
         frame, level = frame.f_back, level + 1
@@ -198,7 +223,9 @@ class DealerSource(SealableMixin, Preprocessing):
         self._k += 1
         corr: tuple[np.ndarray, ...] = ()
         if self._last:
-            corr = self._note(f"dealer/{kind}#{k}", self.dealer.correction(k, kind, *args))
+            tag = f"dealer/{kind}#{k}"
+            corr = self._note(tag, self.dealer.correction(k, kind, *args))
+            _check_correction(self.party, tag, corr, correction_shapes(kind, *args))
         return PRG(self._seed, k), k, corr
 
     def _triple(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> Shares:

@@ -83,7 +83,8 @@ def normalize_plan(plan: Any) -> Plan:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise ParameterError(f"{where}: expected (key, count)")
         key, count = item
-        if not isinstance(key, (list, tuple)) or not key or key[0] not in _ARITY:
+        if not isinstance(key, (list, tuple)) or not key or not isinstance(key[0], str) \
+                or key[0] not in _ARITY:
             raise ParameterError(f"{where}: the key must start with one of {sorted(_ARITY)}")
         kind, args = key[0], list(key[1:])
         if len(args) != len(_ARITY[kind]):
@@ -134,8 +135,10 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
             data = json.load(f)
     except FileNotFoundError:
         raise ParameterError(f"plan file {str(path)!r} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ParameterError(f"plan file {str(path)!r} is not JSON") from None
+    except OSError as exc:
+        raise ParameterError(f"plan file {str(path)!r} cannot be read: {type(exc).__name__}") from None
     return plan_from_json(data)
 
 

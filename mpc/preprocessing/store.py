@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from collections import defaultdict, deque
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
-from ..errors import EncodingError, ParameterError, PreprocessingExhausted
+from ..errors import ConciliumError, EncodingError, ParameterError, PreprocessingExhausted
+from ..fileio import private_file
 from .base import Preprocessing, Shares, triple_shapes
 
 _FORMAT = "concilium-preprocessing/1"
@@ -136,6 +139,8 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = No
     """Move the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
 
     The items leave ``source`` (so that they cannot also serve this session).
+    The file is written with mode 0600 under a temporary name, then renamed
+    over ``path`` (a link planted there is replaced, never followed).
     The file holds only this party's shares; with ``party`` it also records
     the party's id and the offline session, which :func:`load` checks.
     """
@@ -155,7 +160,7 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = No
         manifest["groups"].append({"key": _json_key(key), "count": len(items), "width": width, "id": g})
         total += len(items)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
-    with open(path, "wb") as fh:
+    with private_file(path, replace=True) as fh:  # 0600, never through a planted link
         np.savez(fh, **arrays)
     for items in source._store.values():
         items.clear()
@@ -195,13 +200,34 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
         raise ParameterError(f"{name!r} was already loaded once (it is now {used!r}): "
                              "preprocessing material must never serve two runs")
     try:
-        data = np.load(name, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise EncodingError(f"cannot read preprocessing file {name!r}: {exc}") from None
+        items, manifest = _read(name, party_id)
+    except ConciliumError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, IndexError,
+            NotImplementedError, RuntimeError, zlib.error,  # RuntimeError: "encrypted" member
+            zipfile.BadZipFile) as exc:  # a damaged zip, npy header or manifest
+        raise EncodingError(f"cannot read preprocessing file {name!r}: {type(exc).__name__}: "
+                            f"{str(exc)[:200]}") from None
+    if party is not None:
+        _same_batch(party, manifest, name)
+    if consume:  # claim the file only once it is known good (the rename is atomic)
+        try:
+            os.rename(name, used)
+        except FileNotFoundError:
+            raise ParameterError(f"{name!r} was loaded by someone else meanwhile: preprocessing "
+                                 "material must never serve two runs") from None
+    return StoredSource(items)
+
+
+def _read(name: str, party_id: int | None) -> tuple[dict[tuple[Any, ...], list[Shares]], dict[str, Any]]:
+    """The items and manifest of the file ``name``, checked against each other."""
+    data = np.load(name, allow_pickle=False)
     with data:
         if "manifest" not in data.files:
             raise EncodingError(f"{name!r} is not a preprocessing file (no manifest)")
         manifest = json.loads(bytes(data["manifest"]).decode())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("groups"), list):
+            raise EncodingError(f"{name!r}: the manifest is not a preprocessing manifest")
         if manifest.get("format") != _FORMAT:
             raise EncodingError(f"{name!r} has format {manifest.get('format')!r}, expected {_FORMAT!r}")
         if party_id is not None and manifest.get("party") not in (None, party_id):
@@ -218,15 +244,7 @@ def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | Non
                 raise EncodingError(f"{name!r}: group {grp['id']} ({_describe(key)}) does not match "
                                     "its manifest")
             items[key] = [tuple(c[i] for c in cols) for i in range(grp["count"])]
-    if party is not None:
-        _same_batch(party, manifest, name)
-    if consume:  # claim the file only once it is known good (the rename is atomic)
-        try:
-            os.rename(name, used)
-        except FileNotFoundError:
-            raise ParameterError(f"{name!r} was loaded by someone else meanwhile: preprocessing "
-                                 "material must never serve two runs") from None
-    return StoredSource(items)
+    return items, manifest
 
 
 def _same_batch(party: Any, manifest: dict[str, Any], name: str) -> None:

@@ -34,8 +34,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import EncodingError, ParameterError
+from ..errors import ParameterError
 from ..rand import PRG, random_seed
+from .seeded import read_seed_message
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 # masks that gather the even bits of a word into its low half
@@ -268,17 +269,8 @@ def share_binary(party: Any, value: Any = None, owner: int = 0) -> BinaryTensor:
         raise ParameterError(f"owner {owner} out of range: parties are 0..{party.n - 1}")
     tag = party.fresh("share_binary")
     if party.id != owner:
-        arrays = party.recv(owner, tag)
-        if (len(arrays) != 2 or arrays[0].dtype != np.uint8 or arrays[0].shape != (16,)
-                or arrays[1].ndim != 1 or arrays[1].dtype.kind not in "iu" or arrays[1].size > 32
-                or (arrays[1].size and arrays[1].min() < 0)):
-            raise EncodingError(f"party {party.id}: malformed binary share from party {owner} under "
-                                f"{tag!r} (expected a uint8[16] seed and a shape of at most 32 sizes)")
-        shape = tuple(int(s) for s in arrays[1])
-        if int(np.prod(shape, dtype=object)) > party.limits.max_frame_bytes // 8:
-            raise EncodingError(f"party {party.id}: binary share of shape {shape} from party {owner} "
-                                "is too large")
-        return BinaryTensor(party, PRG(arrays[0].tobytes()).uint64(shape))
+        seed, shape, _ = read_seed_message(party, owner, tag, party.recv(owner, tag), frac_bits=False)
+        return BinaryTensor(party, PRG(seed).uint64(shape))
     if value is None:
         raise ParameterError(f"party {party.id} owns this input but passed None")
     mine = _as_words(value).copy()

@@ -6,7 +6,8 @@ point ``x_i``. Any ``t`` shares determine ``f(0) = s`` by Lagrange interpolation
 any ``t - 1`` shares are uniformly random and independent of ``s`` (perfect
 privacy) [Sha79].
 
-Two backends, chosen by the size of the prime:
+Two backends, chosen by the size of the prime (the field arithmetic is
+:mod:`mpc.arith.field`):
 
 * ``p < 2^31`` (default :data:`MERSENNE31` = 2^31 - 1): numpy ``uint64`` arrays.
   Products of two field elements stay below 2^62, and matrix products (sharing is
@@ -28,6 +29,7 @@ from __future__ import annotations
 import gmpy2
 import numpy as np
 
+from ..arith.field import is_small, lagrange, matmul_mod, vandermonde
 from ..errors import EncodingError, IntegrityError, ParameterError
 from ..rand import PRG
 
@@ -38,10 +40,6 @@ MERSENNE61 = (1 << 61) - 1
 MERSENNE127 = (1 << 127) - 1
 """2^127 - 1 (gmpy2 backend)."""
 
-_NUMPY_PRIME_LIMIT = 1 << 31  # below it, a product of two elements fits in uint64
-_LIMB = 16
-_LIMB_MASK = np.uint64((1 << _LIMB) - 1)
-_MAX_INNER = 1 << 20  # (2^16)^2 * 2^20 < 2^53: float64 partial sums stay exact
 
 
 def _check_prime(prime: int) -> int:
@@ -51,14 +49,10 @@ def _check_prime(prime: int) -> int:
     return prime
 
 
-def _small(prime: int) -> bool:
-    return prime < _NUMPY_PRIME_LIMIT
-
-
 def _as_field(values: np.ndarray | int | list, prime: int, what: str) -> np.ndarray:
     """Validate ``values`` as elements of [0, p) in the backend's representation."""
     arr = np.asarray(values)
-    if _small(prime):
+    if is_small(prime):
         if arr.dtype == object:
             flat = [int(v) for v in arr.reshape(-1)]
             if any(not 0 <= v < prime for v in flat):
@@ -79,53 +73,6 @@ def _as_field(values: np.ndarray | int | list, prime: int, what: str) -> np.ndar
     return out.reshape(arr.shape)
 
 
-def _mulmod(a: np.ndarray, b: np.ndarray | int, prime: int) -> np.ndarray:
-    if _small(prime):
-        return (a * np.uint64(b) if isinstance(b, int) else a * b) % np.uint64(prime)
-    return (a * b) % prime
-
-
-def _matmul_mod(a: np.ndarray, b: np.ndarray, prime: int) -> np.ndarray:
-    """Exact ``a @ b mod p`` (numpy matmul broadcasting) for reduced operands."""
-    if not _small(prime):
-        return np.matmul(a, b) % prime
-    p = np.uint64(prime)
-    k = a.shape[-1]
-    if k > _MAX_INNER:
-        out = _matmul_mod(a[..., :_MAX_INNER], b[..., :_MAX_INNER, :], prime)
-        rest = _matmul_mod(a[..., _MAX_INNER:], b[..., _MAX_INNER:, :], prime)
-        return (out + rest) % p
-    a_lo = (a & _LIMB_MASK).astype(np.float64)
-    a_hi = (a >> np.uint64(_LIMB)).astype(np.float64)
-    b_lo = (b & _LIMB_MASK).astype(np.float64)
-    b_hi = (b >> np.uint64(_LIMB)).astype(np.float64)
-    hh = np.matmul(a_hi, b_hi).astype(np.uint64) % p
-    mid = (np.matmul(a_hi, b_lo).astype(np.uint64) + np.matmul(a_lo, b_hi).astype(np.uint64)) % p
-    ll = np.matmul(a_lo, b_lo).astype(np.uint64) % p
-    # hh * (2^32 mod p) < 2^62, mid * 2^16 < 2^47: the sum stays below 2^63.
-    return (hh * np.uint64((1 << 32) % prime) + mid * np.uint64(1 << _LIMB) + ll) % p
-
-
-def _powmod(a: np.ndarray, e: int, prime: int) -> np.ndarray:
-    """Elementwise ``a^e mod p`` by square-and-multiply (vectorised)."""
-    if not _small(prime):
-        return np.vectorize(lambda v: gmpy2.powmod(v, e, prime), otypes=[object])(a)
-    result = np.ones_like(a)
-    base = a.copy()
-    while e:
-        if e & 1:
-            result = _mulmod(result, base, prime)
-        base = _mulmod(base, base, prime)
-        e >>= 1
-    return result
-
-
-def _inverse(a: np.ndarray, prime: int) -> np.ndarray:
-    if not _small(prime):
-        return np.vectorize(lambda v: gmpy2.invert(v, prime), otypes=[object])(a)
-    return _powmod(a, prime - 2, prime)  # Fermat: a^(p-2) = a^-1
-
-
 def _points(xs: np.ndarray | list[int], prime: int) -> np.ndarray:
     """Validate evaluation points: distinct and non-zero modulo p."""
     arr = np.asarray(xs)
@@ -143,7 +90,7 @@ def _points(xs: np.ndarray | list[int], prime: int) -> np.ndarray:
 
 def _points_batch(xs: np.ndarray, prime: int) -> np.ndarray:
     """Validate rows of evaluation points (m, k): each row distinct and non-zero mod p."""
-    if not _small(prime) or xs.dtype == object:
+    if not is_small(prime) or xs.dtype == object:
         rows = [_points(row, prime) for row in xs]
         return np.stack(rows) if rows else np.empty(xs.shape, dtype=object)
     if xs.dtype.kind not in "iu":
@@ -154,19 +101,6 @@ def _points_batch(xs: np.ndarray, prime: int) -> np.ndarray:
     if (ordered[:, 1:] == ordered[:, :-1]).any():
         raise ParameterError("evaluation points must be distinct")
     return xs.astype(np.uint64)
-
-
-def _vandermonde(xs: np.ndarray, t: int, prime: int) -> np.ndarray:
-    """``V[i, j] = x_i^j mod p`` for j < t, by doubling (log t vector products)."""
-    if not _small(prime):
-        return np.array([[gmpy2.powmod(x, j, prime) for j in range(t)] for x in xs],
-                        dtype=object).reshape(len(xs), t)
-    v = np.ones((len(xs), 1), dtype=np.uint64)
-    power = xs.reshape(-1, 1)  # x^width
-    while v.shape[1] < t:
-        v = np.concatenate([v, _mulmod(v, power, prime)], axis=1)
-        power = _mulmod(power, power, prime)
-    return v[:, :t]
 
 
 def split(secret: np.ndarray | int, threshold: int, n: int | None = None, *,
@@ -211,12 +145,12 @@ def split(secret: np.ndarray | int, threshold: int, n: int | None = None, *,
     prg = prg or PRG.fresh()
     coeffs = _random_elements(prg, prime, (t - 1, flat.shape[1]))
     poly = np.concatenate([flat, coeffs], axis=0)  # row j: coefficient of x^j
-    shares = _matmul_mod(_vandermonde(points, t, prime), poly, prime)
+    shares = matmul_mod(vandermonde(points, t, prime), poly, prime)
     return shares.reshape((len(points), *shape))
 
 
 def _random_elements(prg: PRG, prime: int, shape: tuple[int, ...]) -> np.ndarray:
-    if _small(prime):
+    if is_small(prime):
         return prg.integers_below(prime, shape)
     count = int(np.prod(shape, dtype=np.int64))
     nbytes = (prime.bit_length() + 7) // 8 + 16  # 128 extra bits: bias below 2^-128
@@ -235,25 +169,7 @@ def lagrange_coefficients(xs: np.ndarray | list[int], at: int = 0, *,
     """
     prime = _check_prime(prime)
     points = _points(xs, prime)
-    return _lagrange(points.reshape(1, -1), int(at) % prime, prime)[0]
-
-
-def _lagrange(points: np.ndarray, at: int, prime: int) -> np.ndarray:
-    """Batched Lagrange coefficients for rows of points (m, k), at one point."""
-    m, k = points.shape
-    p = np.uint64(prime) if _small(prime) else prime
-    one = np.ones((m, k), dtype=points.dtype) if _small(prime) else np.full((m, k), gmpy2.mpz(1), dtype=object)
-    num, den = one.copy(), one.copy()
-    at_minus = (at + p - points) % p  # at - x_j
-    for j in range(k):
-        xj = points[:, j:j + 1]
-        diff = (points + p - xj) % p  # x_i - x_j (zero on the diagonal)
-        diff[:, j] = 1
-        fac = np.repeat(at_minus[:, j:j + 1], k, axis=1)
-        fac[:, j] = 1
-        num = _mulmod(num, fac, prime)
-        den = _mulmod(den, diff, prime)
-    return _mulmod(num, _inverse(den, prime), prime)
+    return lagrange(points.reshape(1, -1), int(at) % prime, prime)[0]
 
 
 def reconstruct(xs: np.ndarray | list[int], shares: np.ndarray, threshold: int, *,
@@ -299,7 +215,7 @@ def reconstruct_many(xs: np.ndarray, shares: np.ndarray, threshold: int, *,
     out_shape = (m, *shares.shape[2:])
     result = np.empty((m, vals.shape[2]), dtype=vals.dtype)
     if m:
-        if _small(prime):
+        if is_small(prime):
             bases, inverse = np.unique(pts[:, :t], axis=0, return_inverse=True)
             inverse = inverse.reshape(-1)
         else:
@@ -309,10 +225,10 @@ def reconstruct_many(xs: np.ndarray, shares: np.ndarray, threshold: int, *,
             bases = np.empty((len(keyed), t), dtype=object)
             for key, g in keyed.items():
                 bases[g] = [gmpy2.mpz(v) for v in key]
-        lams = _lagrange(bases, 0, prime)  # (groups, t)
+        lams = lagrange(bases, 0, prime)  # (groups, t)
         for g in range(bases.shape[0]):
             idx = np.flatnonzero(inverse == g)
-            result[idx] = _matmul_mod(lams[g].reshape(1, 1, t), vals[idx, :t, :], prime)[:, 0, :]
+            result[idx] = matmul_mod(lams[g].reshape(1, 1, t), vals[idx, :t, :], prime)[:, 0, :]
     if check and k > t:
         _check_consistent(pts, vals, t, prime)
     return result.reshape(out_shape)
@@ -322,8 +238,8 @@ def _check_consistent(pts: np.ndarray, vals: np.ndarray, t: int, prime: int) -> 
     for i in range(pts.shape[0]):
         base = pts[i, :t].reshape(1, -1)
         for j in range(t, pts.shape[1]):
-            lam = _lagrange(base, int(pts[i, j]), prime)
-            pred = _matmul_mod(lam, vals[i, :t, :], prime)[0]
+            lam = lagrange(base, int(pts[i, j]), prime)
+            pred = matmul_mod(lam, vals[i, :t, :], prime)[0]
             if not np.array_equal(pred, vals[i, j]):
                 raise IntegrityError("Shamir shares are inconsistent (not on one polynomial)")
 
@@ -336,7 +252,7 @@ def element_bits(prime: int) -> int:
 def encode_bytes(data: np.ndarray | bytes, prime: int = MERSENNE31) -> np.ndarray:
     """Cut byte strings ``(..., L)`` into field elements ``(..., ceil(8L / w))``, w = bits(p) - 1."""
     prime = _check_prime(prime)
-    if not _small(prime):
+    if not is_small(prime):
         raise ParameterError("encode_bytes needs a prime below 2^31; share an integer directly")
     arr = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else np.asarray(data)
     if arr.dtype != np.uint8:
@@ -352,7 +268,7 @@ def encode_bytes(data: np.ndarray | bytes, prime: int = MERSENNE31) -> np.ndarra
 def decode_bytes(elements: np.ndarray, nbytes: int, prime: int = MERSENNE31) -> np.ndarray:
     """Inverse of :func:`encode_bytes`: field elements ``(..., m)`` to bytes ``(..., nbytes)``."""
     prime = _check_prime(prime)
-    if not _small(prime):
+    if not is_small(prime):
         raise ParameterError("decode_bytes needs a prime below 2^31")
     w = element_bits(prime)
     arr = np.asarray(elements, dtype=np.uint64)

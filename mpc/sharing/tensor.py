@@ -36,6 +36,7 @@ from ..errors import EncodingError, ParameterError
 from ..rand import PRG, random_seed
 from . import bounds
 from .beaver import beaver_product
+from .seeded import read_seed_message
 from .truncation import truncate, truncate_each
 
 
@@ -594,15 +595,9 @@ def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[
                   np.asarray([frac_bits], dtype=np.uint8))
 
 
-def _from_seed_message(party: Any, owner: int, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
-    if len(arrays) != 3 or arrays[0].dtype != np.uint8 or arrays[0].size != 16:
-        raise ParameterError(f"party {party.id}: malformed share message from party {owner}")
-    shape = tuple(int(s) for s in arrays[1])
-    size = int(np.prod(shape, dtype=object))
-    if size > party.limits.max_frame_bytes // 8:
-        raise ParameterError(f"party {party.id}: share of shape {shape} from party {owner} is too large")
-    share = PRG(arrays[0].tobytes()).uint64(shape)
-    return SharedTensor(party, share, int(arrays[2][0]))
+def _from_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
+    seed, shape, frac = read_seed_message(party, owner, tag, arrays, frac_bits=True)
+    return SharedTensor(party, PRG(seed).uint64(shape), frac)
 
 
 def _declared_bound(party: Any, bound: Any, frac: int) -> float:
@@ -673,7 +668,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
     tag = party.fresh("share")
     bound_tag = party.fresh("share/bound") if _is_auto(bound) else None
     if party.id != owner:
-        out = _from_seed_message(party, owner, party.recv(owner, tag))
+        out = _from_seed_message(party, owner, tag, party.recv(owner, tag))
         out.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), out.frac_bits)
                      if bound_tag else _declared_bound(party, bound, out.frac_bits))
         return out
@@ -711,7 +706,7 @@ def share_all(party: Any, value: Any, *, integer: bool = False,
         if owner == party.id:
             out.append(SharedTensor(party, mine, frac, declared))
         else:
-            t = _from_seed_message(party, owner, party.recv(owner, tag))
+            t = _from_seed_message(party, owner, tag, party.recv(owner, tag))
             t.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), t.frac_bits)
                        if bound_tag else _declared_bound(party, bound, t.frac_bits))
             out.append(t)

@@ -31,6 +31,11 @@ from .wire import DEFAULT_LIMITS, SESSION_BYTES, WireLimits
 HANDSHAKE_SECONDS = 10.0
 #: Handshakes of accepted connections running at once; more connections are closed at once.
 MAX_PENDING_HANDSHAKES = 32
+#: Of those, from one source address (at least one more than the peers that may share it).
+MAX_PENDING_PER_ADDRESS = 4
+#: An accepted connection must send its first TLS bytes within this many seconds: a silent
+#: stranger holds a slot that long, not :data:`HANDSHAKE_SECONDS`.
+FIRST_BYTES_SECONDS = 2.0
 
 HELLO = struct.Struct("<8sBII8s32s")
 HELLO_MAGIC = b"CCHELLO\0"
@@ -112,10 +117,32 @@ def _check_hello(data: bytes, expect_id: int, n_nodes: int, session: bytes, dige
                              "(program name or frac_bits differ)")
 
 
+def _ip(text: str) -> str:
+    """An address as compared: IPv4-mapped IPv6 as IPv4, no zone."""
+    text = text.split("%")[0]
+    return text[7:] if text.startswith("::ffff:") and "." in text else text
+
+
+def peer_addresses(hosts: list[str]) -> set[str] | None:
+    """The addresses the ``hosts`` resolve to; None (unknown: accept any) if one does not resolve
+    or is a wildcard."""
+    out: set[str] = set()
+    for host in hosts:
+        if host in ("", "0.0.0.0", "::", "*"):  # noqa: S104 - a wildcard tells nothing
+            return None
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            return None
+        out.update(_ip(str(info[4][0])) for info in infos)
+    return out
+
+
 def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session: bytes,
             digest: bytes = bytes(32), timeout: float = 30.0, limits: WireLimits = DEFAULT_LIMITS,
             digest_peers: set[int] | None = None,
-            names: Mapping[int, str] | None = None) -> TcpEndpoint:
+            names: Mapping[int, str] | None = None,
+            peer_addresses_only: bool = True) -> TcpEndpoint:
     """Connect node ``me`` to every other node; return its endpoint.
 
     Parameters
@@ -135,6 +162,13 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
     timeout:
         Seconds to establish every connection (peers may start in any order
         within it), then the close timeout.
+    peer_addresses_only:
+        Accept connections only from the addresses the nodes that dial us
+        resolve to (where every one resolves; behind NAT, turn it off). The
+        certificate check holds either way; this keeps strangers from holding
+        handshake slots, as do the per-address limit
+        (:data:`MAX_PENDING_PER_ADDRESS`) and the deadline for a connection's
+        first bytes (:data:`FIRST_BYTES_SECONDS`).
     """
     if me not in nodes:
         raise ParameterError(f"node {me} is not in the session")
@@ -190,10 +224,19 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
             raise TransportError(f"{who} cannot listen on port {node.port}: {exc.strerror}") from None
         listener.listen(len(higher) + 8)
         pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
+        per_address: dict[str, int] = {}
+        per_limit = max(MAX_PENDING_PER_ADDRESS, len(higher) + 1)
+        allowed = peer_addresses([nodes[j].host for j in higher]) if peer_addresses_only else None
         mismatch = threading.Event()
 
         def handshake(sock: socket.socket, addr: Any) -> None:
             try:
+                sock.settimeout(min(FIRST_BYTES_SECONDS, max(timeout, 0.1)))
+                try:
+                    if not sock.recv(1, socket.MSG_PEEK):
+                        raise ConnectionError("closed before its first bytes")
+                except socket.timeout:
+                    raise TransportError(f"sent nothing within {FIRST_BYTES_SECONDS:g} s") from None
                 setup(sock, True, None, min(HANDSHAKE_SECONDS, max(timeout, 1.0)))
             except _Mismatch as exc:  # an authenticated party of another session/program
                 sock.close()
@@ -203,6 +246,8 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                 refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate, or silence
                 sock.close()
             finally:
+                with lock:
+                    per_address[_ip(addr[0])] -= 1
                 pending.release()
 
         def accept_all() -> None:
@@ -219,7 +264,22 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
                     continue
                 except OSError:
                     return
+                source = _ip(addr[0])
+                if allowed is not None and source not in allowed:
+                    refused.append(f"{addr[0]}: not the address of a node that dials party {me}")
+                    sock.close()
+                    continue
+                with lock:
+                    busy = per_address.get(source, 0) >= per_limit
+                    if not busy:
+                        per_address[source] = per_address.get(source, 0) + 1
+                if busy:
+                    refused.append(f"{addr[0]}: {per_limit} handshakes from this address already pending")
+                    sock.close()
+                    continue
                 if not pending.acquire(blocking=False):
+                    with lock:
+                        per_address[source] -= 1
                     refused.append(f"{addr[0]}: {MAX_PENDING_HANDSHAKES} handshakes already pending")
                     sock.close()
                     continue
@@ -285,4 +345,5 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         extra = f"; refused connections: {refused}" if refused else ""
         absent = ", ".join(label[j] for j in missing)
         raise PeerTimeout(f"{who}: {absent} did not connect within {timeout:g} s{extra}")
-    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused)
+    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused,
+                       names=dict(names or {}))

@@ -85,6 +85,8 @@ def _parse_request(arrays: tuple[np.ndarray, ...]) -> tuple[str, tuple[Any, ...]
             raise ParameterError(f"dealer request for a {kind} product of shape {result}: above "
                                  f"{MAX_DEALER_ELEMENTS} elements")
     if kind == "trunc":
+        if len(shapes[1]) != 1:
+            raise ParameterError("malformed dealer request for 'trunc': one fractional-bit count")
         f = shapes[1][0]
         if not 0 < f < 64:
             raise ParameterError(f"dealer request with fractional bits {f}")
@@ -112,8 +114,12 @@ class RemoteDealer:
         self._seed: bytes | None = None
 
     def _recv(self, tag: str) -> tuple[np.ndarray, ...]:
-        raw = self.endpoint.recv_frame(self.node, self.timeout, f"{tag!r} from the dealer")
-        frame = decode_frame(raw, session=self.session)
+        raw = self.endpoint.recv_frame(self.node, self.timeout, repr(tag))
+        try:
+            frame = decode_frame(raw, session=self.session)
+        except EncodingError as exc:
+            raise EncodingError(f"party {self.endpoint.id}: bad frame from the dealer (node "
+                                f"{self.node}) while waiting for {tag!r}: {exc}") from None
         if frame.tag != tag:
             raise ProtocolError(f"expected {tag!r} from the dealer but received {frame.tag!r}")
         return frame.arrays
@@ -174,7 +180,11 @@ def serve_dealer(config: cfgmod.SessionConfig | str | os.PathLike[str], *, key: 
                 if last in endpoint.finished_peers():
                     break
                 raise
-            frame = decode_frame(raw, session=session)
+            try:
+                frame = decode_frame(raw, session=session)
+            except EncodingError as exc:
+                raise EncodingError(f"dealer: bad frame from party {last} while waiting for "
+                                    f"request #{served}: {exc}") from None
             if frame.tag != f"dealer/request#{served}":
                 raise ProtocolError(f"dealer expected request #{served}, got {frame.tag!r}")
             kind, args = _parse_request(frame.arrays)

@@ -20,7 +20,10 @@ Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
 under a per-connection lock) and queues ciphertext; one I/O thread per
 endpoint moves bytes between the sockets and the BIOs, decrypts, and files
 whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
-two parties exchanging large arrays cannot deadlock.
+two parties exchanging large arrays cannot deadlock. Receiving is bounded:
+once ``limits.max_queued_bytes`` of a peer's frames wait in its FIFO, the I/O
+thread stops reading that peer until the program receives (backpressure; the
+excess waits in the peer's own buffers).
 
 Failures are per peer and sticky: a peer that disconnects, aborts, sends a
 malformed record or fails TLS integrity makes every later ``recv_frame`` from
@@ -86,6 +89,9 @@ class _Conn:
         self.body_pos = 0
         self.body_len = 0
         self.kind = DATA
+        self.queued = 0       # bytes of frames filed and not yet received by the program
+        self.paused = False   # queued reached limits.max_queued_bytes: the peer is not read
+        self.resume = False   # the program caught up: the I/O thread reads on
         if leftover:
             inc.write(leftover)
 
@@ -94,8 +100,11 @@ class TcpEndpoint:
     """One party's connections to every other node of the session."""
 
     def __init__(self, me: int, conns: dict[int, _Conn], *, limits: WireLimits = DEFAULT_LIMITS,
-                 close_timeout: float = 30.0, refused: list[str] | None = None) -> None:
+                 close_timeout: float = 30.0, refused: list[str] | None = None,
+                 names: dict[int, str] | None = None) -> None:
+        """``names``: how errors name a node (e.g. ``{3: "the dealer"}``); default ``party j``."""
         self.id = me
+        self.names = dict(names or {})
         self.limits = limits
         self.close_timeout = close_timeout
         self.refused = list(refused or [])
@@ -110,6 +119,10 @@ class TcpEndpoint:
         self._thread = threading.Thread(target=self._io_loop, name=f"tcp-io-{me}", daemon=True)
         self._thread.start()
 
+    def name(self, p: int) -> str:
+        """How errors name node ``p``: ``party p``, or its name from ``names``."""
+        return self.names.get(p, f"party {p}")
+
     # -- the channel interface -----------------------------------------------------
     def send_frame(self, to: int, frame: bytes) -> int:
         """Encrypt and queue ``frame`` for node ``to``; return its ciphertext bytes."""
@@ -117,9 +130,9 @@ class TcpEndpoint:
         if len(frame) > self.limits.max_frame_bytes:
             raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
         if c.error is not None:
-            raise type(c.error)(f"party {self.id} cannot send {_describe(frame)}to party {to}: {c.error}")
+            raise type(c.error)(f"{self.name(self.id)} cannot send {_describe(frame)}to {self.name(to)}: {c.error}")
         if c.bye_sent or self._closed:
-            raise TransportError(f"party {self.id} already closed its connection to party {to}")
+            raise TransportError(f"{self.name(self.id)} already closed its connection to {self.name(to)}")
         return self._write(c, DATA, frame)
 
     def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes:
@@ -128,14 +141,20 @@ class TcpEndpoint:
         try:
             kind, value = c.frames.get(timeout=timeout)
         except queue.Empty:
-            raise PeerTimeout(f"party {self.id} waited {timeout:g} s for {what or 'a message'} "
-                              f"from party {frm}") from None
+            raise PeerTimeout(f"{self.name(self.id)} waited {timeout:g} s for {what or 'a message'} "
+                              f"from {self.name(frm)}") from None
         if kind == "frame":
+            with c.lock:
+                c.queued -= len(value)
+                if c.paused and c.queued < self.limits.max_queued_bytes:
+                    c.paused, c.resume = False, True
+            if c.resume:
+                self._wake()
             return value
         c.frames.put((kind, value))  # sticky: every later receive fails the same way
-        waiting = f" while party {self.id} waited for {what or 'a message'}"
+        waiting = f" while {self.name(self.id)} waited for {what or 'a message'}"
         if kind == "bye":
-            raise TransportError(f"party {frm} finished and closed its connection{waiting}")
+            raise TransportError(f"{self.name(frm)} finished and closed its connection{waiting}")
         exc = value
         raise type(exc)(f"{exc}{waiting}")
 
@@ -167,6 +186,11 @@ class TcpEndpoint:
             except TransportError:
                 pass
         self._closed = True
+        for c in self._conns.values():  # read on to the goodbyes, past frames never received
+            with c.lock:
+                if c.paused:
+                    c.paused, c.resume = False, True
+        self._wake()
         deadline = time.monotonic() + self.close_timeout
         while time.monotonic() < deadline:
             if all((c.error is not None or c.bye_received) and not c.out for c in self._conns.values()):
@@ -195,7 +219,7 @@ class TcpEndpoint:
     def _conn(self, p: int) -> _Conn:
         c = self._conns.get(p)
         if c is None:
-            raise ParameterError(f"party {self.id} has no connection to node {p!r}")
+            raise ParameterError(f"{self.name(self.id)} has no connection to node {p!r}")
         return c
 
     def _write(self, c: _Conn, kind: int, body: bytes | memoryview) -> int:
@@ -218,7 +242,7 @@ class TcpEndpoint:
                     try:
                         c.obj.write(piece)
                     except ssl.SSLError as exc:
-                        raise TransportError(f"party {self.id}: the TLS session with party {c.peer} "
+                        raise TransportError(f"{self.name(self.id)}: the TLS session with {self.name(c.peer)} "
                                              f"failed ({exc.reason or exc})") from None
                     data = c.outbio.read()
                     if data:
@@ -270,6 +294,9 @@ class TcpEndpoint:
         try:
             while not self._stop:
                 for c in self._conns.values():
+                    if c.resume and not c.closed:  # frames already decrypted or buffered by TLS
+                        c.resume = False
+                        self._feed(c, b"")
                     if c.closed:
                         if c.events:
                             try:
@@ -278,9 +305,14 @@ class TcpEndpoint:
                                 pass
                             c.events = 0
                         continue
-                    want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+                    want = (0 if c.paused else selectors.EVENT_READ) | (selectors.EVENT_WRITE if c.out else 0)
                     if want != c.events:
-                        sel.modify(c.sock, want, c)
+                        if not want:
+                            sel.unregister(c.sock)
+                        elif c.events:
+                            sel.modify(c.sock, want, c)
+                        else:
+                            sel.register(c.sock, want, c)
                         c.events = want
                 for key, mask in sel.select(timeout=0.5):
                     if key.data is None:
@@ -315,20 +347,22 @@ class TcpEndpoint:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
+            self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
 
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
         for _ in range(64):  # bounded, so writes to other peers are not starved
+            if c.paused:
+                return
             try:
                 n = c.sock.recv_into(view)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._fail(c, TransportError(f"party {c.peer} disconnected ({exc.strerror or exc})"))
+                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
                 return
             if n == 0:
-                self._fail(c, TransportError(f"party {c.peer} disconnected"))
+                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected"))
                 return
             c.received += n
             self._feed(c, view[:n])
@@ -346,15 +380,18 @@ class TcpEndpoint:
                 if pending:
                     c.out.append(memoryview(pending))
         except ssl.SSLZeroReturnError:
-            self._fail(c, TransportError(f"party {c.peer} closed the TLS session"))
+            self._fail(c, TransportError(f"{self.name(c.peer)} closed the TLS session"))
         except ssl.SSLError:
-            self._fail(c, IntegrityError(f"TLS integrity failure on the connection to party {c.peer}"))
+            self._fail(c, IntegrityError(f"TLS integrity failure on the connection to {self.name(c.peer)}"))
         except (EncodingError, ProtocolAbort) as exc:
             self._fail(c, exc)
 
     def _decrypt(self, c: _Conn) -> None:
         """Decrypt everything available into the current record; file whole records."""
         while not c.closed:
+            if c.body is None and c.head_pos == 0 and c.queued >= self.limits.max_queued_bytes:
+                c.paused = True  # backpressure: the rest waits in TLS and the sockets
+                return
             if c.body is None:
                 target = memoryview(c.head)[c.head_pos:]
             else:
@@ -381,10 +418,10 @@ class TcpEndpoint:
         kind, length = RECORD.unpack(c.head)
         limit = {DATA: self.limits.max_frame_bytes, BYE: 0, ABORT: MAX_REASON}.get(kind)
         if limit is None:
-            raise EncodingError(f"party {c.peer} sent a record of unknown kind {kind}")
+            raise EncodingError(f"{self.name(c.peer)} sent a record of unknown kind {kind}")
         if length > limit:
             what = "frame" if kind == DATA else "control record"
-            raise EncodingError(f"party {c.peer} announced an oversized {what} of {length} bytes "
+            raise EncodingError(f"{self.name(c.peer)} announced an oversized {what} of {length} bytes "
                                 f"(limit {limit}); refused before reading it")
         c.kind = kind
         # Reserved only after the limit check, and not filled: the OS commits its pages
@@ -399,7 +436,8 @@ class TcpEndpoint:
         assert body is not None  # noqa: S101 - internal invariant, set by _start_record
         if kind == DATA:
             if c.bye_received:
-                raise EncodingError(f"party {c.peer} sent data after saying goodbye")
+                raise EncodingError(f"{self.name(c.peer)} sent data after saying goodbye")
+            c.queued += len(body)
             c.frames.put(("frame", memoryview(body).toreadonly()))
         elif kind == BYE:
             c.bye_received = True
@@ -407,7 +445,7 @@ class TcpEndpoint:
         else:
             reason = bytes(body).decode("utf-8", "replace")
             reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
-            raise ProtocolAbort(f"party {c.peer} aborted: {reason}")
+            raise ProtocolAbort(f"{self.name(c.peer)} aborted: {reason}")
 
 
 def _describe(frame: bytes) -> str:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..errors import ParameterError
+from ..fileio import private_file
 
 CERT_DAYS = 3650
 
@@ -71,7 +72,7 @@ def new_identity(party: int | str, out_dir: str | os.PathLike[str], *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = out / f"{name}.key", out / f"{name}.crt"
-    if not overwrite and (key_path.exists() or cert_path.exists()):
+    if not overwrite and (os.path.lexists(key_path) or os.path.lexists(cert_path)):
         raise ParameterError(f"{key_path} or {cert_path} already exists; refusing to overwrite a key")
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Concilium"),
@@ -86,13 +87,13 @@ def new_identity(party: int | str, out_dir: str | os.PathLike[str], *,
             .sign(key, hashes.SHA256()))
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    if overwrite and (key_path.is_symlink() or key_path.exists()):
-        key_path.unlink()  # a fresh file: never the old one's permissions, never a link's target
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "wb") as f:
+    # Fresh files under temporary names, then moved into place: never the old file's
+    # permissions, never a planted link's target (a dangling one included).
+    with private_file(key_path, replace=overwrite) as f:
         f.write(pem_key)
     pem_cert = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path.write_bytes(pem_cert)
+    with private_file(cert_path, replace=overwrite, mode=0o644) as f:
+        f.write(pem_cert)
     return IdentityFiles(key_path, cert_path, fingerprint(pem_cert))
 
 

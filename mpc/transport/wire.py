@@ -27,11 +27,12 @@ MAGIC = b"CC"
 VERSION = 1
 SESSION_BYTES = 8
 _HEAD = struct.Struct("<2sBB8sIHH")
-#: Rounds a received frame may announce: far beyond any protocol, with room left in the
-#: u32 field, so that a receiver's clock (the largest round seen, plus one, at most 2^31)
-#: can always be sent on (encoding accepts the whole u32 range).
+#: Rounds live in [0, MAX_ROUND), for sending and receiving alike. A received round r moves
+#: the receiver's clock to r + 1, the round of its next frame: so a frame may announce at most
+#: MAX_ROUND - 2, and a peer cannot make an honest receiver's next frame unsendable.
 MAX_ROUND = 2**31
-#: Largest extent of one array dimension (a zero-sized array could otherwise announce any).
+#: Largest extent of one array dimension, and of the product of the non-zero ones (a
+#: zero-sized array could otherwise announce any shape, and numpy cannot reshape to it).
 MAX_DIM = 2**40
 _ARRAY_HEAD = struct.Struct("<BB")
 
@@ -45,12 +46,21 @@ _CODE = {dt: i for i, dt in enumerate(DTYPES)}
 
 @dataclass(frozen=True)
 class WireLimits:
-    """Bounds enforced on every decoded frame."""
+    """Bounds enforced on every decoded frame, and on what a peer's message may make us do.
+
+    ``max_share_elements`` caps the elements a peer may announce in one share
+    message (expanded locally from a 16-byte seed, :mod:`mpc.sharing.seeded`);
+    ``max_queued_bytes`` caps the bytes of frames that arrived from one peer
+    and wait to be received (over TCP the peer is then not read until the
+    program catches up: backpressure, not an error).
+    """
 
     max_frame_bytes: int = 1 << 31
     max_arrays: int = 64
     max_ndim: int = 8
     max_tag_bytes: int = 256
+    max_share_elements: int = 1 << 24
+    max_queued_bytes: int = 1 << 28
 
 
 DEFAULT_LIMITS = WireLimits()
@@ -81,8 +91,8 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
         raise EncodingError(f"{len(arrays)} arrays in one frame (limit {limits.max_arrays})")
     if len(session) != SESSION_BYTES:
         raise EncodingError("session id must be 8 bytes")
-    if not 0 <= round < 2**32:
-        raise EncodingError(f"round {round} does not fit the frame's 32-bit field")
+    if not 0 <= round < MAX_ROUND:
+        raise EncodingError(f"round {round} is beyond the round limit (2^31)")
     parts: list[bytes | memoryview] = [b""]
     meta = [tag_bytes]
     for a in arrays:
@@ -120,8 +130,9 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
         raise EncodingError("frame belongs to another session")
     if tag_len > limits.max_tag_bytes or n_arrays > limits.max_arrays:
         raise EncodingError("frame header exceeds the tag or array-count limit")
-    if rnd >= MAX_ROUND:
-        raise EncodingError(f"frame announces round {rnd}, beyond any protocol (limit 2^31)")
+    if rnd + 1 >= MAX_ROUND:
+        raise EncodingError(f"frame announces round {rnd}: the receiver's next round would pass "
+                            "the round limit (2^31)")
     pos = _HEAD.size
     if pos + tag_len > n:
         raise EncodingError("truncated frame: tag cut short")
@@ -146,12 +157,15 @@ def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
         pos += 8 * ndim
         if any(s > MAX_DIM for s in shape):
             raise EncodingError(f"frame {tag!r}: shape {shape} has a dimension above 2^40")
-        count = 1
+        count = extent = 1
         for s in shape:
             count *= s
+            extent *= max(s, 1)
         nbytes = count * DTYPES[code].itemsize
         if nbytes > limits.max_frame_bytes:
             raise EncodingError(f"frame {tag!r}: array of shape {shape} exceeds the size limit")
+        if extent > MAX_DIM:  # (0, 2^40, 2^40) holds nothing, but numpy cannot even shape it
+            raise EncodingError(f"frame {tag!r}: shape {shape} spans more than 2^40 elements")
         specs.append((DTYPES[code], shape, nbytes))
     need = pos + sum(s[2] for s in specs)
     if need != n:

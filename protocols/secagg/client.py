@@ -37,6 +37,7 @@ from typing import Callable
 
 import numpy as np
 
+from mpc.arith.field import VandermondeCache
 from mpc.errors import IntegrityError, ParameterError, ProtocolAbort
 from mpc.rand import PRG, random_seed
 
@@ -44,7 +45,7 @@ from . import messages as msg
 from .config import SecAggConfig
 from .crypto import (KeyPair, MaskExpander, agree, decrypt_share, encrypt_share,
                      encryption_key, mask_seed)
-from .sharing import ELEMS, SEED_ELEMS, VandermondeCache, pack_secrets, share_secrets
+from .sharing import ELEMS, SEED_ELEMS, pack_secrets, share_secrets
 
 Agreement = Callable[[str, int, int, bytes, bytes], bytes]
 """``agreement(kind, u, v, secret, peer_public)``: the X25519 value of client u's
@@ -126,7 +127,8 @@ def advertise_keys(client: Client, message: tuple, what: str) -> tuple[np.ndarra
 def _take_keys(client: Client, ids: np.ndarray, keys: np.ndarray, what: str) -> None:
     """Check the neighbours' ids and public keys and keep them."""
     config = client.config
-    if ids.size and (np.any(np.diff(ids) <= 0) or ids[0] < 0 or ids[-1] >= config.n
+    # compared pairwise, not by np.diff: a difference of int64 ids can wrap
+    if ids.size and (np.any(ids[1:] <= ids[:-1]) or ids[0] < 0 or ids[-1] >= config.n
                      or np.any(ids == client.id)):
         raise ProtocolAbort(f"{what}: neighbour ids must be sorted, unique, other clients")
     t = config.threshold

@@ -148,6 +148,8 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
                 f"dropout and {corruption:.0%} corruption bound; omit degree to let it be chosen")
         choice = choice or GraphChoice(n, k, 0, 1.0, 1.0)
     if threshold is not None:
+        if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, np.integer)):
+            raise ParameterError(f"threshold (the Shamir threshold t) must be an integer, got {threshold!r}")
         holders = choice.k + 1
         check_majority(int(threshold), choice.k)
         privacy, correctness = failure_bounds(n, choice.k, int(threshold), dropout, corruption)

@@ -81,6 +81,8 @@ class Round:
                                 f"{_name(client.stage)!r}")
         client.stage += 1
         what = f"client {client.id}, round {self.name!r}"
+        if self.index:
+            what += f": the server's {ROUNDS[self.index - 1].reply_tag!r} message"
         return msg.check(message, self.down, what), what
 
     def server_step(self, server: sv.Server, msgs: sv.Messages) -> Any:

@@ -9,16 +9,18 @@ are exactly those of :func:`mpc.sharing.shamir.split` at points ``x = id + 1``
 module only adds what SecAgg's scale needs:
 
 * the Vandermonde matrix of a holder set is public, so it can be cached and
-  reused by every client with the same holders (SecAgg's complete graph);
-* the evaluation is an exact modular matrix product (float64 GEMMs over
-  16-bit limbs), and the server computes the Lagrange coefficients of all
-  responder sets at once and combines all shares in one vectorised pass.
+  reused by every client with the same holders (SecAgg's complete graph,
+  :class:`mpc.arith.field.VandermondeCache`);
+* the server computes the Lagrange coefficients of all responder sets at once
+  (:func:`mpc.arith.field.lagrange`) and combines all shares in one
+  vectorised pass.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mpc.arith.field import VandermondeCache, lagrange, matmul_mod, vandermonde
 from mpc.errors import EncodingError, IntegrityError, ParameterError
 from mpc.rand import PRG
 from mpc.sharing import shamir
@@ -27,51 +29,6 @@ PRIME = shamir.MERSENNE31
 SEED_ELEMS = 5  # 16 bytes in 30-bit elements
 KEY_ELEMS = 9   # 32 bytes in 30-bit elements
 ELEMS = SEED_ELEMS + KEY_ELEMS
-_P = np.uint64(PRIME)
-_TWO32 = np.uint64((1 << 32) % PRIME)
-
-
-def _limbs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = a.astype(np.uint64)
-    return (a >> np.uint64(16)).astype(np.float64), (a & np.uint64(0xFFFF)).astype(np.float64)
-
-
-def modmatmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact ``a @ b mod p`` for entries in [0, 2^31) and inner size below 2^20."""
-    if a.shape[-1] >= 1 << 20:
-        raise ParameterError("inner dimension too large for exact float64 limbs")
-    a1, a0 = _limbs(a)
-    b1, b0 = _limbs(b)
-    hi = (a1 @ b1).astype(np.uint64) % _P
-    mid = ((a1 @ b0) + (a0 @ b1)).astype(np.uint64) % _P
-    lo = (a0 @ b0).astype(np.uint64) % _P
-    return (hi * _TWO32 % _P + (mid << np.uint64(16)) % _P + lo) % _P
-
-
-def vandermonde(points: np.ndarray, t: int) -> np.ndarray:
-    """``V[i, j] = x_i^j mod p`` for j < t (uint64)."""
-    x = np.asarray(points, dtype=np.uint64)
-    v = np.empty((x.size, t), dtype=np.uint64)
-    v[:, 0] = 1
-    for j in range(1, t):
-        v[:, j] = v[:, j - 1] * x % _P
-    return v
-
-
-class VandermondeCache:
-    """Public Vandermonde matrices by (holder set, threshold), shared by simulated clients."""
-
-    def __init__(self) -> None:
-        self._store: dict[tuple[bytes, int], np.ndarray] = {}
-
-    def get(self, points: np.ndarray, t: int) -> np.ndarray:
-        key = (np.asarray(points, dtype=np.int64).tobytes(), t)
-        v = self._store.get(key)
-        if v is None:
-            v = self._store[key] = vandermonde(points, t)
-        return v
-
-
 def pack_secrets(seed: bytes, key: bytes) -> np.ndarray:
     """(16-byte seed, 32-byte key) -> 14 field elements."""
     if len(seed) != 16 or len(key) != 32:
@@ -94,46 +51,11 @@ def share_secrets(secrets: np.ndarray, holders: np.ndarray, t: int, prg: PRG,
     if not 2 <= t <= h:
         raise ParameterError(f"threshold must be in [2, {h}] for {h} shareholders, got {t}")
     points = np.asarray(holders, dtype=np.int64) + 1
-    v = cache.get(points, t) if cache is not None else vandermonde(points, t)
+    v = cache.get(points, t, PRIME) if cache is not None else vandermonde(points, t, PRIME)
     coeffs = np.empty((t, secrets.size), dtype=np.uint64)
     coeffs[0] = secrets
     coeffs[1:] = prg.integers_below(PRIME, (t - 1, secrets.size))
-    return modmatmul(v, coeffs).astype(np.uint32)
-
-
-def _inverse(a: np.ndarray) -> np.ndarray:
-    """Elementwise a^(p-2) mod p (Fermat), vectorised square-and-multiply."""
-    result = np.ones_like(a)
-    base = a.copy()
-    e = PRIME - 2
-    while e:
-        if e & 1:
-            result = result * base % _P
-        base = base * base % _P
-        e >>= 1
-    return result
-
-
-def lagrange_at_zero(points: np.ndarray) -> np.ndarray:
-    """Lagrange coefficients at 0 for each row of distinct points ``(g, t)``: ``(g, t)`` uint64.
-
-    ``l_i = prod_{j != i} x_j / (x_j - x_i) mod p``: t vectorised steps over all rows.
-    """
-    x = np.asarray(points, dtype=np.uint64) % _P
-    g, t = x.shape
-    num = np.ones((g, t), dtype=np.uint64)
-    den = np.ones((g, t), dtype=np.uint64)
-    for j in range(t):
-        xj = x[:, j:j + 1]
-        diff = (xj + _P - x) % _P  # x_j - x_i
-        diff[:, j] = 1
-        fac = np.repeat(xj, t, axis=1)
-        fac[:, j] = 1
-        num = num * fac % _P
-        den = den * diff % _P
-    if np.any(den == 0):
-        raise IntegrityError("Shamir points are not distinct")
-    return num * _inverse(den) % _P
+    return matmul_mod(v, coeffs, PRIME).astype(np.uint32)
 
 
 def reconstruct(points: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -156,11 +78,11 @@ def reconstruct(points: np.ndarray, shares: np.ndarray) -> np.ndarray:
     if shares.size and int(shares.max()) >= PRIME:
         raise IntegrityError("a Shamir share is not a field element")
     groups, inverse = np.unique(points, axis=0, return_inverse=True)
-    lam = lagrange_at_zero(groups)[inverse.reshape(-1)]  # (m, t)
+    lam = lagrange(groups, 0, PRIME)[inverse.reshape(-1)]  # (m, t)
     out = np.zeros((m, c), dtype=np.uint64)
     for j in range(t):  # sum of t terms below 2^31 each: no overflow
-        out += lam[:, j:j + 1] * shares[:, j, :].astype(np.uint64) % _P
-    return out % _P
+        out += lam[:, j:j + 1] * shares[:, j, :].astype(np.uint64) % np.uint64(PRIME)
+    return out % np.uint64(PRIME)
 
 
 def decode_seeds(elements: np.ndarray) -> list[bytes]:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from mpc.arith.field import VandermondeCache
 from mpc.errors import ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed, random_seed
 
@@ -26,7 +27,6 @@ from .cost import SecAggCost
 from .crypto import agree
 from .rounds import MASKED, ROUNDS, Round
 from .server import Server
-from .sharing import VandermondeCache
 
 Tamper = Callable[[int, int, tuple], tuple]
 """``tamper(round, client, message) -> message``: test hook altering what a client sends."""
