@@ -35,7 +35,7 @@ from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterErr
                      PeerAborted, PeerDisconnected, PeerFailure, PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
                      TransportError, party_failure)
 from .preprocessing.source import PartyFactory, Source, resolve
-from .transcript.merge import merge
+from .transcript.merge import from_party, merge
 from .transcript.record import Transcript, from_records
 from .transport.stats import DEALER, Cost, MessageRecord
 from .transport.values import decode_value, encode_value
@@ -191,11 +191,7 @@ def _fill(outcome: PartyOutcome, party: Any, job: Job) -> None:
     outcome.phase_seconds = dict(party.phase_seconds)
     outcome.phase_clocks = list(party.phase_clocks)
     if job.record_transcript:
-        details = party.details or {}
-        mine = [(m, details.get(k)) for k, m in enumerate(party.log)
-                if m.sender == party.id or m.sender == DEALER]
-        outcome.transcript = from_records([m for m, _ in mine], job.n, details=[d for _, d in mine],
-                                          published=party.published or [], title=job.title)
+        outcome.transcript = from_party(party, title=job.title)
     if hasattr(party.endpoint, "bytes_on_socket"):
         outcome.socket_bytes = party.endpoint.bytes_on_socket()
 
