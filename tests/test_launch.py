@@ -19,6 +19,7 @@ from mpc.errors import (PartyError, PeerAborted, PeerDisconnected, PeerFailure, 
 from mpc.launch import PartyOutcome, root_failure
 from mpc.preprocessing.source import Source, resolve
 from mpc.runner import default_preprocessing
+from mpc.transcript import from_parties
 from mpc.transport.wire import encode_frame
 
 
@@ -137,3 +138,19 @@ def test_a_source_object_prepares_and_reports():
 def test_a_factory_cannot_travel_to_party_processes():
     with pytest.raises(mpc.ParameterError, match="preprocessing 'dealer', 'ot', 'he' or None"):
         run_local(_kind, 2, preprocessing=lambda n: None)
+
+
+def test_the_launchers_transcript_is_from_parties_of_the_same_run():
+    seen = []
+
+    def prog(party):
+        seen.append(party)
+        x = mpc.share(party, np.arange(3.0) if party.id == 0 else None, owner=0)
+        party.publish("opened", x.reveal())
+        return (x * x).reveal()
+
+    res = mpc.run(prog, 3, transcript=True)
+    parties = sorted(seen, key=lambda p: p.id)
+    again = from_parties(parties, outputs=res.outputs, cost=res.cost, title=res.transcript.title)
+    assert again.to_dict() == res.transcript.to_dict()
+    assert any(m.record.sender == -1 for m in again.messages)   # the dealer's messages too
