@@ -116,11 +116,12 @@ def _kind(party):
 
 
 def test_default_preprocessing_is_a_scoped_public_hook():
-    assert mpc.run(_kind, 2).outputs == ["DealerSource"] * 2
-    with default_preprocessing("ot"):
-        assert mpc.run(_kind, 2).outputs == ["OTSource"] * 2
-        assert mpc.run(_kind, 2, preprocessing=None).outputs == ["NoneType"] * 2   # asked for: kept
-    assert mpc.run(_kind, 2).outputs == ["DealerSource"] * 2
+    with default_preprocessing("dealer"):     # whatever the session chose (--preprocessing=ot)
+        assert mpc.run(_kind, 2).outputs == ["DealerSource"] * 2
+        with default_preprocessing("ot"):
+            assert mpc.run(_kind, 2).outputs == ["OTSource"] * 2
+            assert mpc.run(_kind, 2, preprocessing=None).outputs == ["NoneType"] * 2   # asked for: kept
+        assert mpc.run(_kind, 2).outputs == ["DealerSource"] * 2
 
 
 def test_a_source_object_prepares_and_reports():
