@@ -347,7 +347,7 @@ def _preprocessing_files(folder: Path) -> Decoder:
 
 
 def _dealer_requests() -> Decoder:
-    from mpc.transport.remote_dealer import _parse_request, _request_arrays
+    from mpc.preprocessing.remote_dealer import _parse_request, _request_arrays
 
     def decode(data: bytes) -> None:
         _parse_request(decode_frame(data, session=SESSION).arrays)

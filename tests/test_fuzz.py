@@ -81,7 +81,7 @@ def test_malformed_dealer_requests_and_run_results_are_documented_errors():
     # found by the fuzzer: an empty fractional-bit array (IndexError); a result with a
     # dtype string numpy parses as a record (SyntaxError), bad base64, a missing key
     from mpc.errors import ParameterError
-    from mpc.transport.remote_dealer import _parse_request
+    from mpc.preprocessing.remote_dealer import _parse_request
     from mpc.transport.values import decode_value
 
     trunc = np.frombuffer(b"trunc", np.uint8)
