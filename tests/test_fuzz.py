@@ -28,7 +28,7 @@ def test_every_decoder_is_fuzzed(by_name):
 def test_decoder_raises_only_documented_errors(by_name, name):
     dec = by_name[name]
     for seed in dec.seeds:                       # the seeds are valid (an ABORT record aborts)
-        assert run_case(dec, seed) in (None, "ProtocolAbort"), name
+        assert run_case(dec, seed) in (None, "PeerAborted"), name
 
     @settings(max_examples=25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
