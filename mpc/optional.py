@@ -9,6 +9,7 @@ extra     package         used by
 ========  ==============  ==================================
 progress  tqdm            ``ml.federated.train(progress=True)`` (else a plain line)
 plot      matplotlib      ``ml.federated.History.plot``
+onnx      onnx            ``ml.inference.from_onnx`` (onnxruntime: tests, example)
 ========  ==============  ==================================
 """
 
