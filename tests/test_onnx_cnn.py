@@ -60,3 +60,16 @@ def test_square_cnn_agrees_with_onnxruntime_under_ckks(test_images):
     path = MODELS / "digits_cnn_square.onnx"
     res = ckks_predict(from_onnx(path), X, layout="batch", input_bound=1.0)
     assert np.array_equal(res.outputs, reference_labels(path, X))
+
+
+def test_example_answers_with_a_users_onnx_model(tmp_path):
+    """``python examples/private_inference.py --model FILE.onnx`` prints its agreement with onnxruntime."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(MODELS.parent / "private_inference.py"), "--model",
+                           str(MODELS / "digits_cnn_maxpool.onnx")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for parties in (2, 3):
+        assert f"[secret sharing, {parties} parties] agreement: 100.0% of 450 predictions" in proc.stdout
+    assert "CKKS: skipped" in proc.stdout
