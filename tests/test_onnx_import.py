@@ -105,12 +105,14 @@ def conv_chain(tail="Flatten", bn=False, **attrs):
     return model(nodes, inits, (2, 7, 7), (n_out,)), (2, 7, 7)
 
 
-def pool_chain(op, **attrs):
+def pool_chain(op, relu=False, **attrs):
     r = rng(3)
-    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node(op, ["c"], ["p"], **attrs),
+    act = [helper.make_node("Relu", ["c0"], ["c"])] if relu else []
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c0" if relu else "c"]), *act,
+             helper.make_node(op, ["c"], ["p"], **attrs),
              helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("Gemm", ["f", "W2"], ["y"], transB=1)]
-    probe_nodes = nodes[:3]
-    probe_nodes[2] = helper.make_node("Flatten", ["p"], ["y"])
+    probe_nodes = nodes[:-1]
+    probe_nodes[-1] = helper.make_node("Flatten", ["p"], ["y"])
     inits = [init("W", r.normal(size=(2, 1, 3, 3)) * 0.5)]
     width = run_ort(model(probe_nodes, inits, (1, 8, 8), ()), np.zeros((1, 1, 8, 8))).shape[1]
     inits.append(init("W2", r.normal(size=(4, width)) * 0.3))
@@ -209,6 +211,7 @@ CASES = {
     "averagepool-stride-1": lambda: pool_chain("AveragePool", kernel_shape=[3, 3]),
     "maxpool": lambda: pool_chain("MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
     "maxpool-3-stride-2": lambda: pool_chain("MaxPool", kernel_shape=[3, 3], strides=[2, 2]),
+    "relu-maxpool": lambda: pool_chain("MaxPool", relu=True, kernel_shape=[2, 2], strides=[2, 2]),
     "globalaveragepool": lambda: pool_chain("GlobalAveragePool"),
     "reshape-identity-dropout": reshapes,
     "square-mul-pow": squares,
@@ -270,6 +273,11 @@ def test_conv_attributes_match_onnxruntime(stride, pad, kh, kw, channels, size, 
     m = model(nodes, inits, (channels, size, size), ())
     X = r.normal(size=(3, channels, size, size)).astype(np.float32).astype(np.float64)
     assert np.allclose(from_onnx(m).forward(X), run_ort(m, X), atol=1e-4, rtol=1e-4)
+
+
+def test_relu_before_max_pooling_runs_after_it():
+    m, _ = CASES["relu-maxpool"]()
+    assert [a.split()[0] for a in from_onnx(m).architecture()[:3]] == ["Conv2d", "MaxPool2d", "relu"]
 
 
 def test_path_bytes_and_to_network_read_the_same_model(tmp_path):

@@ -27,6 +27,8 @@ and constants):
   ``BatchNormalization`` (inference) -> elementwise affine maps folded into
   the neighbouring ``Dense``/``Conv2d`` (into the layer before when they
   follow it directly, else into the next one), never a layer of their own;
+* ``Relu`` then ``MaxPool`` run as ``MaxPool`` then ``Relu`` (the same values,
+  the ReLU's secure comparisons on size^2 times fewer values);
 * ``Identity``, ``Dropout`` (inference) -> nothing; nodes whose inputs are all
   constants are evaluated once (``onnx.reference``) and become constants.
 
@@ -186,7 +188,13 @@ class _Chain:
         elif self.pending is not None:
             self.pending = self._pending_through(layer, where)
         shape = layer.out_shape(self.shape)
-        self.layers.append(layer)
+        last = self.layers[-1] if self.layers else None
+        if isinstance(layer, MaxPool2d) and isinstance(last, Activation) and last.function == "relu":
+            # relu then max = max then relu (both monotone): the comparisons of the ReLU run on
+            # the pooled values only, size^2 times fewer
+            self.layers[-1:] = [layer, last]
+        else:
+            self.layers.append(layer)
         self.after_linear = isinstance(layer, (Dense, Conv2d))
         self.shape = shape
 
