@@ -315,8 +315,8 @@ def test_unsupported_operator_is_named_with_its_node():
     nodes = [helper.make_node("Gemm", ["x", "W"], ["g"]), helper.make_node("LeakyRelu", ["g"], ["y"], name="act1")]
     m = model(nodes, [init("W", np.ones((6, 3)))], (6,), (3,))
     refused(m, "LeakyRelu", "'act1'", "supported operators")
-    other = helper.make_node("LinearClassifier", ["x"], ["y"], domain="ai.onnx.ml", name="lin")
-    refused(model([other], [], (6,), (3,)), "LinearClassifier", "'lin'", "ai.onnx.ml")
+    other = helper.make_node("TreeEnsembleClassifier", ["x"], ["l", "y"], domain="ai.onnx.ml", name="trees")
+    refused(model([other], [], (6,), (3,)), "TreeEnsembleClassifier", "'trees'", "ai.onnx.ml")
 
 
 def test_unsupported_attributes_are_named():
@@ -383,3 +383,35 @@ def test_not_a_model_is_a_parameter_error(tmp_path):
         from_onnx(b"\x00not onnx\xff" * 3)
     with pytest.raises(ParameterError, match="path, bytes or an onnx.ModelProto"):
         from_onnx(42)
+
+
+def test_outputs_are_chosen_and_a_label_branch_is_left_out():
+    r = rng(13)
+    nodes = [helper.make_node("Cast", ["x"], ["xc"], to=TensorProto.FLOAT),
+             helper.make_node("Gemm", ["xc", "W"], ["g"]), helper.make_node("Softmax", ["g"], ["y"]),
+             helper.make_node("Identity", ["y"], ["p"]),
+             helper.make_node("ArgMax", ["y"], ["label"], axis=1, keepdims=0), helper.make_node("Relu", ["g"], ["other"])]
+    graph = helper.make_graph(
+        nodes, "outs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+         helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 4])],
+        [init("W", r.normal(size=(6, 4)))])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    X = inputs((6,))
+    net = from_onnx(m)  # the only float output, p; ArgMax (unsupported) is not on its path
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, proba = session.run(None, {"x": X.astype(np.float32)})
+    assert np.allclose(net.predict_proba(X), proba, atol=1e-5) and np.array_equal(net.predict(X), label)
+    m.graph.output.append(helper.make_tensor_value_info("other", TensorProto.FLOAT, ["N", 4]))
+    refused(m, "2 float outputs", "output=")
+    assert np.allclose(from_onnx(m, output="other").forward(X), session_other(m, X), atol=1e-4)
+    with pytest.raises(UnsupportedModelError, match="ArgMax"):
+        from_onnx(m, output="label")
+    m.graph.node[0].attribute[0].i = TensorProto.INT32
+    with pytest.raises(UnsupportedModelError, match="Cast.*float or double"):
+        from_onnx(m, output="p")
+
+
+def session_other(m, X):
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["other"], {"x": X.astype(np.float32)})[0]

@@ -29,8 +29,13 @@ and constants):
   follow it directly, else into the next one), never a layer of their own;
 * ``Relu`` then ``MaxPool`` run as ``MaxPool`` then ``Relu`` (the same values,
   the ReLU's secure comparisons on size^2 times fewer values);
-* ``Identity``, ``Dropout`` (inference) -> nothing; nodes whose inputs are all
+* ``Identity``, ``Dropout`` (inference), ``Cast`` to float -> nothing; nodes whose inputs are all
   constants are evaluated once (``onnx.reference``) and become constants.
+
+scikit-learn exports (skl2onnx) add ``ai.onnx.ml`` operators, read by
+:mod:`ml.inference.onnx_ml`. With several outputs the only float one is
+imported (or ``output=``); nodes that only feed other outputs (a label
+branch) are left out.
 
 Anything else raises :class:`~ml.inference.layers.UnsupportedModelError`
 naming the operator and its node: no model is ever imported wrongly. The
@@ -59,7 +64,7 @@ ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Pow")
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Softmax", "Conv",
                  "AveragePool", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape", "BatchNormalization",
-                 "Identity", "Dropout")
+                 "Identity", "Dropout", "Cast")
 
 
 def _onnx() -> Any:
@@ -155,7 +160,7 @@ class _Chain:
             return None
         return self.const(node, index, what, where)
 
-    def take_live(self, node: Any, where: str) -> int:
+    def take_live(self, node: Any, where: str, after_head: bool = False) -> int:
         """Position of the computed input of ``node``; refuses branches and joins."""
         computed = [i for i, n in enumerate(node.input) if n and n not in self.consts]
         for i in computed:
@@ -170,14 +175,14 @@ class _Chain:
         if len(computed) != 1:
             raise UnsupportedModelError(f"{where} combines {len(computed)} computed tensors; only chains "
                                         "with constant second operands are supported")
-        if self.head_node is not None:
+        if self.head_node is not None and not after_head:
             raise UnsupportedModelError(f"{where} follows {self.head_node}; Softmax (and a Sigmoid head) "
                                         "are supported only as the last operator")
         return computed[0]
 
-    def set_live(self, node: Any, shape: tuple[int, ...]) -> None:
+    def set_live(self, node: Any, shape: tuple[int, ...], output: int = 0) -> None:
         self.used.add(self.live)
-        self.live = node.output[0]
+        self.live = node.output[output]
         self.shape = shape
 
     # -- layers -------------------------------------------------------------------------------
@@ -245,12 +250,10 @@ class _Chain:
             f"{self.pending_from} is an elementwise constant operation that cannot be folded into a "
             f"convolution or dense layer: {where} comes between it and the next one")
 
-    def finish(self, graph: Any, name: str) -> Network:
-        outputs = [o.name for o in graph.output]
-        if outputs != [self.live]:
-            raise UnsupportedModelError(
-                f"the graph's outputs {outputs} must be exactly the end of the chain ({self.live!r}); models "
-                "with several outputs (e.g. a label and probabilities) are not supported")
+    def finish(self, output: str, name: str) -> Network:
+        if output != self.live:
+            raise UnsupportedModelError(f"the output {output!r} is not the end of the chain of operators "
+                                        f"({self.live!r})")
         if self.pending is not None and not (np.all(self.pending[0] == 1.0) and np.all(self.pending[1] == 0.0)):
             raise UnsupportedModelError(
                 f"{self.pending_from} is an elementwise constant operation after the last dense or convolution "
@@ -261,7 +264,7 @@ class _Chain:
             raise UnsupportedModelError(f"the model outputs shape {self.shape} per example; private "
                                         "inference needs a vector of scores (add a Flatten)")
         if self.shape == (1,):
-            if self.head_node is not None:
+            if self.head_node is not None and self.head != "sigmoid":
                 raise UnsupportedModelError(f"{self.head_node} is over a single score")
             self.head = "sigmoid"
             last = self.layers[-1]
@@ -560,10 +563,40 @@ def _opset(model: Any) -> int:
     return int(version)
 
 
-def from_onnx(source: Any, *, name: str | None = None) -> Network:
+def _output(graph: Any, output: str | None) -> str:
+    """The output to import: ``output``, else the graph's only float output."""
+    names = [o.name for o in graph.output]
+    if output is not None:
+        if output not in names:
+            raise ParameterError(f"the model has no output {output!r}; its outputs: {', '.join(names)}")
+        return output
+    floats = [o.name for o in graph.output if o.type.HasField("tensor_type")
+              and o.type.tensor_type.elem_type in FLOAT_TYPES]
+    if len(floats) != 1:
+        raise UnsupportedModelError(f"the model has {len(floats)} float outputs among {', '.join(names)}; "
+                                    "choose the scores or probabilities with output=")
+    return floats[0]
+
+
+def _needed(graph: Any, output: str) -> list[tuple[int, Any]]:
+    """The nodes ``output`` depends on, with their positions, in graph order (a label branch beside
+    it is left out)."""
+    wanted, keep = {output}, []
+    for index in range(len(graph.node) - 1, -1, -1):
+        node = graph.node[index]
+        if wanted.intersection(node.output):
+            keep.append((index, node))
+            wanted.update(n for n in node.input if n)
+    return keep[::-1]
+
+
+def from_onnx(source: Any, *, output: str | None = None, name: str | None = None) -> Network:
     """The private-inference :class:`Network` of an ONNX model (see the module docstring).
 
     ``source``: a file path, the serialized model (bytes) or an ``onnx.ModelProto``.
+    ``output``: the output to compute (default: the only float output; the
+    nodes of other outputs, e.g. a label beside probabilities, are left out:
+    the private label is the argmax of these scores).
 
     Raises
     ------
@@ -579,26 +612,35 @@ def from_onnx(source: Any, *, name: str | None = None) -> Network:
     onnx = _onnx()
     model = load_model(source)
     _opset(model)
+    from .onnx_ml import ML_HANDLERS  # the scikit-learn converters' operators (skl2onnx)
+
     graph = model.graph
     chain = _Chain(onnx, graph)
     handlers = _handlers()
-    nodes = list(graph.node)
-    for index, node in enumerate(nodes):
+    target = _output(graph, output)
+    nodes = _needed(graph, target)
+    for index, node in nodes:
         where = _describe(node, index)
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and not (node.domain == "ai.onnx.ml" and node.op_type in ML_HANDLERS):
             raise UnsupportedModelError(f"{where} (domain {node.domain!r}) is not supported; supported "
-                                        f"operators (ai.onnx): {', '.join(SUPPORTED_OPS)}")
+                                        f"operators (ai.onnx): {', '.join(SUPPORTED_OPS)}; (ai.onnx.ml): "
+                                        f"{', '.join(ML_HANDLERS)}")
         if node.op_type == "Constant" or (node.input and all(n in chain.consts for n in node.input if n)):
             _fold_constant(chain, node, where)
             continue
-        if node.op_type not in SUPPORTED_OPS:
+        if node.op_type not in SUPPORTED_OPS and node.domain != "ai.onnx.ml":
             raise UnsupportedModelError(f"{where} is not supported; supported operators: "
                                         f"{', '.join(SUPPORTED_OPS)}")
         if node.op_type in ELEMENTWISE:
             _attrs(onnx, node, {}, where)
             _elementwise(chain, node, where)
             continue
-        pos = chain.take_live(node, where)
+        if node.domain == "ai.onnx.ml":
+            chain.take_live(node, where, after_head=node.op_type == "Normalizer")
+            out = ML_HANDLERS[node.op_type](chain, onnx, node, where)
+            chain.set_live(node, chain.shape, out)
+            continue
+        pos = chain.take_live(node, where, after_head=node.op_type in ("Identity", "Cast"))
         if node.op_type == "MatMul":
             if pos != 0:
                 raise UnsupportedModelError(f"{where}: a constant times the computed tensor is not supported")
@@ -613,14 +655,15 @@ def from_onnx(source: Any, *, name: str | None = None) -> Network:
                 raise UnsupportedModelError(f"{where}: only square (N, C, H, H) inputs are supported, got "
                                             f"(N, {chain.shape})")
             chain.emit(AvgPool2d(chain.shape[1]), where)
-        elif node.op_type == "Identity":
-            pass
+        elif node.op_type in ("Identity", "Cast"):
+            if int(_attrs(onnx, node, {"to": 1, "saturate": 1}, where)["to"]) not in FLOAT_TYPES:
+                raise UnsupportedModelError(f"{where}: only casts to float or double are supported")
         else:
             if pos != 0:
                 raise UnsupportedModelError(f"{where}: the computed tensor must be its first input")
             handlers[node.op_type](chain, onnx, node, where)
         chain.set_live(node, chain.shape)
-    return chain.finish(graph, name or graph.name or "onnx")
+    return chain.finish(target, name or graph.name or "onnx")
 
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "SUPPORTED_OPS", "UnsupportedModelError", "from_onnx", "load_model"]
