@@ -3,7 +3,8 @@
 * :mod:`ml.inference.layers` -- the private-inference form of a model (:class:`~ml.inference.layers.Network`)
   and its plaintext reference;
 * :mod:`ml.inference.convert` -- scikit-learn and :mod:`ml.models` models to that form;
-* :mod:`ml.inference.onnx_import` -- ONNX models to that form (:func:`from_onnx`, extra ``onnx``);
+* :mod:`ml.inference.onnx_import` -- ONNX models to that form (:func:`from_onnx`, extra ``onnx``),
+  with :mod:`~ml.inference.onnx_chain`, :mod:`~ml.inference.onnx_ops` and :mod:`~ml.inference.onnx_ml`;
 * :mod:`ml.inference.secure` -- inference on secret shares (weights and inputs shared);
 * :mod:`ml.inference.ckks` -- inference on CKKS-encrypted inputs with plaintext weights;
 * :mod:`ml.inference.train` -- square-activation MLPs for CKKS.

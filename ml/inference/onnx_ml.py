@@ -27,19 +27,20 @@ from typing import Any, Callable
 import numpy as np
 
 from .layers import Activation, UnsupportedModelError
-from .onnx_import import _attrs, _broadcast, _Chain, _dense
+from .onnx_chain import Chain
+from .onnx_ops import attrs, broadcast, dense
 
 
-def _scaler(chain: _Chain, onnx: Any, node: Any, where: str) -> int:
-    a = _attrs(onnx, node, {"offset": [0.0], "scale": [1.0]}, where)
-    offset = _broadcast(np.asarray(a["offset"], dtype=np.float64), chain.shape, where)
-    scale = _broadcast(np.asarray(a["scale"], dtype=np.float64), chain.shape, where)
+def _scaler(chain: Chain, onnx: Any, node: Any, where: str) -> int:
+    a = attrs(onnx, node, {"offset": [0.0], "scale": [1.0]}, where)
+    offset = broadcast(np.asarray(a["offset"], dtype=np.float64), chain.shape, where)
+    scale = broadcast(np.asarray(a["scale"], dtype=np.float64), chain.shape, where)
     chain.affine(scale, -offset * scale, where)
     return 0
 
 
-def _linear_classifier(chain: _Chain, onnx: Any, node: Any, where: str) -> int:
-    a = _attrs(onnx, node, {"coefficients": [], "intercepts": [], "multi_class": 0, "post_transform": "NONE",
+def _linear_classifier(chain: Chain, onnx: Any, node: Any, where: str) -> int:
+    a = attrs(onnx, node, {"coefficients": [], "intercepts": [], "multi_class": 0, "post_transform": "NONE",
                             "classlabels_ints": [], "classlabels_strings": []}, where)
     if len(chain.shape) != 1:
         raise UnsupportedModelError(f"{where} needs (N, d) inputs, got (N, {chain.shape})")
@@ -57,10 +58,10 @@ def _linear_classifier(chain: _Chain, onnx: Any, node: Any, where: str) -> int:
         raise UnsupportedModelError(f"{where}: {k} score columns for {labels} class labels is not supported")
     transform = a["post_transform"]
     if transform == "LOGISTIC" and k == 2 and np.array_equal(w[:, 0], -w[:, 1]) and b[0] == -b[1]:
-        _dense(chain, w[:, 1:], b[1:], where)   # scores (-z, z): probabilities (1 - p, p), p = sigmoid(z)
+        dense(chain, w[:, 1:], b[1:], where)   # scores (-z, z): probabilities (1 - p, p), p = sigmoid(z)
         chain.head, chain.head_node = "sigmoid", where
     elif transform in ("NONE", "SOFTMAX", "LOGISTIC"):
-        _dense(chain, w, b, where)
+        dense(chain, w, b, where)
         if transform == "SOFTMAX":
             chain.head, chain.head_node = "softmax", where
         elif transform == "LOGISTIC":
@@ -70,15 +71,15 @@ def _linear_classifier(chain: _Chain, onnx: Any, node: Any, where: str) -> int:
     return 1  # the scores output; output 0 is the label
 
 
-def _normalizer(chain: _Chain, onnx: Any, node: Any, where: str) -> int:
-    a = _attrs(onnx, node, {"norm": "MAX"}, where)
+def _normalizer(chain: Chain, onnx: Any, node: Any, where: str) -> int:
+    a = attrs(onnx, node, {"norm": "MAX"}, where)
     if a["norm"] == "L1" and chain.head == "softmax" and chain.head_node is not None:
         return 0  # softmax probabilities already sum to 1
     raise UnsupportedModelError(f"{where}: norm {a['norm']!r} here divides by a sum of computed values; "
                                 "supported only as L1 after a softmax")
 
 
-ML_HANDLERS: dict[str, Callable[[_Chain, Any, Any, str], int]] = {
+ML_HANDLERS: dict[str, Callable[[Chain, Any, Any, str], int]] = {
     "Scaler": _scaler, "LinearClassifier": _linear_classifier, "Normalizer": _normalizer}
 
 __all__ = ["ML_HANDLERS"]
