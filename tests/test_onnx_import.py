@@ -262,6 +262,16 @@ def test_operator_matches_onnxruntime_under_ckks(case):
     assert np.allclose(got, want, atol=1e-3, rtol=1e-3)
 
 
+def test_convolution_under_ckks_one_image_per_ciphertext():
+    """The vector layout: the convolution, pooling and dense layer as diagonal products on one ciphertext."""
+    from ml.inference.ckks import ckks_predict
+
+    m, shape = CASES["averagepool"]()
+    X = inputs(shape, n=2)
+    res = ckks_predict(from_onnx(m), X, layout="vector")
+    assert np.allclose(res.scores, run_ort(m, X), atol=1e-3, rtol=1e-3)
+
+
 @settings(max_examples=12, deadline=None)
 @given(stride=st.integers(1, 3), pad=st.integers(0, 2), kh=st.integers(1, 4), kw=st.integers(1, 4),
        channels=st.integers(1, 3), size=st.integers(5, 9), seed=st.integers(0, 2**16))
