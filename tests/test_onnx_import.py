@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 import mpc
 from ml.inference.convert import to_network
-from ml.inference.layers import UnsupportedModelError
+from ml.inference.layers import Conv2d, Dense, UnsupportedModelError
 from ml.inference.secure import secure_predict
 from mpc.errors import ParameterError
 from mpc.preprocessing.dealer import TrustedDealerWarning
@@ -288,6 +288,61 @@ def test_conv_attributes_match_onnxruntime(stride, pad, kh, kw, channels, size, 
 def test_relu_before_max_pooling_runs_after_it():
     m, _ = CASES["relu-maxpool"]()
     assert [a.split()[0] for a in from_onnx(m).architecture()[:3]] == ["Conv2d", "MaxPool2d", "relu"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(pre=st.sampled_from(["none", "bn", "scale", "shift"]), act=st.sampled_from(["Relu", "Tanh", "none"]),
+       pool=st.sampled_from(["MaxPool", "AveragePool", "none"]), post=st.sampled_from(["none", "bn", "affine"]),
+       pad=st.integers(0, 1), seed=st.integers(0, 2**16))
+def test_random_chains_import_exactly_or_are_refused(pre, act, pool, post, pad, seed):
+    """Chains of supported operators in random orders: equal to onnxruntime, or refused by name, never wrong."""
+    r = rng(seed)
+    c, nodes, inits, last = 2, [], [], "x"
+
+    def node(op, *inputs, **attrs):
+        nonlocal last
+        out = f"t{len(nodes)}"
+        nodes.append(helper.make_node(op, [last, *inputs], [out], name=f"n{len(nodes)}", **attrs))
+        last = out
+
+    def const(name, a):
+        inits.append(init(name, a))
+        return name
+
+    def bn(prefix, n):
+        node("BatchNormalization", const(f"{prefix}s", r.uniform(0.5, 2, n)), const(f"{prefix}b", r.normal(size=n)),
+             const(f"{prefix}m", r.normal(size=n)), const(f"{prefix}v", r.uniform(0.5, 2, n)))
+
+    if pre == "bn":
+        bn("p", c)
+    elif pre == "scale":
+        node("Mul", const("k", r.uniform(0.5, 2, (c, 1, 1))))
+    elif pre == "shift":
+        node("Sub", const("mu", r.normal(size=(c, 1, 1))))
+    node("Conv", const("W", r.normal(size=(3, c, 3, 3)) * 0.4), const("B", r.normal(size=3)), pads=[pad] * 4)
+    if post == "bn":
+        bn("q", 3)
+    elif post == "affine":
+        node("Mul", const("s", r.uniform(-2, 2, (3, 1, 1))))
+        node("Add", const("t", r.normal(size=(3, 1, 1))))
+    if act != "none":
+        node(act)
+    if pool != "none":
+        node(pool, kernel_shape=[2, 2], strides=[2, 2])
+    node("Flatten")
+    side = 6 + 2 * pad - 2
+    width = 3 * (side // 2 if pool != "none" else side) ** 2
+    node("Gemm", const("W2", r.normal(size=(width, 4)) * 0.3))
+    nodes[-1].output[0] = "y"
+    m = model(nodes, inits, (c, 6, 6), (4,))
+    X = r.normal(size=(4, c, 6, 6)).astype(np.float32).astype(np.float64)
+    try:
+        net = from_onnx(m)
+    except UnsupportedModelError as exc:  # only the one documented case: a shift before zero padding
+        assert pre in ("bn", "shift") and pad and "pads with zeros" in str(exc)
+        return
+    assert np.allclose(net.forward(X), run_ort(m, X), atol=1e-4, rtol=1e-4)
+    assert sum(isinstance(layer, (Dense, Conv2d)) for layer in net.layers) == 2  # every affine map folded
 
 
 def test_path_bytes_and_to_network_read_the_same_model(tmp_path):
