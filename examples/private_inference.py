@@ -134,7 +134,8 @@ def onnx_model(path: str, Xte, yte) -> None:
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
     X = Xte.reshape(-1, *feed.shape[1:]).astype(np.float32)
-    scores = session.run(None, {feed.name: X})[0]
+    outs = session.run(None, {feed.name: X})  # e.g. skl2onnx: a label, then probabilities
+    scores = next(o for o in outs if o.dtype.kind == "f" and o.ndim == 2)
     plain = scores.argmax(axis=1)  # a digits model: ten scores (or probabilities)
     print(f"== ONNX model {path}: " + "; ".join(net.architecture()))
     print(f"onnxruntime (plaintext reference): accuracy {np.mean(plain == yte):.1%}")
