@@ -53,6 +53,7 @@ def test_shipped_cnn_agrees_with_onnxruntime_on_shares(name, test_images):
             assert np.array_equal(got, want), (parties, np.flatnonzero(got != want))
 
 
+@pytest.mark.slow  # ~10-25 s: 512 ciphertext squares and ~9,000 scalar products, whatever the batch
 def test_square_cnn_agrees_with_onnxruntime_under_ckks(test_images):
     from ml.inference.ckks import ckks_predict
 
@@ -62,6 +63,7 @@ def test_square_cnn_agrees_with_onnxruntime_under_ckks(test_images):
     assert np.array_equal(res.outputs, reference_labels(path, X))
 
 
+@pytest.mark.slow
 def test_example_answers_with_a_users_onnx_model(tmp_path):
     """``python examples/private_inference.py --model FILE.onnx`` prints its agreement with onnxruntime."""
     import subprocess
