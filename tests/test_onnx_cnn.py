@@ -53,6 +53,15 @@ def test_shipped_cnn_agrees_with_onnxruntime_on_shares(name, test_images):
             assert np.array_equal(got, want), (parties, np.flatnonzero(got != want))
 
 
+def test_shipped_cnn_runs_without_a_dealer(test_images):
+    """Dealer-free preprocessing (two parties, Beaver triples from OT): the same labels."""
+    X, _ = test_images
+    path = MODELS / "digits_cnn_maxpool.onnx"
+    with threadpool_limits(1):
+        got = secure_predict(from_onnx(path), X[:4], parties=2, input_bound=1.0, preprocessing="ot").outputs
+    assert np.array_equal(got, reference_labels(path, X[:4]))
+
+
 @pytest.mark.slow  # ~10-25 s: 512 ciphertext squares and ~9,000 scalar products, whatever the batch
 def test_square_cnn_agrees_with_onnxruntime_under_ckks(test_images):
     from ml.inference.ckks import ckks_predict
