@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import mpc
 from ml import vertical as V
+from ml.vertical import paillier_steps, paillier_train
 from mpc.errors import ParameterError
 
 
@@ -245,7 +246,7 @@ def exact_gradient_spy(monkeypatch):
     """Records every party's batch, residual share and returned gradient; ``check()``
     recomputes each gradient exactly from all the shares and counts mismatches."""
     log, lock = [], threading.Lock()
-    original = V._gradient
+    original = paillier_train._gradient
 
     def spy(party, keys, pubs, widths, seeds, x_int, share, step):
         out = original(party, keys, pubs, widths, seeds, x_int, share, step)
@@ -265,7 +266,7 @@ def exact_gradient_spy(monkeypatch):
                 mismatches += sum(float(e) != o for e, o in zip(x.astype(object).T.dot(d), out))
         return len(steps), mismatches
 
-    monkeypatch.setattr(V, "_gradient", spy)
+    monkeypatch.setattr(paillier_train, "_gradient", spy)
     return check
 
 
@@ -308,7 +309,7 @@ def test_paillier_decryptors_hide_their_separate_terms(monkeypatch):
     # slot mask plus q's part of a zero-sum mask. With p's slot masks forced to zero, each
     # message must still be uniform (the zero-sum masks alone hide q's term) and fresh
     # per batch; without them the top bytes would be 0x00 or 0xff.
-    monkeypatch.setattr(V, "_random_bits", lambda prg, count, bits: [0] * count)
+    monkeypatch.setattr(paillier_steps, "_random_bits", lambda prg, count, bits: [0] * count)
     blocks, y = _toy(n=96, d=(2, 2, 2))
     res = _fit_paillier(blocks, y, parties=3, record_view=True, epochs=1, batch_size=4,
                         activation="taylor", preprocessing=None)
@@ -330,19 +331,19 @@ def test_paillier_malformed_messages_are_refused(monkeypatch):
         if party.id == 0:
             party.send(1, "x", np.zeros(2, np.uint64), np.zeros(2, np.uint64))
         else:
-            V._recv_one(party, 0, "x")
+            paillier_steps._recv_one(party, 0, "x")
 
     with pytest.raises(ProtocolError, match="2 arrays"):
         mpc.run(two_arrays, parties=2, preprocessing=None)
     public = paillier.keygen(512, insecure_for_testing=True).public
     with pytest.raises(ProtocolError, match="residuals"):
-        V._load_cts(public, np.frombuffer(b"garbage" * 20, np.uint8), (3,), "residuals")
+        paillier_steps._load_cts(public, np.frombuffer(b"garbage" * 20, np.uint8), (3,), "residuals")
     keys = paillier.keygen(512, insecure_for_testing=True)
     from mpc.he.packing import Packing, encrypt_packed
     foreign = encrypt_packed(keys.public, [1, 2], Packing(value_bits=32))
     with pytest.raises(ProtocolError, match="masked values"):       # not the agreed layout
-        V._open_masked(keys, np.frombuffer(foreign.serialize(), np.uint8), 2, "gradient")
-    monkeypatch.setattr(V, "_open_masked", lambda keys, raw, count, what: np.zeros(count))  # float64
+        paillier_steps._open_masked(keys, np.frombuffer(foreign.serialize(), np.uint8), 2, "gradient")
+    monkeypatch.setattr(paillier_steps, "_open_masked", lambda keys, raw, count, what: np.zeros(count))  # float64
     blocks, y = _toy(n=20)
     with pytest.raises(ProtocolError, match="uint64"):
         _fit_paillier(blocks, y, activation="taylor", preprocessing=None)
