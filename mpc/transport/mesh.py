@@ -174,140 +174,175 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         raise ParameterError(f"node {me} is not in the session")
     if len(session) != SESSION_BYTES or len(digest) != 32:
         raise ParameterError("session must be 8 bytes and digest 32 bytes")
-    n_nodes = len(nodes)
-    label = {j: f"node {j}" for j in nodes} | dict(names or {})
-    who = label[me] if names and me in names else f"party {me}"
-    digest_peers = set(nodes) if digest_peers is None else set(digest_peers)
-    others = [j for j in nodes if j != me]
-    trusted = [nodes[j].der for j in others]
-    server_ctx = context(True, cert, key, trusted)
-    client_ctx = context(False, cert, key, trusted)
-    by_der = {nodes[j].der: j for j in others}
-    deadline = time.monotonic() + timeout
-    conns: dict[int, _Conn] = {}
-    refused: list[str] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    higher = [j for j in others if j > me]
+    mesh = _Mesh(me, nodes, cert=cert, key=key, session=session, digest=digest, timeout=timeout,
+                 digest_peers=digest_peers, names=names)
+    listener, accept_thread = mesh.listen(peer_addresses_only) if mesh.higher else (None, None)
+    dialers = [threading.Thread(target=mesh.dial, args=(j,), daemon=True) for j in mesh.others if j < me]
+    for t in dialers:
+        t.start()
+    for t in dialers:
+        t.join()
+    if accept_thread is not None:
+        accept_thread.join(max(0.0, mesh.deadline - time.monotonic()) + 1.0)
+    if listener is not None:
+        listener.close()
+    mesh.check_complete()
+    return TcpEndpoint(me, mesh.conns, limits=limits, close_timeout=timeout, refused=mesh.refused,
+                       names=dict(names or {}))
 
-    def setup(sock: socket.socket, server: bool, expect: int | None, limit: float) -> None:
+
+class _Mesh:
+    """The state of one :func:`connect` call, shared by its accepting and dialing threads."""
+
+    def __init__(self, me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session: bytes,
+                 digest: bytes, timeout: float, digest_peers: set[int] | None,
+                 names: Mapping[int, str] | None) -> None:
+        self.me, self.nodes, self.session, self.digest, self.timeout = me, nodes, session, digest, timeout
+        self.n_nodes = len(nodes)
+        self.label = {j: f"node {j}" for j in nodes} | dict(names or {})
+        self.who = self.label[me] if names and me in names else f"party {me}"
+        self.digest_peers = set(nodes) if digest_peers is None else set(digest_peers)
+        self.others = [j for j in nodes if j != me]
+        self.higher = [j for j in self.others if j > me]
+        trusted = [nodes[j].der for j in self.others]
+        self.server_ctx = context(True, cert, key, trusted)
+        self.client_ctx = context(False, cert, key, trusted)
+        self.by_der = {nodes[j].der: j for j in self.others}
+        self.deadline = time.monotonic() + timeout
+        self.conns: dict[int, _Conn] = {}
+        self.refused: list[str] = []
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+
+    # -- TLS, certificate pin, hello and digest check (both directions) -----------------------
+    def setup(self, sock: socket.socket, server: bool, expect: int | None, limit: float) -> None:
         counts = [0, 0]
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = (server_ctx if server else client_ctx).wrap_bio(inc, out, server_side=server)
-        hs_deadline = min(deadline, time.monotonic() + limit)
+        obj = (self.server_ctx if server else self.client_ctx).wrap_bio(inc, out, server_side=server)
+        hs_deadline = min(self.deadline, time.monotonic() + limit)
         _blocking(sock, obj, inc, out, obj.do_handshake, hs_deadline, counts)
         der = obj.getpeercert(binary_form=True)
-        peer = by_der.get(der or b"")
+        peer = self.by_der.get(der or b"")
         if peer is None or (expect is not None and peer != expect):
-            raise TransportError(f"{label.get(expect, expect)} presented a certificate that is not pinned for it")
-        hello = _hello(me, n_nodes, session, digest)
+            raise TransportError(f"{self.label.get(expect, expect)} presented a certificate that is "
+                                 "not pinned for it")
+        hello = _hello(self.me, self.n_nodes, self.session, self.digest)
         _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
         data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)
-        _check_hello(data, peer, n_nodes, session, digest, peer in digest_peers and me in digest_peers)
+        _check_hello(data, peer, self.n_nodes, self.session, self.digest,
+                     peer in self.digest_peers and self.me in self.digest_peers)
         c = _Conn(peer, sock, obj, inc, out)
         c.sent, c.received = counts
-        with lock:
-            if peer in conns:
-                raise TransportError(f"{label[peer]} connected twice")
-            conns[peer] = c
+        with self.lock:
+            if peer in self.conns:
+                raise TransportError(f"{self.label[peer]} connected twice")
+            self.conns[peer] = c
 
-    listener = None
-    accept_thread = None
-    if higher:
-        node = nodes[me]
+    # -- the listening side: nodes with larger ids dial us ------------------------------------
+    def listen(self, peer_addresses_only: bool) -> tuple[socket.socket, threading.Thread]:
+        node = self.nodes[self.me]
         listener = socket.socket(socket.AF_INET6 if ":" in (node.listen or node.host) else socket.AF_INET)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((node.listen or "", node.port))
         except OSError as exc:
             listener.close()
-            raise TransportError(f"{who} cannot listen on port {node.port}: {exc.strerror}") from None
-        listener.listen(len(higher) + 8)
-        pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
-        per_address: dict[str, int] = {}
-        per_limit = max(MAX_PENDING_PER_ADDRESS, len(higher) + 1)
-        allowed = peer_addresses([nodes[j].host for j in higher]) if peer_addresses_only else None
-        mismatch = threading.Event()
-
-        def handshake(sock: socket.socket, addr: Any) -> None:
-            try:
-                sock.settimeout(min(FIRST_BYTES_SECONDS, max(timeout, 0.1)))
-                try:
-                    if not sock.recv(1, socket.MSG_PEEK):
-                        raise ConnectionError("closed before its first bytes")
-                except socket.timeout:
-                    raise TransportError(f"sent nothing within {FIRST_BYTES_SECONDS:g} s") from None
-                setup(sock, True, None, min(HANDSHAKE_SECONDS, max(timeout, 1.0)))
-            except _Mismatch as exc:  # an authenticated party of another session/program
-                sock.close()
-                errors.append(TransportError(f"{who}: {exc}"))
-                mismatch.set()
-            except (ssl.SSLError, OSError, TransportError) as exc:
-                refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate, or silence
-                sock.close()
-            finally:
-                with lock:
-                    per_address[_ip(addr[0])] -= 1
-                pending.release()
-
-        def accept_all() -> None:
-            # Each accepted connection shakes hands in its own thread, so a stranger that
-            # connects and says nothing cannot hold up the parties behind it.
-            while time.monotonic() < deadline and not mismatch.is_set():
-                with lock:
-                    if all(j in conns for j in higher):
-                        return
-                listener.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
-                try:
-                    sock, addr = listener.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                source = _ip(addr[0])
-                if allowed is not None and source not in allowed:
-                    refused.append(f"{addr[0]}: not the address of a node that dials party {me}")
-                    sock.close()
-                    continue
-                with lock:
-                    busy = per_address.get(source, 0) >= per_limit
-                    if not busy:
-                        per_address[source] = per_address.get(source, 0) + 1
-                if busy:
-                    refused.append(f"{addr[0]}: {per_limit} handshakes from this address already pending")
-                    sock.close()
-                    continue
-                if not pending.acquire(blocking=False):
-                    with lock:
-                        per_address[source] -= 1
-                    refused.append(f"{addr[0]}: {MAX_PENDING_HANDSHAKES} handshakes already pending")
-                    sock.close()
-                    continue
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                threading.Thread(target=handshake, args=(sock, addr), daemon=True,
-                                 name=f"tcp-handshake-{me}").start()
-
-        accept_thread = threading.Thread(target=accept_all, name=f"tcp-accept-{me}", daemon=True)
+            raise TransportError(f"{self.who} cannot listen on port {node.port}: {exc.strerror}") from None
+        listener.listen(len(self.higher) + 8)
+        self.pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
+        self.per_address: dict[str, int] = {}
+        self.per_limit = max(MAX_PENDING_PER_ADDRESS, len(self.higher) + 1)
+        self.allowed = (peer_addresses([self.nodes[j].host for j in self.higher])
+                        if peer_addresses_only else None)
+        self.mismatch = threading.Event()
+        accept_thread = threading.Thread(target=self.accept_all, args=(listener,),
+                                         name=f"tcp-accept-{self.me}", daemon=True)
         accept_thread.start()
+        return listener, accept_thread
 
-    def dial(j: int) -> None:
-        node = nodes[j]
-        last: BaseException | None = None
-        while time.monotonic() < deadline:
+    def accept_all(self, listener: socket.socket) -> None:
+        # Each accepted connection shakes hands in its own thread, so a stranger that
+        # connects and says nothing cannot hold up the parties behind it.
+        while time.monotonic() < self.deadline and not self.mismatch.is_set():
+            with self.lock:
+                if all(j in self.conns for j in self.higher):
+                    return
+            listener.settimeout(max(0.05, min(0.5, self.deadline - time.monotonic())))
             try:
-                sock = socket.create_connection((node.host, node.port),
-                                                timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+                sock, addr = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not self._take_slot(sock, addr):
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self.handshake, args=(sock, addr), daemon=True,
+                             name=f"tcp-handshake-{self.me}").start()
+
+    def _take_slot(self, sock: socket.socket, addr: Any) -> bool:
+        """Reserve a handshake slot for an accepted connection, or refuse and close it."""
+        source = _ip(addr[0])
+        if self.allowed is not None and source not in self.allowed:
+            self.refused.append(f"{addr[0]}: not the address of a node that dials party {self.me}")
+            sock.close()
+            return False
+        with self.lock:
+            busy = self.per_address.get(source, 0) >= self.per_limit
+            if not busy:
+                self.per_address[source] = self.per_address.get(source, 0) + 1
+        if busy:
+            self.refused.append(f"{addr[0]}: {self.per_limit} handshakes from this address already pending")
+            sock.close()
+            return False
+        if not self.pending.acquire(blocking=False):
+            with self.lock:
+                self.per_address[source] -= 1
+            self.refused.append(f"{addr[0]}: {MAX_PENDING_HANDSHAKES} handshakes already pending")
+            sock.close()
+            return False
+        return True
+
+    def handshake(self, sock: socket.socket, addr: Any) -> None:
+        try:
+            sock.settimeout(min(FIRST_BYTES_SECONDS, max(self.timeout, 0.1)))
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    raise ConnectionError("closed before its first bytes")
+            except socket.timeout:
+                raise TransportError(f"sent nothing within {FIRST_BYTES_SECONDS:g} s") from None
+            self.setup(sock, True, None, min(HANDSHAKE_SECONDS, max(self.timeout, 1.0)))
+        except _Mismatch as exc:  # an authenticated party of another session/program
+            sock.close()
+            self.errors.append(TransportError(f"{self.who}: {exc}"))
+            self.mismatch.set()
+        except (ssl.SSLError, OSError, TransportError) as exc:
+            self.refused.append(f"{addr[0]}: {exc}")  # e.g. an unknown certificate, or silence
+            sock.close()
+        finally:
+            with self.lock:
+                self.per_address[_ip(addr[0])] -= 1
+            self.pending.release()
+
+    # -- the dialing side: we dial the nodes with smaller ids ---------------------------------
+    def dial(self, j: int) -> None:
+        node, label, who = self.nodes[j], self.label, self.who
+        last: BaseException | None = None
+        while time.monotonic() < self.deadline:
+            try:
+                sock = socket.create_connection(
+                    (node.host, node.port), timeout=max(0.1, min(2.0, self.deadline - time.monotonic())))
             except OSError as exc:
                 last = exc
                 time.sleep(0.05)
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                setup(sock, False, j, max(timeout, 1.0))
+                self.setup(sock, False, j, max(self.timeout, 1.0))
                 return
             except ssl.SSLError as exc:
                 sock.close()
-                errors.append(TransportError(
+                self.errors.append(TransportError(
                     f"{who}: TLS with {label[j]} at {node.host}:{node.port} failed "
                     f"({exc.reason or exc}): {label[j]} refused our certificate or presented "
                     "one that is not in the config"))
@@ -315,35 +350,25 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
             except (TransportError, OSError) as exc:
                 sock.close()
                 if isinstance(exc, TransportError):
-                    errors.append(TransportError(f"{who}: {exc}"))
+                    self.errors.append(TransportError(f"{who}: {exc}"))
                     return
                 last = exc
                 time.sleep(0.05)
-        errors.append(PeerTimeout(f"{who} could not connect to {label[j]} at {node.host}:{node.port} "
-                                  f"within {timeout:g} s ({last})"))
+        self.errors.append(PeerTimeout(f"{who} could not connect to {label[j]} at {node.host}:{node.port} "
+                                       f"within {self.timeout:g} s ({last})"))
 
-    dialers = [threading.Thread(target=dial, args=(j,), daemon=True) for j in others if j < me]
-    for t in dialers:
-        t.start()
-    for t in dialers:
-        t.join()
-    if accept_thread is not None:
-        accept_thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
-    if listener is not None:
-        listener.close()
+    # -- the end: every peer connected, or the first error --------------------------------------
+    def check_complete(self) -> None:
+        if self.errors:
+            self._abandon()
+            raise self.errors[0]
+        missing = sorted(set(self.others) - set(self.conns))
+        if missing:
+            self._abandon()
+            extra = f"; refused connections: {self.refused}" if self.refused else ""
+            absent = ", ".join(self.label[j] for j in missing)
+            raise PeerTimeout(f"{self.who}: {absent} did not connect within {self.timeout:g} s{extra}")
 
-    def _abandon() -> None:
-        for c in conns.values():
+    def _abandon(self) -> None:
+        for c in self.conns.values():
             c.sock.close()
-
-    if errors:
-        _abandon()
-        raise errors[0]
-    missing = sorted(set(others) - set(conns))
-    if missing:
-        _abandon()
-        extra = f"; refused connections: {refused}" if refused else ""
-        absent = ", ".join(label[j] for j in missing)
-        raise PeerTimeout(f"{who}: {absent} did not connect within {timeout:g} s{extra}")
-    return TcpEndpoint(me, conns, limits=limits, close_timeout=timeout, refused=refused,
-                       names=dict(names or {}))
