@@ -27,7 +27,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from .transcript.merge import from_party, merge
 from .transcript.record import Transcript, from_records
 from .transport.stats import DEALER, Cost, MessageRecord
 from .transport.values import decode_value, encode_value
+
+if TYPE_CHECKING:
+    from .party import Party
 
 _ERRORS = {c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, ParameterError,
                                     PeerAborted, PeerDisconnected, PeerTimeout, PreprocessingExhausted,
@@ -183,7 +186,7 @@ def play(party_id: int, connect: Callable[[], Any], job: Job, *,
     return outcome
 
 
-def _fill(outcome: PartyOutcome, party: Any, job: Job) -> None:
+def _fill(outcome: PartyOutcome, party: Party, job: Job) -> None:
     """Copy what the party recorded (messages, phases, its transcript part, socket bytes)."""
     if party is None:
         return

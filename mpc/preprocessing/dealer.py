@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from ..transport.stats import DEALER, MessageRecord
 from ..transport.wire import decode_frame, encode_frame
 from .base import Preprocessing, Shares, triple_shapes
 from .store import SealableMixin
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 
 def correction_shapes(kind: str, *args: Any) -> list[tuple[int, ...]]:
@@ -52,7 +55,7 @@ def correction_shapes(kind: str, *args: Any) -> list[tuple[int, ...]]:
     raise ParameterError(f"unknown preprocessing kind {kind!r}")
 
 
-def _check_correction(party: Any, tag: str, got: tuple[np.ndarray, ...],
+def _check_correction(party: Party, tag: str, got: tuple[np.ndarray, ...],
                       shapes: list[tuple[int, ...]]) -> None:
     """A correction of another count, dtype or shape would be broadcast into a wrong product."""
     if len(got) != len(shapes) or any(g.dtype != np.uint64 or g.shape != s for g, s in zip(got, shapes)):

@@ -47,7 +47,7 @@ S&P 2017, LHE-based matrix triples) and ABY's DJN-based triple generation.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gmpy2
 import numpy as np
@@ -60,6 +60,9 @@ from ..rand import random_seed
 from .base import Preprocessing, Shares, triple_shapes
 from .ot import OTSource
 from .store import SealableMixin, offline
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 SIGMA = 40
 """Statistical security of the mask ``r`` (bits)."""
@@ -116,7 +119,7 @@ class PaillierSource(SealableMixin, Preprocessing):
         Paillier modulus size (2048 default; smaller only with ``insecure_for_testing``).
     """
 
-    def __init__(self, party: Any, *, key_bits: int = paillier.DEFAULT_BITS,
+    def __init__(self, party: Party, *, key_bits: int = paillier.DEFAULT_BITS,
                  insecure_for_testing: bool = False) -> None:
         super().__init__()
         if party.n != 2:
@@ -257,7 +260,7 @@ def he_factory(n: int, *, key_bits: int = paillier.DEFAULT_BITS,
         raise ParameterError(f"preprocessing='he' serves exactly 2 parties, not {n}; "
                              "use 'dealer' (or a factory) for more parties")
 
-    def make(party: Any) -> PaillierSource:
+    def make(party: Party) -> PaillierSource:
         return PaillierSource(party, key_bits=key_bits, insecure_for_testing=insecure_for_testing)
     return make
 

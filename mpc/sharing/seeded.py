@@ -13,18 +13,21 @@ allocate and fill gigabytes. Used by :func:`mpc.sharing.tensor.share` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import EncodingError
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 SEED_BYTES = 16
 #: Rank of an announced shape (numpy's own limit).
 MAX_RANK = 32
 
 
-def read_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...], *,
+def read_seed_message(party: Party, owner: int, tag: str, arrays: tuple[np.ndarray, ...], *,
                       frac_bits: bool) -> tuple[bytes, tuple[int, ...], int]:
     """``(seed, shape, frac_bits)`` of a share message from ``owner``, or :class:`EncodingError`.
 

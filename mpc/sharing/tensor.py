@@ -27,7 +27,7 @@ public float ``*``     1       8*m*(n-1) (truncation only)
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from . import bounds
 from .beaver import beaver_product
 from .seeded import read_seed_message
 from .truncation import truncate, truncate_each
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 
 def _is_integer_like(value: Any) -> bool:
@@ -70,7 +73,7 @@ class SharedTensor:
     __slots__ = ("party", "share", "frac_bits", "bound")
     __array_ufunc__ = None  # numpy defers ``array + shared`` to our reflected ops
 
-    def __init__(self, party: Any, share: np.ndarray, frac_bits: int, bound: float | None = None) -> None:
+    def __init__(self, party: Party, share: np.ndarray, frac_bits: int, bound: float | None = None) -> None:
         self.party = party
         self.share = np.asarray(share, dtype=np.uint64)
         self.frac_bits = frac_bits
@@ -527,7 +530,7 @@ def _negate_public(value: Any) -> Any:
     return -arr
 
 
-def _targets(party: Any, to: int | Sequence[int] | None) -> tuple[int, ...]:
+def _targets(party: Party, to: int | Sequence[int] | None) -> tuple[int, ...]:
     if to is None:
         return tuple(range(party.n))
     targets = (to,) if isinstance(to, (int, np.integer)) else tuple(to)
@@ -572,7 +575,7 @@ def reveal(x: SharedTensor, to: int | Sequence[int] | None = None) -> np.ndarray
     return FixedPoint(x.frac_bits).decode(opened)
 
 
-def _encode_input(party: Any, value: Any, integer: bool, call: str = "share", tag: str = ""
+def _encode_input(party: Party, value: Any, integer: bool, call: str = "share", tag: str = ""
                   ) -> tuple[np.ndarray, int]:
     if value is None:
         raise ParameterError(f"party {party.id} owns this input but passed None")
@@ -595,12 +598,12 @@ def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[
                   np.asarray([frac_bits], dtype=np.uint8))
 
 
-def _from_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
+def _from_seed_message(party: Party, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
     seed, shape, frac = read_seed_message(party, owner, tag, arrays, frac_bits=True)
     return SharedTensor(party, PRG(seed).uint64(shape), frac)
 
 
-def _declared_bound(party: Any, bound: Any, frac: int) -> float:
+def _declared_bound(party: Party, bound: Any, frac: int) -> float:
     """A numeric or default bound (public: every party computes the same)."""
     if bound is None:
         session = getattr(party, "input_bound", None)
@@ -610,7 +613,7 @@ def _declared_bound(party: Any, bound: Any, frac: int) -> float:
     return bounds.validate(bound, frac)
 
 
-def _owner_bound(party: Any, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
+def _owner_bound(party: Party, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
     """The owner's bound for its encoded input, checked against the input locally."""
     if isinstance(bound, str):
         if bound != "auto":
@@ -626,7 +629,7 @@ def _bound_message(value: float) -> np.ndarray:
     return np.asarray([value], dtype=np.float64)
 
 
-def _received_bound(party: Any, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
+def _received_bound(party: Party, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
     """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range."""
     ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].size == 1
     value = float(arrays[0].reshape(-1)[0]) if ok else float("nan")
@@ -643,7 +646,7 @@ def _is_auto(bound: Any) -> bool:
     return isinstance(bound, str) and bound == "auto"
 
 
-def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = False,
+def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = False,
           bound: float | str | None = None) -> SharedTensor:
     """Secret-share ``value`` held by ``owner``; every party calls it (others pass None).
 
@@ -684,7 +687,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
     return SharedTensor(party, mine, frac, declared)
 
 
-def share_all(party: Any, value: Any, *, integer: bool = False,
+def share_all(party: Party, value: Any, *, integer: bool = False,
               bound: float | str | None = None) -> list[SharedTensor]:
     """Every party shares its own ``value`` at once (one round); returns them by owner.
 

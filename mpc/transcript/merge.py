@@ -11,14 +11,17 @@ rounds of each phase are counted from the messages (first to last round).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import ParameterError
 from ..transport.stats import DEALER, Cost, MessageRecord
 from .record import MessageDetail, PublishedValue, Transcript, from_records
 
+if TYPE_CHECKING:
+    from ..party import Party
 
-def from_party(party: Any, output: Any = None, *, seconds: float = 0.0,
+
+def from_party(party: Party, output: Any = None, *, seconds: float = 0.0,
                title: str = "Concilium run", error: str | None = None) -> Transcript:
     """This process's part of a run: what ``party`` sent (and received from the dealer).
 
