@@ -54,6 +54,7 @@ from mpc.errors import EncodingError, IntegrityError, ParameterError, ProtocolEr
 from mpc.he import paillier
 from mpc.he.packing import PackedArray, Packing, decrypt_packed, pack_encrypted
 from mpc.rand import PRG, derive_seed, random_seed
+from mpc.schema import ArraySpec
 from mpc.sharing.tensor import SharedTensor, concatenate
 from protocols.psi import psi
 
@@ -541,11 +542,7 @@ def _gradient(party: Party, keys: Any, pubs: dict, widths: dict, seeds: dict[int
 
 
 def _recv_one(party: Party, frm: int, name: str) -> np.ndarray:
-    got = party.recv(frm, name)
-    if len(got) != 1:
-        raise ProtocolError(f"party {party.id}: party {frm} sent {len(got)} arrays under "
-                            f"{party.tag(name)!r}, expected 1")
-    return got[0]
+    return party.recv_checked(frm, name, [ArraySpec()])[0]
 
 
 def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -> Any:

@@ -102,7 +102,7 @@ import numpy as np
 from nacl._sodium import ffi as _ffi
 from nacl._sodium import lib as _lib
 
-from mpc.errors import ParameterError, ProtocolError
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
 
 if TYPE_CHECKING:
     from mpc.party import Party
@@ -493,8 +493,9 @@ def _empty_like_peer(values: Any, theirs: np.ndarray) -> Any:
 def _recv(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
     got = party.recv(peer, name)
     if len(got) != count:
-        raise ProtocolError(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
-                            f"{len(got)} arrays, expected {count}")
+        raise MalformedPeerData(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
+                                f"{len(got)} arrays, expected {count}", peer=peer, round=party.last_round,
+                                tag=party.tag(name))
     return got
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import EncodingError, ParameterError
+from ..errors import MalformedPeerData, ParameterError
 from ..rand import PRG, derive_seed, random_seed
 from ..transport.stats import DEALER, MessageRecord
 from ..transport.wire import decode_frame, encode_frame
@@ -61,7 +61,8 @@ def _check_correction(party: Party, tag: str, got: tuple[np.ndarray, ...],
     if len(got) != len(shapes) or any(g.dtype != np.uint64 or g.shape != s for g, s in zip(got, shapes)):
         seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
         want = ", ".join(f"uint64{list(s)}" for s in shapes)
-        raise EncodingError(f"party {party.id}: the dealer sent {seen} under {tag!r}, expected {want}")
+        raise MalformedPeerData(f"party {party.id}: the dealer sent {seen} under {tag!r}, expected {want}",
+                                peer="dealer", tag=tag)
 
 
 class TrustedDealerWarning(UserWarning):

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from mpc.errors import EncodingError, ParameterError, ProtocolAbort, ProtocolError, TransportError
+from mpc.errors import (EncodingError, MalformedPeerData, ParameterError, ProtocolAbort, ProtocolError,
+                        TransportError)
 
 from .client import Client
 from .config import SecAggConfig
@@ -133,6 +134,8 @@ def _attend(party: Party, value: np.ndarray | None, config: SecAggConfig,
             t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 out = rnd.client_step(client, reply)
+            except MalformedPeerData:  # a malformed server message is an error, not a dropout
+                raise
             except ProtocolAbort:
                 party.send(0, rnd.name)
                 return None

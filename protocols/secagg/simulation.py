@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from mpc.arith.field import VandermondeCache
-from mpc.errors import ParameterError, ProtocolAbort
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed, random_seed
 
 from .client import Client, compute_masked, store_shares, x25519
@@ -209,6 +209,8 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 continue
             try:
                 out, wall, cpu = _client_step(rnd, clients[u], replies[u], short, u in timed_ids)
+            except MalformedPeerData:  # a malformed server message is an error, not a dropout
+                raise
             except ProtocolAbort:
                 active.discard(u)
                 continue
