@@ -55,7 +55,7 @@ class FixedKeyHash:
         n = src.size * 8
         buf = np.empty(n + 16, dtype=np.uint8)  # update_into wants 15 spare bytes
         if n:
-            self._enc.update_into(memoryview(src.reshape(-1).view(np.uint8)), memoryview(buf[: n + 15]))
+            self._enc.update_into(memoryview(src.reshape(-1).view(np.uint8)), memoryview(buf[: n + 15]))  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         return buf[:n].view(np.uint64).reshape(src.shape)
 
     def __call__(self, x: np.ndarray, tweak_lo: np.ndarray | int,

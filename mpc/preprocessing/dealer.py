@@ -128,7 +128,7 @@ class TrustedDealer:
     def _prgs(self, k: int) -> list[PRG]:
         return [PRG(self.seed_for(i), k) for i in range(self.n)]
 
-    def correction(self, k: int, kind: str, *args: object) -> tuple[np.ndarray, ...]:
+    def correction(self, k: int, kind: str, *args: Any) -> tuple[np.ndarray, ...]:
         """Arrays the last party needs for request ``k`` (see module docstring)."""
         self._warn_once()
         with self._lock:
@@ -222,7 +222,7 @@ class DealerSource(SealableMixin, Preprocessing):
         party.note_received(rec, decoded)  # type: ignore[attr-defined]
         return decoded
 
-    def _next(self, kind: str, *args: object) -> tuple[PRG, int, tuple[np.ndarray, ...]]:
+    def _next(self, kind: str, *args: Any) -> tuple[PRG, int, tuple[np.ndarray, ...]]:
         k = self._k
         self._k += 1
         corr: tuple[np.ndarray, ...] = ()

@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..arith.fixed import FixedPoint
 from ..arith.ring import ring_matmul
 from ..errors import EncodingError, ParameterError
+from ..preprocessing.base import matmul_shape
 from ..rand import PRG, random_seed
 from . import bounds
 from .beaver import beaver_product
@@ -133,7 +135,6 @@ class SharedTensor:
                     raise ParameterError("an integer shared tensor only combines with integers")
                 arr = arr.astype(np.int64)
             return arr.astype(np.int64).view(np.uint64) if arr.dtype != np.uint64 else arr
-        from ..arith.fixed import FixedPoint
 
         return FixedPoint(frac_bits).encode(arr.astype(np.float64))
 
@@ -197,7 +198,6 @@ class SharedTensor:
                 self._broadcast_check(other.shape)
                 inner = 1
             else:
-                from ..preprocessing.base import matmul_shape
 
                 matmul_shape(self.shape, other.shape)
                 inner = self.shape[-1]
@@ -292,14 +292,12 @@ class SharedTensor:
     def __matmul__(self, other: Any) -> "SharedTensor":
         if not isinstance(other, SharedTensor):
             other = np.asarray(other)
-            from ..preprocessing.base import matmul_shape
 
             matmul_shape(self.shape, other.shape)
         return self._product(other, "matmul")
 
     def __rmatmul__(self, other: Any) -> "SharedTensor":
         other = np.asarray(other)
-        from ..preprocessing.base import matmul_shape
 
         matmul_shape(other.shape, self.shape)
         if _is_integer_like(other) or (self.frac_bits == 0 and np.all(other == np.round(other))):
@@ -390,101 +388,78 @@ class SharedTensor:
     __hash__ = object.__hash__  # keep identity hashing although ``==`` is overloaded
 
     def __lt__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.less(self, other)
 
     def __le__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.less_equal(self, other)
 
     def __gt__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.greater(self, other)
 
     def __ge__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.greater_equal(self, other)
 
     def __eq__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
-        from . import compare
         if not isinstance(other, SharedTensor) and not _is_numeric(other):
             return NotImplemented
         return compare.equal(self, other)
 
     def __ne__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
-        from . import compare
         if not isinstance(other, SharedTensor) and not _is_numeric(other):
             return NotImplemented
         return compare.not_equal(self, other)
 
     def sign(self) -> "SharedTensor":
-        from . import compare
         return compare.sign(self)
 
     def abs(self) -> "SharedTensor":
-        from . import compare
         return compare.absolute(self)
 
     __abs__ = abs
 
     def relu(self) -> "SharedTensor":
-        from . import compare
         return compare.relu(self)
 
     def max(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.reduce_max(self, axis, keepdims)
 
     def min(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.reduce_min(self, axis, keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.argmax(self, axis, keepdims)
 
     def clip(self, lo: Any = None, hi: Any = None) -> "SharedTensor":
-        from . import compare
         return compare.clip(self, lo, hi)
 
     def exp(self) -> "SharedTensor":
-        from . import approx
         return approx.exp(self)
 
     def log(self) -> "SharedTensor":
-        from . import approx
         return approx.log(self)
 
     def sigmoid(self) -> "SharedTensor":
-        from . import approx
         return approx.sigmoid(self)
 
     def tanh(self) -> "SharedTensor":
-        from . import approx
         return approx.tanh(self)
 
     def softmax(self, axis: int = -1) -> "SharedTensor":
-        from . import approx
         return approx.softmax(self, axis)
 
     def reciprocal(self) -> "SharedTensor":
-        from . import approx
         return approx.reciprocal(self)
 
     def sqrt(self) -> "SharedTensor":
-        from . import approx
         return approx.sqrt(self)
 
     def rsqrt(self) -> "SharedTensor":
-        from . import approx
         return approx.rsqrt(self)
 
     def __truediv__(self, other: Any) -> "SharedTensor":
-        from . import approx
         return approx.divide(self, other)
 
     def __rtruediv__(self, other: Any) -> "SharedTensor":
-        from . import approx
         return approx.divide(other, self)
 
     # -- opening ---------------------------------------------------------------------------
@@ -506,7 +481,6 @@ def _is_numeric(value: Any) -> bool:
 
 def where(cond: Any, a: Any, b: Any) -> "SharedTensor":
     """``a`` where the shared 0/1 ``cond`` is 1, else ``b`` (see :func:`mpc.sharing.compare.where`)."""
-    from . import compare
     return compare.where(cond, a, b)
 
 
@@ -570,7 +544,6 @@ def reveal(x: SharedTensor, to: int | Sequence[int] | None = None) -> np.ndarray
         return None
     if x.frac_bits == 0:
         return opened.view(np.int64)
-    from ..arith.fixed import FixedPoint
 
     return FixedPoint(x.frac_bits).decode(opened)
 
@@ -739,3 +712,8 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
         if t.frac_bits != first.frac_bits:
             raise ParameterError("cannot stack tensors of different encodings")
     return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))
+
+
+# The comparison and approximation protocols build on SharedTensor, and its operators
+# (``<``, ``x.exp()``...) call them: they are imported once the class exists.
+from . import approx, compare  # noqa: E402
