@@ -485,7 +485,7 @@ def _residual_share(party: Party, u: np.ndarray, y_ring: np.ndarray | None, acti
 
 def _pair_seeds(party: Party) -> dict[int, bytes]:
     """A fresh 16-byte seed shared with each other party (the smaller id draws it)."""
-    seeds = {}
+    seeds: dict[int, Any] = {}
     if party.n < 3:
         return seeds
     for q in party.peers:

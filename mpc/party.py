@@ -227,18 +227,23 @@ class Party:
         try:
             return self.recv(frm, name, timeout=timeout)
         except (TransportError, ProtocolAbort) as exc:
-            transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
-            finished = getattr(self.endpoint, "finished_peers", lambda: set())()
+            transport_dropped = self._endpoint_set("dropped_peers")
+            finished = self._endpoint_set("finished_peers")
             gone = isinstance(exc, TransportError) and frm in finished   # finished, nothing sent
             if isinstance(exc, PeerTimeout) or frm in transport_dropped or gone:
                 self._dropped.add(frm)
                 return None
             raise
 
+    def _endpoint_set(self, name: str) -> set[int]:
+        """The endpoint's ``dropped_peers()`` or ``finished_peers()`` (empty where it has none)."""
+        method = getattr(self.endpoint, name, None)
+        return set() if method is None else set(method())
+
     def dropped_peers(self) -> set[int]:
         """Peers known to have dropped out: silent past a :meth:`try_recv` timeout, or
         (over TCP) whose connection ended without a goodbye."""
-        transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
+        transport_dropped = self._endpoint_set("dropped_peers")
         return set(self._dropped) | {p for p in transport_dropped if p in self.peers}
 
     def recv_checked(self, frm: int, name: str, schema: Schema, *,

@@ -94,7 +94,7 @@ operations", ACNS 2019.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -217,7 +217,7 @@ def _recip_1_2(party: Party, t: np.ndarray) -> np.ndarray:
 
 
 def _normalize(party: Party, x: np.ndarray, fx: int, lo: int, hi: int, step: int,
-               extra: list[np.ndarray] = ()) -> tuple[list[np.ndarray], np.ndarray, list[list[np.ndarray]]]:
+               extra: Sequence[np.ndarray] = ()) -> tuple[list[np.ndarray], np.ndarray, list[list[np.ndarray]]]:
     """Exponent search for positive ``x``: indicators of ``x`` in ``[2^e, 2^(e+step))``.
 
     ``e`` runs over ``lo, lo + step, ..., hi``; the first interval extends down
@@ -239,7 +239,9 @@ def _normalize(party: Party, x: np.ndarray, fx: int, lo: int, hi: int, step: int
     c = [ones - b for b in bits]
     cx = [x - p for p in prods[0]]  # c_e * x = x - [x < 2^e] x
     c_extra = [[f - p for p in pe] for f, pe in zip(extra, prods[1:])]
-    ind, ind_x, ind_extra = [], [], [[] for _ in extra]
+    ind: list[np.ndarray] = []
+    ind_x: list[np.ndarray] = []
+    ind_extra: list[list[np.ndarray]] = [[] for _ in extra]
     for k, e in enumerate(exps):
         upper = c[k] if k < len(c) else None  # c for the next exponent: index k in c is exps[k+1]
         lower = ones if k == 0 else c[k - 1]

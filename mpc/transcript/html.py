@@ -62,7 +62,9 @@ def _kept(t: Transcript, max_rows: int) -> tuple[list[int] | None, dict[int, lis
         return None, {}
     rounds = np.fromiter((m.record.round for m in t.messages), np.int64, len(t.messages))
     per_round = max(50, max_rows // len(np.unique(rounds)))
-    keep, omitted, seen = [], {}, {}
+    keep: list[int] = []
+    omitted: dict[int, list[int]] = {}
+    seen: dict[int, int] = {}
     for i, m in enumerate(t.messages):
         r = m.record.round
         seen[r] = seen.get(r, 0) + 1
