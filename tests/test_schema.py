@@ -68,3 +68,11 @@ def test_check_arrays_is_the_secagg_check():
     with pytest.raises(MalformedPeerData, match="more than 2"):
         check_arrays((np.zeros((3, 3), np.uint64), GOOD[1]),
                      [ArraySpec(np.uint64, (None, 3), max_len=2), SCHEMA[1]], "x")
+
+
+def test_a_remote_partys_malformed_peer_data_error_keeps_its_type():
+    from mpc.launch import PartyOutcome
+
+    sent = PartyOutcome(0, error=MalformedPeerData("party 0: party 1 sent 2 arrays under 'x', expected 1"))
+    got = PartyOutcome.from_json(sent.to_json()).error
+    assert type(got) is MalformedPeerData and str(got) == str(sent.error)
