@@ -268,7 +268,9 @@ def fit_ss(party: Party, X: Any, y: Any = None, *, label_party: int = 0, iterati
         offsets = np.concatenate([[0], np.cumsum(widths)])
         opened = [w[int(offsets[p]):int(offsets[p + 1])].reveal(to=p) for p in range(party.n)]
         intercept = b.reveal(to=label_party)
-    return VerticalModel(weights=opened[party.id].ravel(), mean=mean, scale=scale, method="ss",
+    mine = opened[party.id]
+    assert mine is not None  # reveal(to=p) opens party p's block to party p
+    return VerticalModel(weights=mine.ravel(), mean=mean, scale=scale, method="ss",
                          intercept=float(intercept[0, 0]) if intercept is not None else 0.0,
                          label_party=label_party)
 
@@ -460,7 +462,7 @@ def fit_paillier(party: Party, X: Any, y: Any = None, *, label_party: int = 0, e
                 if activation == "taylor" and np.abs(u).max(initial=0.0) >= u_cap:
                     raise ParameterError(f"party {party.id}: the training diverged (|z_p/4| reached "
                                          f"{np.abs(u).max():.3g}); lower lr")
-                share = _residual_share(party, u, y_ring[rows] if is_label else None, activation)
+                share = _residual_share(party, u, y_ring[rows] if y_ring is not None else None, activation)
                 grad = _gradient(party, keys, pubs, widths, seeds, X_int[rows], share, step)
                 w -= lr * (grad * scale_out / len(u) + decay * w)
                 step += 1

@@ -147,7 +147,9 @@ class Ran:
 class Transport(Protocol):
     """Where the parties run and how their messages travel (memory, TCP + TLS, ...)."""
 
-    result_type: type[RunResult]
+    @property
+    def result_type(self) -> type[RunResult]:
+        """The class of what :func:`launch` returns (a :class:`RunResult` or a subclass)."""
 
     def run(self, job: Job) -> Ran:
         """Run every party of ``job`` (each through :func:`play`) and return their outcomes."""

@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 import warnings
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,7 +89,7 @@ def user_stacklevel() -> int:
     first frame outside the library's packages (``mpc``, ``protocols``, ``ml``: the user's line);
     if that frame is the thread machinery (no user code on this thread), the outermost library
     frame instead."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level, last = 1, 1
     while frame is not None:
         name = os.path.abspath(frame.f_code.co_filename)
@@ -187,7 +188,7 @@ class TrustedDealer:
                 return (r.astype(np.uint64) - a_rest,)
             raise ParameterError(f"unknown preprocessing kind {kind!r}")
 
-    def source(self, party: "object") -> "DealerSource":
+    def source(self, party: Party) -> "DealerSource":
         """The preprocessing source of ``party`` (a :class:`mpc.party.Party`)."""
         return DealerSource(party, self)
 
@@ -201,7 +202,7 @@ class DealerSource(SealableMixin, Preprocessing):
         if norm is not None:
             super().prefetch(kind, *norm, count=count)
 
-    def __init__(self, party: "object", dealer: TrustedDealer) -> None:
+    def __init__(self, party: Party, dealer: TrustedDealer) -> None:
         super().__init__()
         self.party = party
         self.dealer = dealer

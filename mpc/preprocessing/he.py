@@ -95,8 +95,8 @@ def _terms(op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[np.ndarra
         ia = np.broadcast_to(np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa), sc).reshape(-1, 1)
         ib = np.broadcast_to(np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb), sc).reshape(-1, 1)
         return ia, ib
-    A = np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa)
-    B = np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb)
+    A: np.ndarray = np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa)
+    B: np.ndarray = np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb)
     A = A.reshape((1,) + sa) if len(sa) == 1 else A
     B = B.reshape(sb + (1,)) if len(sb) == 1 else B
     m, k, n = A.shape[-2], A.shape[-1], B.shape[-1]
@@ -245,12 +245,13 @@ class PaillierSource(SealableMixin, Preprocessing):
             items = self._triples(kind, sa, sb, count)
         elif kind in ("trunc", "binary", "dabit"):
             self._bits_source.prefetch(kind, *norm, count=count)
-            items = [self._bits_source._store[(kind, *norm)].popleft() for _ in range(count)]
+            key = (kind, *norm)
+            items = [self._bits_source._store[key].popleft() for _ in range(count)]
         else:
             raise ParameterError(f"unknown preprocessing kind {kind!r}; "
                                  "expected one of ['binary', 'dabit', 'matmul', 'mul', 'trunc']")
         self.produced[kind] += count
-        self._store[(kind, *norm)].extend(items)
+        self._store[(kind,) + tuple(norm)].extend(items)
 
 
 def he_factory(n: int, *, key_bits: int = paillier.DEFAULT_BITS,

@@ -73,8 +73,9 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _count(value: Any, low: int, high: int | None = None) -> bool:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-    return ok and (high is None or value <= high)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        return False
+    return int(value) >= low and (high is None or int(value) <= high)
 
 
 def normalize_plan(plan: Any) -> Plan:

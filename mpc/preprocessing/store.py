@@ -81,7 +81,7 @@ class SealableMixin:
             raise ParameterError("count must be a non-negative integer")
         norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
         if self._sealed:
-            self._check_stored((kind, *norm), count)
+            self._check_stored((kind, *norm), int(count))
             return None
         return norm if count else None
 
@@ -164,7 +164,7 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Party | 
         total += len(items)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
     with private_file(path, replace=True) as fh:  # 0600, never through a planted link
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs: **kwds are the named arrays
     for items in source._store.values():
         items.clear()
     return total

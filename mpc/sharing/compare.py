@@ -248,9 +248,9 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
     cond._check_same_session(d)
     cond._broadcast_check(d.shape)
     shape = np.broadcast_shapes(cond.shape, d.shape)
-    prod = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
-                          np.broadcast_to(d.share, shape).copy(), "mul")
-    out = SharedTensor(party, prod, d.frac_bits, d.bound)
+    prod_share = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
+                                np.broadcast_to(d.share, shape).copy(), "mul")
+    out = SharedTensor(party, prod_share, d.frac_bits, d.bound)
     return _mux_result(out._add(b, "where", bounds.MODULAR), a, b)
 
 

@@ -73,15 +73,18 @@ from .binary import (and_many, and_words, pack_bits, public_share, split_even_od
 
 if TYPE_CHECKING:
     from ..party import Party
+    from ..preprocessing.base import Preprocessing
 
 _ONE = np.uint64(1)
 _TOP = np.uint64(1 << 63)
 
 
-def _need(party: Party) -> None:
+def _need(party: Party) -> Preprocessing:
+    """The party's preprocessing source (refused if it has none)."""
     if party.preprocessing is None:
         raise ParameterError("conversions between shares need a preprocessing source "
                              "(run with preprocessing='dealer' or another source)")
+    return party.preprocessing
 
 
 def _summands(party: Party, x: np.ndarray) -> list[np.ndarray]:
@@ -176,7 +179,7 @@ def inject(party: Party, stream: np.ndarray, count: int,
     ``(count,)``; the second result holds the shares of ``bit * factor`` for
     each, computed in the same round.
     """
-    _need(party)
+    pre = _need(party)
     stream = np.asarray(stream, dtype=np.uint64).reshape(-1)
     words = (count + 63) // 64
     if stream.size != words:
@@ -187,12 +190,12 @@ def inject(party: Party, stream: np.ndarray, count: int,
             raise ParameterError(f"each factor needs {count} elements, got {f.size}")
     if count == 0:
         return np.zeros(0, np.uint64), [np.zeros(0, np.uint64) for _ in factors]
-    rb, ra = party.preprocessing.dabit((count,))
+    rb, ra = pre.dabit((count,))
     masked = stream ^ rb
     arrays = [masked]
     if factors:
         y = np.stack(factors)
-        ta, tb, tc = party.preprocessing.triple("mul", (count,), y.shape)
+        ta, tb, tc = pre.triple("mul", (count,), y.shape)
         e = ra - ta
         d = y - tb
         arrays += [e, d]

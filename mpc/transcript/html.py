@@ -118,8 +118,8 @@ def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = No
                      phases.setdefault(r.phase, len(phases)), r.payload_bytes, r.wire_bytes, h, ent, p])
     published: dict[tuple[str, str], dict[str, Any]] = {}
     for v in t.published:
-        key = (v.tag, json.dumps(v.value, sort_keys=True))
-        entry = published.setdefault(key, {"tag": v.tag, "round": v.round, "parties": [],
+        pkey = (v.tag, json.dumps(v.value, sort_keys=True))
+        entry = published.setdefault(pkey, {"tag": v.tag, "round": v.round, "parties": [],
                                            "value": _js_safe(v.value)})
         entry["parties"].append(v.party)
         entry["round"] = min(entry["round"], v.round)

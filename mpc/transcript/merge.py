@@ -79,10 +79,10 @@ def merge(parts: Sequence[Transcript], *, title: str | None = None, outputs: Seq
     for k, part in enumerate(parts):
         senders = {m.record.sender for m in part.messages if m.record.sender != DEALER}
         senders |= {s.party for s in part.parties if s.output is not None}
-        for s in senders:
-            if s in owners:
-                raise ParameterError(f"party {s} appears in transcript parts {owners[s]} and {k}")
-            owners[s] = k
+        for sender in senders:
+            if sender in owners:
+                raise ParameterError(f"party {sender} appears in transcript parts {owners[sender]} and {k}")
+            owners[sender] = k
         for m in part.messages:
             rows.append((m.record, MessageDetail(m.arrays, m.public)))
         for s in part.parties:

@@ -404,7 +404,7 @@ class TcpEndpoint:
                 target = memoryview(c.body)[c.body_pos:]  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
             if len(target):
                 try:
-                    k = c.obj.read(len(target), target)
+                    k: int = c.obj.read(len(target), target)  # type: ignore[assignment]  # with a buffer: the count read
                 except ssl.SSLWantReadError:
                     return
                 if k == 0:

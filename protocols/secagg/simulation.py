@@ -195,7 +195,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     alone = set() if timed is None else timed_ids  # timed clients run without the caches
     clients = [Client(u, config, values[u], vandermonde=None if u in alone else vcache,
                       agreement=x25519 if u in alone else shared) for u in range(n)]
-    server = Server(config, server_prg)
+    server = Server(config, PRG.fresh() if server_prg is None else server_prg)
     cost = SecAggCost()
     tally = np.zeros((4, n))  # wall seconds, CPU seconds, bytes sent, bytes received
     active, replies = set(range(n)), {u: () for u in range(n)}
