@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -54,8 +54,12 @@ from mpc.errors import EncodingError, IntegrityError, ParameterError, ProtocolEr
 from mpc.he import paillier
 from mpc.he.packing import PackedArray, Packing, decrypt_packed, pack_encrypted
 from mpc.rand import PRG, derive_seed, random_seed
+from mpc.schema import ArraySpec
 from mpc.sharing.tensor import SharedTensor, concatenate
 from protocols.psi import psi
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 __all__ = ["VerticalModel", "align", "fit_paillier", "fit_plain", "fit_plain_minibatch", "fit_ss",
            "predict_proba", "sigmoid_piecewise"]
@@ -82,7 +86,7 @@ def _row_index(ids: Any) -> tuple[Any, Any]:
     return ids, lambda common: np.array([where[v] for v in common], dtype=np.int64)
 
 
-def align(party: Any, ids: Any, *, label_party: int = 0,
+def align(party: Party, ids: Any, *, label_party: int = 0,
           workers: int | None = None) -> tuple[Any, np.ndarray]:
     """Find the IDs all parties hold; return (common IDs, sorted; this party's row of each).
 
@@ -178,7 +182,7 @@ def _standardize(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
     return (X - mean) / scale, mean, scale
 
 
-def _check_training(party: Any, X: Any, y: Any, label_party: int, iterations: int,
+def _check_training(party: Party, X: Any, y: Any, label_party: int, iterations: int,
                     lr: float, what: str = "iterations") -> tuple[np.ndarray, np.ndarray | None]:
     if not 0 <= label_party < party.n:
         raise ParameterError(f"label_party {label_party!r} is not a party (0..{party.n - 1})")
@@ -199,7 +203,7 @@ def _check_training(party: Any, X: Any, y: Any, label_party: int, iterations: in
 
 
 # -- training on secret shares ------------------------------------------------------------------
-def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iterations: int = 300,
+def fit_ss(party: Party, X: Any, y: Any = None, *, label_party: int = 0, iterations: int = 300,
            lr: float = 1.0, l2: float | None = None, standardize: bool = True,
            activation: str = "piecewise") -> VerticalModel:
     """Train on additive secret shares; every party calls it with its aligned columns.
@@ -264,7 +268,9 @@ def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iteration
         offsets = np.concatenate([[0], np.cumsum(widths)])
         opened = [w[int(offsets[p]):int(offsets[p + 1])].reveal(to=p) for p in range(party.n)]
         intercept = b.reveal(to=label_party)
-    return VerticalModel(weights=opened[party.id].ravel(), mean=mean, scale=scale, method="ss",
+    mine = opened[party.id]
+    assert mine is not None  # reveal(to=p) opens party p's block to party p
+    return VerticalModel(weights=mine.ravel(), mean=mean, scale=scale, method="ss",
                          intercept=float(intercept[0, 0]) if intercept is not None else 0.0,
                          label_party=label_party)
 
@@ -300,7 +306,7 @@ _MASKED = Packing(value_bits=_MASK_BITS + 1, signed=False)   # slot: v + _OFFSET
 _ACTIVATIONS = ("piecewise", "taylor")
 
 
-def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epochs: int = 20,
+def fit_paillier(party: Party, X: Any, y: Any = None, *, label_party: int = 0, epochs: int = 20,
                  batch_size: int = 64, lr: float | None = None, l2: float | None = None,
                  standardize: bool = True, activation: str = "piecewise",
                  key_bits: int = paillier.DEFAULT_BITS,
@@ -456,7 +462,7 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
                 if activation == "taylor" and np.abs(u).max(initial=0.0) >= u_cap:
                     raise ParameterError(f"party {party.id}: the training diverged (|z_p/4| reached "
                                          f"{np.abs(u).max():.3g}); lower lr")
-                share = _residual_share(party, u, y_ring[rows] if is_label else None, activation)
+                share = _residual_share(party, u, y_ring[rows] if y_ring is not None else None, activation)
                 grad = _gradient(party, keys, pubs, widths, seeds, X_int[rows], share, step)
                 w -= lr * (grad * scale_out / len(u) + decay * w)
                 step += 1
@@ -466,7 +472,7 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
                          mean=mean, scale=scale, method="paillier", label_party=label_party)
 
 
-def _residual_share(party: Any, u: np.ndarray, y_ring: np.ndarray | None, activation: str) -> np.ndarray:
+def _residual_share(party: Party, u: np.ndarray, y_ring: np.ndarray | None, activation: str) -> np.ndarray:
     """This party's share in ``Z_2^64`` of ``sigma(z) - y`` (step 1 of :func:`fit_paillier`)."""
     try:
         encoded = party.fixed.encode(u)
@@ -479,9 +485,9 @@ def _residual_share(party: Any, u: np.ndarray, y_ring: np.ndarray | None, activa
     return share - y_ring if y_ring is not None else share
 
 
-def _pair_seeds(party: Any) -> dict[int, bytes]:
+def _pair_seeds(party: Party) -> dict[int, bytes]:
     """A fresh 16-byte seed shared with each other party (the smaller id draws it)."""
-    seeds = {}
+    seeds: dict[int, Any] = {}
     if party.n < 3:
         return seeds
     for q in party.peers:
@@ -497,7 +503,7 @@ def _pair_seeds(party: Any) -> dict[int, bytes]:
     return seeds
 
 
-def _zero_sum_mask(party: Any, seeds: dict[int, bytes], target: int, step: int,
+def _zero_sum_mask(party: Party, seeds: dict[int, bytes], target: int, step: int,
                    count: int) -> np.ndarray:
     """This decryptor's part of masks that sum to 0 mod 2^64 over all decryptors for ``target``."""
     total = np.zeros(count, dtype=np.uint64)
@@ -509,7 +515,7 @@ def _zero_sum_mask(party: Any, seeds: dict[int, bytes], target: int, step: int,
     return total
 
 
-def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes],
+def _gradient(party: Party, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes],
               x_int: np.ndarray, share: np.ndarray, step: int) -> np.ndarray:
     """``X_p^T d`` scaled by ``2^(16+f)``, by steps 2-5 of :func:`fit_paillier` (float64)."""
     rows, d = x_int.shape
@@ -537,12 +543,8 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
     return total.view(np.int64).astype(np.float64)
 
 
-def _recv_one(party: Any, frm: int, name: str) -> np.ndarray:
-    got = party.recv(frm, name)
-    if len(got) != 1:
-        raise ProtocolError(f"party {party.id}: party {frm} sent {len(got)} arrays under "
-                            f"{party.tag(name)!r}, expected 1")
-    return got[0]
+def _recv_one(party: Party, frm: int, name: str) -> np.ndarray:
+    return party.recv_checked(frm, name, [ArraySpec()])[0]
 
 
 def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -> Any:
@@ -603,7 +605,7 @@ def fit_plain_minibatch(blocks: Sequence[np.ndarray], y: np.ndarray, *, epochs: 
 
 
 # -- prediction -----------------------------------------------------------------------------------
-def predict_proba(party: Any, X: Any, model: VerticalModel) -> np.ndarray | None:
+def predict_proba(party: Party, X: Any, model: VerticalModel) -> np.ndarray | None:
     """P(y = 1) for aligned rows ``X`` (this party's columns); the label party gets it, others None.
 
     Each party secret-shares its partial logits, the shares are summed and only

@@ -59,7 +59,7 @@ def _cmd_keys(ns: argparse.Namespace) -> int:
     if ns.keys_cmd == "new":
         if ns.party != "dealer" and not ns.party.isdigit():
             raise ParameterError(f"--party must be a party number or 'dealer', not {ns.party!r}")
-        party: Any = ns.party if ns.party == "dealer" else int(ns.party)
+        party: int | str = ns.party if ns.party == "dealer" else int(ns.party)
         files = new_identity(party, ns.out, overwrite=ns.force)
         print(f"private key  {files.key}  (keep it on this party's machine only)")
         print(f"certificate  {files.certificate}  (give it to every other party)")

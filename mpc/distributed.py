@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from . import config as cfgmod
 from .arith.fixed import FixedPoint
@@ -51,6 +51,7 @@ from .preprocessing.remote_dealer import (RemoteDealer, key_for, node_names, nod
 from .preprocessing.source import NAMES, Source, resolve
 from .transcript.record import program_title
 from .transport.mesh import connect
+from .transport.tcp import TcpEndpoint
 from .transport.tls import new_identity
 from .transport.values import decode_value, encode_value
 
@@ -176,7 +177,8 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
 
     def source(party: Party) -> Any:
         if config.dealer is not None:
-            remote = RemoteDealer(party.endpoint, config.dealer_id, config.n, party.session, config.timeout)
+            endpoint = cast(TcpEndpoint, party.endpoint)   # made by connect() above
+            remote = RemoteDealer(endpoint, config.dealer_id, config.n, party.session, config.timeout)
             return DealerSource(party, remote)  # type: ignore[arg-type]
         return resolve(preprocessing).factory(config.n)(party)  # type: ignore[misc]
 

@@ -94,7 +94,7 @@ import itertools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gmpy2
 import nacl.bindings  # noqa: F401  (runs sodium_init, which picks the fastest X25519 code)
@@ -102,7 +102,10 @@ import numpy as np
 from nacl._sodium import ffi as _ffi
 from nacl._sodium import lib as _lib
 
-from mpc.errors import ParameterError, ProtocolError
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 FIELD_PRIME = 2**255 - 19
 MONTGOMERY_A = 486662
@@ -159,14 +162,14 @@ def canonical_items(items: Any) -> tuple[int, Any, list[bytes]]:
         values = np.unique(np.array([int(v) for v in seq], dtype=np.int64))
         return _KIND_INT, values, _encode_ints(values)
     if all(isinstance(v, str) for v in seq):
-        values = sorted(set(seq))
+        texts = sorted(set(seq))
         try:
-            return _KIND_STR, values, [b"\x02" + v.encode("utf-8") for v in values]
+            return _KIND_STR, texts, [b"\x02" + v.encode("utf-8") for v in texts]
         except UnicodeEncodeError as exc:   # a lone surrogate
             raise ParameterError(f"a str item is not valid Unicode text: {exc.reason}") from None
     if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
-        values = sorted({bytes(v) for v in seq})
-        return _KIND_BYTES, values, [b"\x03" + v for v in values]
+        blobs = sorted({bytes(v) for v in seq})
+        return _KIND_BYTES, blobs, [b"\x03" + v for v in blobs]
     raise ParameterError("items must all be integers, all str or all bytes")
 
 
@@ -400,7 +403,7 @@ def _select(values: Any, mask: np.ndarray) -> Any:
     return [v for v, keep in zip(values, mask.tolist()) if keep]
 
 
-def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None = None,
+def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | None = None,
         output: Literal["intersection", "size"] = "intersection", both: bool = False,
         workers: int | None = None, dst: bytes = DEFAULT_DST,
         max_peer_items: int | None = None) -> Any:
@@ -463,7 +466,7 @@ def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None
         return _sender(party, peer, header, values, enc, key, workers, dst, max_peer_items)
 
 
-def _check_header(party: Any, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
+def _check_header(party: Party, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
     """Both parties must agree on version, output, ``both``, ``dst`` and item kind."""
     if theirs.dtype != np.uint8 or theirs.shape != mine.shape:
         raise ProtocolError(f"party {party.id}: malformed PSI header from party {peer}")
@@ -487,21 +490,22 @@ def _empty_like_peer(values: Any, theirs: np.ndarray) -> Any:
     return values
 
 
-def _recv(party: Any, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
+def _recv(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
     got = party.recv(peer, name)
     if len(got) != count:
-        raise ProtocolError(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
-                            f"{len(got)} arrays, expected {count}")
+        raise MalformedPeerData(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
+                                f"{len(got)} arrays, expected {count}", peer=peer, round=party.last_round,
+                                tag=party.tag(name))
     return got
 
 
-def _check_size(party: Any, theirs: np.ndarray, limit: int | None, peer: int) -> None:
+def _check_size(party: Party, theirs: np.ndarray, limit: int | None, peer: int) -> None:
     if limit is not None and len(theirs) > limit:
         raise ProtocolError(f"party {party.id}: party {peer} sent {len(theirs)} items, more than "
                             f"max_peer_items = {limit}")
 
 
-def _reblind_peer(party: Any, peer: int, header: np.ndarray, values: Any, key: bytes, workers: int,
+def _reblind_peer(party: Party, peer: int, header: np.ndarray, values: Any, key: bytes, workers: int,
                   limit: int | None, tag: str, role: str) -> tuple[Any, np.ndarray]:
     """Receive the peer's header and blinded set, check them, and re-blind the set with our
     key (the first TAG_BYTES of each point). Returns (our values, typed as the peer's if
@@ -515,7 +519,7 @@ def _reblind_peer(party: Any, peer: int, header: np.ndarray, values: Any, key: b
         return values, blind(theirs, key, workers)[:, :TAG_BYTES]
 
 
-def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
+def _receiver(party: Party, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
               key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     with party.phase("psi/blind"):
@@ -537,7 +541,7 @@ def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[
     return _select(values, hit)
 
 
-def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
+def _sender(party: Party, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
             key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     order = np.argsort(party.prg.uint64(len(enc)), kind="stable")   # random order of Y

@@ -91,6 +91,7 @@ from ..arith.ring import ring_matmul
 from ..errors import EncodingError, ParameterError
 from ..ot.crhash import FixedKeyHash
 from ..ot.iknp import IKNPReceiver, IKNPSender
+from ..party import Party
 from ..sharing.binary import pack_bits
 from .base import Preprocessing, Shares, matmul_shape, triple_shapes
 from .store import SealableMixin, offline
@@ -148,7 +149,7 @@ class OTSource(SealableMixin, Preprocessing):
     See the module docstring for the protocols, security and cost.
     """
 
-    def __init__(self, party: Any, *, batch_ots: int = _MAX_OTS) -> None:
+    def __init__(self, party: Party, *, batch_ots: int = _MAX_OTS) -> None:
         super().__init__()
         if party.n != 2:
             raise ParameterError(f"the OT preprocessing source serves exactly 2 parties, not {party.n}; "

@@ -199,7 +199,8 @@ def connect(me: int, nodes: Mapping[int, Node], *, cert: str, key: str, session:
         der = obj.getpeercert(binary_form=True)
         peer = by_der.get(der or b"")
         if peer is None or (expect is not None and peer != expect):
-            raise TransportError(f"{label.get(expect, expect)} presented a certificate that is not pinned for it")
+            who = expect if expect is None else label.get(expect, expect)
+            raise TransportError(f"{who} presented a certificate that is not pinned for it")
         hello = _hello(me, n_nodes, session, digest)
         _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
         data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)

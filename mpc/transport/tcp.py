@@ -401,10 +401,10 @@ class TcpEndpoint:
             if c.body is None:
                 target = memoryview(c.head)[c.head_pos:]
             else:
-                target = memoryview(c.body)[c.body_pos:]
+                target = memoryview(c.body)[c.body_pos:]  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
             if len(target):
                 try:
-                    k = c.obj.read(len(target), target)
+                    k: int = c.obj.read(len(target), target)  # type: ignore[assignment]  # with a buffer: the count read
                 except ssl.SSLWantReadError:
                     return
                 if k == 0:
@@ -444,7 +444,7 @@ class TcpEndpoint:
             if c.bye_received:
                 raise EncodingError(f"{self.name(c.peer)} sent data after saying goodbye")
             c.queued += len(body)
-            c.frames.put(("frame", memoryview(body).toreadonly()))
+            c.frames.put(("frame", memoryview(body).toreadonly()))  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         elif kind == BYE:
             c.bye_received = True
             c.frames.put(("bye", None))
