@@ -99,11 +99,10 @@ def test_a_wrong_share_would_be_caught():
     assert not np.array_equal(a * b, c)
 
 
-def test_more_than_two_parties_refused():
-    with pytest.raises(ParameterError, match="exactly 2 parties"):
-        mpc.run(lambda party: None, 3, preprocessing="ot")
-    with pytest.raises(ParameterError, match="exactly 2 parties"):
-        ot_factory(5)
+def test_fewer_than_two_parties_and_unknown_names_refused():
+    # Any n >= 2 is served (tests/test_preprocessing_ot_nparty.py); fewer is refused by name.
+    with pytest.raises(ParameterError, match="at least 2 parties, not 1"):
+        ot_factory(1)
     with pytest.raises(ParameterError, match="'ot'"):
         mpc.run(lambda party: None, 2, preprocessing="OT")
 
