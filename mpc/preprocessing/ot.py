@@ -88,7 +88,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import EncodingError, ParameterError
+from ..errors import ParameterError
 from ..sharing.binary import pack_bits
 from .base import Preprocessing, Shares, matmul_shape, triple_shapes
 from .pairwise import MAX_OTS, PairwiseOT
