@@ -1,81 +1,71 @@
-"""Dealer-free preprocessing for two parties from IKNP oblivious transfer (layer: mpc core).
+"""Dealer-free preprocessing for n >= 2 parties from pairwise IKNP oblivious transfer (layer: mpc core).
 
 :class:`OTSource` implements the :class:`~mpc.preprocessing.base.Preprocessing`
-interface with no third party: the two parties make every triple, truncation
-pair and daBit themselves. Party 0 is always the IKNP *sender*, party 1 the
-*receiver* (one extension, one base-OT setup per session, run lazily on first
-use). Everything is produced inside ``party.phase("offline")``, so its bytes and
-rounds are reported apart from the online phase.
+interface with no third party: the parties make every triple, truncation pair
+and daBit themselves, each pair ``i < j`` with its own IKNP extension (party
+``i`` the OT sender), all pairs in the same rounds
+(:mod:`mpc.preprocessing.pairwise`: the OLE, shared bits and AND primitives,
+their security argument and per-pair cost). Everything is produced inside
+``party.phase("offline")``, so its bytes and rounds are reported apart from
+the online phase.
 
 Protocol
 --------
-Every arithmetic item reduces to one primitive, **Gilboa's OT multiplication**
-(vector-OLE form): party 0 holds vectors ``x_e`` (``w`` words), party 1 scalars
-``y_e``; they obtain additive shares of ``x_e * y_e`` over Z_2^64.
+Party ``i`` draws its shares ``a_i, b_i`` locally; ``a = sum_i a_i`` etc.
 
-1. For each bit ``j < L`` of ``y_e`` (``L = 64``, or 1 for bits) one random OT
-   from IKNP: party 1 chooses ``c = y_e[j]`` and gets key ``k_c``; party 0 gets
-   ``k_0, k_1``. Pads ``p_0 = G(k_0)``, ``p_1 = G(k_1)`` of ``w`` words (the
-   hash output itself for ``w <= 2``, else the fixed-key hash of the key under
-   distinct tweaks).
-2. Party 0 sends ``d = p_0 - p_1 + 2^j x_e`` and keeps ``-p_0``.
-3. Party 1 computes ``p_c + c d = p_0 + c 2^j x_e``.
-   Summed over ``j`` the shares add up to ``x_e * y_e`` (Gilboa 1999).
-
-Items built on it (``a = a_0 + a_1`` etc., ``_i`` = party i's share):
-
-* ``mul`` triple: each party draws ``a_i, b_i``; the cross terms
-  ``a_0 b_1`` and ``b_0 a_1`` come from one OLE call (party 1's bits are
-  those of ``b_1`` and ``a_1``), ``c_i = a_i b_i + cross_i``.
-  128 OTs per triple (64 per cross term).
-* ``matmul`` triple ``(m x k) @ (k x n)``: vector OLE with party 1's scalars
-  ``b_1[l, j]`` against party 0's columns ``a_0[:, l]`` (``k n`` scalars,
-  ``w = m``) and ``a_1[i, l]`` against the rows ``b_0[l, :]`` (``m k``,
-  ``w = n``): ``64 (kn + mk)`` OTs, but ``8 * 64 * 2mkn`` bytes of corrections
-  (as many as ``m k n`` elementwise products): Gilboa matmul costs
-  ``O(mkn * 64^2)`` bits, which is why HE is preferred for large matrices.
-* random **shared bits** (daBits): party i draws a bit ``u_i``;
-  ``r = u_0 xor u_1`` is XOR-shared for free and ``r = u_0 + u_1 - 2 u_0 u_1``
-  is additively shared with one 1-bit OLE (1 OT).
-* **truncation pair**: 64 shared random bits ``r_j`` per element;
-  ``r = sum 2^j r_j``, ``r >> f = sum_{j >= f} 2^(j-f) r_j``, ``msb = r_63``:
-  64 OTs per element, all local after the bits.
-* **binary (AND) triple**, from random OT alone (no correction message,
-  Asharov-Lindell-Schneider-Zohner 2013): party 1 draws ``a_1, b_1``; with
-  choice ``a_1`` the OT gives ``lsb(k_0) xor lsb(k_c) = a_1 b_0`` where
-  ``b_0 = lsb(k_0 xor k_1)`` is party 0's share; likewise with choice ``b_1``
-  for ``a_0 b_1``. 2 OTs per AND bit, 128 per uint64 word.
+* ``mul`` triple: ``c = a b = sum_i a_i b_i + sum_{i<j} (a_i b_j + b_i a_j)``;
+  the cross terms of pair ``(i, j)`` are one Gilboa vector OLE (party ``i``
+  offers ``(a_i, b_i)``, party ``j`` chooses by the bits of ``(b_j, a_j)``),
+  ``c_i = a_i b_i + `` this party's OLE shares.
+* ``matmul`` triple ``(m x k) @ (k x n)``: the same with vector OLE, the
+  higher party's scalars ``b_j[l, n']`` against the lower one's columns
+  ``a_i[:, l]`` (``w = m``) and ``a_j[m', l]`` against the rows ``b_i[l, :]``
+  (``w = n``): ``64 (kn + mk)`` OTs but ``8 * 64 * 2mkn`` bytes of
+  corrections per pair (Gilboa matmul costs ``O(mkn 64^2)`` bits, which is
+  why HE is preferred for large matrices with two parties).
+* random **shared bits** (daBits): ``r = u_0 xor ... xor u_{n-1}`` is
+  XOR-shared for free, and additively shared by the chain
+  ``r <- r + u_k - 2 r u_k`` of 1-bit OLEs (``n`` rounds).
+* **truncation pair**: 64 shared random bits ``r_t`` per element;
+  ``r = sum 2^t r_t``, ``r >> f = sum_{t >= f} 2^(t-f) r_t``, ``msb = r_63``:
+  exact (no wrap error), all local after the bits.
+* **binary (AND) triple**: ``a & b = xor_i a_i b_i xor xor_{i<j}(a_i b_j xor
+  a_j b_i)``, each cross term from random OT (ALSZ 2013): 2 OTs per AND bit
+  and pair, plus 2 correction bits except for the pair ``(0, 1)``.
 
 Security
 --------
-Semi-honest, two parties, static corruption, no third party. Party 0's view
-is the IKNP matrix ``u`` (uniform whatever party 1's choices); party 1's view
-is ``d = p_0 - p_1 + 2^j x``, uniform because ``p_{1-c}`` is hidden by the
-OT. Shares are drawn from each party's own CSPRNG-seeded PRG (:mod:`mpc.rand`).
-Not secure against an active party (no MAC check, as in SPDZ2k/MASCOT).
+Semi-honest, dishonest majority (up to ``n - 1`` colluding parties), static
+corruption, no third party. A party's view is the union of its pairwise
+views: IKNP matrices (uniform whatever the receiver's choices) and
+corrections masked by the OT pad of the choice not taken. Shares come from
+each party's own CSPRNG-seeded PRG (:mod:`mpc.rand`). Not secure against an
+active party (no MAC check, as in SPDZ2k/MASCOT).
 
-Cost (bytes; the IKNP matrix is 16 bytes per OT, receiver -> sender)
---------------------------------------------------------------------
-========================  =========  ======================================
-item                      OTs        bytes (both directions)
-========================  =========  ======================================
-``mul`` triple, per elt.  128        128 * 16 + 128 * 8 = 3,072
-``matmul`` m x k x n      64(kn+mk)  64 * 16 (kn+mk) + 512 * 2 m k n
-truncation pair, per elt  64         64 * (16 + 8) = 1,536
-daBit                     1          24
-binary triple, per word   128        2,048 (32 per AND bit), no reply
-========================  =========  ======================================
+Cost (``P = n(n-1)/2`` pairs; the IKNP matrix is 16 bytes per OT)
+-----------------------------------------------------------------
+========================  ============  ===================================
+item                      OTs           bytes (all parties together)
+========================  ============  ===================================
+``mul`` triple, per elt.  128 P         3,072 P  (128 * 16 + 128 * 8)
+``matmul`` m x k x n      64(kn+mk) P   (1024 (kn+mk) + 1024 m k n) P
+truncation pair, per elt  64 P          1,536 P
+daBit                     P             24 P
+binary triple, per word   128 P         2,048 P + 16 (P - 1)
+========================  ============  ===================================
 
-Rounds: 2 per batch (matrix, corrections; binary triples 1), plus 2 for the
-128 base OTs of the setup (once). A single request is one batch;
-:meth:`OTSource.prefetch` makes ``count`` items in one batch and
-:meth:`OTSource.prefetch_plan` a whole plan of kinds and shapes in about 7
-rounds.
+Per party, party ``i`` sends the matrices of its ``i`` lower pairs and the
+corrections of its ``n - 1 - i`` higher ones (a ``mul`` triple: ``2048 i +
+1024 (n - 1 - i)`` bytes). Rounds per batch: 2 for triples (1 for AND
+triples with two parties), ``n`` for shared bits, whatever ``n``; the setup
+(128 base OTs per pair) about ``n`` rounds once. :meth:`OTSource.prefetch`
+makes ``count`` items in one batch and :meth:`OTSource.prefetch_plan` a whole
+plan of kinds and shapes in a constant number of batches.
 
 References
 ----------
 N. Gilboa, "Two party RSA key generation", CRYPTO 1999 (OT multiplication).
-M. Keller, E. Orsini, P. Scholl, "MASCOT", CCS 2016 (triples from COT).
+M. Keller, E. Orsini, P. Scholl, "MASCOT", CCS 2016 (n-party triples from pairwise OT).
 G. Asharov, Y. Lindell, T. Schneider, M. Zohner, "More efficient oblivious
 transfer and extensions", CCS 2013 (AND triples from random OT).
 P. Mohassel, Y. Zhang, "SecureML", S&P 2017 (OT-based matrix triples).
@@ -289,7 +279,7 @@ class OTSource(SealableMixin, PairwiseOT, Preprocessing):
 
         All triples share one OLE batch per vector width, all truncation pairs
         and daBits one batch of shared bits, all AND triples one IKNP batch:
-        a constant number of rounds (about 7 with the setup) for any plan.
+        a number of rounds independent of the plan (2 + n + 2 after the setup: triples, bits, AND).
         """
         if self._sealed:
             for key, count in plan:
