@@ -178,6 +178,29 @@ def test_bytes_and_rounds_per_item_match_the_formulas(n):
     assert r_and == (1 if n == 2 else 2)
 
 
+def test_chunks_of_every_pair_are_pipelined():
+    # 1024 OTs per chunk and pair: 40 products (80 scalars of 64 bits) are 5 chunks, so are
+    # 40 AND words (128 OTs each); the next chunk's matrices go out before this chunk's replies
+    def prog(party):
+        p = party.preprocessing
+        p.triple("mul", (1,), (1,))
+        out = []
+        for make in (lambda: p.triple("mul", (40,), (40,)), lambda: p.binary_triple((40,))):
+            _align_clocks(party)
+            start = len(party.log)
+            out.append((make(), [m.round for m in party.log[start:] if m.sender == party.id]))
+        return out
+
+    outs = mpc.run(prog, 3, preprocessing=lambda n: (lambda party: OTSource(party, batch_ots=1024))).outputs
+    a, b, c = _sum([o[0][0] for o in outs])
+    assert np.array_equal(a * b, c)
+    a, b, c = _xor([o[1][0] for o in outs])
+    assert np.array_equal(a & b, c)
+    for k in range(2):
+        stamps = [r for o in outs for r in o[k][1]]
+        assert max(stamps) - min(stamps) + 1 == 5 + 1
+
+
 # --- views ---------------------------------------------------------------------------------
 class _Fixed(OTSource):
     """Parties in ``fixed`` draw constant shares and bits: the others' views must not change."""

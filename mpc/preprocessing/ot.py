@@ -232,9 +232,15 @@ class OTSource(SealableMixin, PairwiseOT, Preprocessing):
         """``uint64[3, size]`` AND-triple words, in IKNP chunks of ``batch_ots`` OTs."""
         out = np.zeros((3, size), np.uint64)
         per = max(1, self.batch_ots // 128)
-        for lo in range(0, size, per):
+        pending: list[tuple[int, int, tuple[Any, ...]]] = []
+        for lo in range(0, size, per):  # pipelined: the next chunk's matrices before this one's replies
             hi = min(size, lo + per)
-            out[:, lo:hi] = self._and_words(hi - lo)
+            pending.append((lo, hi, self._and_start(hi - lo)))
+            if len(pending) > 1:
+                lo0, hi0, state = pending.pop(0)
+                out[:, lo0:hi0] = self._and_finish(state)
+        for lo0, hi0, state in pending:
+            out[:, lo0:hi0] = self._and_finish(state)
         return out
 
     def _binary_triples(self, shape: tuple[int, ...], count: int) -> list[Shares]:

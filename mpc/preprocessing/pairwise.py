@@ -253,6 +253,10 @@ class PairwiseOT:
     # -- AND triples -------------------------------------------------------------------
     def _and_words(self, size: int) -> np.ndarray:
         """``uint64[3, size]``: this party's XOR shares of ``a``, ``b``, ``a & b`` (2 random OTs per bit and pair)."""
+        return self._and_finish(self._and_start(size))
+
+    def _and_start(self, size: int) -> tuple[Any, ...]:
+        """Steps 1-2 of an AND batch: matrices out (as receiver), corrections out (as sender)."""
         nbytes = size * 8
         ext = self._extensions()
         self.ots += 128 * size * (self.party.n - 1)
@@ -279,7 +283,13 @@ class PairwiseOT:
                 else:
                     self.party.send(p, tag, delta ^ np.concatenate([b, a]))  # type: ignore[list-item]
             cross ^= np.packbits(lsb0, bitorder="little")
-        for p, kc_bits in got:         # 3. as receiver: lsb(k_c) xor c * correction
+        self._pads += 128 * size
+        return nbytes, tag, a, b, choices, got, cross
+
+    def _and_finish(self, state: tuple[Any, ...]) -> np.ndarray:
+        """Step 3 of an AND batch: as receiver, ``lsb(k_c) xor c * correction``; the words."""
+        nbytes, tag, a, b, choices, got, cross = state
+        for p, kc_bits in got:
             if p == 0 and self.party.id == 1:
                 cross ^= kc_bits
                 continue
@@ -288,7 +298,6 @@ class PairwiseOT:
             if e.dtype != np.uint8 or e.shape != (2 * nbytes,):
                 raise EncodingError(f"party {self.party.id}: party {p} sent AND corrections of shape "
                                     f"{e.shape} {e.dtype} under {tag!r}, expected ({2 * nbytes},) uint8")
-            cross ^= kc_bits ^ (e & choices)  # type: ignore[operator]
-        c = (a & b) ^ cross[:nbytes] ^ cross[nbytes:]  # type: ignore[operator]
-        self._pads += 128 * size
+            cross ^= kc_bits ^ (e & choices)
+        c = (a & b) ^ cross[:nbytes] ^ cross[nbytes:]
         return np.stack([np.ascontiguousarray(v).view(np.uint64) for v in (a, b, c)])
