@@ -78,7 +78,7 @@ MAX_OTS = 1 << 20
 """OTs per IKNP extension call and pair (bounds memory: about 16 MB of keys per side)."""
 _MAX_WORDS = 1 << 22
 """Correction words per chunk and pair (32 MB)."""
-_PAD_DOMAIN = np.uint64(0x5A << 56)
+_PAD_DOMAIN = 0x5A << 56
 
 
 def bits_of(y: np.ndarray, nbits: int) -> np.ndarray:
@@ -105,7 +105,10 @@ class PairwiseOT:
         """Peers this party is the IKNP sender to (it offers ``x``)."""
         self.lower = list(range(party.id))
         """Peers this party is the IKNP receiver from (it chooses by ``y``)."""
-        self._ext: dict[int, IKNPSender | IKNPReceiver] = {}
+        self._as_sender: dict[int, IKNPSender] = {}
+        """This party's extension to each higher peer."""
+        self._as_receiver: dict[int, IKNPReceiver] = {}
+        """This party's extension from each lower peer."""
         self._hash = FixedKeyHash()
         self._pads = 0
         self.ots = 0
@@ -125,17 +128,17 @@ class PairwiseOT:
         lo, hi = sorted((self.party.id, peer))
         return self.party.scope(f"pair{lo}-{hi}")
 
-    def _extensions(self) -> dict[int, IKNPSender | IKNPReceiver]:
+    def _setup(self) -> None:
         """Every pair's extension, set up on first use (base OTs as receiver first, then as sender)."""
-        if not self._ext:
-            with self.party.scope("ot-setup"):
-                for p in self.lower:            # base-OT sender: send A, wait for B
-                    with self._pair(p):
-                        self._ext[p] = IKNPReceiver.setup(self.party, p)
-                for p in self.higher:           # base-OT receiver: wait for A, send B
-                    with self._pair(p):
-                        self._ext[p] = IKNPSender.setup(self.party, p)
-        return self._ext
+        if self._as_sender or self._as_receiver:
+            return
+        with self.party.scope("ot-setup"):
+            for p in self.lower:            # base-OT sender: send A, wait for B
+                with self._pair(p):
+                    self._as_receiver[p] = IKNPReceiver.setup(self.party, p)
+            for p in self.higher:           # base-OT receiver: wait for A, send B
+                with self._pair(p):
+                    self._as_sender[p] = IKNPSender.setup(self.party, p)
 
     def _expand(self, keys: np.ndarray, w: int) -> np.ndarray:
         """Pads of ``w`` words from 16-byte OT keys (``uint8[m, 16]``) -> ``uint64[m, w]``."""
@@ -148,7 +151,7 @@ class PairwiseOT:
         out[:, 0] = blocks
         idx = np.arange(self._pads, self._pads + m, dtype=np.uint64)
         for b in range(1, nb):  # nb = w/2 blocks, one batched AES call each
-            out[:, b] = self._hash(blocks, idx, _PAD_DOMAIN | np.uint64(b))
+            out[:, b] = self._hash(blocks, idx, _PAD_DOMAIN | b)
         return out.reshape(m, 2 * nb)[:, :w]
 
     def _recv_words(self, peer: int, tag: str, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -175,7 +178,7 @@ class PairwiseOT:
         if count == 0 or w == 0:       # nothing to multiply (an empty matmul dimension)
             return out
         per = max(1, min(self.batch_ots // nbits, _MAX_WORDS // (nbits * w)))
-        ext = self._extensions()
+        self._setup()
         weights = (np.uint64(1) << np.arange(nbits, dtype=np.uint64))[None, :, None]
         pending: list[tuple[int, int, str, np.ndarray, list[tuple[int, np.ndarray]]]] = []
         for lo in range(0, count, per):
@@ -188,11 +191,11 @@ class PairwiseOT:
                 pcs = []
                 for p in self.lower:
                     with self._pair(p):
-                        pcs.append((p, self._expand(ext[p].random(c), w)))  # type: ignore[arg-type]
+                        pcs.append((p, self._expand(self._as_receiver[p].random(c), w)))
                 pending.append((lo, hi, tag, c, pcs))
             for p in self.higher:      # 2. as sender: answer every matrix
                 with self._pair(p):
-                    k0, k1 = ext[p].random(m)  # type: ignore[call-arg]
+                    k0, k1 = self._as_sender[p].random(m)
                     p0 = self._expand(k0, w).reshape(hi - lo, nbits, w)
                     d = p0 - self._expand(k1, w).reshape(hi - lo, nbits, w)
                     d += x[lo:hi, None, :] * weights  # type: ignore[index]
@@ -223,7 +226,7 @@ class PairwiseOT:
         share = u64.copy() if self.party.id == 0 else np.zeros(count, np.uint64)
         if count == 0:
             return u, share
-        ext = self._extensions()
+        self._setup()
         me, n = self.party.id, self.party.n
         for lo in range(0, count, self.batch_ots):
             hi = min(count, lo + self.batch_ots)
@@ -233,11 +236,11 @@ class PairwiseOT:
             pcs = []
             for p in self.lower:       # all matrices first: the choices u are known now
                 with self._pair(p):
-                    pcs.append((p, self._expand(ext[p].random(u[lo:hi]), 1)[:, 0]))  # type: ignore[arg-type]
+                    pcs.append((p, self._expand(self._as_receiver[p].random(u[lo:hi]), 1)[:, 0]))
             for k in range(1, n):      # the chain r <- r + u_k - 2 r u_k, k = 1 .. n-1
                 if me < k:             # offer my share of r_k to party k
                     with self._pair(k):
-                        k0, k1 = ext[k].random(m)  # type: ignore[call-arg]
+                        k0, k1 = self._as_sender[k].random(m)
                         p0 = self._expand(k0, 1)[:, 0]
                         self.party.send(k, tag, p0 - self._expand(k1, 1)[:, 0] + share[lo:hi])
                     share[lo:hi] += p0 << np.uint64(1)   # - 2 * (my share -p0 of r_k u_k)
@@ -258,7 +261,7 @@ class PairwiseOT:
     def _and_start(self, size: int) -> tuple[Any, ...]:
         """Steps 1-2 of an AND batch: matrices out (as receiver), corrections out (as sender)."""
         nbytes = size * 8
-        ext = self._extensions()
+        self._setup()
         self.ots += 128 * size * (self.party.n - 1)
         tag = self.party.fresh("and")
         a = b = choices = None
@@ -270,12 +273,12 @@ class PairwiseOT:
             bits = np.unpackbits(choices, bitorder="little")
             for p in self.lower:
                 with self._pair(p):
-                    kc = ext[p].random(bits)  # type: ignore[arg-type]
+                    kc = self._as_receiver[p].random(bits)
                 got.append((p, np.packbits(kc[:, 0] & 1, bitorder="little")))
         cross = np.zeros(2 * nbytes, np.uint8)
         for p in self.higher:          # 2. as sender
             with self._pair(p):
-                k0, k1 = ext[p].random(128 * size)  # type: ignore[call-arg]
+                k0, k1 = self._as_sender[p].random(128 * size)
                 lsb0 = k0[:, 0] & 1
                 delta = np.packbits((lsb0 ^ k1[:, 0]) & 1, bitorder="little")
                 if a is None:          # party 0: its shares are the pair (0, 1)'s offsets, no reply
