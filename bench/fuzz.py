@@ -223,23 +223,23 @@ def _share_messages(binary: bool) -> Decoder:
 
 def _secagg() -> list[Decoder]:
     from protocols.secagg import Client, Server, make_config
-    from protocols.secagg import messages as msg
+    from protocols.secagg.rounds import ADVERTISE, SHARE
 
     config = make_config(5, 4, dropout=0.2)
     values = [np.arange(4, dtype=np.uint64) + u for u in range(5)]
     clients = [Client(u, config, values[u]) for u in range(5)]
-    up = {u: c.advertise_keys() for u, c in enumerate(clients)}
-    down = Server(config).collect_keys(dict(up))
+    up = {u: ADVERTISE.client_step(c) for u, c in enumerate(clients)}
+    down = ADVERTISE.server_step(Server(config), dict(up))
 
     def server(data: bytes) -> None:
         arrays = decode_frame(data, session=SESSION).arrays
-        Server(config).collect_keys({**{u: up[u] for u in range(4)}, 4: arrays})
+        ADVERTISE.server_step(Server(config), {**{u: up[u] for u in range(4)}, 4: arrays})
 
     def client(data: bytes) -> None:
         arrays = decode_frame(data, session=SESSION).arrays
         me = Client(0, config, values[0])
-        me.advertise_keys()
-        me.share_keys(*msg.check(arrays, msg.ADVERTISE_DOWN, "keys"))   # as the driver does
+        ADVERTISE.client_step(me)
+        SHARE.client_step(me, arrays)   # the table checks the schema first, as every driver does
 
     return [Decoder("secagg_server", _frames(("advertise", list(up[4]))), server, _frame_mutator),
             Decoder("secagg_client", _frames(("keys", list(down[0]))), client, _frame_mutator)]
@@ -347,7 +347,7 @@ def _preprocessing_files(folder: Path) -> Decoder:
 
 
 def _dealer_requests() -> Decoder:
-    from mpc.transport.remote_dealer import _parse_request, _request_arrays
+    from mpc.preprocessing.remote_dealer import _parse_request, _request_arrays
 
     def decode(data: bytes) -> None:
         _parse_request(decode_frame(data, session=SESSION).arrays)

@@ -31,6 +31,19 @@ second) and ``plaintext_per_second``.
 process CPU times: on a busy machine they show what the wall-clock figures
 would be on an idle one.
 
+* ``cnn`` (when the ``onnx`` extra is installed): the shipped digits CNN
+  ``examples/models/digits_cnn*.onnx`` (Conv 1->8 3x3, ReLU, 2x2 pooling,
+  Linear 128->10: CrypTen's benchmark model), read by
+  ``ml.inference.from_onnx``. Records with ``params = {model: "cnn",
+  backend: "ss", pool: "avg" | "max", parties: 2 | 3, batch: 1 | 256}`` carry
+  ``inferences_per_second``, ``agreement`` (with onnxruntime on the same
+  images), ``bytes_per_inference`` (all parties' bytes over the batch size),
+  ``rounds`` (per batch) and ``rounds_per_inference``; batch 1 is the median
+  of single-image runs. The square-activation variant under CKKS (batch
+  layout, 256 images in one ciphertext per pixel; at batch 1 the vector
+  layout, one image per ciphertext, 5 images timed, key setup outside):
+  ``backend: "ckks"``, ``seconds_per_image``, ``agreement``.
+
 ``--quick`` checks the record format with 64-4-10 models, batch 1 and 8,
 and the CKKS batch layout only.
 
@@ -43,6 +56,7 @@ from __future__ import annotations
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -52,6 +66,7 @@ from ml.inference.ckks import HEServer, ckks_predict
 from ml.inference.convert import to_network
 from ml.inference.secure import secure_predict
 from ml.inference.train import train_polynomial_mlp
+from mpc.optional import available
 
 
 def digits_split():
@@ -143,6 +158,90 @@ def _ckks_records(net, Xte, yte, batches, singles: int, vector: bool = True) -> 
     return out
 
 
+MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
+
+
+def _ort_labels(path: Path, X: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    return session.run(None, {feed.name: X.reshape(-1, *feed.shape[1:]).astype(np.float32)})[0].argmax(axis=1)
+
+
+def _cnn_ss_records(pool: str, Xte, yte, batches, parties_list, singles: int, repeat: int) -> list[dict]:
+    from ml.inference import from_onnx
+
+    path = MODELS / ("digits_cnn.onnx" if pool == "avg" else "digits_cnn_maxpool.onnx")
+    net = from_onnx(path)
+    secure_predict(net, Xte[:2], input_bound=1.0)  # warm up outside the clock
+    out = []
+    for parties in parties_list:
+        for batch in batches:
+            if batch == 1:
+                X = Xte[:singles]
+                runs = [secure_predict(net, X[i:i + 1], parties=parties, input_bound=1.0) for i in range(singles)]
+                preds = np.concatenate([r.outputs for r in runs])
+            else:
+                X = Xte[:batch]
+                runs = [secure_predict(net, X, parties=parties, batch_size=batch, input_bound=1.0)
+                        for _ in range(repeat)]
+                preds = runs[-1].outputs
+            seconds = statistics.median(r.seconds for r in runs)
+            cost = runs[-1].cost
+            sent = sum(cost.bytes_sent[p] for p in range(parties))
+            base, _, _ = median_time(lambda: net.predict(X[:batch]), repeat=20)
+            want = _ort_labels(path, X)
+            out.append(record(
+                "inference", {"model": "cnn", "backend": "ss", "method": "ss", "pool": pool, "parties": parties,
+                              "batch": batch},
+                seconds, base, bytes_per_party=sent / parties, rounds=cost.rounds,
+                inferences_per_second=batch / seconds, per_second=batch / seconds,
+                agreement=float(np.mean(preds == want)), accuracy=float(np.mean(preds == yte[:len(X)])),
+                bytes_per_inference=sent / batch, dealer_bytes_per_inference=cost.dealer_bytes_sent / batch,
+                rounds_per_inference=cost.rounds / batch, inputs_checked=len(X),
+                plaintext_per_second=batch / base))
+    return out
+
+
+def _cnn_ckks_record(Xte, yte, batch: int, images: int = 0) -> dict:
+    """Batch layout for a batch; vector layout (one image per ciphertext) for ``batch == 1``,
+    timed over ``images`` single images (setup once, outside ``seconds``)."""
+    from ml.inference import from_onnx
+
+    path = MODELS / "digits_cnn_square.onnx"
+    net = from_onnx(path)
+    layout = "vector" if batch == 1 else "batch"
+    X = Xte[:images] if batch == 1 else Xte[:batch]
+    server = HEServer(net, layout=layout, input_bound=1.0)
+    res = ckks_predict(server, X, layout=layout)
+    base, _, _ = median_time(lambda: net.predict(X[:batch]), repeat=20)
+    per_batch = res.seconds / (len(X) if batch == 1 else 1)
+    return record("inference", {"model": "cnn", "backend": "ckks", "method": "ckks", "pool": "avg",
+                                "activation": "square", "layout": layout, "batch": batch},
+                  per_batch, base, bytes_per_party=(res.query_bytes + res.reply_bytes) * batch / len(X), rounds=1,
+                  seconds_per_image=per_batch / batch, per_second=batch / per_batch,
+                  galois_keys=len(server.requirements.rotation_steps), context_bytes=res.context_bytes,
+                  agreement=float(np.mean(res.outputs == _ort_labels(path, X))),
+                  accuracy=float(np.mean(res.outputs == yte[:len(X)])), setup_seconds=res.setup_seconds,
+                  bytes_per_inference=(res.query_bytes + res.reply_bytes) / len(X), depth=res.depth,
+                  ring=res.params.poly_modulus_degree, inputs_checked=len(X))
+
+
+def cnn_records(quick: bool = False) -> list[dict]:
+    """The digits CNN imported from ONNX: secret sharing (avg and max pooling, 2 and 3 parties) and CKKS."""
+    if not (available("onnx") and available("onnxruntime") and (MODELS / "digits_cnn.onnx").is_file()):
+        return []
+    _, Xte, _, yte = digits_split()
+    with threadpool_limits(1):
+        if quick:
+            return _cnn_ss_records("avg", Xte, yte, (1, 8), (2,), singles=2, repeat=1)
+        records = []
+        for pool in ("avg", "max"):
+            records += _cnn_ss_records(pool, Xte, yte, (1, 256), (2, 3), singles=10, repeat=3)
+        return records + [_cnn_ckks_record(Xte, yte, 1, images=5), _cnn_ckks_record(Xte, yte, 256)]
+
+
 def bench_inference(quick: bool = False) -> list[dict]:
     """Private inference on digits, secret sharing and CKKS, batch 1 and 256: time, bytes, accuracy."""
     Xtr, Xte, ytr, yte = digits_split()
@@ -162,7 +261,7 @@ def bench_inference(quick: bool = False) -> list[dict]:
         records += _ckks_records(he_net, Xte, yte, batches, singles=1 if quick else 20, vector=not quick)
     for r in records:
         r["training_seconds"] = train_s
-    return records
+    return records + cnn_records(quick)
 
 
 BENCHMARKS = {"inference": bench_inference}

@@ -27,6 +27,7 @@ import numpy as np
 import mpc
 from mpc.errors import ProtocolAbort
 from protocols.secagg import (Client, Quantizer, Server, aggregate, make_config, party_program)
+from protocols.secagg.rounds import ADVERTISE, MASKED, SHARE, UNMASK
 
 
 def say(text: str = "") -> None:
@@ -96,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     small = make_config(4, 2, dropout=0.25)
     phones = [Client(u, small, np.array([u, u], dtype=np.uint32)) for u in range(4)]
     server = Server(small)
-    down = server.collect_keys({u: p.advertise_keys() for u, p in enumerate(phones)})
-    down = server.route_shares({u: phones[u].share_keys(*down[u]) for u in range(4)})
-    down = server.collect_masked({u: phones[u].masked_input(*down[u]) for u in range(4)})
+    down = ADVERTISE.server_step(server, {u: ADVERTISE.client_step(p) for u, p in enumerate(phones)})
+    down = SHARE.server_step(server, {u: SHARE.client_step(phones[u], down[u]) for u in range(4)})
+    down = MASKED.server_step(server, {u: MASKED.client_step(phones[u], down[u]) for u in range(4)})
     try:
-        phones[0].unmask(np.array([0, 1, 2, 3]), np.array([1]))
+        UNMASK.client_step(phones[0], (np.array([0, 1, 2, 3]), np.array([1])))
     except ProtocolAbort as exc:
         say(f"  ProtocolAbort: {exc}")
 

@@ -17,8 +17,8 @@ Quick start::
 
 from .arith.fixed import FixedPoint
 from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError,
-                     PartyError, PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
-                     RangeError, TransportError)
+                     PartyError, PeerAborted, PeerDisconnected, PeerFailure, PeerTimeout,
+                     PreprocessingExhausted, ProtocolAbort, ProtocolError, RangeError, TransportError)
 from .party import Party
 from .preprocessing import DealerSource, Preprocessing, TrustedDealer
 from .preprocessing.dealer import TrustedDealerWarning
@@ -30,7 +30,7 @@ from .transport.stats import Cost
 
 __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
-    "ParameterError", "Party", "PartyError", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
+    "ParameterError", "Party", "PartyError", "PeerAborted", "PeerDisconnected", "PeerFailure", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
     "ProtocolAbort", "ProtocolError", "RangeError", "RunResult", "SharedTensor", "TransportError",
     "TrustedDealer", "TrustedDealerWarning", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",
 ]

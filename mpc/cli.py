@@ -131,9 +131,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         with open(ns.result, "w", encoding="utf-8") as f:
             f.write(outcome.to_json())
     if ns.transcript and outcome.transcript is not None:
-        from .transcript.record import Transcript
-
-        part = Transcript.from_dict(outcome.transcript)
+        part = outcome.transcript
         part.error = None if outcome.error is None else str(outcome.error)
         part.write(ns.transcript)
     if outcome.error is not None:

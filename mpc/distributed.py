@@ -40,28 +40,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from . import config as cfgmod
 from .arith.fixed import FixedPoint
-from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PartyError,
-                     PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError, TransportError,
-                     party_failure)
+from .errors import EncodingError, ParameterError, ProtocolAbort, TransportError
+from .launch import Job, PartyOutcome, Ran, RunResult, launch, play
 from .party import Party
 from .preprocessing.dealer import DealerSource
-from .runner import RunResult, gather_cost
-from .transcript.record import (MessageDetail, PublishedValue, Transcript, from_records,
-                                program_title)
-from .transport.stats import Cost, MessageRecord
+from .preprocessing.remote_dealer import (RemoteDealer, key_for, node_names, nodes_of, serve_dealer,
+                                          session_id)
+from .preprocessing.source import NAMES, Source, resolve
+from .transcript.record import program_title
 from .transport.mesh import connect
-from .transport.remote_dealer import (RemoteDealer, key_for, node_names, nodes_of, serve_dealer,
-                                      session_id)
 from .transport.tls import new_identity
 from .transport.values import decode_value, encode_value
 
-_ERRORS = {c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, ParameterError,
-                                    PeerTimeout, PreprocessingExhausted, ProtocolAbort,
-                                    ProtocolError, TransportError)}
+__all__ = ["LocalRunResult", "PartyOutcome", "TcpTransport", "decode_value", "encode_value",
+           "execute_party", "free_ports", "import_root", "load_program", "make_local_config",
+           "program_ref", "run_local", "run_party", "serve_dealer"]
 
 
 # -- programs ---------------------------------------------------------------------
@@ -146,53 +141,8 @@ def _program_digest(name: str, frac_bits: int, preprocessing: str | None = None)
     return hashlib.sha256(f"concilium-program\0{name}\0{frac_bits}{extra}".encode()).digest()
 
 
-NETWORK_PREPROCESSING = ("ot", "he")
+NETWORK_PREPROCESSING = tuple(n for n in NAMES if n != "dealer")
 """Dealer-free sources a networked two-party session can use (``preprocessing=``)."""
-
-
-@dataclass
-class PartyOutcome:
-    """What one party's run produced: output or error, its message log, timings."""
-
-    party: int
-    output: Any = None
-    error: BaseException | None = None
-    log: list[MessageRecord] = field(default_factory=list)
-    phase_seconds: dict[str, float] = field(default_factory=dict)
-    phase_clocks: list[tuple[str, int, int]] = field(default_factory=list)
-    seconds: float = 0.0
-    socket_bytes: dict[int, tuple[int, int]] = field(default_factory=dict)
-    transcript: dict[str, Any] | None = None
-
-    def to_json(self) -> str:
-        err = None
-        if isinstance(self.error, PartyError):
-            err = {"type": self.error.error_type, "message": str(self.error.__cause__ or self.error)}
-        elif self.error is not None:
-            err = {"type": type(self.error).__name__, "message": str(self.error)}
-        return json.dumps({
-            "party": self.party, "output": encode_value(self.output), "error": err,
-            "log": [[m.round, m.sender, m.receiver, m.tag, m.phase, m.payload_bytes, m.wire_bytes]
-                    for m in self.log],
-            "phase_seconds": self.phase_seconds, "phase_clocks": [list(c) for c in self.phase_clocks],
-            "seconds": self.seconds, "socket_bytes": {str(k): list(v) for k, v in self.socket_bytes.items()},
-            "transcript": self.transcript}, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> "PartyOutcome":
-        d = json.loads(text)
-        err = None
-        if d["error"] is not None:
-            etype = _ERRORS.get(d["error"]["type"])
-            msg = str(d["error"]["message"])
-            err = etype(msg) if etype else PartyError(int(d["party"]), str(d["error"]["type"]), msg)
-        return cls(int(d["party"]), decode_value(d["output"]), err,
-                   [MessageRecord(int(r), int(s), int(t), str(tag), str(ph), int(p), int(w))
-                    for r, s, t, tag, ph, p, w in d["log"]],
-                   {str(k): float(v) for k, v in d["phase_seconds"].items()},
-                   [(str(a), int(b), int(c)) for a, b, c in d["phase_clocks"]], float(d["seconds"]),
-                   {int(k): (int(v[0]), int(v[1])) for k, v in d["socket_bytes"].items()},
-                   d.get("transcript"))
 
 
 def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, party_id: int, *,
@@ -204,13 +154,11 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
     Preprocessing: the config's dealer if it has one; else ``preprocessing``
     ``"ot"`` or ``"he"`` (two parties make their own, no third party) or none.
     """
-    outcome = PartyOutcome(party_id)
-    endpoint = None
-    party = None
-    try:
+    name = name or program_title(program)
+
+    def join() -> Party:
         if not 0 <= party_id < config.n:
             raise ParameterError(f"party {party_id} is not in the config (parties 0..{config.n - 1})")
-        name = name or program_title(program)
         if preprocessing is not None and preprocessing not in NETWORK_PREPROCESSING:
             raise ParameterError(f"preprocessing over the network is the config's dealer, "
                                  f"{' or '.join(map(repr, NETWORK_PREPROCESSING))}, not {preprocessing!r}")
@@ -223,47 +171,20 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
                            session=session, digest=_program_digest(name, frac_bits, preprocessing),
                            timeout=config.timeout, digest_peers=set(range(config.n)),
                            names=node_names(config))
-        party = Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
-                      timeout=config.timeout, record_transcript=record_transcript)
-        t0 = time.perf_counter()
+        return Party(party_id, config.n, endpoint, session=session, fixed=FixedPoint(frac_bits),
+                     timeout=config.timeout, record_transcript=record_transcript)
+
+    def source(party: Party) -> Any:
         if config.dealer is not None:
-            remote = RemoteDealer(endpoint, config.dealer_id, config.n, session, config.timeout)
-            party.preprocessing = DealerSource(party, remote)  # type: ignore[arg-type]
-        elif preprocessing == "ot":
-            from .preprocessing.ot import ot_factory
-            party.preprocessing = ot_factory(config.n)(party)
-        elif preprocessing == "he":
-            from .preprocessing.he import he_factory
-            party.preprocessing = he_factory(config.n)(party)
-        outcome.output = program(party, *args, **(kwargs or {}))
-        outcome.seconds = time.perf_counter() - t0
-        encode_value(outcome.output)  # fail here, not in the launcher, on an unsendable output
-        endpoint.close()
-    except BaseException as exc:  # noqa: BLE001 - reported to the caller in the outcome
-        outcome.error = exc
-        if endpoint is not None:
-            endpoint.abort(f"{type(exc).__name__}: {exc}")
-        if not isinstance(exc, Exception):   # SystemExit, KeyboardInterrupt: record, then go on up
-            _fill(outcome, party, endpoint, config.n, record_transcript, name)
-            raise
-    _fill(outcome, party, endpoint, config.n, record_transcript, name)
-    return outcome
+            remote = RemoteDealer(party.endpoint, config.dealer_id, config.n, party.session, config.timeout)
+            return DealerSource(party, remote)  # type: ignore[arg-type]
+        return resolve(preprocessing).factory(config.n)(party)  # type: ignore[misc]
 
-
-def _fill(outcome: PartyOutcome, party: Party | None, endpoint: Any, n: int, record_transcript: bool,
-          name: str | None) -> None:
-    """Copy what the party recorded (messages, phases, transcript, socket bytes) into ``outcome``."""
-    if party is not None:
-        outcome.log = list(party.log)
-        outcome.phase_seconds = dict(party.phase_seconds)
-        outcome.phase_clocks = list(party.phase_clocks)
-        if record_transcript:
-            details = [(party.details or {}).get(k) for k in range(len(party.log))]
-            part = from_records(party.log, n, details=details,
-                                published=party.published or [], title=name or "")
-            outcome.transcript = part.to_dict()
-    if endpoint is not None:
-        outcome.socket_bytes = endpoint.bytes_on_socket()
+    has_source = config.dealer is not None or preprocessing is not None
+    job = Job(program, config.n, Source(None), source if has_source else None, None, args,
+              dict(kwargs or {}), record_transcript, name)
+    # Output checked before the goodbye: an unsendable output fails here, not in the launcher.
+    return play(party_id, join, job, check_output=encode_value)
 
 
 def run_party(program: Callable[..., Any] | str, config: cfgmod.SessionConfig | str | os.PathLike[str],
@@ -332,12 +253,6 @@ def make_local_config(folder: str | os.PathLike[str], parties: int, *, dealer: b
     return path
 
 
-def _is_secondary(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(s in text for s in (" aborted: ", "disconnected", "finished and closed", "stopped:",
-                                   "cannot send to party", "closed the TLS session"))
-
-
 def run_local(program: Callable[..., Any] | str, parties: int = 3, *,
               inputs: Sequence[Any] | None = None, args: Sequence[Any] = (),
               kwargs: dict[str, Any] | None = None, frac_bits: int = 16, timeout: float = 30.0,
@@ -383,99 +298,98 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *,
     attribute maps every failed party to its error. Party processes cap their BLAS threads to ``cpu_count // parties``
     unless ``OMP_NUM_THREADS`` and friends are set.
     """
-    if not isinstance(parties, (int, np.integer)) or parties < 2:
-        raise ParameterError(f"an MPC run needs at least 2 parties, got {parties!r}")
     if preprocessing not in ("dealer", None, *NETWORK_PREPROCESSING):
         raise ParameterError(f"run_local supports preprocessing 'dealer', 'ot', 'he' or None, "
                              f"not {preprocessing!r}")
-    if inputs is not None and len(inputs) != parties:
-        raise ParameterError(f"inputs has {len(inputs)} entries for {parties} parties")
-    own = preprocessing if preprocessing in NETWORK_PREPROCESSING else None
-    record = transcript is not None
-    if isinstance(program, str):
-        load_program(program)  # fail here, with a clear error, not in N processes
-    with tempfile.TemporaryDirectory(prefix="concilium-") as tmp:
-        cfg_path = make_local_config(tmp, parties, dealer=preprocessing == "dealer", hosts=hosts,
-                                     timeout=timeout)
-        conf = cfgmod.load(cfg_path)
-        tag = os.urandom(8).hex()
-        dealer_error: list[BaseException] = []
-        dealer_thread = None
-        if preprocessing == "dealer":
-            def dealer_body() -> None:
-                try:
-                    serve_dealer(conf, session_tag=tag)
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    dealer_error.append(exc)
-            dealer_thread = threading.Thread(target=dealer_body, name="dealer", daemon=True)
-            dealer_thread.start()
-        t0 = time.perf_counter()
-        if processes:
-            outcomes = _run_processes(program_ref(program), conf, cfg_path, parties, tag, args, kwargs,
-                                      frac_bits, record, Path(tmp), launch_prefix, wall_timeout, own,
-                                      inputs, import_root(program))
-        else:
-            fn = load_program(program) if isinstance(program, str) else program
-            name = _canonical_name(program) if isinstance(program, str) else None
-            outcomes = [PartyOutcome(i) for i in range(parties)]
-
-            def body(i: int) -> None:
-                try:
-                    mine = list(args) if inputs is None else [inputs[i], *args]
-                    outcomes[i] = execute_party(fn, conf, i, args=mine, kwargs=kwargs,
-                                                frac_bits=frac_bits, session_tag=tag,
-                                                record_transcript=record, name=name,
-                                                preprocessing=own)
-                except BaseException as exc:  # noqa: BLE001 - SystemExit etc. fail the run
-                    outcomes[i].error = exc
-            threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(parties)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        elapsed = time.perf_counter() - t0
-        if dealer_thread is not None and not any(o.error is not None for o in outcomes):
-            dealer_thread.join(timeout + 5)
+    # a program file is loaded here too: a clear error now, not in N processes
+    fn = load_program(program) if isinstance(program, str) else program
+    transport = TcpTransport(program, frac_bits=frac_bits, timeout=timeout, processes=processes,
+                             hosts=hosts, launch_prefix=launch_prefix, wall_timeout=wall_timeout)
     title = program_title(program) if not isinstance(program, str) else _canonical_name(program)
-    failed = [o for o in outcomes if o.error is not None]
-    if failed:
-        roots = [o for o in failed if not _is_secondary(o.error)] or failed  # type: ignore[arg-type]
-        if record:
-            _merged_transcript(outcomes, parties, None, None, title,
-                               f"party {roots[0].party}: {roots[0].error}").write(transcript)  # type: ignore[arg-type]
-        err = party_failure(roots[0].party, roots[0].error)  # type: ignore[arg-type]
-        err.party_errors = {o.party: o.error for o in failed}  # type: ignore[attr-defined]
-        raise err
-    if dealer_error and not isinstance(dealer_error[0], TransportError):
-        raise dealer_error[0]
-    cost = gather_cost(parties, [(o.party, o.log, o.phase_seconds, o.phase_clocks) for o in outcomes],
-                       max((o.seconds for o in outcomes), default=elapsed))
-    outputs = [o.output for o in outcomes]
-    tr = None
-    if record:
-        tr = _merged_transcript(outcomes, parties, outputs, cost, title, None)
-        tr.write(transcript)  # type: ignore[arg-type]
-    return LocalRunResult(outputs=outputs, cost=cost, logs=[o.log for o in outcomes], transcript=tr,
-                          socket_bytes={o.party: o.socket_bytes for o in outcomes})
+    return launch(fn, parties, transport, preprocessing, inputs=inputs, args=args, kwargs=kwargs,  # type: ignore[return-value]
+                  transcript=transcript, title=title)
 
 
-def _merged_transcript(outcomes: list[PartyOutcome], n: int, outputs: list[Any] | None,
-                       cost: Cost | None, title: str, error: str | None) -> Transcript:
-    """One transcript from every party's own part (each lists the messages it sent)."""
-    pairs, published = [], []
-    for o in outcomes:
-        if o.transcript is None:
-            continue
-        part = Transcript.from_dict(o.transcript)
-        pairs.extend(part.messages)
-        published.extend(part.published)
-    pairs.sort(key=lambda m: (m.record.round, m.record.sender, m.record.receiver))
-    published.sort(key=lambda v: (v.round, v.party))
-    return from_records([m.record for m in pairs], n,
-                        details=[MessageDetail(m.arrays, m.public) for m in pairs],
-                        outputs=outputs, published=[PublishedValue(v.party, v.round, v.tag, v.value)
-                                                    for v in published],
-                        cost=cost, title=title, error=error)
+class TcpTransport:
+    """Every party over TCP + TLS on this machine (loopback, or ``hosts``): one OS process each,
+    or threads of this process; for the trusted dealer the launcher serves as its node.
+
+    Throw-away keys and a config are made per run; a party process runs
+    ``mpc run PROGRAM --party I --config FILE`` (:func:`execute_party`) and
+    reports its :class:`PartyOutcome` as JSON.
+    """
+
+    result_type = LocalRunResult
+
+    def __init__(self, program: Callable[..., Any] | str, *, frac_bits: int = 16, timeout: float = 30.0,
+                 processes: bool = True, hosts: Sequence[str] | None = None,
+                 launch_prefix: Callable[[int], list[str]] | None = None,
+                 wall_timeout: float | None = None) -> None:
+        self.program, self.frac_bits, self.timeout = program, frac_bits, timeout
+        self.processes, self.hosts = processes, hosts
+        self.launch_prefix, self.wall_timeout = launch_prefix, wall_timeout
+
+    def run(self, job: Job) -> Ran:
+        source = job.source
+        if not source.none and source.name not in NAMES:
+            raise ParameterError("run_local supports preprocessing 'dealer', 'ot', 'he' or None: "
+                                 "a factory cannot travel to the party processes")
+        own = None if source.none or source.is_dealer else source.name
+        with tempfile.TemporaryDirectory(prefix="concilium-") as tmp:
+            cfg_path = make_local_config(tmp, job.n, dealer=source.is_dealer, hosts=self.hosts,
+                                         timeout=self.timeout)
+            conf = cfgmod.load(cfg_path)
+            tag = os.urandom(8).hex()
+            dealer_error: list[BaseException] = []
+            dealer_thread = _start_dealer(conf, tag, dealer_error) if source.is_dealer else None
+            t0 = time.perf_counter()
+            if self.processes:
+                outcomes = _run_processes(program_ref(self.program), conf, cfg_path, job.n, tag, job.args,
+                                          job.kwargs, self.frac_bits, job.record_transcript, Path(tmp),
+                                          self.launch_prefix, self.wall_timeout, own, job.inputs,
+                                          import_root(self.program))
+            else:
+                outcomes = self._threads(job, conf, tag, own)
+            elapsed = time.perf_counter() - t0
+            if dealer_thread is not None and not any(o.error is not None for o in outcomes):
+                dealer_thread.join(self.timeout + 5)
+        if dealer_error and not isinstance(dealer_error[0], TransportError) \
+                and not any(o.error is not None for o in outcomes):
+            raise dealer_error[0]
+        return Ran(outcomes, max((o.seconds for o in outcomes), default=elapsed),
+                   {"socket_bytes": {o.party: o.socket_bytes for o in outcomes}})
+
+    def _threads(self, job: Job, conf: cfgmod.SessionConfig, tag: str, own: str | None) -> list[PartyOutcome]:
+        """Every party in a thread of this process, still over TCP + TLS (for tests)."""
+        name = _canonical_name(self.program) if isinstance(self.program, str) else None
+        outcomes = [PartyOutcome(i) for i in range(job.n)]
+
+        def body(i: int) -> None:
+            try:
+                outcomes[i] = execute_party(job.program, conf, i, args=job.call_args(i), kwargs=job.kwargs,
+                                            frac_bits=self.frac_bits, session_tag=tag,
+                                            record_transcript=job.record_transcript, name=name,
+                                            preprocessing=own)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit etc. fail the run
+                outcomes[i].error = exc
+        threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(job.n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return outcomes
+
+
+def _start_dealer(conf: cfgmod.SessionConfig, tag: str, errors: list[BaseException]) -> threading.Thread:
+    """Serve the session's trusted dealer in a thread of the launcher; its failure goes to ``errors``."""
+    def body() -> None:
+        try:
+            serve_dealer(conf, session_tag=tag)
+        except BaseException as exc:  # noqa: BLE001 - reported by the transport
+            errors.append(exc)
+    thread = threading.Thread(target=body, name="dealer", daemon=True)
+    thread.start()
+    return thread
 
 
 def _run_processes(ref: str, conf: cfgmod.SessionConfig, cfg_path: Path, parties: int, tag: str,

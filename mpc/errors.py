@@ -50,6 +50,26 @@ class PeerTimeout(TransportError, TimeoutError):
     """A peer did not answer within the timeout."""
 
 
+class PeerFailure(ConciliumError):
+    """Base of the knock-on failures: this party stopped because another node failed first.
+
+    ``origin`` is the node where the failure began (a party id, or the dealer's
+    node id): launchers report the failure of ``origin`` itself, not its echoes.
+    """
+
+    def __init__(self, message: str, origin: int) -> None:
+        super().__init__(message)
+        self.origin = origin
+
+
+class PeerAborted(PeerFailure, ProtocolAbort):
+    """A peer said it failed (directly, or relaying the failure of ``origin``)."""
+
+
+class PeerDisconnected(PeerFailure, TransportError):
+    """A peer's connection ended without a goodbye (its process died or closed TLS)."""
+
+
 class PreprocessingExhausted(ConciliumError):
     """A preprocessing store ran out of correlated randomness."""
 

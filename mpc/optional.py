@@ -11,6 +11,7 @@ progress  tqdm            ``ml.federated.train(progress=True)`` (else a plain li
 plot      matplotlib      ``ml.federated.History.plot``
 sklearn   scikit-learn    ``ml.clients.SklearnClient``
 torch     torch           ``ml.clients.TorchClient``
+onnx      onnx            ``ml.inference.from_onnx`` (onnxruntime: tests, example)
 ========  ==============  ==================================
 """
 

@@ -57,7 +57,7 @@ def test_a_faithful_dealer_passes_the_check():
 
 
 def test_a_malformed_frame_from_the_remote_dealer_names_it():
-    from mpc.transport.remote_dealer import RemoteDealer
+    from mpc.preprocessing.remote_dealer import RemoteDealer
 
     class _Endpoint:
         id = 1

@@ -4,7 +4,9 @@ Each file's blocks run in order in one fresh namespace (a later block may use an
 earlier one's names), in an empty temporary directory. A block that is
 deliberately a fragment (party code out of its program, a sketch with ``...``)
 is marked on the line before its fence with ``<!-- doctest: skip (why) -->``
-and is skipped; a marker without a reason is an error. Wording the docs and
+and is skipped; a marker without a reason is an error. A block that needs an
+optional extra is marked ``<!-- doctest: requires onnx, onnxruntime -->`` and
+is skipped only where one of those modules is missing. Wording the docs and
 demos promise is checked here too.
 """
 
@@ -21,6 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 SKIP = re.compile(r"<!--\s*doctest:\s*skip\s*\((?P<why>[^)]+)\)\s*-->")
+REQUIRES = re.compile(r"<!--\s*doctest:\s*requires\s+(?P<modules>[\w.]+(?:\s*,\s*[\w.]+)*)\s*-->")
+
+
+def _missing(modules: str) -> str | None:
+    """Why a block needing ``modules`` is skipped here, or None when all import."""
+    import importlib.util
+
+    absent = [m.strip() for m in modules.split(",") if importlib.util.find_spec(m.strip()) is None]
+    return f"needs {', '.join(absent)} (an optional extra), not installed" if absent else None
 
 
 def blocks(path: Path) -> list[tuple[int, str, str | None]]:
@@ -29,10 +40,12 @@ def blocks(path: Path) -> list[tuple[int, str, str | None]]:
     out = []
     for m in FENCE.finditer(text):
         before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        if "doctest" in before and not SKIP.search(before):
+        needs = REQUIRES.search(before)
+        if "doctest" in before and not SKIP.search(before) and not needs:
             raise ValueError(f"{path.name}: malformed doctest marker {before!r}")
         skip = SKIP.search(before)
-        out.append((text[:m.start()].count("\n") + 2, m.group(1), skip and skip["why"]))
+        why = skip["why"] if skip else (_missing(needs["modules"]) if needs else None)
+        out.append((text[:m.start()].count("\n") + 2, m.group(1), why))
     return out
 
 
@@ -72,6 +85,15 @@ def test_a_block_that_fails_fails_the_test(tmp_path, monkeypatch):
     assert [b[2] for b in blocks(doc)] == [None, "a sketch", None]
     with pytest.raises(NameError, match="undefined_name"):
         run_blocks(doc)
+
+
+def test_a_block_needing_a_missing_extra_is_skipped_and_runs_where_it_is_installed(tmp_path, monkeypatch):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- doctest: requires no_such_module_h8 -->\n```python\nimport no_such_module_h8\n```\n\n"
+                   "<!-- doctest: requires json, os.path -->\n```python\nimport json\nn = json.loads('2')\n```\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert [b[2] for b in blocks(doc)] == ["needs no_such_module_h8 (an optional extra), not installed", None]
+    assert run_blocks(doc) == 1
 
 
 # -- wording the docs and demos promise --------------------------------------------------------

@@ -85,3 +85,11 @@ def test_every_module_imports_without_the_optional_packages():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) > 50
+
+
+def test_from_onnx_without_onnx_names_the_extra(monkeypatch):
+    from ml.inference import from_onnx
+
+    absent(monkeypatch, "onnx")
+    with pytest.raises(MissingExtra, match=r"concilium\[onnx\]"):
+        from_onnx(b"anything")

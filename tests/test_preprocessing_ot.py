@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 import test_binary
 import test_compare
 import test_sharing
+from conftest import TwoPartyOT
 
 import mpc
-import mpc.runner
 from mpc.arith.ring import ring_matmul
 from mpc.errors import EncodingError, ParameterError, PreprocessingExhausted
 from mpc.preprocessing import store
 from mpc.preprocessing.ot import OTSource, ot_factory
 from mpc.preprocessing.plan import online_only, planned, record_plan
+from mpc.runner import default_preprocessing
 from mpc.sharing.binary import unpack_bits
 
 SHAPES = [("mul", (5, 3), (3,)), ("mul", (), (4,)), ("mul", (0, 3), (0, 3)),
@@ -412,20 +413,10 @@ def test_the_view_statistic_detects_a_leak():
 
 # --- the foundation and nonlinear suites at 2 parties with OT preprocessing --------------------
 @pytest.fixture
-def ot_everywhere(monkeypatch):
+def ot_everywhere():
     """Two-party dealer runs become: plan, produce offline by OT, run online; cost = online part."""
-    original = mpc.runner.run
-
-    def run(program, parties=3, *args, preprocessing="dealer", **kw):
-        if parties != 2 or preprocessing != "dealer":
-            return original(program, parties, *args, preprocessing=preprocessing, **kw)
-        plain = {k: v for k, v in kw.items() if k not in ("transcript", "record_view")}
-        plan = record_plan(program, 2, *args, **plain)
-        res = original(program, 2, *args, preprocessing=planned("ot", plan), **kw)
-        res.cost = online_only(res.cost)
-        return res
-
-    monkeypatch.setattr(mpc, "run", run)
+    with default_preprocessing(TwoPartyOT()):
+        yield
 
 
 REUSED = [

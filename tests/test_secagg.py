@@ -9,6 +9,7 @@ import mpc
 from mpc.errors import ParameterError, ProtocolAbort, ProtocolError
 from protocols.secagg import (Client, Server, aggregate, dropout_schedule, make_config,
                               party_program, simulate)
+from protocols.secagg.rounds import ADVERTISE, MASKED, SHARE, UNMASK
 
 DIM = 6
 
@@ -140,9 +141,9 @@ def test_unknown_client_ids_are_recorded_as_dropped():
     config = make_config(4, DIM, dropout=0.25)
     clients = [Client(u, config, v) for u, v in enumerate(_ints(4))]
     server = Server(config)
-    msgs = {u: c.advertise_keys() for u, c in enumerate(clients)}
+    msgs = {u: ADVERTISE.client_step(c) for u, c in enumerate(clients)}
     msgs[7] = msgs[0]
-    server.collect_keys(msgs)
+    ADVERTISE.server_step(server, msgs)
     assert "unknown client id" in server.dropped[7]
 
 
@@ -185,9 +186,9 @@ def _run_to_unmask(n=6, dim=4):
     values = _ints(n, dim=dim)
     clients = [Client(u, config, values[u]) for u in range(n)]
     server = Server(config)
-    down = server.collect_keys({u: c.advertise_keys() for u, c in enumerate(clients)})
-    down = server.route_shares({u: clients[u].share_keys(*down[u]) for u in range(n - 1)})
-    down = server.collect_masked({u: clients[u].masked_input(*down[u]) for u in range(n - 2)})
+    down = ADVERTISE.server_step(server, {u: ADVERTISE.client_step(c) for u, c in enumerate(clients)})
+    down = SHARE.server_step(server, {u: SHARE.client_step(clients[u], down[u]) for u in range(n - 1)})
+    down = MASKED.server_step(server, {u: MASKED.client_step(clients[u], down[u]) for u in range(n - 2)})
     return config, clients, server, down
 
 
@@ -197,28 +198,28 @@ def test_client_refuses_a_request_for_both_shares_of_one_client():
     assert dropped.tolist() == [4] and 4 not in live.tolist()
     greedy = (np.array([0, 1, 2, 3, 4]), np.array([4]))  # seed AND key share of client 4
     with pytest.raises(ProtocolAbort, match="both"):
-        clients[0].unmask(*greedy)
+        UNMASK.client_step(clients[0], greedy)
     # once answered, a client never answers a second request (e.g. for the other shares)
-    clients[1].unmask(*down[1])
+    UNMASK.client_step(clients[1], down[1])
     with pytest.raises(ProtocolError):
-        clients[1].unmask(np.array([0, 1, 2, 3]), np.array([], dtype=np.int64))
+        UNMASK.client_step(clients[1], (np.array([0, 1, 2, 3]), np.array([], dtype=np.int64)))
 
 
 def test_client_refuses_requests_outside_its_holdings_or_naming_itself_dropped():
     config, clients, server, down = _run_to_unmask()
     with pytest.raises(ProtocolAbort, match="refused"):
-        clients[0].unmask(np.array([0, 1, 2]), np.array([5]))  # 5 never shared keys
+        UNMASK.client_step(clients[0], (np.array([0, 1, 2]), np.array([5])))  # 5 never shared keys
     with pytest.raises(ProtocolAbort, match="refused"):
-        clients[1].unmask(np.array([0, 2]), np.array([1]))
+        UNMASK.client_step(clients[1], (np.array([0, 2]), np.array([1])))
     with pytest.raises(ProtocolAbort, match="refused"):
-        clients[2].unmask(np.array([2, 0]), np.array([], dtype=np.int64))  # unsorted
+        UNMASK.client_step(clients[2], (np.array([2, 0]), np.array([], dtype=np.int64)))  # unsorted
 
 
 def test_server_never_asks_for_both_shares():
     n = 30
     config = make_config(n, DIM, variant="secagg+", dropout=0.3)
     res = simulate(config, _ints(n), dropout_schedule(n, 0.3, seed=4))
-    for live, dropped in res.server._requests.values():
+    for live, dropped in res.server.requests.values():
         assert not set(live.tolist()) & set(dropped.tolist())
 
 
@@ -226,10 +227,10 @@ def test_rounds_must_come_in_order():
     config = make_config(3, DIM)
     client = Client(0, config, np.zeros(DIM, np.uint32))
     with pytest.raises(ProtocolError):
-        client.masked_input(np.zeros(0, np.int64), np.zeros((0, 80), np.uint8))
+        MASKED.client_step(client, (np.zeros(0, np.int64), np.zeros((0, 80), np.uint8)))
     server = Server(config)
     with pytest.raises(ProtocolError):
-        server.unmask({})
+        UNMASK.server_step(server, {})
 
 
 def test_unsafe_or_invalid_parameters_are_refused():
@@ -492,7 +493,7 @@ def test_client_refuses_neighbour_ids_whose_differences_wrap():
     # wrap) with ids[0] >= 0 and ids[-1] < n, then crashed packing -2^63 + 5 as a u32
     config = make_config(5, DIM, dropout=0.2)
     clients = [Client(u, config, np.zeros(DIM, np.uint64)) for u in range(5)]
-    keys = np.stack([c.advertise_keys()[0] for c in clients])[1:]
+    keys = np.stack([ADVERTISE.client_step(c)[0] for c in clients])[1:]
     ids = np.array([1, 2**62, -2**63 + 5, 3], np.int64)
     with pytest.raises(ProtocolAbort, match="sorted, unique"):
-        clients[0].share_keys(ids, keys)
+        SHARE.client_step(clients[0], (ids, keys))

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mpc.errors import ParameterError, ProtocolAbort
 from protocols.secagg import Client, SecAggConfig, Server, make_config, simulate
+from protocols.secagg.rounds import ADVERTISE, MASKED, SHARE, UNMASK
 from protocols.secagg import config as config_module
 from protocols.secagg.crypto import MaskExpander, agree, mask_seed
 from protocols.secagg.graph import choose
@@ -34,21 +35,21 @@ def _split_attack(config, values, target):
     n, t = config.n, config.threshold
     clients = [Client(u, config, values[u]) for u in range(n)]
     server = Server(config)
-    down = server.collect_keys({u: c.advertise_keys() for u, c in enumerate(clients)})
-    down = server.route_shares({u: clients[u].share_keys(*down[u]) for u in range(n)})
-    masked = {u: clients[u].masked_input(*down[u]) for u in range(n)}
-    server.collect_masked(masked)
-    holders = server._frm[target]            # the neighbours holding shares of the target
+    down = ADVERTISE.server_step(server, {u: ADVERTISE.client_step(c) for u, c in enumerate(clients)})
+    down = SHARE.server_step(server, {u: SHARE.client_step(clients[u], down[u]) for u in range(n)})
+    masked = {u: MASKED.client_step(clients[u], down[u]) for u in range(n)}
+    MASKED.server_step(server, masked)
+    holders = server.frm[target]            # the neighbours holding shares of the target
     if len(holders) < 2 * t - 1:
         raise AssertionError("the split needs 2t - 1 neighbours")
     told_alive, told_dropped = holders[:t - 1].tolist(), holders[t - 1:].tolist()
     seed_shares, key_shares = {}, {}
     for w in [target, *told_alive, *told_dropped]:
-        live, dropped = server._requests[w]
+        live, dropped = server.requests[w]
         if w in told_dropped:  # "the target dropped": ask for its key share instead
             live = live[live != target]
             dropped = np.union1d(dropped, [target]).astype(np.int64)
-        live_ids, seed, dropped_ids, key = clients[w].unmask(live, dropped)
+        live_ids, seed, dropped_ids, key = UNMASK.client_step(clients[w], (live, dropped))
         if target in live_ids.tolist():
             seed_shares[w] = seed[live_ids.tolist().index(target)]
         if target in dropped_ids.tolist():
@@ -65,7 +66,7 @@ def _split_attack(config, values, target):
     expander = MaskExpander(config.dim, config.dtype)
     expander.add(x, b_u, -1)
     for v in clients[target].u2.tolist():   # public keys the server routed itself
-        shared = agree(s_sk, server._keys[v, 1].tobytes())
+        shared = agree(s_sk, server.keys[v, 1].tobytes())
         expander.add(x, mask_seed(shared, config.session, target, v), -1 if target < v else 1)
     if config.bits < 8 * x.itemsize:
         x &= x.dtype.type(config.modulus_mask)
@@ -137,9 +138,9 @@ def _to_unmask(n=6):
     config = make_config(n, DIM, dropout=0.2)
     clients = [Client(u, config, np.zeros(DIM, np.uint32)) for u in range(n)]
     server = Server(config)
-    down = server.collect_keys({u: c.advertise_keys() for u, c in enumerate(clients)})
-    down = server.route_shares({u: clients[u].share_keys(*down[u]) for u in range(n)})
-    server.collect_masked({u: clients[u].masked_input(*down[u]) for u in range(n)})
+    down = ADVERTISE.server_step(server, {u: ADVERTISE.client_step(c) for u, c in enumerate(clients)})
+    down = SHARE.server_step(server, {u: SHARE.client_step(clients[u], down[u]) for u in range(n)})
+    MASKED.server_step(server, {u: MASKED.client_step(clients[u], down[u]) for u in range(n)})
     return config, clients
 
 
@@ -150,11 +151,11 @@ def test_client_refuses_a_request_listing_fewer_than_t_alive():
     t = config.threshold
     others = np.array([v for v in range(config.n) if v != 0], dtype=np.int64)
     with pytest.raises(ProtocolAbort, match="fewer than t"):
-        clients[0].unmask(np.array([0], dtype=np.int64), others)
+        UNMASK.client_step(clients[0], (np.array([0], dtype=np.int64), others))
     live = np.arange(t - 1, dtype=np.int64)          # t - 1 alive, client 1 among them
     with pytest.raises(ProtocolAbort, match="fewer than t"):
-        clients[1].unmask(live, np.setdiff1d(np.arange(config.n), live))
+        UNMASK.client_step(clients[1], (live, np.setdiff1d(np.arange(config.n), live)))
     # exactly t listed alive is answered
     live = np.arange(t, dtype=np.int64)
-    out = clients[2].unmask(live, np.setdiff1d(np.arange(config.n), live))
+    out = UNMASK.client_step(clients[2], (live, np.setdiff1d(np.arange(config.n), live)))
     assert out[0].tolist() == live.tolist()

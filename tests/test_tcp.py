@@ -17,7 +17,7 @@ from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeo
                         ProtocolError,
                         TransportError)
 from mpc.transport import mesh, tcp
-from mpc.transport.remote_dealer import RemoteDealer
+from mpc.preprocessing.remote_dealer import RemoteDealer
 from mpc.transport.tls import context, fingerprint, load_certificate, new_identity
 from mpc.transport.wire import WireLimits, decode_frame, encode_frame
 from tests import test_tcp_programs as progs
@@ -334,7 +334,7 @@ def test_connections_from_addresses_of_no_configured_peer_are_refused(tmp_path):
 def test_dealer_stops_when_a_party_fails_while_the_last_one_is_silent(tmp_path):
     # The dealer only reads the last party's requests. Party 0 fails; party 1 (the last)
     # goes silent for 8 s. The dealer must stop with party 0's failure, not wait for party 1.
-    from mpc.transport.remote_dealer import serve_dealer
+    from mpc.preprocessing.remote_dealer import serve_dealer
 
     conf = cfgmod.load(make_local_config(tmp_path, 2, dealer=True, timeout=1.0))
     box = {}
@@ -616,7 +616,7 @@ def test_announcing_a_large_frame_does_not_commit_its_memory(tmp_path):
 
 
 def test_dealer_refuses_requests_for_oversized_products():
-    from mpc.transport import remote_dealer as R
+    from mpc.preprocessing import remote_dealer as R
 
     ok = R._parse_request(tuple(R._request_arrays("matmul", ((3, 4), (4, 5)))))
     assert ok == ("matmul", ((3, 4), (4, 5)))

@@ -12,13 +12,13 @@ import re
 import warnings
 from html.parser import HTMLParser
 
+import browser  # tools/browser.py (pytest's pythonpath), not part of the library
 import numpy as np
 import pytest
 from test_transcript import SECRETS, payload_encodings, secagg_like, secret_encodings, stats_program
 
 import mpc
 from mpc.preprocessing.dealer import TrustedDealerWarning
-from mpc.transcript import browser
 
 MISSING = ("headless Chromium not found: install Debian's 'chromium' package "
            "(apt-get install chromium) or set $CHROMIUM")

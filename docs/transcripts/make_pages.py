@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "docs" / "transcripts"
 IMAGES = ROOT / "docs" / "img"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))   # the Chromium driver is a tool, not part of the library
 
 import mpc  # noqa: E402
-from mpc.transcript import browser, read_json  # noqa: E402
+import browser  # noqa: E402
+from mpc.transcript import read_json  # noqa: E402
 
 
 def _module(name: str):

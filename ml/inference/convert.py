@@ -9,6 +9,8 @@
   argmax is scikit-learn's prediction), ``MLPClassifier`` (activations
   ``identity``, ``logistic``, ``tanh``, ``relu``), and a ``Pipeline`` of
   ``StandardScaler`` steps before one of those (folded into the first layer);
+* an ONNX model (a path, serialized bytes or an ``onnx.ModelProto``), read by
+  :func:`ml.inference.onnx_import.from_onnx` (extra ``onnx``);
 * a :class:`Network` (returned as is).
 
 Predicted labels are indices: for scikit-learn, into ``model.classes_``.
@@ -19,6 +21,7 @@ models are recognised by class name and fitted attributes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,8 @@ from .layers import Activation, Dense, Network, UnsupportedModelError, mlp
 SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 SUPPORTED = ("ml.models.LogisticRegression", "ml.models.SoftmaxRegression", "ml.models.MLP",
              "sklearn LogisticRegression", "sklearn MLPClassifier",
-             "sklearn Pipeline of StandardScaler steps and one of those", "ml.inference.Network")
+             "sklearn Pipeline of StandardScaler steps and one of those", "an ONNX model (path, bytes, ModelProto)",
+             "ml.inference.Network")
 
 
 def _is_sklearn(model: Any, name: str) -> bool:
@@ -118,6 +122,10 @@ def to_network(model: Any) -> Network:
     """
     if isinstance(model, Network):
         return model
+    if isinstance(model, (str, os.PathLike, bytes, bytearray)) or type(model).__name__ == "ModelProto":
+        from .onnx_import import from_onnx
+
+        return from_onnx(model)
     if _is_sklearn(model, "Pipeline"):
         steps = [est for _, est in model.steps if est not in (None, "passthrough")]
         if not steps:

@@ -309,8 +309,12 @@ class SecureInference:
 def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, model_owner: int = 0,
                    data_owner: int = 1, output: str = "label", batch_size: int = 256,
                    frac_bits: int = 16, latency: float = 0.0, timeout: float = 120.0,
-                   argmax: str = "tournament", input_bound: float | str | None = None) -> SecureInference:
-    """Run :func:`private_predict` for ``parties`` parties in this process (trusted dealer).
+                   argmax: str = "tournament", input_bound: float | str | None = None,
+                   preprocessing: Any = "dealer") -> SecureInference:
+    """Run :func:`private_predict` for ``parties`` parties in this process.
+
+    ``preprocessing``: as :func:`mpc.run` (``"dealer"``, the trusted dealer, by
+    default; ``"ot"`` or ``"he"`` dealer-free for two parties).
 
     ``network``: a :class:`Network` or any model :func:`~ml.inference.convert.to_network` accepts.
 
@@ -324,7 +328,7 @@ def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, m
                                                              for i in range(parties)])),
                   kwargs={"model_owner": model_owner, "data_owner": data_owner, "output": output,
                           "batch_size": batch_size, "argmax": argmax, "input_bound": input_bound},
-                  frac_bits=frac_bits, latency=latency, timeout=timeout)
+                  frac_bits=frac_bits, latency=latency, timeout=timeout, preprocessing=preprocessing)
     return SecureInference(res.outputs[data_owner], res.cost, parties)
 
 

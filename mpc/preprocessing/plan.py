@@ -43,7 +43,7 @@ import json
 import numbers
 import os
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from ..errors import ParameterError
 from ..transport.stats import Cost
 from .base import Preprocessing, Shares
 from .dealer import TrustedDealer
+from .source import PartyFactory, Source, resolve
 from .store import offline
 
 Plan = list[tuple[tuple[Any, ...], int]]
@@ -200,25 +201,19 @@ def record_plan(program: Callable[..., Any], parties: int = 2, **run_kwargs: Any
     return list(recorders[0].counts.items()) if recorders else []
 
 
-def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]],
+def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]] | Source,
             plan: Plan | str | os.PathLike[str]) -> Callable[[int], Callable[[Any], Preprocessing]]:
     """A ``preprocessing=`` factory that produces ``plan`` (or the plan saved at that path)
     offline, then seals the source."""
     plan = load_plan(plan) if isinstance(plan, (str, os.PathLike)) else normalize_plan(plan)
 
+    chosen = resolve(source)
+    if chosen.none:
+        raise ParameterError("planned(...) needs a source to produce the plan: 'dealer', 'ot', 'he' "
+                             "or a factory, not None")
+
     def factory(n: int) -> Callable[[Any], Preprocessing]:
-        if source == "ot":
-            from .ot import ot_factory
-            inner = ot_factory(n)
-        elif source == "he":
-            from .he import he_factory
-            inner = he_factory(n)
-        elif source == "dealer":
-            inner = TrustedDealer(n).source
-        elif callable(source):
-            inner = source(n)
-        else:
-            raise ParameterError(f"unknown preprocessing {source!r}: use 'dealer', 'ot', 'he' or a factory")
+        inner = cast(PartyFactory, chosen.factory(n))   # not None: refused above
 
         def make(party: Any) -> Preprocessing:
             src = inner(party)
@@ -234,6 +229,30 @@ def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]],
             return src
         return make
     return factory
+
+
+class PlannedOffline(Source):
+    """A ``preprocessing=`` object: record the program's plan, produce it offline, report the online cost.
+
+    Before each run, :func:`record_plan` runs the program once with a throw-away
+    dealer on the run's own inputs; the run then produces that plan offline with
+    ``source`` (:func:`planned`), and its reported cost is :func:`online_only`'s.
+    Costs compare with a dealer run's; the recording run's dealer sees its
+    (throw-away) triples, so this is for tests and measurements.
+    """
+
+    def __init__(self, source: str | Callable[[int], PartyFactory] | Source = "ot") -> None:
+        super().__init__(None)
+        self.source = source
+
+    def prepare(self, program: Callable[..., Any], n: int, options: dict[str, Any]) -> Source:
+        plain = {k: v for k, v in options.items() if k not in ("transcript", "record_view", "preprocessing")}
+        chosen = PlannedOffline(self.source)
+        chosen._make = planned(self.source, record_plan(program, n, **plain))
+        return chosen
+
+    def report(self, cost: Cost) -> Cost:
+        return online_only(cost)
 
 
 def _align_clocks(party: Any) -> None:

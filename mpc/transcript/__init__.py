@@ -15,9 +15,9 @@ sizes, byte entropy, and the values the protocol declared public
 
 from .html import page_data, relabel, render, write_html, write_page
 from .record import (ArrayInfo, MessageDetail, PartySummary, PublishedValue, Transcript,
-                     TranscriptMessage, byte_entropy, describe_arrays, from_parties, from_records,
+                     TranscriptMessage, byte_entropy, describe_arrays, from_records,
                      public_value, read_json)
-from .merge import from_party, merge
+from .merge import from_parties, from_party, merge
 from .recorder import Recorder, frame_bytes
 
 __all__ = [

@@ -11,7 +11,7 @@ rounds of each phase are counted from the messages (first to last round).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import ParameterError
 from ..transport.stats import DEALER, Cost, MessageRecord
@@ -38,12 +38,30 @@ def from_party(party: Any, output: Any = None, *, seconds: float = 0.0,
                         cost=cost, title=title, error=error)
 
 
-def merge(parts: Sequence[Transcript], *, title: str | None = None) -> Transcript:
+def from_parties(parties: Sequence[Any], *, outputs: Sequence[Any] | None = None,
+                 cost: Cost | None = None, labels: Sequence[str] | Mapping[int, str] | None = None,
+                 title: str = "Concilium run", error: str | None = None) -> Transcript:
+    """A transcript from the :class:`~mpc.party.Party` objects of a finished (or failed) run.
+
+    Each party's part (:func:`from_party`: what it sent, and what the dealer
+    sent it), merged (:func:`merge`): messages by round, sender, receiver,
+    then sending order. Headers come from parties created with
+    ``record_transcript=True``.
+    """
+    parts = [from_party(p, title=title) for p in parties]
+    return merge(parts, title=title, outputs=outputs, cost=cost, labels=labels, error=error)
+
+
+def merge(parts: Sequence[Transcript], *, title: str | None = None, outputs: Sequence[Any] | None = None,
+          cost: Cost | None = None, labels: Sequence[str] | Mapping[int, str] | None = None,
+          error: str | None = None) -> Transcript:
     """One transcript from the parts written by each party's process (any order).
 
     Each message is taken from its sender's part (dealer messages from their
     receiver's); every part must describe the same number of parties and
-    each party may appear in at most one part.
+    each party may appear in at most one part. ``outputs``, ``cost``,
+    ``labels`` and ``error``, where given, replace what the parts say (a
+    launcher knows them).
     """
     if not parts:
         raise ParameterError("nothing to merge: no transcript parts")
@@ -51,7 +69,7 @@ def merge(parts: Sequence[Transcript], *, title: str | None = None) -> Transcrip
     if any(p.n_parties != n for p in parts):
         raise ParameterError(f"transcript parts of different runs: {sorted({p.n_parties for p in parts})} parties")
     rows: list[tuple[MessageRecord, MessageDetail | None]] = []
-    outputs: list[Any] = [None] * n
+    found: list[Any] = [None] * n
     owners: dict[int, int] = {}
     published: list[PublishedValue] = []
     phase_seconds: dict[str, float] = {}
@@ -66,19 +84,22 @@ def merge(parts: Sequence[Transcript], *, title: str | None = None) -> Transcrip
             rows.append((m.record, MessageDetail(m.arrays, m.public)))
         for s in part.parties:
             if s.output is not None:
-                outputs[s.party] = s.output
+                found[s.party] = s.output
         published.extend(part.published)
         for name, pc in part.cost.get("phases", {}).items():
             phase_seconds[name] = max(phase_seconds.get(name, 0.0), float(pc.get("seconds", 0.0)))
     rows.sort(key=lambda x: (x[0].round, x[0].sender, x[0].receiver))
     recs = [r for r, _ in rows]
-    cost = Cost(n, recs, seconds=max(float(p.cost.get("seconds", 0.0)) for p in parts),
-                phase_seconds=phase_seconds)
-    labels = {s.party: s.label for p in parts for s in p.parties if not s.label.startswith("party ")}
-    t = from_records(recs, n, details=[d for _, d in rows], labels=labels or None, cost=cost,
+    if cost is None:
+        cost = Cost(n, recs, seconds=max(float(p.cost.get("seconds", 0.0)) for p in parts),
+                    phase_seconds=phase_seconds)
+    if labels is None:
+        labels = {s.party: s.label for p in parts for s in p.parties if not s.label.startswith("party ")} or None
+    t = from_records(recs, n, details=[d for _, d in rows], labels=labels, cost=cost, outputs=outputs,
                      published=sorted(published, key=lambda v: (v.round, v.party)),
                      title=title or parts[0].title,
-                     error=next((p.error for p in parts if p.error), None))
-    for s in t.parties:  # outputs are JSON-ready already
-        s.output = outputs[s.party]
+                     error=error or next((p.error for p in parts if p.error), None))
+    if outputs is None:
+        for s in t.parties:  # outputs are JSON-ready already
+            s.output = found[s.party]
     return t

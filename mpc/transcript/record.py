@@ -203,7 +203,7 @@ class PartySummary:
 class Transcript:
     """The record of one run: messages in order, published values, parties, cost.
 
-    Build one with :func:`from_parties` (what :func:`mpc.run` does with
+    Build one with :func:`~mpc.transcript.merge.from_parties` (what :func:`mpc.run` does with
     ``transcript=``) or :func:`from_records` (drivers with their own loop, such
     as a star protocol with many clients).
     """
@@ -385,27 +385,3 @@ def from_records(records: Iterable[MessageRecord], n_parties: int, *,
     return Transcript(n_parties=n_parties, messages=msgs, parties=summaries,
                       published=list(published), cost=cost_dict(cost or Cost(n_parties, recs)),
                       title=title, error=error)
-
-
-def from_parties(parties: Sequence[Any], *, outputs: Sequence[Any] | None = None,
-                 cost: Cost | None = None, labels: Sequence[str] | Mapping[int, str] | None = None,
-                 title: str = "Concilium run", error: str | None = None) -> Transcript:
-    """A transcript from the :class:`~mpc.party.Party` objects of a finished (or failed) run.
-
-    Every message is taken once, from its sender's log (dealer messages from
-    their receiver's), in the order of ``Cost.messages``: by round, sender,
-    receiver, then sending order. Headers come from parties created with
-    ``record_transcript=True``.
-    """
-    n = len(parties)
-    pairs: list[tuple[MessageRecord, MessageDetail | None]] = []
-    for p in parties:
-        details = getattr(p, "details", None) or {}
-        for k, m in enumerate(p.log):
-            if m.sender == p.id or m.sender == DEALER:
-                pairs.append((m, details.get(k)))
-    pairs.sort(key=lambda x: (x[0].round, x[0].sender, x[0].receiver))
-    published = sorted((v for p in parties for v in (getattr(p, "published", None) or [])),
-                       key=lambda v: (v.round, v.party))
-    return from_records([r for r, _ in pairs], n, details=[d for _, d in pairs], outputs=outputs,
-                        published=published, labels=labels, cost=cost, title=title, error=error)

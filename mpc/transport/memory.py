@@ -3,8 +3,8 @@
 Each ordered pair of parties has a FIFO queue of encoded frames. Frames are
 real bytes (see :mod:`mpc.transport.wire`), so byte counts match a network run.
 When any party fails, :meth:`MemoryNetwork.abort` wakes every waiting party
-with a :class:`~mpc.errors.ProtocolAbort` naming the failed party, so a crash
-never turns into a hang.
+with a :class:`~mpc.errors.PeerAborted` naming the failed party (its
+``origin``), so a crash never turns into a hang.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 
-from ..errors import ParameterError, PeerTimeout, ProtocolAbort, TransportError
+from ..errors import ParameterError, PeerAborted, PeerTimeout, TransportError
 
 _ABORT = object()
 _FINISHED = object()
@@ -40,6 +40,7 @@ class MemoryNetwork:
         self.latency = latency
         self._queues = {(s, r): queue.SimpleQueue() for s in range(n) for r in range(n) if s != r}
         self._abort_reason: str | None = None
+        self._abort_origin = -1
         self._finished: set[int] = set()
         self._lock = threading.Lock()
 
@@ -56,12 +57,16 @@ class MemoryNetwork:
             if s == party_id:
                 q.put(_FINISHED)
 
-    def abort(self, reason: str) -> None:
-        """Wake every waiting receiver with ``reason``; later receives fail too."""
+    def abort(self, reason: str, origin: int = -1) -> None:
+        """Wake every waiting receiver with ``reason``; later receives fail too.
+
+        ``origin``: the party where the failure began (-1: not a party, e.g. the caller).
+        """
         with self._lock:
             if self._abort_reason is not None:
                 return
             self._abort_reason = reason
+            self._abort_origin = origin
         for q in self._queues.values():
             q.put(_ABORT)
 
@@ -95,7 +100,7 @@ class MemoryEndpoint:
             ) from None
         if item is _ABORT:
             q.put(_ABORT)
-            raise ProtocolAbort(f"party {self.id} stopped: {self.net._abort_reason}")
+            raise PeerAborted(f"party {self.id} stopped: {self.net._abort_reason}", self.net._abort_origin)
         if item is _FINISHED:
             q.put(_FINISHED)   # sticky, as over TCP
             raise TransportError(f"party {frm} finished and closed its connection while party "
@@ -113,4 +118,10 @@ class MemoryEndpoint:
             return set(self.net._finished) - {self.id}
 
     def close(self) -> None:
-        """Nothing to release in memory."""
+        """This party is done: its peers' receives from it fail at once (as a TCP goodbye)."""
+        self.net.finish(self.id)
+
+    def abort(self, reason: str, origin: int | None = None) -> None:
+        """This party failed with ``reason`` (e.g. ``"KeyError: 'x'"``): wake every party
+        (``origin``: where the failure began, default this party)."""
+        self.net.abort(f"party {self.id} failed with {reason}", self.id if origin is None else origin)

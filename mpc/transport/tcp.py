@@ -11,7 +11,8 @@ On the socket, every message is a **record**::
 
 with kind ``DATA`` (body: one :mod:`~mpc.transport.wire` frame), ``BYE`` (the
 sender finished cleanly, empty body) or ``ABORT`` (the sender failed; body: a
-short UTF-8 reason). The length is checked against the wire limits *before*
+short UTF-8 reason, after ``NUL | origin u32`` naming the node where the failure
+began when the sender only relays it). The length is checked against the wire limits *before*
 any buffer is allocated, and the buffer is reserved without being filled (its
 memory is committed as the bytes arrive); nothing from a peer is unpickled or
 evaluated.
@@ -27,7 +28,8 @@ excess waits in the peer's own buffers).
 
 Failures are per peer and sticky: a peer that disconnects, aborts, sends a
 malformed record or fails TLS integrity makes every later ``recv_frame`` from
-it raise (naming the peer and what was awaited), and it is listed by
+it raise (naming the peer and what was awaited; an abort or a lost connection
+as a :class:`~mpc.errors.PeerFailure` carrying the node where it began), and it is listed by
 :meth:`TcpEndpoint.dropped_peers` for protocols that tolerate dropouts.
 Silence raises :class:`~mpc.errors.PeerTimeout` after the timeout.
 
@@ -50,11 +52,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
-                      TransportError)
+from ..errors import (EncodingError, IntegrityError, ParameterError, PeerAborted, PeerDisconnected,
+                      PeerTimeout, ProtocolAbort, TransportError)
 from .wire import DEFAULT_LIMITS, WireLimits, decode_frame
 
 RECORD = struct.Struct("<BI")
+ORIGIN = struct.Struct("<BI")   # NUL, origin node: the optional head of an ABORT body
 DATA, BYE, ABORT = 0, 1, 2
 MAX_REASON = 2048
 COALESCE = 1 << 16
@@ -130,7 +133,8 @@ class TcpEndpoint:
         if len(frame) > self.limits.max_frame_bytes:
             raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
         if c.error is not None:
-            raise type(c.error)(f"{self.name(self.id)} cannot send {_describe(frame)}to {self.name(to)}: {c.error}")
+            raise _restate(c.error, f"{self.name(self.id)} cannot send {_describe(frame)}to "
+                                    f"{self.name(to)}: {c.error}")
         if c.bye_sent or self._closed:
             raise TransportError(f"{self.name(self.id)} already closed its connection to {self.name(to)}")
         return self._write(c, DATA, frame)
@@ -155,8 +159,7 @@ class TcpEndpoint:
         waiting = f" while {self.name(self.id)} waited for {what or 'a message'}"
         if kind == "bye":
             raise TransportError(f"{self.name(frm)} finished and closed its connection{waiting}")
-        exc = value
-        raise type(exc)(f"{exc}{waiting}")
+        raise _restate(value, f"{value}{waiting}")
 
     def dropped_peers(self) -> set[int]:
         """Peers whose connection ended without a clean goodbye (crash, abort, bad data)."""
@@ -198,11 +201,14 @@ class TcpEndpoint:
             time.sleep(0.002)
         self._shutdown()
 
-    def abort(self, reason: str) -> None:
-        """Tell every peer this party failed (``reason``), flush briefly, and close."""
+    def abort(self, reason: str, origin: int | None = None) -> None:
+        """Tell every peer this party failed (``reason``; ``origin``: the node where the failure
+        began, if another), flush briefly, and close."""
         if self._closed:
             return
-        text = reason.encode("utf-8", "replace")[:MAX_REASON]
+        text = reason.encode("utf-8", "replace")[:MAX_REASON - ORIGIN.size]
+        if origin is not None and origin >= 0 and origin != self.id:
+            text = ORIGIN.pack(0, origin) + text
         for c in self._conns.values():
             if c.error is None and not c.bye_sent:
                 try:
@@ -347,7 +353,7 @@ class TcpEndpoint:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
+            self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})", c.peer))
 
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)
@@ -359,10 +365,10 @@ class TcpEndpoint:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})"))
+                self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})", c.peer))
                 return
             if n == 0:
-                self._fail(c, TransportError(f"{self.name(c.peer)} disconnected"))
+                self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected", c.peer))
                 return
             c.received += n
             self._feed(c, view[:n])
@@ -380,7 +386,7 @@ class TcpEndpoint:
                 if pending:
                     c.out.append(memoryview(pending))
         except ssl.SSLZeroReturnError:
-            self._fail(c, TransportError(f"{self.name(c.peer)} closed the TLS session"))
+            self._fail(c, PeerDisconnected(f"{self.name(c.peer)} closed the TLS session", c.peer))
         except ssl.SSLError:
             self._fail(c, IntegrityError(f"TLS integrity failure on the connection to {self.name(c.peer)}"))
         except (EncodingError, ProtocolAbort) as exc:
@@ -443,9 +449,23 @@ class TcpEndpoint:
             c.bye_received = True
             c.frames.put(("bye", None))
         else:
-            reason = bytes(body).decode("utf-8", "replace")
+            raw, origin = bytes(body), c.peer
+            if len(raw) >= ORIGIN.size and raw[0] == 0:
+                _, claimed = ORIGIN.unpack_from(raw)
+                raw = raw[ORIGIN.size:]
+                if claimed in self._conns:   # a node of this session; anything else: the sender
+                    origin = claimed
+            reason = raw.decode("utf-8", "replace")
             reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
-            raise ProtocolAbort(f"{self.name(c.peer)} aborted: {reason}")
+            raise PeerAborted(f"{self.name(c.peer)} aborted: {reason}", origin)
+
+
+def _restate(exc: BaseException, text: str) -> BaseException:
+    """``exc`` again (same type, same attributes such as ``origin``) with the message ``text``."""
+    new = type(exc).__new__(type(exc))
+    new.args = (text,)
+    new.__dict__.update(exc.__dict__)
+    return new
 
 
 def _describe(frame: bytes) -> str:

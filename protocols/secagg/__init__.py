@@ -15,8 +15,9 @@ Quick start::
 
 Protocol
 --------
-Four rounds between one server and n clients (see :mod:`.client` and
-:mod:`.server` for the steps): 0 advertise keys, 1 share keys (t-of-h Shamir
+Four rounds between one server and n clients, one table
+(:data:`.rounds.ROUNDS`; the steps are in :mod:`.client` and :mod:`.server`,
+the drivers in :mod:`.simulation` and :mod:`.parties`): 0 advertise keys, 1 share keys (t-of-h Shamir
 shares of the self-mask seed and the mask key, sent encrypted through the
 server), 2 masked input collection (double masking: self mask plus pairwise
 masks from X25519-agreed seeds, expanded by AES-128-CTR), 3 unmasking (seed
@@ -60,7 +61,7 @@ Learning", CCS 2017. J. Bell, K. Bonawitz, A. Gascon, T. Lepoint, M. Raykova,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -68,18 +69,23 @@ from mpc.errors import ParameterError
 
 from .client import Client
 from .config import VARIANTS, SecAggConfig, make_config
-from .driver import (SecAggCost, SimulationResult, dropout_schedule, party_cost, party_program,
-                     simulate)
+from .cost import SecAggCost
 from .encoding import Quantizer
 from .graph import GraphChoice, choose, failure_bounds
 from .messages import MalformedMessage
+from .parties import party_cost, party_program
+from .rounds import ROUNDS, Round
 from .server import Server
+from .simulation import SimulationResult, dropout_schedule, simulate
 
 __all__ = [
-    "AggregateResult", "Client", "GraphChoice", "MalformedMessage", "Quantizer", "SecAggConfig",
-    "SecAggCost", "Server", "SimulationResult", "VARIANTS", "aggregate", "choose",
+    "AggregateResult", "Client", "GraphChoice", "MalformedMessage", "Quantizer", "ROUNDS", "Round",
+    "SecAggConfig", "SecAggCost", "Server", "SimulationResult", "VARIANTS", "aggregate", "choose",
     "dropout_schedule", "failure_bounds", "make_config", "party_cost", "party_program", "simulate",
 ]
+
+View = list[tuple[int, str, tuple[np.ndarray, ...]]]
+"""What the server received: ``(client, round name, message)`` in arrival order."""
 
 
 @dataclass
@@ -87,6 +93,9 @@ class AggregateResult:
     """Result of :func:`aggregate`; unpacks as ``total, cost = result``.
 
     ``total`` is the sum over ``survivors``; :attr:`mean` divides it by their number.
+    ``view`` is what the server received (``aggregate(record_view=True)``),
+    ``server`` the server's final state (simulation), ``run`` the Party
+    runtime's run (``runtime="parties"``).
     """
 
     total: np.ndarray
@@ -97,6 +106,8 @@ class AggregateResult:
     config: SecAggConfig
     cost: SecAggCost
     run: Any = field(default=None, repr=False)
+    view: View | None = field(default=None, repr=False)
+    server: Server | None = field(default=None, repr=False)
 
     def __iter__(self):
         yield self.total
@@ -136,7 +147,7 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
               dropout_bound: float | None = None, corruption: float = 0.1,
               threshold: int | None = None, degree: int | None = None,
               runtime: str = "simulation", transcript: Any = None, seed: int = 0,
-              timeout: float = 60.0) -> AggregateResult:
+              timeout: float = 60.0, record_view: bool = False) -> AggregateResult:
     """Securely sum client vectors; the server learns only the survivors' total.
 
     Parameters
@@ -170,6 +181,10 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
         passed on).
     seed:
         Chooses which clients drop for a rate (simulation data, not a secret).
+    record_view:
+        Keep every message the server received, as received, in ``view``
+        (both runtimes; over parties, also the empty message of a client that
+        announces it leaves).
 
     Returns
     -------
@@ -203,19 +218,19 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
         clipped = [e[1] for e in encoded]
     config = make_config(n, dim, variant=variant, bits=bits, dropout=bound, corruption=corruption,
                          threshold=threshold, degree=degree)
-    if runtime == "simulation":
-        sim = simulate(config, values, schedule)
-        ring, survivors, dropped, cost, run = sim.total, sim.survivors, sim.dropped, sim.cost, None
-    elif runtime == "parties":
-        import mpc
-        run = mpc.run(party_program, parties=n + 1, inputs=[None, *values],
-                      kwargs={"config": config, "drops": schedule, "report": True},
-                      preprocessing=None, timeout=timeout, transcript=transcript)
-        ring, survivors = run.outputs[0][:2]
-        cost = party_cost(run)
-        dropped = {u: "dropped" for u in range(n) if u not in set(survivors)}
-    else:
+    if runtime not in ("simulation", "parties"):
         raise ParameterError(f"unknown runtime {runtime!r}: use 'simulation' or 'parties'")
+    view: View | None = [] if record_view else None
+    server: Server | None = None
+    if runtime == "simulation":
+        sim = simulate(config, values, schedule,
+                       tamper=None if view is None else _recorder(view))
+        ring, survivors, dropped, cost, run = sim.total, sim.survivors, sim.dropped, sim.cost, None
+        server = sim.server
+    else:
+        ring, survivors, cost, run = _over_parties(config, values, schedule, timeout, transcript,
+                                                   view)
+        dropped = {u: "dropped" for u in range(n) if u not in set(survivors)}
     if quant is None:
         total = np.asarray(ring, dtype=np.uint64)
         error = 0.0
@@ -223,4 +238,28 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
         total = quant.decode(ring, bits)
         error = quant.error_bound(len(survivors))
     return AggregateResult(total=total, survivors=list(survivors), dropped=dropped, clipped=clipped,
-                           error_bound=error, config=config, cost=cost, run=run)
+                           error_bound=error, config=config, cost=cost, run=run, view=view,
+                           server=server)
+
+
+def _recorder(view: View) -> Callable[[int, int, tuple], tuple]:
+    """A simulation tamper hook that only records what the server receives."""
+    def record(r: int, u: int, message: tuple) -> tuple:
+        view.append((u, ROUNDS[r].name, tuple(np.asarray(a).copy() for a in message)))
+        return message
+    return record
+
+
+def _over_parties(config: SecAggConfig, values: Sequence[np.ndarray], schedule: dict[int, int],
+                  timeout: float, transcript: Any, view: View | None) -> tuple:
+    """One session under :func:`mpc.run` with n + 1 parties: (ring sum, survivors, cost, run)."""
+    import mpc
+    run = mpc.run(party_program, parties=config.n + 1, inputs=[None, *values],
+                  kwargs={"config": config, "drops": schedule, "report": True},
+                  preprocessing=None, timeout=timeout, transcript=transcript,
+                  record_view=view is not None)
+    if view is not None:
+        view.extend((frm - 1, tag.rsplit("/", 1)[-1], tuple(arrays))
+                    for frm, tag, arrays in (run.views or [[]])[0] if frm >= 1)
+    ring, survivors = run.outputs[0][:2]
+    return ring, survivors, party_cost(run), run

@@ -19,7 +19,8 @@ unmask      client->srv   live int64 (a,), seed uint32 (a, 5),
 ==========  ============  ==================================================
 
 An empty message (no arrays) is how a simulated client announces that it
-drops out, and how the server tells a client it was dropped.
+drops out, and how the server tells a client it was dropped. Which schema
+applies in which round is said once, by the table :data:`.rounds.ROUNDS`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from mpc.errors import EncodingError
 from .crypto import KEY_BYTES, TAG_BYTES
 from .sharing import ELEMS, KEY_ELEMS, SEED_ELEMS
 
-ROUNDS = ("advertise", "share", "masked", "unmask")
 PLAIN_BYTES = 8 + 4 * ELEMS
 CT_BYTES = PLAIN_BYTES + TAG_BYTES
 
@@ -50,6 +50,11 @@ UNMASK_UP: Spec = [(np.int64, (None,)), (np.uint32, (None, SEED_ELEMS)),
 
 class MalformedMessage(EncodingError):
     """A message does not match its round's schema (the sender is treated as dropped)."""
+
+
+def no_ids() -> np.ndarray:
+    """An empty id array (int64), the initial value of every id list."""
+    return np.empty(0, dtype=np.int64)
 
 
 def masked_spec(dtype: np.dtype, dim: int) -> Spec:

@@ -1,7 +1,10 @@
-"""Open transcript pages in headless Chromium: DOM dumps and screenshots (layer: mpc core).
+"""Open transcript pages in headless Chromium: DOM dumps and screenshots (a tool, outside the packages).
 
-Used by the tests (a page is checked in a real browser) and to make the
-screenshots in the docs. Chromium is an optional external program (Debian's
+Used by the tests (a page is checked in a real browser, tests/test_transcript_browser.py)
+and to make the screenshots in the docs (docs/transcripts/make_pages.py)::
+
+    python tools/browser.py RUN.html RUN.png [--width 1400 --height 1500 --select 9]
+ Chromium is an optional external program (Debian's
 ``chromium`` package); nothing here is needed to write a page. Each call uses a
 fresh, temporary profile and switches off background networking, component
 updates and sync, so the browser makes no request of its own.
@@ -9,6 +12,7 @@ updates and sync, so the browser makes no request of its own.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -66,3 +70,21 @@ def screenshot(page: str | os.PathLike[str], png: str | os.PathLike[str], *, wid
          fragment="" if select is None else f"show={int(select)}")
     if not out.is_file():
         raise RuntimeError(f"Chromium did not write {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tools/browser.py PAGE PNG``: a screenshot of a transcript page."""
+    ap = argparse.ArgumentParser(prog="python tools/browser.py",
+                                 description="PNG of a transcript page, drawn by headless Chromium")
+    ap.add_argument("page")
+    ap.add_argument("png")
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=1500)
+    ap.add_argument("--select", type=int, help="open this message's details first")
+    args = ap.parse_args(argv)
+    screenshot(args.page, args.png, width=args.width, height=args.height, select=args.select)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

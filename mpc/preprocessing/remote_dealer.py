@@ -1,10 +1,10 @@
-"""The trusted dealer as a network node, and each party's link to it (layer: mpc core).
+"""The trusted dealer as a network node, and each party's link to it (layer: mpc core, preprocessing).
 
 :func:`serve_dealer` runs the dealer of a session whose config has a
 ``[dealer]``; :class:`RemoteDealer` is what a party's
 :class:`~mpc.preprocessing.dealer.DealerSource` talks to instead of an
 in-process :class:`~mpc.preprocessing.dealer.TrustedDealer`. Messages are wire
-frames over the pinned TLS mesh (:mod:`.mesh`).
+frames over the pinned TLS mesh (:mod:`mpc.transport.mesh`).
 
 **Trusted third party**: the dealer knows every triple.
 """
@@ -21,11 +21,11 @@ import numpy as np
 from .. import config as cfgmod
 from ..errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
                       TransportError)
-from ..preprocessing.base import triple_shapes
-from ..preprocessing.dealer import TrustedDealer
-from .mesh import Node, connect
-from .tcp import TcpEndpoint
-from .wire import decode_frame, encode_frame
+from ..transport.mesh import Node, connect
+from ..transport.tcp import TcpEndpoint
+from ..transport.wire import decode_frame, encode_frame
+from .base import triple_shapes
+from .dealer import TrustedDealer
 
 MAX_DEALER_ELEMENTS = 1 << 28
 """Largest array (elements) the dealer will produce for one request."""
