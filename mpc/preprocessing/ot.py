@@ -285,7 +285,8 @@ class OTSource(SealableMixin, PairwiseOT, Preprocessing):
 
         All triples share one OLE batch per vector width, all truncation pairs
         and daBits one batch of shared bits, all AND triples one IKNP batch:
-        a number of rounds independent of the plan (2 + n + 2 after the setup: triples, bits, AND).
+        rounds independent of the plan's size (after the setup: 2 per vector width, n for the
+        bits, 2 for AND triples, 1 with two parties).
         """
         if self._sealed:
             for key, count in plan:
