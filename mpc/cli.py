@@ -192,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--transcript", help="write the transcript (.html or .json)")
     run.add_argument("--no-dealer", action="store_true", help="--local without a trusted dealer")
     run.add_argument("--preprocessing", choices=["ot", "he"],
-                     help="two parties make their own preprocessing (no dealer, no third party)")
+                     help="the parties make their own preprocessing (no dealer, no third party): ot for any n, he for 2")
     run.add_argument("--quiet", action="store_true", help="print only the result")
     run.add_argument("--result", help=argparse.SUPPRESS)  # JSON outcome, for the --local launcher
     run.add_argument("--record-transcript", action="store_true", help=argparse.SUPPRESS)

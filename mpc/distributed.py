@@ -143,7 +143,7 @@ def _program_digest(name: str, frac_bits: int, preprocessing: str | None = None)
 
 
 NETWORK_PREPROCESSING = tuple(n for n in NAMES if n != "dealer")
-"""Dealer-free sources a networked two-party session can use (``preprocessing=``)."""
+"""Dealer-free sources a networked session can use (``preprocessing=``; ``"he"``: two parties only)."""
 
 
 def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, party_id: int, *,
@@ -153,7 +153,7 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
     """Run party ``party_id``; never raises: a failure is returned in ``outcome.error``.
 
     Preprocessing: the config's dealer if it has one; else ``preprocessing``
-    ``"ot"`` or ``"he"`` (two parties make their own, no third party) or none.
+    ``"ot"`` (any n >= 2) or ``"he"`` (two parties): the parties make their own, no third party; or none.
     """
     name = name or program_title(program)
 
@@ -280,7 +280,7 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *,
         this process, still over TCP + TLS (for tests).
     preprocessing:
         ``"dealer"``: the launcher serves as the trusted dealer; ``"ot"`` or
-        ``"he"``: two parties make their own (no third party); ``None``: none.
+        ``"he"``: the parties make their own (no third party; ``"he"``: two parties only); ``None``: none.
     args, kwargs:
         Given to every party; JSON values when ``processes`` is true.
     transcript:
