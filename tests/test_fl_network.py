@@ -1,0 +1,203 @@
+"""Federated learning with the server and every client in its own OS process, over pinned TLS 1.3.
+
+The server runs ``ml.federated.serve`` in a child process (it saves what it
+summed and every message it received); the clients run ``mpc fl client``.
+The results are compared with the in-process run of the same seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ml.clients import NumpyClient
+from ml.federated import load_config, train
+from ml.federated.plan import make_plan
+from ml.federated.rounds import RunState, local_updates
+from ml.models import LogisticRegression
+from mpc.transport.tls import new_identity
+
+ROOT = Path(__file__).resolve().parents[1]
+FEATURES, PER_CLIENT = 5, 24
+TIMEOUT = 150
+
+SERVER = """
+import json, sys
+import numpy as np
+from ml.clients import NumpyClient
+from ml.federated import serve
+from ml.models import LogisticRegression
+cfg, test, out = sys.argv[1:4]
+with np.load(test) as f:
+    data = (f["X"], f["y"])
+res = serve(cfg, NumpyClient(LogisticRegression(%d), data))
+arrays = {"weights": np.concatenate([np.ravel(w) for w in res.history.weights])}
+meta = {"survivors": {str(r): s for r, s in res.survivors.items()}, "refused": res.refused,
+        "view": []}
+for r, view in res.views.items():
+    arrays[f"total_{r}"] = res.totals.get(r, np.zeros(0))
+    for k, tag, msg in view:
+        i = len(meta["view"])
+        meta["view"].append([r, k, tag, len(msg)])
+        for j, a in enumerate(msg):
+            arrays[f"v_{r}_{i}_{j}"] = a
+np.savez(out + ".npz", **arrays)
+open(out + ".json", "w").write(json.dumps(meta))
+print("server done")
+""" % FEATURES
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data(n_clients: int):
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=FEATURES)
+    X = rng.normal(size=(n_clients * PER_CLIENT + 40, FEATURES))
+    y = (X @ w + 0.3 * rng.normal(size=len(X)) > 0).astype(np.int64)
+    parts = [(X[k * PER_CLIENT:(k + 1) * PER_CLIENT], y[k * PER_CLIENT:(k + 1) * PER_CLIENT])
+             for k in range(n_clients)]
+    return parts, (X[-40:], y[-40:])
+
+
+def _setup(tmp: Path, n_clients: int, aggregator: str, rounds: int) -> tuple[Path, list, tuple]:
+    for i in range(n_clients + 1):
+        new_identity(i, tmp / "keys")
+    new_identity(99, tmp / "stranger")
+    parts, test = _data(n_clients)
+    for k, (X, y) in enumerate(parts):
+        np.savez(tmp / f"client{k}.npz", X=X, y=y)
+    np.savez(tmp / "test.npz", X=test[0], y=test[1])
+    lines = ["[server]", f'address = "127.0.0.1:{_free_port()}"',
+             'certificate = "keys/party0.crt"', ""]
+    for k in range(n_clients):
+        lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
+    lines += ["[training]", f"rounds = {rounds}", f'aggregator = "{aggregator}"',
+              f"weight_cap = {PER_CLIENT}", "local_epochs = 1", "batch_size = 8", "lr = 0.2",
+              "seed = 7", "round_timeout = 3", "fit_timeout = 30", "connect_timeout = 60",
+              "idle_timeout = 120", "", "[model]", 'kind = "logistic"', f"features = {FEATURES}"]
+    (tmp / "fl.toml").write_text("\n".join(lines) + "\n")
+    return tmp / "fl.toml", parts, test
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _run(tmp: Path, cfg: Path, n_clients: int, faults: dict[int, str] | None = None,
+         extra: list[list[str]] = ()) -> tuple[dict, dict, list]:
+    """Server and clients as processes; (server arrays, server meta, [(rc, out, err) per client])."""
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(cfg), str(tmp / "test.npz"),
+                               str(tmp / "server")], env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    clients = []
+    for k in range(n_clients):
+        args = ["--fault", (faults or {})[k]] if k in (faults or {}) else []
+        clients.append(subprocess.Popen(
+            [sys.executable, "-m", "mpc.cli", "fl", "client", "--config", str(cfg), "--id", str(k),
+             "--data", str(tmp / f"client{k}.npz"), *args],
+            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for args in extra:
+        clients.append(subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "client", *args],
+                                        env=_env(), stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True))
+    try:
+        outs = [(p.wait(TIMEOUT), *p.communicate()) for p in clients]
+        _, err = server.communicate(timeout=TIMEOUT)
+    finally:
+        for p in [server, *clients]:
+            if p.poll() is None:
+                p.kill()
+    assert server.returncode == 0, err
+    with np.load(tmp / "server.npz") as f:
+        arrays = dict(f)
+    return arrays, json.loads((tmp / "server.json").read_text()), outs
+
+
+def _uploads(cfg: Path, parts: list, r: int, weights: np.ndarray) -> tuple[dict, object]:
+    """Every client's upload of round ``r`` from ``weights``, computed in process."""
+    config = load_config(cfg)
+    clients = [NumpyClient(LogisticRegression(FEATURES), p) for p in parts]
+    plan = make_plan(config.settings, [PER_CLIENT] * len(parts), FEATURES + 1, config.aggregator,
+                     config.aggregator_options, None)
+    state = RunState(weights.copy(), [(FEATURES,), (1,)], clients, clients[0], None)
+    vectors, _, _ = local_updates(plan, state, list(range(len(parts))), set(), r)
+    return vectors, plan
+
+
+def individual_updates_seen(arrays: dict, meta: dict, uploads: dict, plan) -> list[tuple]:
+    """(client, tag) of every message in the server's view that equals some client's update,
+    as floats or as its ring encoding."""
+    from protocols.secagg import Quantizer
+
+    agg = plan.aggregator
+    quant = Quantizer(agg.value_bound, getattr(agg, "frac_bits", 20))
+    found = []
+    for i, (r, k, tag, count) in enumerate(meta["view"]):
+        for j in range(count):
+            a = arrays[f"v_{r}_{i}_{j}"]
+            for v in uploads.values():
+                if a.shape != v.shape:
+                    continue
+                ring = quant.encode(v, 64)[0]
+                mask = np.uint64((1 << (8 * a.itemsize)) - 1)
+                if np.allclose(a.astype(np.float64), v) or (
+                        a.dtype.kind in "ui" and np.array_equal(a.astype(np.uint64) & mask, ring & mask)):
+                    found.append((k, tag))
+    return found
+
+
+def test_secagg_plus_six_processes_equals_in_process(tmp_path):
+    cfg, parts, test = _setup(tmp_path, 6, "secagg+", rounds=2)
+    arrays, meta, outs = _run(tmp_path, cfg, 6)
+    assert all(rc == 0 for rc, _, _ in outs), outs
+    assert meta["survivors"] == {"1": list(range(6)), "2": list(range(6))}
+    model = LogisticRegression(FEATURES)
+    history = train(model, parts, test, aggregator="secagg+", rounds=2, local_epochs=1,
+                    batch_size=8, lr=0.2, weight_cap=PER_CLIENT, seed=7, progress=False)
+    flat = np.concatenate([np.ravel(w) for w in history.weights])
+    np.testing.assert_array_equal(arrays["weights"], flat)
+    uploads, plan = _uploads(cfg, parts, 1, np.zeros(FEATURES + 1))
+    assert individual_updates_seen(arrays, meta, uploads, plan) == []
+    masked = [v for v in meta["view"] if v[2].endswith("/masked")]
+    assert len(masked) == 12   # the check above looked at every masked input
+
+
+def test_killed_and_stalled_clients_dropped_round_completes(tmp_path):
+    cfg, parts, _ = _setup(tmp_path, 6, "secagg+", rounds=1)
+    arrays, meta, outs = _run(tmp_path, cfg, 6, faults={2: "1:masked:kill", 4: "1:masked:stall"})
+    assert outs[2][0] == -signal.SIGKILL
+    assert all(rc == 0 for k, (rc, _, _) in enumerate(outs) if k != 2), outs
+    assert "finished []" in outs[4][1]   # the stalled client was dropped from round 1
+    assert meta["survivors"] == {"1": [0, 1, 3, 5]}
+    uploads, plan = _uploads(cfg, parts, 1, np.zeros(FEATURES + 1))
+    expected = plan.aggregator.aggregate(uploads, dropped={2, 4})
+    np.testing.assert_array_equal(arrays["total_1"], expected.total)
+    assert individual_updates_seen(arrays, meta, uploads, plan) == []
+    tags = {(k, tag.rsplit("/", 1)[-1]) for _, k, tag, _ in meta["view"]}
+    assert (2, "masked") not in tags and (4, "masked") not in tags
+    assert {(k, "unmask") for k in (0, 1, 3, 5)} <= tags
+
+
+def test_unknown_certificate_refused_and_plaintext_view_shows_updates(tmp_path):
+    cfg, parts, _ = _setup(tmp_path, 2, "plaintext", rounds=1)
+    stranger = ["--config", str(cfg), "--id", "1", "--data", str(tmp_path / "client1.npz"),
+                "--certificate", str(tmp_path / "stranger" / "party99.crt")]
+    arrays, meta, outs = _run(tmp_path, cfg, 2, extra=[stranger])
+    rc, _, err = outs[2]
+    assert rc == 2 and "refused our certificate" in err, err
+    assert any("certificate" in reason for reason in meta["refused"]), meta["refused"]
+    assert [rc for rc, _, _ in outs[:2]] == [0, 0]
+    uploads, plan = _uploads(cfg, parts, 1, np.zeros(FEATURES + 1))
+    # the negative control of the view check: plaintext shows the server every update
+    assert sorted(k for k, _ in individual_updates_seen(arrays, meta, uploads, plan)) == [0, 1]
