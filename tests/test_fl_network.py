@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ml.clients import NumpyClient
 from ml.federated import load_config, train
@@ -31,6 +32,7 @@ TIMEOUT = 150
 SERVER = """
 import json, sys
 import numpy as np
+import pytest
 from ml.clients import NumpyClient
 from ml.federated import serve
 from ml.models import LogisticRegression
@@ -201,3 +203,71 @@ def test_unknown_certificate_refused_and_plaintext_view_shows_updates(tmp_path):
     uploads, plan = _uploads(cfg, parts, 1, np.zeros(FEATURES + 1))
     # the negative control of the view check: plaintext shows the server every update
     assert sorted(k for k, _ in individual_updates_seen(arrays, meta, uploads, plan)) == [0, 1]
+
+
+def _in_threads(cfg: Path, evaluator, clients: list, faults: dict | None = None):
+    """serve() and run_client() in threads of this process (real TLS over loopback)."""
+    import threading
+
+    from ml.federated import run_client, serve
+
+    out: dict = {}
+
+    def client(k: int) -> None:
+        try:
+            out[k] = run_client(cfg, k, clients[k], fault=(faults or {}).get(k))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            out[k] = exc
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(len(clients))]
+    for t in threads:
+        t.start()
+    result = serve(cfg, evaluator)
+    for t in threads:
+        t.join(TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+    return result, out
+
+
+@pytest.mark.parametrize("aggregator", ["plaintext", "secagg"])
+def test_sklearn_clients_over_the_network_equal_train(tmp_path, aggregator):
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import SGDClassifier
+
+    from ml.clients import SklearnClient
+
+    cfg, parts, test = _setup(tmp_path, 3, aggregator, rounds=2)
+
+    def factory(data):
+        return SklearnClient(SGDClassifier(loss="log_loss", random_state=0), data, classes=[0, 1])
+
+    result, reports = _in_threads(cfg, factory(test), [factory(p) for p in parts])
+    assert all(r.finished == [1, 2] for r in reports.values()), reports
+    history = train(factory, [factory(p) for p in parts], factory(test), aggregator=aggregator,
+                    rounds=2, local_epochs=1, batch_size=8, lr=0.2, weight_cap=PER_CLIENT, seed=7,
+                    progress=False)
+    for a, b in zip(result.history.weights, history.weights):
+        np.testing.assert_array_equal(a, b)
+    assert result.history.accuracy == history.accuracy
+
+
+def test_server_killed_mid_round_clients_fail_clearly(tmp_path):
+    cfg, _, _ = _setup(tmp_path, 2, "plaintext", rounds=1)
+    server = subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "server", "--config", str(cfg),
+                               "--test", str(tmp_path / "test.npz")], env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    clients = [subprocess.Popen(
+        [sys.executable, "-m", "mpc.cli", "fl", "client", "--config", str(cfg), "--id", str(k),
+         "--data", str(tmp_path / f"client{k}.npz"), *(["--fault", "1:update:stall"] if k else [])],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(2)]
+    try:
+        assert "2 of 2 clients connected" in server.stdout.readline()
+        server.kill()   # round 1 is waiting for client 1, which stalls
+        outs = [(p.wait(TIMEOUT), *p.communicate()) for p in clients]
+    finally:
+        for p in [server, *clients]:
+            if p.poll() is None:
+                p.kill()
+    for k, (rc, _, err) in enumerate(outs):
+        assert rc == 2, err
+        assert f"mpc fl client {k}: TransportError" in err and "the server" in err, err
