@@ -72,7 +72,8 @@ def _data(n_clients: int):
     return parts, (X[-40:], y[-40:])
 
 
-def _setup(tmp: Path, n_clients: int, aggregator: str, rounds: int) -> tuple[Path, list, tuple]:
+def _setup(tmp: Path, n_clients: int, aggregator: str, rounds: int, round_timeout: float = 3,
+           fit_timeout: float = 30) -> tuple[Path, list, tuple]:
     for i in range(n_clients + 1):
         new_identity(i, tmp / "keys")
     new_identity(99, tmp / "stranger")
@@ -86,7 +87,7 @@ def _setup(tmp: Path, n_clients: int, aggregator: str, rounds: int) -> tuple[Pat
         lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
     lines += ["[training]", f"rounds = {rounds}", f'aggregator = "{aggregator}"',
               f"weight_cap = {PER_CLIENT}", "local_epochs = 1", "batch_size = 8", "lr = 0.2",
-              "seed = 7", "round_timeout = 3", "fit_timeout = 30", "connect_timeout = 60",
+              "seed = 7", f"round_timeout = {round_timeout}", f"fit_timeout = {fit_timeout}", "connect_timeout = 60",
               "idle_timeout = 120", "", "[model]", 'kind = "logistic"', f"features = {FEATURES}"]
     (tmp / "fl.toml").write_text("\n".join(lines) + "\n")
     return tmp / "fl.toml", parts, test
@@ -176,7 +177,7 @@ def test_secagg_plus_six_processes_equals_in_process(tmp_path):
 
 
 def test_killed_and_stalled_clients_dropped_round_completes(tmp_path):
-    cfg, parts, _ = _setup(tmp_path, 6, "secagg+", rounds=1)
+    cfg, parts, _ = _setup(tmp_path, 6, "secagg+", rounds=1, round_timeout=2, fit_timeout=5)
     arrays, meta, outs = _run(tmp_path, cfg, 6, faults={2: "1:masked:kill", 4: "1:masked:stall"})
     assert outs[2][0] == -signal.SIGKILL
     assert all(rc == 0 for k, (rc, _, _) in enumerate(outs) if k != 2), outs
@@ -252,7 +253,7 @@ def test_sklearn_clients_over_the_network_equal_train(tmp_path, aggregator):
 
 
 def test_server_killed_mid_round_clients_fail_clearly(tmp_path):
-    cfg, _, _ = _setup(tmp_path, 2, "plaintext", rounds=1)
+    cfg, _, _ = _setup(tmp_path, 2, "plaintext", rounds=1, round_timeout=1, fit_timeout=5)
     server = subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "server", "--config", str(cfg),
                                "--test", str(tmp_path / "test.npz")], env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -262,7 +263,8 @@ def test_server_killed_mid_round_clients_fail_clearly(tmp_path):
         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(2)]
     try:
         assert "2 of 2 clients connected" in server.stdout.readline()
-        server.kill()   # round 1 is waiting for client 1, which stalls
+        assert "round 1: started with clients [0, 1]" in server.stdout.readline()
+        server.kill()   # round 1 waits for client 1's update: it stalls
         outs = [(p.wait(TIMEOUT), *p.communicate()) for p in clients]
     finally:
         for p in [server, *clients]:
@@ -271,3 +273,51 @@ def test_server_killed_mid_round_clients_fail_clearly(tmp_path):
     for k, (rc, _, err) in enumerate(outs):
         assert rc == 2, err
         assert f"mpc fl client {k}: TransportError" in err and "the server" in err, err
+
+
+@pytest.mark.parametrize("step", ["advertise", "share", "masked", "unmask"])
+def test_client_stalled_at_each_secagg_round(tmp_path, step):
+    cfg, parts, test = _setup(tmp_path, 6, "secagg+", rounds=1, round_timeout=1, fit_timeout=3)
+    clients = [NumpyClient(LogisticRegression(FEATURES), p) for p in parts]
+    result, reports = _in_threads(cfg, NumpyClient(LogisticRegression(FEATURES), test), clients,
+                                  faults={3: (1, step, "stall")})
+    assert not [r for r in reports.values() if isinstance(r, Exception)], reports
+    # a client late with its masked input (or earlier) is a dropout; late at unmask, its
+    # input is already in the sum (the others' shares remove its self mask)
+    survivors = list(range(6)) if step == "unmask" else [0, 1, 2, 4, 5]
+    assert result.survivors == {1: survivors}
+    uploads, plan = _uploads(cfg, parts, 1, np.zeros(FEATURES + 1))
+    expected = plan.aggregator.aggregate(uploads, dropped=set(range(6)) - set(survivors))
+    np.testing.assert_array_equal(result.totals[1], expected.total)
+    sent = {tag.rsplit("/", 1)[-1] for k, tag, _ in result.views[1] if k == 3}
+    assert step not in sent
+
+
+def test_star_link_refuses_to_send_after_the_hub_left(tmp_path):
+    """A message sent after the peer said goodbye and closed is refused, not queued forever
+    (queued, it made the sender's close wait its whole timeout)."""
+    import time
+
+    from mpc.errors import TransportError
+    from mpc.transport.mesh import Node
+    from mpc.transport.star import Hub, dial
+    from mpc.transport.tls import load_certificate
+
+    for i in (0, 1):
+        new_identity(i, tmp_path)
+    port = _free_port()
+    session, digest = bytes(8), bytes(32)
+    hub = Hub(("127.0.0.1", port), {1: load_certificate(tmp_path / "party1.crt")},
+              cert=str(tmp_path / "party0.crt"), key=str(tmp_path / "party0.key"),
+              session=session, digest=digest, close_timeout=0.5)
+    ep = dial(1, Node(0, "127.0.0.1", port, load_certificate(tmp_path / "party0.crt")),
+              cert=str(tmp_path / "party1.crt"), key=str(tmp_path / "party1.key"),
+              session=session, digest=digest, timeout=10)
+    assert hub.wait_for({1}, 10) == {1}
+    hub.close()
+    deadline = time.monotonic() + 10
+    with pytest.raises(TransportError, match="closed"):
+        while time.monotonic() < deadline:
+            ep.send_frame(0, b"late")
+            time.sleep(0.05)
+    ep.close()

@@ -63,7 +63,8 @@ class _ServerLink:
 
 
 def _fault(spec: tuple[int, str, str] | None, r: int, stall: float) -> Any:
-    """``before_send`` for a fault injected at (round, step, "kill" | "stall"), for tests and demos."""
+    """``before_send`` for a fault injected at (round, step, "kill" | "stall"), for tests and demos:
+    kill this process, or sleep ``stall`` seconds before sending."""
     def before_send(step: str) -> None:
         if spec is None or (spec[0], spec[1]) != (r, step):
             return
@@ -101,15 +102,23 @@ def _fit_round(plan: Plan, config: net.FLConfig, state: RunState, link: _ServerL
     r, u = (int(x) for x in arrays[1])
     state.weights = arrays[0].astype(np.float64)
     vectors, _, _ = local_updates(plan, state, [client_id], set(), r)
-    fault = _fault(fault_spec, r, 2 * config.round_timeout + 1)
+    # a stall outlasts the step's deadline: the first message's is fit_timeout, the others' a round
+    fault = _fault(fault_spec, r, config.fit_timeout + config.round_timeout + 1)
     if plan.aggregator.name == "plaintext":
         fault("update")
-        link.send(f"fl/{r}/update", (vectors[client_id],))
+        try:
+            link.send(f"fl/{r}/update", (vectors[client_id],))
+        except net.LINK_ERRORS:
+            return r, False   # as below: the next instruction tells why
         return r, True
     try:
         return r, _secagg_round(plan, config, link, r, u, vectors[client_id], arrays[2:], fault)
     except ProtocolAbort:
         return r, False   # refused an unsafe request: it left this round, as the protocol says
+    except net.LINK_ERRORS:
+        # too late: the server closed the link (it may have ended the run); the next
+        # instruction (queued before, or the link's error) tells which
+        return r, False
 
 
 def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client, *,

@@ -194,6 +194,7 @@ def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | No
             t0 = time.perf_counter()
             chosen, _ = sample(plan, r)
             ids = [k for k in chosen if hub.endpoint(k + 1) is not None]
+            say(f"server: round {r}: started with clients {ids}")
             view: View = []
             res, note = aggregate_round(plan, config, hub, state.weights, r, ids, view)
             apply_result(plan, state, res)
