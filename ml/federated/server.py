@@ -62,7 +62,8 @@ class _Link:
 
     def __init__(self, hub: Hub, ids: list[int], view: View) -> None:
         self.hub, self.ids, self.view = hub, ids, view
-        self.bytes = dict.fromkeys(ids, 0)
+        self.bytes = dict.fromkeys(ids, 0)   # payload bytes both ways, per client
+        self.up = dict.fromkeys(ids, 0)      # of which the client sent
 
     def send(self, u: int, tag: str, arrays: tuple[np.ndarray, ...]) -> None:
         k = self.ids[u]
@@ -80,7 +81,9 @@ class _Link:
             arrays = net.recv(ep, k + 1, tag, timeout)
         except net.LINK_ERRORS:
             return None
-        self.bytes[k] += sum(a.nbytes for a in arrays)
+        nbytes = sum(a.nbytes for a in arrays)
+        self.bytes[k] += nbytes
+        self.up[k] += nbytes
         self.view.append((k, tag, arrays))
         return arrays
 
@@ -93,7 +96,7 @@ class _Link:
                       for k, tag, arrays in self.view]
         per_client = float(np.mean(list(self.bytes.values()))) if self.bytes else 0.0
         return AggregationResult(total, survivors, per_client, seconds, 0.0, transcript,
-                                 {"total": total})
+                                 {"total": total, "bytes_up": dict(self.up)})
 
 
 def _secagg_params(plan: Plan, m: int) -> tuple[Any, Any]:
