@@ -111,3 +111,46 @@ def test_a_client_with_another_config_is_refused_with_the_reason(tmp_path):
     assert errors and "another session" in str(errors[0])
     assert any("another session" in r for r in result.refused), result.refused
     assert result.history.rounds[0].skipped   # nobody reached: the round is skipped, not hung
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_fl_commands_have_help(role):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mpc.cli", "fl", role, "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--config" in proc.stdout
+
+
+@pytest.mark.parametrize("mode", ["central", "distributed"])
+def test_dp_over_the_network_accounts_like_train(tmp_path, mode):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 2))
+    y = (X[:, 0] > 0).astype(int)
+    parts = [(X[:30], y[:30]), (X[30:60], y[30:60])]
+    training = 'rounds = 2\naggregator = "secagg"\nconnect_timeout = 30'
+    cfg = _write(tmp_path, training, port=port)
+    cfg.write_text(cfg.read_text() + f'[dp]\nmode = "{mode}"\nepsilon = 20.0\nclip = 1.0\n'
+                   + "[aggregator]\ndropout_bound = 0.0\n")
+    clients = [NumpyClient(LogisticRegression(2), p) for p in parts]
+    threads = [threading.Thread(target=run_client, args=(cfg, k, clients[k]), daemon=True)
+               for k in range(2)]
+    for t in threads:
+        t.start()
+    result = serve(cfg, NumpyClient(LogisticRegression(2), (X[60:], y[60:])))
+    for t in threads:
+        t.join(60)
+    from ml.federated import DPConfig, train
+
+    history = train(LogisticRegression(2), parts, (X[60:], y[60:]), aggregator="secagg", rounds=2,
+                    dp=DPConfig(mode, epsilon=20.0, clip=1.0), progress=False,
+                    aggregator_options={"dropout_bound": 0.0})
+    got = [r.epsilon for r in result.history.rounds]
+    assert all(not r.skipped for r in result.history.rounds)
+    assert got == [r.epsilon for r in history.rounds] and 0 < got[-1] <= 20.0
