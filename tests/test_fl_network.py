@@ -321,3 +321,40 @@ def test_star_link_refuses_to_send_after_the_hub_left(tmp_path):
             ep.send_frame(0, b"late")
             time.sleep(0.05)
     ep.close()
+
+
+def test_late_client_joins_and_stalled_client_comes_back_next_round(tmp_path):
+    """Client 2 starts only once round 1 is under way: round 1 runs without it, round 2 with it.
+    Client 1 stalls past round 1's deadline: dropped there, its late update is not read as
+    round 2's, and it takes part in round 2."""
+    cfg, _, _ = _setup(tmp_path, 3, "plaintext", rounds=2, round_timeout=1, fit_timeout=5)
+    text = cfg.read_text().replace("connect_timeout = 60", "connect_timeout = 2")
+    cfg.write_text(text)
+
+    def client(k: int, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "client", "--config",
+                                 str(cfg), "--id", str(k), "--data", str(tmp_path / f"client{k}.npz"),
+                                 *extra], env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    server = subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "server", "--config", str(cfg),
+                               "--test", str(tmp_path / "test.npz")], env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [server, client(0), client(1, "--fault", "1:update:stall")]
+    try:
+        assert "2 of 3 clients connected" in server.stdout.readline()
+        assert "round 1: started with clients [0, 1]" in server.stdout.readline()
+        procs.append(client(2))
+        out, err = server.communicate(timeout=TIMEOUT)
+        outs = [(p.wait(TIMEOUT), *p.communicate()) for p in procs[1:]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert server.returncode == 0, err
+    assert "round 1: sampled 3, reached 2, survivors 1" in out, out
+    assert "round 2: started with clients [0, 1, 2]" in out and \
+        "round 2: sampled 3, reached 3, survivors 3" in out, out
+    assert [rc for rc, _, _ in outs] == [0, 0, 0], outs
+    # (a plaintext client does not learn that its update came too late)
+    assert "fitted rounds [1, 2]" in outs[1][1] and "fitted rounds [2]" in outs[2][1]
