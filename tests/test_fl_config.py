@@ -154,3 +154,41 @@ def test_dp_over_the_network_accounts_like_train(tmp_path, mode):
     got = [r.epsilon for r in result.history.rounds]
     assert all(not r.skipped for r in result.history.rounds)
     assert got == [r.epsilon for r in history.rounds] and 0 < got[-1] <= 20.0
+
+
+def test_plaintext_server_drops_an_update_outside_the_public_bound(tmp_path):
+    """A client that skips the clipping (here: a raw link) is dropped, as the in-process
+    aggregator refuses it; the round goes on with the others."""
+    import socket
+
+    from ml.federated.network import recv, send
+    from mpc.transport.mesh import Node
+    from mpc.transport.star import dial
+    from mpc.transport.tls import load_certificate
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _write(tmp_path, "rounds = 1\nweight_cap = 5\nconnect_timeout = 20\nfit_timeout = 5",
+                 port=port)
+    config = load_config(cfg)
+    data = (np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+
+    def rogue() -> None:
+        ep = dial(2, Node(0, "127.0.0.1", port, load_certificate(tmp_path / "keys" / "party0.crt")),
+                  cert=str(tmp_path / "keys" / "party2.crt"), key=str(tmp_path / "keys" / "party2.key"),
+                  session=config.session, digest=config.digest, timeout=20)
+        weights, _ = recv(ep, 0, "fl/1/fit", 20)
+        send(ep, 0, "fl/1/update", (np.full(weights.size + 1, 1e6),))
+        recv(ep, 0, "fl/done", 20)
+        ep.close()
+
+    threads = [threading.Thread(target=run_client, args=(cfg, 0, NumpyClient(LogisticRegression(2), data)),
+                                daemon=True), threading.Thread(target=rogue, daemon=True)]
+    for t in threads:
+        t.start()
+    result = serve(cfg, NumpyClient(LogisticRegression(2), data))
+    for t in threads:
+        t.join(30)
+    assert result.survivors == {1: [0]}
+    assert [k for k, tag, _ in result.views[1]] == [0, 1]   # it was received, then refused

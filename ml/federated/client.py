@@ -97,8 +97,10 @@ def _secagg_round(plan: Plan, config: net.FLConfig, link: _ServerLink, r: int, u
 def _fit_round(plan: Plan, config: net.FLConfig, state: RunState, link: _ServerLink,
                client_id: int, arrays: tuple[np.ndarray, ...], fault_spec: Any) -> tuple[int, bool]:
     """Answer one ``fit`` instruction; (round, whether this client finished it)."""
-    if len(arrays) < 2 or arrays[1].shape != (2,) or arrays[0].shape != state.weights.shape:
-        raise EncodingError(f"client {client_id}: the server's fit message is malformed")
+    if len(arrays) < 2 or arrays[1].shape != (2,) or arrays[0].shape != state.weights.shape \
+            or arrays[0].dtype.kind != "f" or not np.all(np.isfinite(arrays[0])):
+        raise EncodingError(f"client {client_id}: the server's fit message is malformed (it needs "
+                            f"{state.weights.size} finite weights and the round)")
     r, u = (int(x) for x in arrays[1])
     state.weights = arrays[0].astype(np.float64)
     vectors, _, _ = local_updates(plan, state, [client_id], set(), r)

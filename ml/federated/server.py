@@ -139,7 +139,9 @@ def aggregate_round(plan: Plan, config: net.FLConfig, hub: Hub, weights: np.ndar
         got = {}
         for u, k in enumerate(ids):
             m = link.recv(u, f"fl/{r}/update", max(deadline - time.monotonic(), 1e-3))
-            if m and len(m) == 1 and m[0].shape == (agg.dim,) and np.all(np.isfinite(m[0])):
+            # the in-process aggregator's checks: one finite vector within the public bound
+            if m and len(m) == 1 and m[0].shape == (agg.dim,) and m[0].dtype.kind == "f" \
+                    and np.all(np.isfinite(m[0])) and np.abs(m[0]).max() <= agg.value_bound:
                 got[k] = m[0].astype(np.float64)
         if not got:
             return None, "round skipped: no client sent its update by the deadline"

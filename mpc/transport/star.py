@@ -26,7 +26,7 @@ import time
 from typing import Mapping
 
 from ..errors import ParameterError, TransportError
-from .mesh import (FIRST_BYTES_SECONDS, HANDSHAKE_SECONDS, HELLO, Node, _blocking, _check_hello,
+from .mesh import (FIRST_BYTES_SECONDS, HANDSHAKE_SECONDS, HELLO, MAX_PENDING_HANDSHAKES, Node, _blocking, _check_hello,
                    _flush, _hello, _Mismatch, _read_exact, connect)
 from .tcp import TcpEndpoint, _Conn
 from .tls import context
@@ -71,6 +71,7 @@ class Hub:
         self._endpoints: dict[int, TcpEndpoint] = {}
         self._arrived = threading.Condition(self._lock)
         self.refused: list[str] = []
+        self._pending = threading.BoundedSemaphore(MAX_PENDING_HANDSHAKES)
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,8 +118,11 @@ class Hub:
         self._thread.join(timeout=2)
         with self._lock:
             endpoints = list(self._endpoints.values())
-        for ep in endpoints:
-            ep.close()
+        closing = [threading.Thread(target=ep.close, daemon=True) for ep in endpoints]
+        for t in closing:   # in parallel: a silent client costs one close timeout, not one each
+            t.start()
+        for t in closing:
+            t.join(self.close_timeout + 5)
 
     # -- accepting -----------------------------------------------------------------
     def _accept_all(self) -> None:
@@ -130,11 +134,21 @@ class Hub:
                 continue
             except OSError:
                 return
+            if not self._pending.acquire(blocking=False):
+                self.refused.append(f"{addr[0]}: {MAX_PENDING_HANDSHAKES} handshakes already pending")
+                sock.close()
+                continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._handshake, args=(sock, addr), daemon=True,
                              name="star-handshake").start()
 
     def _handshake(self, sock: socket.socket, addr: tuple) -> None:
+        try:
+            self._admit(sock, addr)
+        finally:
+            self._pending.release()
+
+    def _admit(self, sock: socket.socket, addr: tuple) -> None:
         try:
             sock.settimeout(FIRST_BYTES_SECONDS)
             try:
