@@ -98,33 +98,39 @@ def _env() -> dict:
 
 
 def _run(tmp: Path, cfg: Path, n_clients: int, faults: dict[int, str] | None = None,
-         extra: list[list[str]] = ()) -> tuple[dict, dict, list]:
-    """Server and clients as processes; (server arrays, server meta, [(rc, out, err) per client])."""
+         first: list[list[str]] = ()) -> tuple[dict, dict, list]:
+    """Server and clients as processes; (server arrays, server meta, [(rc, out, err) per client]).
+
+    The ``first`` clients (command-line arguments) run to their end before the others start."""
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(cfg), str(tmp / "test.npz"),
                                str(tmp / "server")], env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    clients = []
-    for k in range(n_clients):
-        args = ["--fault", (faults or {})[k]] if k in (faults or {}) else []
-        clients.append(subprocess.Popen(
-            [sys.executable, "-m", "mpc.cli", "fl", "client", "--config", str(cfg), "--id", str(k),
-             "--data", str(tmp / f"client{k}.npz"), *args],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for args in extra:
-        clients.append(subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "client", *args],
-                                        env=_env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True))
+    procs = [server]
     try:
+        early = []
+        for args in first:
+            procs.append(subprocess.Popen([sys.executable, "-m", "mpc.cli", "fl", "client", *args],
+                                          env=_env(), stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+            early.append((procs[-1].wait(TIMEOUT), *procs[-1].communicate()))
+        clients = []
+        for k in range(n_clients):
+            args = ["--fault", (faults or {})[k]] if k in (faults or {}) else []
+            clients.append(subprocess.Popen(
+                [sys.executable, "-m", "mpc.cli", "fl", "client", "--config", str(cfg), "--id",
+                 str(k), "--data", str(tmp / f"client{k}.npz"), *args],
+                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs += clients
         outs = [(p.wait(TIMEOUT), *p.communicate()) for p in clients]
         _, err = server.communicate(timeout=TIMEOUT)
     finally:
-        for p in [server, *clients]:
+        for p in procs:
             if p.poll() is None:
                 p.kill()
     assert server.returncode == 0, err
     with np.load(tmp / "server.npz") as f:
         arrays = dict(f)
-    return arrays, json.loads((tmp / "server.json").read_text()), outs
+    return arrays, json.loads((tmp / "server.json").read_text()), outs + early
 
 
 def _uploads(cfg: Path, parts: list, r: int, weights: np.ndarray) -> tuple[dict, object]:
@@ -177,7 +183,7 @@ def test_secagg_plus_six_processes_equals_in_process(tmp_path):
 
 
 def test_killed_and_stalled_clients_dropped_round_completes(tmp_path):
-    cfg, parts, _ = _setup(tmp_path, 6, "secagg+", rounds=1, round_timeout=2, fit_timeout=5)
+    cfg, parts, _ = _setup(tmp_path, 6, "secagg+", rounds=1, round_timeout=3, fit_timeout=5)
     arrays, meta, outs = _run(tmp_path, cfg, 6, faults={2: "1:masked:kill", 4: "1:masked:stall"})
     assert outs[2][0] == -signal.SIGKILL
     assert all(rc == 0 for k, (rc, _, _) in enumerate(outs) if k != 2), outs
@@ -196,7 +202,7 @@ def test_unknown_certificate_refused_and_plaintext_view_shows_updates(tmp_path):
     cfg, parts, _ = _setup(tmp_path, 2, "plaintext", rounds=1)
     stranger = ["--config", str(cfg), "--id", "1", "--data", str(tmp_path / "client1.npz"),
                 "--certificate", str(tmp_path / "stranger" / "party99.crt")]
-    arrays, meta, outs = _run(tmp_path, cfg, 2, extra=[stranger])
+    arrays, meta, outs = _run(tmp_path, cfg, 2, first=[stranger])
     rc, _, err = outs[2]
     assert rc == 2 and "refused our certificate" in err, err
     assert any("certificate" in reason for reason in meta["refused"]), meta["refused"]
@@ -327,7 +333,8 @@ def test_late_client_joins_and_stalled_client_comes_back_next_round(tmp_path):
     """Client 2 starts only once round 1 is under way: round 1 runs without it, round 2 with it.
     Client 1 stalls past round 1's deadline: dropped there, its late update is not read as
     round 2's, and it takes part in round 2."""
-    cfg, _, _ = _setup(tmp_path, 3, "plaintext", rounds=2, round_timeout=1, fit_timeout=5)
+    # round 1 lasts fit_timeout (client 1 stalls): time for client 2 to start and connect
+    cfg, _, _ = _setup(tmp_path, 3, "plaintext", rounds=2, round_timeout=1, fit_timeout=8)
     text = cfg.read_text().replace("connect_timeout = 60", "connect_timeout = 2")
     cfg.write_text(text)
 
