@@ -198,7 +198,8 @@ def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | No
         for r in range(1, config.settings.rounds + 1):
             t0 = time.perf_counter()
             chosen, _ = sample(plan, r)
-            ids = [k for k in chosen if hub.endpoint(k + 1) is not None]
+            up = hub.connected()
+            ids = [k for k in chosen if k + 1 in up]
             say(f"server: round {r}: started with clients {ids}")
             view: View = []
             res, note = aggregate_round(plan, config, hub, state.weights, r, ids, view)
@@ -223,10 +224,8 @@ def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | No
 def _finish(hub: Hub, config: net.FLConfig) -> None:
     """Tell every connected client the run is over, then close the links."""
     for k in sorted(hub.connected()):
-        ep = hub.endpoint(k)
         try:
-            if ep is not None:
-                net.send(ep, k, "fl/done", ())
+            net.send(hub.endpoint(k), k, "fl/done", ())
         except net.LINK_ERRORS:
             pass
     hub.close()

@@ -87,18 +87,18 @@ class Hub:
 
     # -- what the server uses ------------------------------------------------------
     def endpoint(self, k: int) -> TcpEndpoint | None:
-        """Client ``k``'s live endpoint, or None (never connected, or its link failed)."""
+        """Client ``k``'s latest endpoint, or None if it never connected.
+
+        Its link may have failed or ended since: what the client sent before
+        is still received in order, then the failure is raised."""
         with self._lock:
-            ep = self._endpoints.get(k)
-        if ep is None or ep.dropped_peers() or ep.finished_peers():
-            return None
-        return ep
+            return self._endpoints.get(k)
 
     def connected(self) -> set[int]:
-        """The clients whose links are up now."""
+        """The clients whose links are up now (not failed, not said goodbye)."""
         with self._lock:
-            ids = list(self._endpoints)
-        return {k for k in ids if self.endpoint(k) is not None}
+            endpoints = dict(self._endpoints)
+        return {k for k, ep in endpoints.items() if not ep.dropped_peers() and not ep.finished_peers()}
 
     def wait_for(self, ids: set[int], timeout: float) -> set[int]:
         """Wait until every client in ``ids`` is connected, at most ``timeout`` s; the connected."""
