@@ -197,6 +197,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--result", help=argparse.SUPPRESS)  # JSON outcome, for the --local launcher
     run.add_argument("--record-transcript", action="store_true", help=argparse.SUPPRESS)
 
+    sub.add_parser("fl", help="federated learning across processes: 'mpc fl server|client --help'",
+                   add_help=False)
     dealer = sub.add_parser("dealer", help="run the session's trusted dealer")
     dealer.add_argument("--config", required=True)
     dealer.add_argument("--key", help="the dealer's private key (default: its certificate's path, .key)")
@@ -204,7 +206,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cmd_fl(argv: Sequence[str]) -> int:
+    """``mpc fl ...``: the federated roles live in the ml layer, which mpc never imports; the
+    command line, the top of every layer, hands the arguments over by module name."""
+    import importlib
+
+    return int(importlib.import_module("ml.federated.cli").main(list(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["fl"]:
+        return _cmd_fl(args[1:])
     ns = parser().parse_args(argv)
     warnings.simplefilter("once", TrustedDealerWarning)
     warnings.formatwarning = _short_warning
