@@ -206,18 +206,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_fl(argv: Sequence[str]) -> int:
-    """``mpc fl ...``: the federated roles live in the ml layer, which mpc never imports; the
-    command line, the top of every layer, hands the arguments over by module name."""
-    import importlib
+def _cmd_plugin(name: str, argv: Sequence[str]) -> int:
+    """``mpc NAME ...`` from a higher layer (``fl``: the federated roles in ``ml``, which ``mpc``
+    never imports): the command is found through the ``concilium.commands`` entry points that
+    the installed distribution declares (pyproject.toml)."""
+    from importlib.metadata import entry_points
 
-    return int(importlib.import_module("ml.federated.cli").main(list(argv)))
+    found = [ep for ep in entry_points(group="concilium.commands") if ep.name == name]
+    if not found:
+        print(f"mpc {name}: no such command is installed (reinstall concilium: pip install -e .)",
+              file=sys.stderr)
+        return 2
+    return int(found[0].load()(list(argv)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["fl"]:
-        return _cmd_fl(args[1:])
+        return _cmd_plugin("fl", args[1:])
     ns = parser().parse_args(argv)
     warnings.simplefilter("once", TrustedDealerWarning)
     warnings.formatwarning = _short_warning

@@ -35,6 +35,7 @@ from mpc.transport.mesh import Node
 from mpc.transport.star import dial
 from mpc.transport.wire import decode_frame
 
+from ..aggregators import SecAggAggregator
 from ..clients.base import Client, flatten
 from . import network as net
 from .plan import Plan, make_plan
@@ -82,6 +83,8 @@ def _secagg_round(plan: Plan, config: net.FLConfig, link: _ServerLink, r: int, u
 
     session = config_from_arrays(*params)
     agg = plan.aggregator
+    if not isinstance(agg, SecAggAggregator):
+        raise ParameterError(f"a SecAgg round needs the secagg aggregator, not {type(agg).__name__}")
     if session.variant != agg.variant or session.dim != agg.dim or not 0 <= u < session.n:
         raise ProtocolAbort(f"round {r}: the server's SecAgg session ({session.variant}, "
                             f"{session.dim} values, index {u} of {session.n}) is not this "

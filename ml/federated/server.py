@@ -35,7 +35,7 @@ from mpc.dp import PrivacyAccountant
 from mpc.errors import ParameterError, ProtocolAbort, TransportError
 from mpc.transport.star import Hub
 
-from ..aggregators import AggregationResult, ServerMessage
+from ..aggregators import AggregationResult, SecAggAggregator, ServerMessage
 from ..clients.base import Client, flatten, unflatten
 from . import network as net
 from .history import History, RoundMetrics
@@ -104,6 +104,8 @@ def _secagg_params(plan: Plan, m: int) -> tuple[Any, Any]:
     from protocols.secagg import Quantizer, make_config
 
     agg = plan.aggregator
+    if not isinstance(agg, SecAggAggregator):
+        raise ParameterError(f"a SecAgg round needs the secagg aggregator, not {type(agg).__name__}")
     quant = Quantizer(agg.value_bound, agg.frac_bits)
     bits = quant.bits_needed(m)
     quant.check_bits(m, bits)
