@@ -141,7 +141,8 @@ def _frames(*messages: tuple[str, list[np.ndarray]]) -> list[bytes]:
 
 # -- the decoders ------------------------------------------------------------------------------
 class _StubParty:
-    """What a message check reads of a party: id, limits, codec, and a scripted receive."""
+    """What a message check reads of a party: id, limits, codec, its tags and the round of
+    the last message (named by MalformedPeerData), and a scripted receive."""
 
     def __init__(self, arrays: tuple[np.ndarray, ...] = ()) -> None:
         from mpc.arith.fixed import FixedPoint
@@ -149,6 +150,10 @@ class _StubParty:
         self.limits = WireLimits(max_share_elements=1 << 16)
         self.fixed = FixedPoint(16)
         self._arrays = arrays
+        self.last_round = 0
+
+    def tag(self, name: str) -> str:
+        return name
 
     def recv(self, frm: int, name: str, **_: Any) -> tuple[np.ndarray, ...]:
         return self._arrays

@@ -1,21 +1,25 @@
-"""Triple generation throughput: trusted dealer vs dealer-free OT and Paillier, two parties.
+"""Triple generation throughput: trusted dealer vs dealer-free OT and Paillier, n parties.
 
 Name: ``triples``; params ``source`` (``dealer``, ``ot``, ``he``), ``kind``
 (``arithmetic``: 64-bit Beaver triples over Z_2^64; ``binary``: AND triples,
-one per bit, 64 per uint64 word) and ``count`` (triples per batch). Full
-runs add records named ``matrix_triples`` (``kind="matmul"``: 16 x 16 x 16
-matrix triples, one batch each).
+one per bit, 64 per uint64 word), ``count`` (triples per batch) and
+``parties`` (2 for every source; the OT source also at 3 and 4, every pair
+running its own OT extension). Full runs add records named
+``matrix_triples`` (``kind="matmul"``: 16 x 16 x 16 matrix triples, one
+batch each).
 
 Each repeat produces ``count`` triples in one batch (``prefetch``) after a
 warm-up that pays the one-time setup (base OTs, Paillier key). Reported:
 ``seconds`` (median wall time, first party starting to last finishing),
 ``per_second`` = count / seconds, ``cpu_per_second`` = count / the busier
-party thread's CPU time (what a quiet two-core machine would show; the wall
-clock suffers from other jobs on a shared machine), ``bytes_per_party``
-(payload bytes one party sends per batch, the mean of the two),
+party thread's CPU time (what a quiet machine with a core per party would
+show; the wall clock suffers from other jobs on a shared machine),
+``bytes_per_party`` (payload bytes one party sends per batch, the mean over
+the parties), ``bytes_per_party_per_triple`` (the same per triple),
 ``dealer_bytes`` (what the dealer sends per batch), ``bytes_per_triple``
-(payload bytes sent by both parties and the dealer, per triple),
-``rounds`` per batch, ``load_average`` during the run, and as ``baseline``
+(payload bytes sent by all parties and the dealer, per triple),
+``rounds`` per batch (the parties' round clocks are aligned after the
+warm-up, so a batch's rounds are its own), ``load_average`` during the run, and as ``baseline``
 the same triples drawn in plaintext numpy by one process (what an insecure
 "everyone knows everything" generator costs).
 """
@@ -63,9 +67,17 @@ def _baseline(kind: str, count: int) -> float:
     return secs
 
 
-def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> dict[str, Any]:
+def _align(party: Any) -> None:
+    """Every party's round clock to one value (Lamport clocks differ after the warm-up)."""
+    mine = party.clock
+    got = party.exchange(party.fresh("bench-align"), np.array([mine], np.int64))
+    party.clock = max(party.clock, 1 + max([mine, *(int(a[0][0]) for a in got.values())]))
+
+
+def _measure(source: str, kind: str, count: int, repeat: int, quick: bool,
+             parties: int = 2) -> dict[str, Any]:
     """Produce ``count`` triples ``repeat`` times; wall and CPU time, bytes, rounds."""
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(parties)
     shape = (count,) if kind == "arithmetic" else (count // 64,)
     side = MATMUL_SIDE
 
@@ -87,6 +99,7 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
         p.binary_triple((1,))
         runs = []
         for _ in range(repeat):
+            _align(party)
             barrier.wait()
             start = len(party.log)
             c0, t0 = time.thread_time(), time.perf_counter()
@@ -99,7 +112,7 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
         return runs
 
     pre: Any = source
-    params: dict[str, Any] = {"source": source, "kind": kind, "count": count, "parties": 2}
+    params: dict[str, Any] = {"source": source, "kind": kind, "count": count, "parties": parties}
     if kind == "matmul":
         params["shape"] = f"{side}x{side}x{side}"
     if source == "he":
@@ -107,18 +120,20 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
         pre = lambda n: he_factory(n, key_bits=bits, insecure_for_testing=quick)  # noqa: E731
         params["key_bits"] = bits
     load0 = os.getloadavg()[0]
-    res = mpc.run(program, 2, preprocessing=pre, timeout=1800)
+    res = mpc.run(program, parties, preprocessing=pre, timeout=1800)
     load1 = os.getloadavg()[0]
-    r0, r1 = res.outputs
-    walls = [max(a[1], b[1]) - min(a[0], b[0]) for a, b in zip(r0, r1)]
-    cpus = [max(a[2], b[2]) for a, b in zip(r0, r1)]
-    own = [a[3][0] + b[3][0] for a, b in zip(r0, r1)]          # what the two parties sent
-    sent = [a[3][0] + b[3][0] + a[3][1] + b[3][1] for a, b in zip(r0, r1)]   # and the dealer
-    rounds = max((max(a[4] + b[4]) - min(a[4] + b[4]) + 1) if a[4] + b[4] else 0 for a, b in zip(r0, r1))
+    runs = list(zip(*res.outputs))                              # per repeat: every party's record
+    walls = [max(p[1] for p in run) - min(p[0] for p in run) for run in runs]
+    cpus = [max(p[2] for p in run) for run in runs]
+    own = [sum(p[3][0] for p in run) for run in runs]           # what the parties sent
+    sent = [sum(p[3][0] + p[3][1] for p in run) for run in runs]   # and the dealer
+    stamps = [[r for p in run for r in p[4]] for run in runs]
+    rounds = max((max(s) - min(s) + 1) if s else 0 for s in stamps)
     secs = statistics.median(walls)
     base = _baseline(kind, count)
     name = "matrix_triples" if kind == "matmul" else "triples"
-    return record(name, params, secs, base, bytes_per_party=statistics.median(own) / 2,
+    return record(name, params, secs, base, bytes_per_party=statistics.median(own) / parties,
+                  bytes_per_party_per_triple=statistics.median(own) / parties / count,
                   rounds=rounds, per_second=count / secs, cpu_per_second=count / statistics.median(cpus),
                   bytes_per_triple=statistics.median(sent) / count,
                   dealer_bytes=statistics.median(sent) - statistics.median(own),
@@ -127,18 +142,24 @@ def _measure(source: str, kind: str, count: int, repeat: int, quick: bool) -> di
 
 
 def bench_triples(quick: bool) -> list[dict]:
-    """Beaver triples per second from the dealer, OT and HE sources, arithmetic and binary."""
+    """Beaver triples per second from the dealer, OT and HE sources, arithmetic and binary;
+    the OT source for 2, 3 and 4 parties."""
     if quick:
-        plan = [("dealer", "arithmetic", 10_000), ("ot", "arithmetic", 2_000), ("he", "arithmetic", 24),
-                ("dealer", "binary", 64 * 1_000), ("ot", "binary", 64 * 1_000)]
+        plan = [("dealer", "arithmetic", 10_000, 2), ("ot", "arithmetic", 2_000, 2),
+                ("he", "arithmetic", 24, 2), ("dealer", "binary", 64 * 1_000, 2),
+                ("ot", "binary", 64 * 1_000, 2), ("ot", "arithmetic", 1_000, 3),
+                ("ot", "binary", 64 * 500, 3)]
         repeat = 1
     else:
-        plan = [("dealer", "arithmetic", 1_000_000), ("ot", "arithmetic", 100_000),
-                ("he", "arithmetic", 600),
-                ("dealer", "binary", 64 * 1_000_000), ("ot", "binary", 64 * 100_000),
-                ("dealer", "matmul", 10), ("ot", "matmul", 10), ("he", "matmul", 1)]
+        plan = [("dealer", "arithmetic", 1_000_000, 2), ("ot", "arithmetic", 100_000, 2),
+                ("ot", "arithmetic", 50_000, 3), ("ot", "arithmetic", 30_000, 4),
+                ("he", "arithmetic", 600, 2),
+                ("dealer", "binary", 64 * 1_000_000, 2), ("ot", "binary", 64 * 100_000, 2),
+                ("ot", "binary", 64 * 50_000, 3), ("ot", "binary", 64 * 30_000, 4),
+                ("dealer", "matmul", 10, 2), ("ot", "matmul", 10, 2), ("ot", "matmul", 10, 3),
+                ("he", "matmul", 1, 2)]
         repeat = 3
-    return [_measure(source, kind, count, repeat, quick) for source, kind, count in plan]
+    return [_measure(source, kind, count, repeat, quick, parties) for source, kind, count, parties in plan]
 
 
 BENCHMARKS = {"triples": bench_triples}

@@ -2,6 +2,8 @@
 model update is ever seen by anyone else, not even by the server that runs the training.
 
 Run it:  python examples/federated_hospitals.py            (secure aggregation, SecAgg)
+         python examples/federated_hospitals.py --processes (1 server + 5 hospital processes
+                                                             over TLS 1.3, as across machines)
          python examples/federated_hospitals.py --aggregator ckks   (or secagg+, paillier)
          python examples/federated_hospitals.py --plot run.png      (accuracy and loss per round)
 
@@ -122,6 +124,80 @@ def run(aggregator: str, clients, test, progress: bool, narrate: bool):
     return history, time.perf_counter() - t0
 
 
+def run_processes(aggregator: str, clients, test, workdir: str | None):
+    """The same training with the server and each hospital in its own OS process, over pinned
+    TLS 1.3 on this machine: the commands of docs/federated_network.md, started for you."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    from ml.federated import History
+    from mpc.transport.tls import new_identity
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="fl-hospitals-"))
+    for i in range(len(clients) + 1):
+        new_identity(i, tmp / "keys", overwrite=True)          # what `mpc keys new` does
+    for k, (X, y) in enumerate(clients):
+        np.savez(tmp / f"hospital{k}.npz", X=X, y=y)
+    np.savez(tmp / "test.npz", X=test[0], y=test[1])
+    with socket.socket() as s:                                 # a free port on this machine
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines = ["[server]", f'address = "127.0.0.1:{port}"', 'certificate = "keys/party0.crt"', ""]
+    for k in range(len(clients)):
+        lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
+    lines += ["[training]", f'aggregator = "{aggregator}"',
+              f"weight_cap = {max(len(X) for X, _ in clients)}",
+              *(f"{k} = {v}" for k, v in SETTINGS.items() if k != "dropout"),
+              "round_timeout = 10", "fit_timeout = 60", "connect_timeout = 60", "",
+              "[model]", 'kind = "logistic"', f"features = {clients[0][0].shape[1]}", "l2 = 0.001"]
+    (tmp / "fl.toml").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    mpc = [sys.executable, "-m", "mpc.cli", "fl"]
+    commands = [mpc + ["server", "--config", "fl.toml", "--test", "test.npz", "--history",
+                       "history.json", "--quiet"]]
+    commands += [mpc + ["client", "--config", "fl.toml", "--id", str(k), "--data",
+                        f"hospital{k}.npz"] for k in range(len(clients))]
+    print(f"\nStarting 1 server and {len(clients)} hospital processes in {tmp}:")
+    for cmd in commands:
+        print("  mpc fl " + " ".join(cmd[4:]))
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for cmd in commands]
+    try:
+        outs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for cmd, p, (_, err) in zip(commands, procs, outs):
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[4:6])} failed:\n{err[-2000:]}")
+    return History.load_json(tmp / "history.json"), time.perf_counter() - t0
+
+
+def main_processes(args) -> None:
+    clients, test = hospitals_data()
+    print(f"{len(HOSPITALS)} hospitals, each its own process with its own data file; the server "
+          f"holds a held-out set of {test[0].shape[0]} patients.")
+    secure, secs = run_processes(args.aggregator, clients, test, args.workdir)
+    settings = {k: v for k, v in SETTINGS.items() if k != "dropout"}
+    cap = max(len(X) for X, _ in clients)
+    plain = train(LogisticRegression(clients[0][0].shape[1], l2=1e-3), clients, test,
+                  aggregator="plaintext", progress=False, weight_cap=cap, **settings)
+    print(f"\n round  survivors  accuracy ({args.aggregator}, processes)  accuracy (plaintext)")
+    for a, b in zip(secure.rounds, plain.rounds):
+        print(f" {a.round:>5}  {a.survivors:>5}/{a.sampled}   {a.accuracy:>24.1%}  "
+              f"{b.accuracy:>18.1%}")
+    print(f"\n{args.aggregator} over TLS between processes: {secs:.1f} s for "
+          f"{len(secure.rounds)} rounds (start-up and handshakes included).")
+    print(f"final accuracy: {secure.final_accuracy:.4f}")
+    print(f"plaintext accuracy: {plain.final_accuracy:.4f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--aggregator", default="secagg",
@@ -130,7 +206,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="write accuracy and loss per round to this PNG (none by default)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar on stderr")
+    parser.add_argument("--processes", action="store_true",
+                        help="run the server and each hospital as separate processes over TLS "
+                             "(aggregators: secagg, secagg+, plaintext)")
+    parser.add_argument("--workdir", help="with --processes: folder for keys, data and config "
+                                          "(default: a new temporary folder)")
     args = parser.parse_args(argv)
+    if args.processes:
+        main_processes(args)
+        return
 
     clients, test = hospitals_data()
     print("Each hospital holds its own patients (never sent anywhere):")

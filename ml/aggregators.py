@@ -164,7 +164,7 @@ class PlaintextAggregator(Aggregator):
             raise ProtocolAbort("plaintext: every client of the round dropped out")
         t0 = time.perf_counter()
         transcript = [ServerMessage(i, "update", vecs[i].copy(), vecs[i].nbytes) for i in survivors]
-        total = np.sum([m.payload for m in transcript], axis=0)
+        total = np.sum([np.asarray(m.payload) for m in transcript], axis=0)
         secs = time.perf_counter() - t0
         return AggregationResult(total, survivors, bytes_per_client=2.0 * 8 * self.dim,
                                  server_seconds=secs, client_seconds=0.0, transcript=transcript,

@@ -62,7 +62,7 @@ class _HomomorphicAggregator(Aggregator):
                    for i in survivors}
         t1 = time.perf_counter()
         transcript = [ServerMessage(i, "ciphertext", blob, len(blob)) for i, blob in uploads.items()]
-        encrypted_sum = self._add(self._server_pub, [m.payload for m in transcript])
+        encrypted_sum = self._add(self._server_pub, list(uploads.values()))
         t2 = time.perf_counter()
         decryptor = survivors[0]
         total = self._decrypt(self._client_key, encrypted_sum, len(survivors))

@@ -19,7 +19,7 @@ uses one randomness module).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, overload
 
 import numpy as np
 
@@ -34,6 +34,14 @@ def _init_prg(seed: int) -> PRG:
 def _uniform(prg: PRG, shape: tuple[int, ...], limit: float) -> np.ndarray:
     u = (prg.uint64(shape) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
     return (2.0 * u - 1.0) * limit
+
+
+@overload
+def _check_xy(X: np.ndarray, y: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def _check_xy(X: np.ndarray, y: None, n_features: int) -> tuple[np.ndarray, None]: ...
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray | None, n_features: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -16,7 +16,7 @@ Quick start::
 """
 
 from .arith.fixed import FixedPoint
-from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError,
+from .errors import (ConciliumError, EncodingError, IntegrityError, MalformedPeerData, ParameterError,
                      PartyError, PeerAborted, PeerDisconnected, PeerFailure, PeerTimeout,
                      PreprocessingExhausted, ProtocolAbort, ProtocolError, RangeError, TransportError)
 from .party import Party
@@ -30,6 +30,7 @@ from .transport.stats import Cost
 
 __all__ = [
     "BinaryTensor", "ConciliumError", "Cost", "DealerSource", "EncodingError", "FixedPoint", "IntegrityError",
+    "MalformedPeerData",
     "ParameterError", "Party", "PartyError", "PeerAborted", "PeerDisconnected", "PeerFailure", "PeerTimeout", "Preprocessing", "PreprocessingExhausted",
     "ProtocolAbort", "ProtocolError", "RangeError", "RunResult", "SharedTensor", "TransportError",
     "TrustedDealer", "TrustedDealerWarning", "concatenate", "reveal", "run", "share", "share_all", "share_binary", "stack", "where",

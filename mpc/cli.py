@@ -59,7 +59,7 @@ def _cmd_keys(ns: argparse.Namespace) -> int:
     if ns.keys_cmd == "new":
         if ns.party != "dealer" and not ns.party.isdigit():
             raise ParameterError(f"--party must be a party number or 'dealer', not {ns.party!r}")
-        party: Any = ns.party if ns.party == "dealer" else int(ns.party)
+        party: int | str = ns.party if ns.party == "dealer" else int(ns.party)
         files = new_identity(party, ns.out, overwrite=ns.force)
         print(f"private key  {files.key}  (keep it on this party's machine only)")
         print(f"certificate  {files.certificate}  (give it to every other party)")
@@ -192,11 +192,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--transcript", help="write the transcript (.html or .json)")
     run.add_argument("--no-dealer", action="store_true", help="--local without a trusted dealer")
     run.add_argument("--preprocessing", choices=["ot", "he"],
-                     help="two parties make their own preprocessing (no dealer, no third party)")
+                     help="the parties make their own preprocessing (no dealer, no third party): ot for any n, he for 2")
     run.add_argument("--quiet", action="store_true", help="print only the result")
     run.add_argument("--result", help=argparse.SUPPRESS)  # JSON outcome, for the --local launcher
     run.add_argument("--record-transcript", action="store_true", help=argparse.SUPPRESS)
 
+    sub.add_parser("fl", help="federated learning across processes: 'mpc fl server|client --help'",
+                   add_help=False)
     dealer = sub.add_parser("dealer", help="run the session's trusted dealer")
     dealer.add_argument("--config", required=True)
     dealer.add_argument("--key", help="the dealer's private key (default: its certificate's path, .key)")
@@ -204,7 +206,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cmd_plugin(name: str, argv: Sequence[str]) -> int:
+    """``mpc NAME ...`` from a higher layer (``fl``: the federated roles in ``ml``, which ``mpc``
+    never imports): the command is found through the ``concilium.commands`` entry points that
+    the installed distribution declares (pyproject.toml)."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="concilium.commands") if ep.name == name]
+    if not found:
+        print(f"mpc {name}: no such command is installed (reinstall concilium: pip install -e .)",
+              file=sys.stderr)
+        return 2
+    return int(found[0].load()(list(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["fl"]:
+        return _cmd_plugin("fl", args[1:])
     ns = parser().parse_args(argv)
     warnings.simplefilter("once", TrustedDealerWarning)
     warnings.formatwarning = _short_warning

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from . import config as cfgmod
 from .arith.fixed import FixedPoint
@@ -51,6 +51,7 @@ from .preprocessing.remote_dealer import (RemoteDealer, key_for, node_names, nod
 from .preprocessing.source import NAMES, Source, resolve
 from .transcript.record import program_title
 from .transport.mesh import connect
+from .transport.tcp import TcpEndpoint
 from .transport.tls import new_identity
 from .transport.values import decode_value, encode_value
 
@@ -142,7 +143,7 @@ def _program_digest(name: str, frac_bits: int, preprocessing: str | None = None)
 
 
 NETWORK_PREPROCESSING = tuple(n for n in NAMES if n != "dealer")
-"""Dealer-free sources a networked two-party session can use (``preprocessing=``)."""
+"""Dealer-free sources a networked session can use (``preprocessing=``; ``"he"``: two parties only)."""
 
 
 def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, party_id: int, *,
@@ -152,7 +153,7 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
     """Run party ``party_id``; never raises: a failure is returned in ``outcome.error``.
 
     Preprocessing: the config's dealer if it has one; else ``preprocessing``
-    ``"ot"`` or ``"he"`` (two parties make their own, no third party) or none.
+    ``"ot"`` (any n >= 2) or ``"he"`` (two parties): the parties make their own, no third party; or none.
     """
     name = name or program_title(program)
 
@@ -176,7 +177,8 @@ def execute_party(program: Callable[..., Any], config: cfgmod.SessionConfig, par
 
     def source(party: Party) -> Any:
         if config.dealer is not None:
-            remote = RemoteDealer(party.endpoint, config.dealer_id, config.n, party.session, config.timeout)
+            endpoint = cast(TcpEndpoint, party.endpoint)   # made by connect() above
+            remote = RemoteDealer(endpoint, config.dealer_id, config.n, party.session, config.timeout)
             return DealerSource(party, remote)  # type: ignore[arg-type]
         return resolve(preprocessing).factory(config.n)(party)  # type: ignore[misc]
 
@@ -278,7 +280,7 @@ def run_local(program: Callable[..., Any] | str, parties: int = 3, *,
         this process, still over TCP + TLS (for tests).
     preprocessing:
         ``"dealer"``: the launcher serves as the trusted dealer; ``"ot"`` or
-        ``"he"``: two parties make their own (no third party); ``None``: none.
+        ``"he"``: the parties make their own (no third party; ``"he"``: two parties only); ``None``: none.
     args, kwargs:
         Given to every party; JSON values when ``processes`` is true.
     transcript:

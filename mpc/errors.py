@@ -38,6 +38,24 @@ class ProtocolError(ProtocolAbort):
     """Parties disagree about the protocol: wrong tag, stage or session."""
 
 
+class MalformedPeerData(EncodingError, ProtocolError):
+    """A peer sent something malformed: arrays of the wrong count, dtype, shape or range.
+
+    The one type for every check of a peer's data (:meth:`mpc.Party.recv_checked`
+    and the schemas of :mod:`mpc.schema`). It is an :class:`EncodingError` and a
+    :class:`ProtocolError` (so code that catches either keeps working), and
+    carries ``peer``, ``round``, ``tag`` and ``field`` (``None`` where unknown).
+    """
+
+    def __init__(self, message: str, *, peer: int | str | None = None, round: int | None = None,
+                 tag: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.peer = peer
+        self.round = round
+        self.tag = tag
+        self.field = field
+
+
 class IntegrityError(ConciliumError):
     """Authentication or integrity check failed. Deliberately opaque."""
 

@@ -27,11 +27,11 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from .errors import (ConciliumError, EncodingError, IntegrityError, ParameterError, PartyError,
+from .errors import (ConciliumError, EncodingError, IntegrityError, MalformedPeerData, ParameterError, PartyError,
                      PeerAborted, PeerDisconnected, PeerFailure, PeerTimeout, PreprocessingExhausted, ProtocolAbort, ProtocolError,
                      TransportError, party_failure)
 from .preprocessing.source import PartyFactory, Source, resolve
@@ -40,9 +40,13 @@ from .transcript.record import Transcript, from_records
 from .transport.stats import DEALER, Cost, MessageRecord
 from .transport.values import decode_value, encode_value
 
-_ERRORS = {c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, ParameterError,
-                                    PeerAborted, PeerDisconnected, PeerTimeout, PreprocessingExhausted,
-                                    ProtocolAbort, ProtocolError, TransportError)}
+if TYPE_CHECKING:
+    from .party import Party
+
+_ERRORS: dict[str, type[ConciliumError]] = {
+    c.__name__: c for c in (ConciliumError, EncodingError, IntegrityError, MalformedPeerData, ParameterError,
+                            PeerAborted, PeerDisconnected, PeerTimeout, PreprocessingExhausted,
+                            ProtocolAbort, ProtocolError, TransportError)}
 
 
 @dataclass
@@ -76,7 +80,7 @@ class PartyOutcome:
     failed_at: float = 0.0   # time.monotonic() of the failure, where parties share a clock
 
     def to_json(self) -> str:
-        err = None
+        err: dict[str, Any] | None = None
         if isinstance(self.error, PartyError):
             err = {"type": self.error.error_type, "message": str(self.error.__cause__ or self.error)}
         elif self.error is not None:
@@ -94,7 +98,7 @@ class PartyOutcome:
     @classmethod
     def from_json(cls, text: str) -> "PartyOutcome":
         d = json.loads(text)
-        err = None
+        err: BaseException | None = None
         if d["error"] is not None:
             etype = _ERRORS.get(d["error"]["type"])
             msg = str(d["error"]["message"])
@@ -143,7 +147,9 @@ class Ran:
 class Transport(Protocol):
     """Where the parties run and how their messages travel (memory, TCP + TLS, ...)."""
 
-    result_type: type[RunResult]
+    @property
+    def result_type(self) -> type[RunResult]:
+        """The class of what :func:`launch` returns (a :class:`RunResult` or a subclass)."""
 
     def run(self, job: Job) -> Ran:
         """Run every party of ``job`` (each through :func:`play`) and return their outcomes."""
@@ -183,7 +189,7 @@ def play(party_id: int, connect: Callable[[], Any], job: Job, *,
     return outcome
 
 
-def _fill(outcome: PartyOutcome, party: Any, job: Job) -> None:
+def _fill(outcome: PartyOutcome, party: Party | None, job: Job) -> None:
     """Copy what the party recorded (messages, phases, its transcript part, socket bytes)."""
     if party is None:
         return
@@ -201,7 +207,7 @@ def root_failure(outcomes: Sequence[PartyOutcome]) -> PartyOutcome | None:
     :class:`~mpc.errors.PeerFailure`; if every one is, the earliest. ``None`` if none failed."""
     failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: (o.failed_at, o.party))
     roots = [o for o in failed if not isinstance(o.error, PeerFailure)]
-    return (roots or failed or [None])[0]
+    return (roots or failed)[0] if failed else None
 
 
 def gather_cost(n_parties: int,

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 import numpy as np
 
 from .arith.fixed import FixedPoint
-from .errors import (EncodingError, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
+from .errors import (EncodingError, MalformedPeerData, ParameterError, PeerTimeout, ProtocolAbort, ProtocolError,
                      TransportError)
 from .rand import PRG
+from .schema import ArraySpec, Schema, describe, mismatch, spec
 from .transcript.record import MessageDetail, PublishedValue, describe_arrays, public_value
 from .transport.stats import MessageRecord
 from .transport.wire import DEFAULT_LIMITS, WireLimits, decode_frame, encode_frame
@@ -107,6 +108,7 @@ class Party:
         self._thread = threading.get_ident()
         self._dropped: set[int] = set()
         self._sent_upto = 0  # 1 + the latest round this party sent in
+        self.last_round = -1  # the round of the latest message received
 
     # -- tags, scopes and phases -------------------------------------------------
     def tag(self, name: str) -> str:
@@ -204,6 +206,7 @@ class Party:
             raise ProtocolError(f"party {self.id} expected {tag!r} from party {frm} "
                                 f"but received {frame.tag!r} (round {frame.round})")
         self.clock = max(self.clock, frame.round + 1)
+        self.last_round = frame.round
         if self.view is not None:
             self.view.append((frm, tag, frame.arrays))
         return frame.arrays
@@ -224,34 +227,62 @@ class Party:
         try:
             return self.recv(frm, name, timeout=timeout)
         except (TransportError, ProtocolAbort) as exc:
-            transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
-            finished = getattr(self.endpoint, "finished_peers", lambda: set())()
+            transport_dropped = self._endpoint_set("dropped_peers")
+            finished = self._endpoint_set("finished_peers")
             gone = isinstance(exc, TransportError) and frm in finished   # finished, nothing sent
             if isinstance(exc, PeerTimeout) or frm in transport_dropped or gone:
                 self._dropped.add(frm)
                 return None
             raise
 
+    def _endpoint_set(self, name: str) -> set[int]:
+        """The endpoint's ``dropped_peers()`` or ``finished_peers()`` (empty where it has none)."""
+        method = getattr(self.endpoint, name, None)
+        return set() if method is None else set(method())
+
     def dropped_peers(self) -> set[int]:
         """Peers known to have dropped out: silent past a :meth:`try_recv` timeout, or
         (over TCP) whose connection ended without a goodbye."""
-        transport_dropped = getattr(self.endpoint, "dropped_peers", lambda: set())()
+        transport_dropped = self._endpoint_set("dropped_peers")
         return set(self._dropped) | {p for p in transport_dropped if p in self.peers}
 
+    def recv_checked(self, frm: int, name: str, schema: Schema, *,
+                     timeout: float | None = None) -> tuple[np.ndarray, ...]:
+        """:meth:`recv`, then check the message against ``schema`` (:mod:`mpc.schema`).
+
+        The one check of a peer's arrays: count, dtypes, shapes (``None`` axes
+        free) and value ranges. A message that does not fit raises
+        :class:`~mpc.errors.MalformedPeerData` naming this party, the peer, the
+        tag, the round and the field, never a value.
+        """
+        got = self.recv(frm, name, timeout=timeout)
+        bad = mismatch(got, schema)
+        if bad is None:
+            return got
+        i, why = bad
+        tag = self.tag(name)
+        specs = [spec(e) for e in schema]
+        want = ", ".join(s.describe() for s in specs)
+        if i is None:
+            detail = f"sent {len(got)} arrays under {tag!r}, expected {len(schema)}"
+            if any(s.dtype is not None or s.shape is not None for s in specs):
+                detail += f" (sent {describe(got)}, expected {want})"
+            field = None
+        else:
+            detail = f"sent {describe(got)} under {tag!r}, expected {want}"
+            if "values" in why:
+                detail += f": {why}"
+            field = specs[i].field or f"array {i}"
+        raise MalformedPeerData(f"party {self.id}: party {frm} {detail} (round {self.last_round})",
+                                peer=frm, round=self.last_round, tag=tag, field=field)
+
     def recv_like(self, frm: int, name: str, *like: np.ndarray) -> tuple[np.ndarray, ...]:
-        """:meth:`recv`, then check the message has the count, dtypes and shapes of ``like``.
+        """:meth:`recv_checked` against the count, dtypes and shapes of ``like``.
 
         A peer's array of another shape would otherwise be broadcast (or cast)
-        into local shares silently; it raises :class:`EncodingError` instead.
+        into local shares silently; it raises :class:`MalformedPeerData` instead.
         """
-        got = self.recv(frm, name)
-        if len(got) != len(like) or any(g.dtype != w.dtype or g.shape != w.shape
-                                        for g, w in zip(got, like)):
-            seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
-            want = ", ".join(f"{w.dtype}{list(w.shape)}" for w in like)
-            raise EncodingError(f"party {self.id}: party {frm} sent {seen} under "
-                                f"{self.tag(name)!r}, expected {want}")
-        return got
+        return self.recv_checked(frm, name, [ArraySpec.like(np.asarray(w)) for w in like])
 
     def exchange(self, name: str, *arrays: Any, peers: Sequence[int] | None = None,
                  strict: bool = False) -> dict[int, tuple[np.ndarray, ...]]:

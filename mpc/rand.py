@@ -96,7 +96,7 @@ class PRG:
             raise ParameterError("PRG.fill needs a C-contiguous array")
         buf = out.reshape(-1).view(np.uint8)
         n = buf.size
-        dst = memoryview(buf)
+        dst = memoryview(buf)  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         # update_into needs 15 spare bytes after each chunk it writes.
         pos = 0
         while n - pos >= _BLOCK + 15:
@@ -111,7 +111,7 @@ class PRG:
         """Uniform array over Z_2^64 of the given shape."""
         n = int(np.prod(shape, dtype=np.int64))
         raw = np.empty(n * 8 + 16, dtype=np.uint8)
-        dst = memoryview(raw)
+        dst = memoryview(raw)  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         pos = 0
         while pos < n * 8:
             step = min(_BLOCK, n * 8 - pos)

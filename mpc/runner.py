@@ -114,7 +114,7 @@ def run(program: Callable[..., Any], parties: int = 3, *,
         argument after ``party``.
     preprocessing:
         ``"dealer"`` (a :class:`TrustedDealer`, the default), ``"ot"``
-        (dealer-free, two parties: triples from IKNP OT,
+        (dealer-free, any n >= 2: triples from pairwise IKNP OT,
         :mod:`mpc.preprocessing.ot`), ``"he"`` (dealer-free, two parties:
         Paillier, :mod:`mpc.preprocessing.he`), ``None``, a callable
         ``f(n) -> (party -> Preprocessing)`` or a

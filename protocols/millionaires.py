@@ -225,11 +225,11 @@ def yao1982(party: Party, wealth: int, *, max_wealth: int = 100, key_bits: int =
         x = int.from_bytes(party.prg.bytes(nbytes + 16), "big") % n
         k = int(gmpy2.powmod(x, 65537, n))
         party.send(peer, "m", _to_arr((k - j + 1) % n, nbytes))
-        p_arr, zs = recv_arrays(party, peer, "z", 2)
+        p_arr, z_arr = recv_arrays(party, peer, "z", 2)
         p = _from_arr(p_arr, "p", 16)
-        if zs.dtype != np.uint8 or zs.shape != (big_n, 16) or p < 2:
-            raise EncodingError(f"bad z sequence of shape {zs.shape}")
-        zj = int.from_bytes(zs[j - 1].tobytes(), "big")
+        if z_arr.dtype != np.uint8 or z_arr.shape != (big_n, 16) or p < 2:
+            raise EncodingError(f"bad z sequence of shape {z_arr.shape}")
+        zj = int.from_bytes(z_arr[j - 1].tobytes(), "big")
         result = zj == x % p
         party.send(peer, "result", np.array([result], np.uint8), public=True)
         return party.publish("result", result)

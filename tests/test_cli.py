@@ -129,3 +129,11 @@ def test_local_run_with_dealer_free_preprocessing():
     assert proc.returncode == 0, proc.stderr
     assert "result (all 2 parties)" in proc.stdout and "dealer: sent" not in proc.stdout
     assert "(TLS, handshakes included)" in proc.stdout and "dealer included" not in proc.stdout
+
+
+def test_three_processes_make_their_own_triples_by_ot():
+    # mpc run --local 3 --preprocessing ot: no dealer process, pairwise OT between the three
+    proc = _mpc("run", "tests/test_tcp_programs.py:arith", "--local", "3", "--preprocessing", "ot",
+                "--kwargs", '{"size": 3}', timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "result (all 3 parties)" in proc.stdout and "dealer: sent" not in proc.stdout

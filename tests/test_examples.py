@@ -92,3 +92,13 @@ def test_private_inference_agrees_with_plaintext(tmp_path):
     accuracy = re.search(r"^accuracy: ([0-9.]+)% \(plaintext square-activation model: ([0-9.]+)%\)",
                          out, flags=re.M)
     assert accuracy and float(accuracy.group(1)) == float(accuracy.group(2)) > 90
+
+
+def test_federated_hospitals_as_processes(tmp_path):
+    out = _run(tmp_path, "federated_hospitals.py", "--processes", "--workdir", str(tmp_path / "run"))
+    secure, plain = _value(out, "final accuracy"), _value(out, "plaintext accuracy")
+    assert secure > 0.9 and abs(secure - plain) <= 0.01
+    assert out.count("mpc fl client --config fl.toml") == 5
+    rows = re.findall(r"^ +\d+ +(\d)/(\d) ", out, flags=re.M)
+    assert len(rows) == 15 and all(s == m == "5" for s, m in rows)
+    assert (tmp_path / "run" / "keys" / "party5.crt").exists()

@@ -474,3 +474,10 @@ def test_int_bits_round_trip(data, width, signed):
         assert np.array_equal(int_to_bits(np.array(values, np.uint64), 64), bits)
     with pytest.raises(ParameterError):
         int_to_bits(values + [hi + 1], width, signed)
+
+
+def test_geq_chain_refuses_words_of_no_bits():
+    b = builder.Builder((2, 2))
+    with pytest.raises(ParameterError, match="at least one bit"):
+        b.geq_chain([], [])
+    assert isinstance(b.geq_chain([0, 1], [2, 3]), int)

@@ -497,3 +497,10 @@ def test_client_refuses_neighbour_ids_whose_differences_wrap():
     ids = np.array([1, 2**62, -2**63 + 5, 3], np.int64)
     with pytest.raises(ProtocolAbort, match="sorted, unique"):
         SHARE.client_step(clients[0], (ids, keys))
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_boolean_dropouts_argument_is_refused_by_name(flag):
+    updates = [np.zeros(3, np.int64) for _ in range(3)]
+    with pytest.raises(ParameterError, match="dropouts must be"):
+        aggregate(updates, bits=16, dropouts=flag)

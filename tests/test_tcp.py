@@ -194,8 +194,15 @@ def test_dealer_free_ot_preprocessing_over_tcp(tmp_path):
             assert np.allclose(out[k], want[k], atol=1e-3), k
     assert -1 not in res_tcp.cost.bytes_sent                 # nobody but the two parties spoke
     assert res_tcp.cost.phases()["compute"].rounds == res_mem.cost.phases()["compute"].rounds
-    with pytest.raises(ParameterError, match="exactly 2 parties"):
-        run_local(progs.arith, 3, processes=False, timeout=10, preprocessing="ot")
+    # three parties make their own triples too (every pair runs its OT extension)
+    res3 = run_local(progs.arith, 3, processes=False, timeout=60, preprocessing="ot", kwargs={"size": 4})
+    for out in res3.outputs:
+        for k, v in progs.arith_plain(4).items():
+            assert np.allclose(out[k], v, atol=1e-3), k
+    assert -1 not in res3.cost.bytes_sent
+    assert all(res3.cost.phases()["offline"].bytes_sent[p] > 0 for p in range(2))
+    with pytest.raises(ParameterError, match="exactly 2 parties"):   # Paillier stays two-party
+        run_local(progs.arith, 3, processes=False, timeout=10, preprocessing="he")
     conf = cfgmod.load(make_local_config(tmp_path, 2, dealer=True, timeout=5))
     refused = execute_party(progs.arith, conf, 0, preprocessing="ot")
     assert isinstance(refused.error, ParameterError) and "[dealer]" in str(refused.error)

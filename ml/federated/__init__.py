@@ -26,7 +26,10 @@ scikit-learn, PyTorch or any object with its four methods):
 Modules: :mod:`.plan` (validation, weight cap, DP plan, seeds), :mod:`.rounds`
 (one round), :mod:`.loop` (:func:`train`), :mod:`.privacy` (DP),
 :mod:`.history` and :mod:`.plot` (the record; matplotlib only when plotting),
-:mod:`.progress`.
+:mod:`.progress`; across processes and machines, :mod:`.network` (the config
+file and links), :mod:`.server` (:func:`serve`), :mod:`.client`
+(:func:`run_client`) and :mod:`.cli` (``mpc fl server`` / ``mpc fl client``),
+the same rounds with the clients as separate processes over pinned TLS 1.3.
 
 Sampling, batch order and dropout simulation come from :mod:`mpc.rand` seeded by
 ``seed``, so two runs with the same seed and different aggregators see the same
@@ -53,8 +56,13 @@ from __future__ import annotations
 from ..clients.base import Dataset
 from ..clients.numpy_model import local_train
 from .history import History, RoundMetrics
+from .client import ClientReport, run_client
 from .loop import train
+from .network import FLConfig
+from .network import load as load_config
 from .privacy import MAX_DELTA, MAX_EPSILON, DPConfig, planned_survivors
+from .server import ServeResult, serve
 
-__all__ = ["MAX_DELTA", "MAX_EPSILON", "DPConfig", "Dataset", "History", "RoundMetrics",
-           "local_train", "planned_survivors", "train"]
+__all__ = ["MAX_DELTA", "MAX_EPSILON", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
+           "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
+           "run_client", "serve", "train"]

@@ -40,9 +40,13 @@ def build_clients(model: Model | ClientFactory, clients: Sequence[ClientOrData],
     behind :class:`~ml.clients.NumpyClient` (the evaluator holds ``model``
     itself, so it is trained in place), or ``model(data)`` for a factory.
     """
+    factory: Callable[[Dataset], Client]
+    evaluator: Any
     if isinstance(model, Model):
+        base = model
+
         def factory(data: Dataset) -> Client:
-            return NumpyClient(model.copy(), data)
+            return NumpyClient(base.copy(), data)
         evaluator = test if _is_client(test) else NumpyClient(model, test)  # type: ignore[arg-type]
     elif callable(model):
         factory = model

@@ -167,7 +167,7 @@ def dp_plan(dp: DPConfig | None, dim: int, m: int, rounds: int, update_clip: flo
     if dp is None:
         return None, None, update_clip
     if dp.mode == "central":
-        z = dp.noise_multiplier or noise_multiplier_for(float(dp.epsilon), dp.delta, rounds)
+        z = dp.noise_multiplier or noise_multiplier_for(float(dp.epsilon), dp.delta, rounds)  # type: ignore[arg-type]  # validated: epsilon is set without a multiplier
         if dp.noise_multiplier is not None:
             acc = PrivacyAccountant()
             acc.add_gaussian(z, steps=rounds)

@@ -108,21 +108,23 @@ def evaluate(state: RunState, r: int) -> tuple[float, float]:
     return float(loss), float(metrics.get("accuracy", float("nan")))
 
 
-def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, AggregationResult | None]:
-    """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate."""
-    t0 = time.perf_counter()
+def apply_result(plan: Plan, state: RunState, res: AggregationResult | None) -> None:
+    """Server update from a round's aggregate: ``w += server_lr * sum / count`` (DP applied)."""
+    if res is None:
+        return
+    summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg)
+    if count > 0:
+        state.weights = state.weights + plan.settings.server_lr * summed / count
+        state.evaluator.set_weights(unflatten(state.weights, state.shapes))
+
+
+def round_metrics(plan: Plan, state: RunState, r: int, res: AggregationResult | None, note: str,
+                  t0: float, upload: int = 0, dense: int = 0) -> RoundMetrics:
+    """Evaluate the global weights and record round ``r``."""
     s = plan.settings
-    chosen, drops = sample(plan, r)
-    vectors, upload, dense = local_updates(plan, state, chosen, drops, r)
-    res, note = aggregate(plan, vectors, chosen, drops)
-    if res is not None:
-        summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg)
-        if count > 0:
-            state.weights = state.weights + s.server_lr * summed / count
-            state.evaluator.set_weights(unflatten(state.weights, state.shapes))
     loss, acc = evaluate(state, r)
     eps = state.accountant.epsilon(s.dp.delta) if state.accountant is not None and s.dp else None
-    metrics = RoundMetrics(
+    return RoundMetrics(
         round=r, loss=loss, accuracy=acc, sampled=plan.per_round,
         survivors=len(res.survivors) if res else 0,
         bytes_per_client=res.bytes_per_client if res else 0.0,
@@ -131,8 +133,17 @@ def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, Aggreg
         epsilon=eps, skipped=res is None, note=note,
         upload_bytes=upload if s.compression else None,
         dense_bytes=dense if s.compression else None)
-    return metrics, res
 
 
-__all__ = ["RunState", "aggregate", "evaluate", "fit_client", "fit_config", "local_updates",
-           "run_round", "sample"]
+def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, AggregationResult | None]:
+    """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate."""
+    t0 = time.perf_counter()
+    chosen, drops = sample(plan, r)
+    vectors, upload, dense = local_updates(plan, state, chosen, drops, r)
+    res, note = aggregate(plan, vectors, chosen, drops)
+    apply_result(plan, state, res)
+    return round_metrics(plan, state, r, res, note, t0, upload, dense), res
+
+
+__all__ = ["RunState", "aggregate", "apply_result", "evaluate", "fit_client", "fit_config",
+           "local_updates", "round_metrics", "run_round", "sample"]

@@ -135,7 +135,7 @@ class HEServer:
                                  f"{req.params.slots} slots")
         for st, d in zip(self.plan.stages, self.plan.diagonals):
             if isinstance(st, Affine):
-                x = x.linear_transform(d)
+                x = x.linear_transform(d)  # type: ignore[arg-type]  # an affine stage has its diagonals
             elif isinstance(st, Square):
                 x = x * x
             else:

@@ -131,7 +131,7 @@ def fit_polynomial(name: str, degree: int, bound: float, points: int = 512) -> P
     Chebyshev nodes weight the interval ends; outside the interval the
     polynomial diverges, so ``bound`` must cover the pre-activations.
     """
-    fns = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),
+    fns: dict[str, Any] = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),
            "tanh": np.tanh}
     if name not in fns:
         raise UnsupportedModelError(f"no polynomial fit for activation {name!r}; choose from {', '.join(fns)}")
@@ -385,7 +385,7 @@ def value_bound(stages: list[Stage] | tuple[Stage, ...], input_bound: Any) -> tu
         elif isinstance(st, Square):
             b = b * b  # type: ignore[operator]
         else:
-            b = np.polynomial.polynomial.polyval(b, np.abs(np.asarray(st.coefficients)))
+            b = np.polynomial.polynomial.polyval(b, np.abs(np.asarray(st.coefficients)))  # type: ignore[arg-type]  # b is set: a plan starts with an affine stage
         peak = float(np.max(b))  # type: ignore[arg-type]
         if peak > worst:
             worst, where = peak, i

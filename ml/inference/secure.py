@@ -65,7 +65,7 @@ pairwise argmax.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -78,6 +78,9 @@ from mpc.sharing.tensor import SharedTensor, concatenate
 from .convert import to_network
 from .layers import (Activation, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, Network, Polynomial,
                      im2col)
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 OUTPUTS = ("label", "scores", "proba")
 ARGMAX = ("tournament", "pairwise")
@@ -118,14 +121,14 @@ def _weight_bounds(network: Network, frac_bits: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _received_weight_bounds(party: Any, owner: int, arrays: tuple[np.ndarray, ...], count: int) -> np.ndarray:
+def _received_weight_bounds(party: Party, owner: int, arrays: tuple[np.ndarray, ...], count: int) -> np.ndarray:
     ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].shape == (count,)
     if not ok or not all(is_coarse(float(v)) for v in arrays[0]):
         raise ParameterError(f"party {party.id}: malformed weight bounds from the model owner {owner}")
     return arrays[0]
 
 
-def share_weights(party: Any, network: Network, owner: int) -> list[tuple[SharedTensor, SharedTensor, float] | None]:
+def share_weights(party: Party, network: Network, owner: int) -> list[tuple[SharedTensor, SharedTensor, float] | None]:
     """Every party's shares of the weights (``None`` for layers without any), one round.
 
     Each entry is ``(W, b, gain)``. The model owner also announces public
@@ -238,7 +241,7 @@ def _head(scores: SharedTensor, head: str, output: str, argmax: str) -> SharedTe
     return argmax_pairwise(scores) if argmax == "pairwise" else scores.argmax(axis=1)
 
 
-def private_predict(party: Any, network: Network, X: np.ndarray | None = None, *,
+def private_predict(party: Party, network: Network, X: np.ndarray | None = None, *,
                     model_owner: int = 0, data_owner: int = 1, output: str = "label",
                     reveal_to: int | Sequence[int] | None = None,
                     batch_size: int = 256, argmax: str = "tournament",
@@ -332,6 +335,6 @@ def secure_predict(network: Network | Any, X: np.ndarray, *, parties: int = 2, m
     return SecureInference(res.outputs[data_owner], res.cost, parties)
 
 
-def _program(party: Any, given: tuple[Network, np.ndarray | None], **kwargs: Any) -> np.ndarray | None:
+def _program(party: Party, given: tuple[Network, np.ndarray | None], **kwargs: Any) -> np.ndarray | None:
     network, X = given
     return private_predict(party, network, X, **kwargs)

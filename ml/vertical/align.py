@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mpc.errors import ParameterError, ProtocolError
 from protocols.psi import psi
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 
 def _row_index(ids: Any) -> tuple[Any, Any]:
@@ -30,7 +33,7 @@ def _row_index(ids: Any) -> tuple[Any, Any]:
     return ids, lambda common: np.array([where[v] for v in common], dtype=np.int64)
 
 
-def align(party: Any, ids: Any, *, label_party: int = 0,
+def align(party: Party, ids: Any, *, label_party: int = 0,
           workers: int | None = None) -> tuple[Any, np.ndarray]:
     """Find the IDs all parties hold; return (common IDs, sorted; this party's row of each).
 

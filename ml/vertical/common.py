@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mpc.errors import ParameterError
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 _ACTIVATIONS = ("piecewise", "taylor")     # the activations of fit_paillier and fit_plain_minibatch
 
@@ -66,7 +69,7 @@ def _standardize(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
     return (X - mean) / scale, mean, scale
 
 
-def _check_training(party: Any, X: Any, y: Any, label_party: int, iterations: int,
+def _check_training(party: Party, X: Any, y: Any, label_party: int, iterations: int,
                     lr: float, what: str = "iterations") -> tuple[np.ndarray, np.ndarray | None]:
     if not 0 <= label_party < party.n:
         raise ParameterError(f"label_party {label_party!r} is not a party (0..{party.n - 1})")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mpc.errors import EncodingError, IntegrityError, ParameterError, ProtocolError
 from mpc.he.packing import PackedArray, Packing, decrypt_packed, pack_encrypted
 from mpc.rand import PRG, derive_seed, random_seed
+from mpc.schema import ArraySpec
 from mpc.sharing.tensor import SharedTensor
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 _FRAC = 16                 # fixed-point bits of the plain features in the encrypted products
 _RING = 1 << 64            # residual shares and returned gradient entries live in Z_2^64
@@ -18,7 +22,7 @@ _MASK_BITS = 296           # slot masks below 2^296: statistical distance < 2^(1
 _MASKED = Packing(value_bits=_MASK_BITS + 1, signed=False)   # slot: v + _OFFSET + mask < 2^297
 
 
-def _residual_share(party: Any, u: np.ndarray, y_ring: np.ndarray | None, activation: str) -> np.ndarray:
+def _residual_share(party: Party, u: np.ndarray, y_ring: np.ndarray | None, activation: str) -> np.ndarray:
     """This party's share in ``Z_2^64`` of ``sigma(z) - y`` (step 1 of :func:`fit_paillier`)."""
     try:
         encoded = party.fixed.encode(u)
@@ -31,9 +35,9 @@ def _residual_share(party: Any, u: np.ndarray, y_ring: np.ndarray | None, activa
     return share - y_ring if y_ring is not None else share
 
 
-def _pair_seeds(party: Any) -> dict[int, bytes]:
+def _pair_seeds(party: Party) -> dict[int, bytes]:
     """A fresh 16-byte seed shared with each other party (the smaller id draws it)."""
-    seeds = {}
+    seeds: dict[int, Any] = {}
     if party.n < 3:
         return seeds
     for q in party.peers:
@@ -49,7 +53,7 @@ def _pair_seeds(party: Any) -> dict[int, bytes]:
     return seeds
 
 
-def _zero_sum_mask(party: Any, seeds: dict[int, bytes], target: int, step: int,
+def _zero_sum_mask(party: Party, seeds: dict[int, bytes], target: int, step: int,
                    count: int) -> np.ndarray:
     """This decryptor's part of masks that sum to 0 mod 2^64 over all decryptors for ``target``."""
     total = np.zeros(count, dtype=np.uint64)
@@ -61,7 +65,7 @@ def _zero_sum_mask(party: Any, seeds: dict[int, bytes], target: int, step: int,
     return total
 
 
-def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes],
+def _gradient(party: Party, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes],
               x_int: np.ndarray, share: np.ndarray, step: int) -> np.ndarray:
     """``X_p^T d`` scaled by ``2^(16+f)``, by steps 2-5 of :func:`fit_paillier` (float64)."""
     rows, d = x_int.shape
@@ -89,12 +93,8 @@ def _gradient(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, 
     return total.view(np.int64).astype(np.float64)
 
 
-def _recv_one(party: Any, frm: int, name: str) -> np.ndarray:
-    got = party.recv(frm, name)
-    if len(got) != 1:
-        raise ProtocolError(f"party {party.id}: party {frm} sent {len(got)} arrays under "
-                            f"{party.tag(name)!r}, expected 1")
-    return got[0]
+def _recv_one(party: Party, frm: int, name: str) -> np.ndarray:
+    return party.recv_checked(frm, name, [ArraySpec()])[0]
 
 
 def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -> Any:

@@ -65,7 +65,7 @@ encryptions, ``sum_q ceil(d_q/6)`` decryptions.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -75,8 +75,11 @@ from mpc.he import paillier
 from .common import _ACTIVATIONS, VerticalModel, _check_training, _standardize
 from .paillier_steps import _FRAC, _gradient, _pair_seeds, _residual_share
 
+if TYPE_CHECKING:
+    from mpc.party import Party
 
-def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epochs: int = 20,
+
+def fit_paillier(party: Party, X: Any, y: Any = None, *, label_party: int = 0, epochs: int = 20,
                  batch_size: int = 64, lr: float | None = None, l2: float | None = None,
                  standardize: bool = True, activation: str = "piecewise",
                  key_bits: int = paillier.DEFAULT_BITS,
@@ -141,7 +144,7 @@ def fit_paillier(party: Any, X: Any, y: Any = None, *, label_party: int = 0, epo
                          mean=mean, scale=scale, method="paillier", label_party=label_party)
 
 
-def _column_budget(party: Any, Xa: np.ndarray, batch_size: int) -> tuple[int, float]:
+def _column_budget(party: Party, Xa: np.ndarray, batch_size: int) -> tuple[int, float]:
     """(power of two bounding this party's per-batch column sums of ``|X_p|``, the fixed-point budget)."""
     n = len(Xa)
     # |X_p^T d| 2^(16+f) must stay below 2^62 for the sums modulo 2^64 to be exact. With
@@ -157,7 +160,7 @@ def _column_budget(party: Any, Xa: np.ndarray, batch_size: int) -> tuple[int, fl
     return col_exp, budget
 
 
-def _exchange_setup(party: Any, keys: Any, shape: tuple[int, int], col_exp: int,
+def _exchange_setup(party: Party, keys: Any, shape: tuple[int, int], col_exp: int,
                     insecure_for_testing: bool) -> tuple[dict, dict, list[int]]:
     """Step 0: send this party's public key, row and column counts and column-sum exponent;
     check the others'. Returns (public keys, column counts, exponents including this party's)."""
@@ -184,7 +187,7 @@ def _exchange_setup(party: Any, keys: Any, shape: tuple[int, int], col_exp: int,
     return pubs, widths, exps
 
 
-def _train(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes], Xa: np.ndarray,
+def _train(party: Party, keys: Any, pubs: dict, widths: dict, seeds: dict[int, bytes], Xa: np.ndarray,
            y: np.ndarray | None, *, epochs: int, batch_size: int, lr: float, l2: float | None,
            activation: str, u_cap: float, progress: Callable[[int], None] | None) -> np.ndarray:
     """Steps 1-5 for every mini-batch of every epoch; returns this party's weights (intercept last
@@ -197,7 +200,7 @@ def _train(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, byt
     decay = np.full(d, l2)
     if is_label:
         decay[-1] = 0.0
-    y_ring = party.fixed.encode(y) if is_label else None
+    y_ring = party.fixed.encode(y) if y is not None else None
     scale_out = 2.0 ** -(_FRAC + party.fixed.frac_bits)
     step = 0
     for _ in range(epochs):
@@ -207,7 +210,7 @@ def _train(party: Any, keys: Any, pubs: dict, widths: dict, seeds: dict[int, byt
             if activation == "taylor" and np.abs(u).max(initial=0.0) >= u_cap:
                 raise ParameterError(f"party {party.id}: the training diverged (|z_p/4| reached "
                                      f"{np.abs(u).max():.3g}); lower lr")
-            share = _residual_share(party, u, y_ring[rows] if is_label else None, activation)
+            share = _residual_share(party, u, y_ring[rows] if y_ring is not None else None, activation)
             grad = _gradient(party, keys, pubs, widths, seeds, X_int[rows], share, step)
             w -= lr * (grad * scale_out / len(u) + decay * w)
             step += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,8 +11,11 @@ from mpc.errors import ParameterError
 
 from .common import VerticalModel
 
+if TYPE_CHECKING:
+    from mpc.party import Party
 
-def predict_proba(party: Any, X: Any, model: VerticalModel) -> np.ndarray | None:
+
+def predict_proba(party: Party, X: Any, model: VerticalModel) -> np.ndarray | None:
     """P(y = 1) for aligned rows ``X`` (this party's columns); the label party gets it, others None.
 
     Each party secret-shares its partial logits, the shares are summed and only

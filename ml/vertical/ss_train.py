@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,8 +13,11 @@ from mpc.sharing.tensor import SharedTensor, concatenate
 
 from .common import VerticalModel, _check_training, _standardize
 
+if TYPE_CHECKING:
+    from mpc.party import Party
 
-def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iterations: int = 300,
+
+def fit_ss(party: Party, X: Any, y: Any = None, *, label_party: int = 0, iterations: int = 300,
            lr: float = 1.0, l2: float | None = None, standardize: bool = True,
            activation: str = "piecewise") -> VerticalModel:
     """Train on additive secret shares; every party calls it with its aligned columns.
@@ -79,6 +82,8 @@ def fit_ss(party: Any, X: Any, y: Any = None, *, label_party: int = 0, iteration
         offsets = np.concatenate([[0], np.cumsum(widths)])
         opened = [w[int(offsets[p]):int(offsets[p + 1])].reveal(to=p) for p in range(party.n)]
         intercept = b.reveal(to=label_party)
-    return VerticalModel(weights=opened[party.id].ravel(), mean=mean, scale=scale, method="ss",
+    mine = opened[party.id]
+    assert mine is not None  # reveal(to=p) opens party p's block to party p
+    return VerticalModel(weights=mine.ravel(), mean=mean, scale=scale, method="ss",
                          intercept=float(intercept[0, 0]) if intercept is not None else 0.0,
                          label_party=label_party)

@@ -101,7 +101,9 @@ class Builder:
         if signed:
             a = a[:-1] + [self.inv(a[-1])]
             b = b[:-1] + [self.inv(b[-1])]
-        carry = None  # carry-in 1, kept implicit
+        if not a:
+            raise ParameterError("geq_chain compares words of at least one bit")
+        carry: int | None = None  # carry-in 1, kept implicit
         for ai, bi in zip(a, b):
             nb = self.inv(bi)
             if carry is None:  # c = 1: c' = 1 xor ((a xor 1) and (not b xor 1)) = a or not b
@@ -110,6 +112,7 @@ class Builder:
             else:
                 t = self.and_(self.xor(ai, carry), self.xor(nb, carry))
                 carry = self.xor(carry, t)
+        assert carry is not None  # a is not empty
         return carry
 
     def equal_tree(self, a: list[int], b: list[int]) -> int:
@@ -129,7 +132,9 @@ class Builder:
     def add_bits(self, a: list[int], b: list[int]) -> list[int]:
         """``a + b mod 2^n`` by ripple carry, ``n - 1`` AND gates."""
         out = [self.xor(a[0], b[0])]
-        carry = self.and_(a[0], b[0]) if len(a) > 1 else None
+        if len(a) == 1:
+            return out
+        carry = self.and_(a[0], b[0])
         for i in range(1, len(a)):
             out.append(self.xor(self.xor(a[i], b[i]), carry))
             if i < len(a) - 1:

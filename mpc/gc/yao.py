@@ -117,8 +117,8 @@ def int_to_bits(values: Sequence[int] | np.ndarray | int, width: int, signed: bo
         raw = u.astype("<u8").view(np.uint8).reshape(u.size, 8)
         return np.unpackbits(raw, axis=1, count=width, bitorder="little")
     nbytes = (width + 7) // 8
-    raw = b"".join((int(v) % (1 << width)).to_bytes(nbytes, "little") for v in arr)
-    bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(arr.size, nbytes), axis=1, bitorder="little")
+    packed = b"".join((int(v) % (1 << width)).to_bytes(nbytes, "little") for v in arr)
+    bits = np.unpackbits(np.frombuffer(packed, np.uint8).reshape(arr.size, nbytes), axis=1, bitorder="little")
     return bits[:, :width].copy()
 
 
@@ -239,18 +239,20 @@ def _garbler(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires: 
                             f"{circuit.name} (its fingerprint differs): check both parties' arguments")
     batch = x.shape[0]
     delta = gb.new_delta(party.prg.bytes(16))
+    sender: IKNPSender | None = None   # set iff the evaluator has input wires
     if e_wires.size:
         if ot is None:
             ot = IKNPSender.setup(party, peer)
         if not isinstance(ot, IKNPSender) or ot.peer != peer:
             raise ParameterError("the garbler needs an IKNPSender set up with its evaluator")
+        sender = ot
     hasher = FixedKeyHash()
     decodings = []
     for block in _blocks(circuit, batch):   # one OT call per block of chunks
         lo, hi = block[0][0], block[-1][1]
         zeros = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
-        if e_wires.size:
-            x0 = ot.correlated((hi - lo) * e_wires.size, delta.view(np.uint8))
+        if sender is not None:
+            x0 = sender.correlated((hi - lo) * e_wires.size, delta.view(np.uint8))
             zeros[e_wires] = x0.view(np.uint64).reshape(e_wires.size, hi - lo, 2)  # wire-major
         if g_wires.size:
             zeros[g_wires] = party.prg.uint64((g_wires.size, hi - lo, 2))
@@ -278,18 +280,20 @@ def _evaluator(party: Party, peer: int, circuit: Circuit, x: np.ndarray, g_wires
     batch = x.shape[0]
     party.send(peer, "batch", np.array([batch], np.int64),
                np.frombuffer(circuit.fingerprint(), np.uint8), public=True)
+    receiver: IKNPReceiver | None = None   # set iff this party has input wires
     if e_wires.size:
         if ot is None:
             ot = IKNPReceiver.setup(party, peer)
         if not isinstance(ot, IKNPReceiver) or ot.peer != peer:
             raise ParameterError("the evaluator needs an IKNPReceiver set up with its garbler")
+        receiver = ot
     hasher = FixedKeyHash()
     results = []
     for block in _blocks(circuit, batch):   # one OT call per block of chunks
         lo, hi = block[0][0], block[-1][1]
         block_labels = np.empty((circuit.n_inputs, hi - lo, 2), np.uint64)
-        if e_wires.size:  # wire-major: wire i of every instance of the block, then wire i + 1
-            got = ot.correlated(x[lo:hi].T.reshape(-1))
+        if receiver is not None:  # wire-major: wire i of every instance of the block, then wire i + 1
+            got = receiver.correlated(x[lo:hi].T.reshape(-1))
             block_labels[e_wires] = got.view(np.uint64).reshape(e_wires.size, hi - lo, 2)
         for s, e in block:
             labels = block_labels[:, s - lo:e - lo]

@@ -71,15 +71,15 @@ def _check_steps(steps: Sequence[int], slots: int) -> tuple[int, ...]:
 def _steps_for(rotations: Sequence[str], max_length: int, slots: int,
                steps: Sequence[int] = ()) -> list[int]:
     """SEAL left-rotation steps to make keys for: the kinds' and ``-k`` for each np.roll step ``k``."""
-    steps = {(-k) % slots for k in steps}
+    keys = {(-k) % slots for k in steps}
     for kind in rotations:
         if kind == "sum":
-            steps.update(sum_steps(min(max_length, slots)))
+            keys.update(sum_steps(min(max_length, slots)))
         elif kind == "matvec":
-            steps.update(matvec_steps(min(max_length, slots), slots))
+            keys.update(matvec_steps(min(max_length, slots), slots))
         else:
             raise ParameterError(f"unknown rotation kind {kind!r}; use {ROTATIONS}")
-    return sorted(steps)
+    return sorted(keys)
 
 
 def _public_key_id(ctx: ts.Context) -> str:

@@ -161,6 +161,7 @@ def evaluate_diagonals(diagonals: Diagonals, x, evaluator, encoder, keys, scale:
                 acc = term
             else:
                 evaluator.add_inplace(acc, term)
+        assert acc is not None  # every giant step has at least one diagonal
         evaluator.rescale_to_next_inplace(acc)
         acc.scale = scale  # as TenSEAL does after every rescale
         if g:

@@ -65,6 +65,11 @@ class EncryptedVector:
     __slots__ = ("context", "_chunks", "_length", "_sizes", "_levels", "_replicated")
 
     context: "PublicContext"
+    _chunks: list
+    _length: int
+    _sizes: tuple[int, ...]
+    _levels: list[int]
+    _replicated: bool
     __array_ufunc__ = None  # numpy defers ``M @ x``, ``a * x``, ``a + x`` to us
 
     @classmethod

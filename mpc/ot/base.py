@@ -23,6 +23,7 @@ from nacl import bindings as nb
 from nacl.exceptions import CryptoError
 
 from ..errors import EncodingError, ParameterError, ProtocolError
+from ..schema import ArraySpec
 from ..party import Party
 
 KEY_BYTES = 16
@@ -67,11 +68,7 @@ def _kdf(session: bytes, tag: str, i: int, a_pt: bytes, b_pt: bytes, shared: byt
 
 def recv_arrays(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
     """Receive the message ``name`` from ``peer``; it must hold exactly ``count`` arrays."""
-    arrays = party.recv(peer, name)
-    if len(arrays) != count:
-        raise EncodingError(f"party {party.id}: party {peer} sent {len(arrays)} arrays under "
-                            f"{party.tag(name)!r}, expected {count}")
-    return arrays
+    return party.recv_checked(peer, name, [ArraySpec()] * count)
 
 
 def _check_n(n: int) -> int:

@@ -55,7 +55,7 @@ class FixedKeyHash:
         n = src.size * 8
         buf = np.empty(n + 16, dtype=np.uint8)  # update_into wants 15 spare bytes
         if n:
-            self._enc.update_into(memoryview(src.reshape(-1).view(np.uint8)), memoryview(buf[: n + 15]))
+            self._enc.update_into(memoryview(src.reshape(-1).view(np.uint8)), memoryview(buf[: n + 15]))  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         return buf[:n].view(np.uint64).reshape(src.shape)
 
     def __call__(self, x: np.ndarray, tweak_lo: np.ndarray | int,
@@ -64,11 +64,11 @@ class FixedKeyHash:
         if x.dtype != np.uint64 or x.shape[-1:] != (2,):
             raise ParameterError("blocks must be uint64 arrays with a last axis of 2 words")
         y = np.empty(x.shape, dtype=np.uint64)
-        np.bitwise_xor(x[..., 1], np.uint64(tweak_lo) if np.isscalar(tweak_lo) else tweak_lo,
+        np.bitwise_xor(x[..., 1], np.uint64(tweak_lo) if isinstance(tweak_lo, (int, np.integer)) else tweak_lo,
                        out=y[..., 0])                       # sigma low word = x1, then xor i
         np.bitwise_xor(x[..., 0], x[..., 1], out=y[..., 1])  # sigma high word = x0 xor x1
-        if not (np.isscalar(tweak_hi) and int(tweak_hi) == 0):
-            y[..., 1] ^= np.uint64(tweak_hi) if np.isscalar(tweak_hi) else tweak_hi
+        if not (isinstance(tweak_hi, (int, np.integer)) and int(tweak_hi) == 0):
+            y[..., 1] ^= np.uint64(tweak_hi) if isinstance(tweak_hi, (int, np.integer)) else tweak_hi
         out = self.permute(y)
         out ^= y
         return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class Preprocessing(ABC):
         """Produce ``count`` items now (offline) for later requests with the same arguments."""
         if count < 0:
             raise ParameterError("count must be non-negative")
-        makers = {"mul": self._triple, "matmul": self._triple,
+        makers: dict[str, Callable[..., Any]] = {"mul": self._triple, "matmul": self._triple,
                   "trunc": self._trunc_pair, "binary": self._binary_triple, "dabit": self._dabit}
         if kind not in makers:
             raise ParameterError(f"unknown preprocessing kind {kind!r}; expected {sorted(makers)}")

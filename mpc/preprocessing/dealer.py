@@ -28,17 +28,21 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import EncodingError, ParameterError
+from ..errors import MalformedPeerData, ParameterError
 from ..rand import PRG, derive_seed, random_seed
 from ..transport.stats import DEALER, MessageRecord
 from ..transport.wire import decode_frame, encode_frame
 from .base import Preprocessing, Shares, triple_shapes
 from .store import SealableMixin
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 
 def correction_shapes(kind: str, *args: Any) -> list[tuple[int, ...]]:
@@ -52,13 +56,14 @@ def correction_shapes(kind: str, *args: Any) -> list[tuple[int, ...]]:
     raise ParameterError(f"unknown preprocessing kind {kind!r}")
 
 
-def _check_correction(party: Any, tag: str, got: tuple[np.ndarray, ...],
+def _check_correction(party: Party, tag: str, got: tuple[np.ndarray, ...],
                       shapes: list[tuple[int, ...]]) -> None:
     """A correction of another count, dtype or shape would be broadcast into a wrong product."""
     if len(got) != len(shapes) or any(g.dtype != np.uint64 or g.shape != s for g, s in zip(got, shapes)):
         seen = ", ".join(f"{g.dtype}{list(g.shape)}" for g in got) or "nothing"
         want = ", ".join(f"uint64{list(s)}" for s in shapes)
-        raise EncodingError(f"party {party.id}: the dealer sent {seen} under {tag!r}, expected {want}")
+        raise MalformedPeerData(f"party {party.id}: the dealer sent {seen} under {tag!r}, expected {want}",
+                                peer="dealer", tag=tag)
 
 
 class TrustedDealerWarning(UserWarning):
@@ -84,7 +89,7 @@ def user_stacklevel() -> int:
     first frame outside the library's packages (``mpc``, ``protocols``, ``ml``: the user's line);
     if that frame is the thread machinery (no user code on this thread), the outermost library
     frame instead."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level, last = 1, 1
     while frame is not None:
         name = os.path.abspath(frame.f_code.co_filename)
@@ -124,7 +129,7 @@ class TrustedDealer:
     def _prgs(self, k: int) -> list[PRG]:
         return [PRG(self.seed_for(i), k) for i in range(self.n)]
 
-    def correction(self, k: int, kind: str, *args: object) -> tuple[np.ndarray, ...]:
+    def correction(self, k: int, kind: str, *args: Any) -> tuple[np.ndarray, ...]:
         """Arrays the last party needs for request ``k`` (see module docstring)."""
         self._warn_once()
         with self._lock:
@@ -183,7 +188,7 @@ class TrustedDealer:
                 return (r.astype(np.uint64) - a_rest,)
             raise ParameterError(f"unknown preprocessing kind {kind!r}")
 
-    def source(self, party: "object") -> "DealerSource":
+    def source(self, party: Party) -> "DealerSource":
         """The preprocessing source of ``party`` (a :class:`mpc.party.Party`)."""
         return DealerSource(party, self)
 
@@ -197,7 +202,7 @@ class DealerSource(SealableMixin, Preprocessing):
         if norm is not None:
             super().prefetch(kind, *norm, count=count)
 
-    def __init__(self, party: "object", dealer: TrustedDealer) -> None:
+    def __init__(self, party: Party, dealer: TrustedDealer) -> None:
         super().__init__()
         self.party = party
         self.dealer = dealer
@@ -218,7 +223,7 @@ class DealerSource(SealableMixin, Preprocessing):
         party.note_received(rec, decoded)  # type: ignore[attr-defined]
         return decoded
 
-    def _next(self, kind: str, *args: object) -> tuple[PRG, int, tuple[np.ndarray, ...]]:
+    def _next(self, kind: str, *args: Any) -> tuple[PRG, int, tuple[np.ndarray, ...]]:
         k = self._k
         self._k += 1
         corr: tuple[np.ndarray, ...] = ()

@@ -47,7 +47,7 @@ S&P 2017, LHE-based matrix triples) and ABY's DJN-based triple generation.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import gmpy2
 import numpy as np
@@ -60,6 +60,9 @@ from ..rand import random_seed
 from .base import Preprocessing, Shares, triple_shapes
 from .ot import OTSource
 from .store import SealableMixin, offline
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 SIGMA = 40
 """Statistical security of the mask ``r`` (bits)."""
@@ -92,8 +95,8 @@ def _terms(op: str, sa: tuple[int, ...], sb: tuple[int, ...]) -> tuple[np.ndarra
         ia = np.broadcast_to(np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa), sc).reshape(-1, 1)
         ib = np.broadcast_to(np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb), sc).reshape(-1, 1)
         return ia, ib
-    A = np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa)
-    B = np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb)
+    A: np.ndarray = np.arange(int(np.prod(sa, dtype=np.int64))).reshape(sa)
+    B: np.ndarray = np.arange(int(np.prod(sb, dtype=np.int64))).reshape(sb)
     A = A.reshape((1,) + sa) if len(sa) == 1 else A
     B = B.reshape(sb + (1,)) if len(sb) == 1 else B
     m, k, n = A.shape[-2], A.shape[-1], B.shape[-1]
@@ -116,7 +119,7 @@ class PaillierSource(SealableMixin, Preprocessing):
         Paillier modulus size (2048 default; smaller only with ``insecure_for_testing``).
     """
 
-    def __init__(self, party: Any, *, key_bits: int = paillier.DEFAULT_BITS,
+    def __init__(self, party: Party, *, key_bits: int = paillier.DEFAULT_BITS,
                  insecure_for_testing: bool = False) -> None:
         super().__init__()
         if party.n != 2:
@@ -242,12 +245,13 @@ class PaillierSource(SealableMixin, Preprocessing):
             items = self._triples(kind, sa, sb, count)
         elif kind in ("trunc", "binary", "dabit"):
             self._bits_source.prefetch(kind, *norm, count=count)
-            items = [self._bits_source._store[(kind, *norm)].popleft() for _ in range(count)]
+            key = (kind, *norm)
+            items = [self._bits_source._store[key].popleft() for _ in range(count)]
         else:
             raise ParameterError(f"unknown preprocessing kind {kind!r}; "
                                  "expected one of ['binary', 'dabit', 'matmul', 'mul', 'trunc']")
         self.produced[kind] += count
-        self._store[(kind, *norm)].extend(items)
+        self._store[(kind,) + tuple(norm)].extend(items)
 
 
 def he_factory(n: int, *, key_bits: int = paillier.DEFAULT_BITS,
@@ -257,7 +261,7 @@ def he_factory(n: int, *, key_bits: int = paillier.DEFAULT_BITS,
         raise ParameterError(f"preprocessing='he' serves exactly 2 parties, not {n}; "
                              "use 'dealer' (or a factory) for more parties")
 
-    def make(party: Any) -> PaillierSource:
+    def make(party: Party) -> PaillierSource:
         return PaillierSource(party, key_bits=key_bits, insecure_for_testing=insecure_for_testing)
     return make
 

@@ -1,81 +1,71 @@
-"""Dealer-free preprocessing for two parties from IKNP oblivious transfer (layer: mpc core).
+"""Dealer-free preprocessing for n >= 2 parties from pairwise IKNP oblivious transfer (layer: mpc core).
 
 :class:`OTSource` implements the :class:`~mpc.preprocessing.base.Preprocessing`
-interface with no third party: the two parties make every triple, truncation
-pair and daBit themselves. Party 0 is always the IKNP *sender*, party 1 the
-*receiver* (one extension, one base-OT setup per session, run lazily on first
-use). Everything is produced inside ``party.phase("offline")``, so its bytes and
-rounds are reported apart from the online phase.
+interface with no third party: the parties make every triple, truncation pair
+and daBit themselves, each pair ``i < j`` with its own IKNP extension (party
+``i`` the OT sender), all pairs in the same rounds
+(:mod:`mpc.preprocessing.pairwise`: the OLE, shared bits and AND primitives,
+their security argument and per-pair cost). Everything is produced inside
+``party.phase("offline")``, so its bytes and rounds are reported apart from
+the online phase.
 
 Protocol
 --------
-Every arithmetic item reduces to one primitive, **Gilboa's OT multiplication**
-(vector-OLE form): party 0 holds vectors ``x_e`` (``w`` words), party 1 scalars
-``y_e``; they obtain additive shares of ``x_e * y_e`` over Z_2^64.
+Party ``i`` draws its shares ``a_i, b_i`` locally; ``a = sum_i a_i`` etc.
 
-1. For each bit ``j < L`` of ``y_e`` (``L = 64``, or 1 for bits) one random OT
-   from IKNP: party 1 chooses ``c = y_e[j]`` and gets key ``k_c``; party 0 gets
-   ``k_0, k_1``. Pads ``p_0 = G(k_0)``, ``p_1 = G(k_1)`` of ``w`` words (the
-   hash output itself for ``w <= 2``, else the fixed-key hash of the key under
-   distinct tweaks).
-2. Party 0 sends ``d = p_0 - p_1 + 2^j x_e`` and keeps ``-p_0``.
-3. Party 1 computes ``p_c + c d = p_0 + c 2^j x_e``.
-   Summed over ``j`` the shares add up to ``x_e * y_e`` (Gilboa 1999).
-
-Items built on it (``a = a_0 + a_1`` etc., ``_i`` = party i's share):
-
-* ``mul`` triple: each party draws ``a_i, b_i``; the cross terms
-  ``a_0 b_1`` and ``b_0 a_1`` come from one OLE call (party 1's bits are
-  those of ``b_1`` and ``a_1``), ``c_i = a_i b_i + cross_i``.
-  128 OTs per triple (64 per cross term).
-* ``matmul`` triple ``(m x k) @ (k x n)``: vector OLE with party 1's scalars
-  ``b_1[l, j]`` against party 0's columns ``a_0[:, l]`` (``k n`` scalars,
-  ``w = m``) and ``a_1[i, l]`` against the rows ``b_0[l, :]`` (``m k``,
-  ``w = n``): ``64 (kn + mk)`` OTs, but ``8 * 64 * 2mkn`` bytes of corrections
-  (as many as ``m k n`` elementwise products): Gilboa matmul costs
-  ``O(mkn * 64^2)`` bits, which is why HE is preferred for large matrices.
-* random **shared bits** (daBits): party i draws a bit ``u_i``;
-  ``r = u_0 xor u_1`` is XOR-shared for free and ``r = u_0 + u_1 - 2 u_0 u_1``
-  is additively shared with one 1-bit OLE (1 OT).
-* **truncation pair**: 64 shared random bits ``r_j`` per element;
-  ``r = sum 2^j r_j``, ``r >> f = sum_{j >= f} 2^(j-f) r_j``, ``msb = r_63``:
-  64 OTs per element, all local after the bits.
-* **binary (AND) triple**, from random OT alone (no correction message,
-  Asharov-Lindell-Schneider-Zohner 2013): party 1 draws ``a_1, b_1``; with
-  choice ``a_1`` the OT gives ``lsb(k_0) xor lsb(k_c) = a_1 b_0`` where
-  ``b_0 = lsb(k_0 xor k_1)`` is party 0's share; likewise with choice ``b_1``
-  for ``a_0 b_1``. 2 OTs per AND bit, 128 per uint64 word.
+* ``mul`` triple: ``c = a b = sum_i a_i b_i + sum_{i<j} (a_i b_j + b_i a_j)``;
+  the cross terms of pair ``(i, j)`` are one Gilboa vector OLE (party ``i``
+  offers ``(a_i, b_i)``, party ``j`` chooses by the bits of ``(b_j, a_j)``),
+  ``c_i = a_i b_i + `` this party's OLE shares.
+* ``matmul`` triple ``(m x k) @ (k x n)``: the same with vector OLE, the
+  higher party's scalars ``b_j[l, n']`` against the lower one's columns
+  ``a_i[:, l]`` (``w = m``) and ``a_j[m', l]`` against the rows ``b_i[l, :]``
+  (``w = n``): ``64 (kn + mk)`` OTs but ``8 * 64 * 2mkn`` bytes of
+  corrections per pair (Gilboa matmul costs ``O(mkn 64^2)`` bits, which is
+  why HE is preferred for large matrices with two parties).
+* random **shared bits** (daBits): ``r = u_0 xor ... xor u_{n-1}`` is
+  XOR-shared for free, and additively shared by the chain
+  ``r <- r + u_k - 2 r u_k`` of 1-bit OLEs (``n`` rounds).
+* **truncation pair**: 64 shared random bits ``r_t`` per element;
+  ``r = sum 2^t r_t``, ``r >> f = sum_{t >= f} 2^(t-f) r_t``, ``msb = r_63``:
+  exact (no wrap error), all local after the bits.
+* **binary (AND) triple**: ``a & b = xor_i a_i b_i xor xor_{i<j}(a_i b_j xor
+  a_j b_i)``, each cross term from random OT (ALSZ 2013): 2 OTs per AND bit
+  and pair, plus 2 correction bits except for the pair ``(0, 1)``.
 
 Security
 --------
-Semi-honest, two parties, static corruption, no third party. Party 0's view
-is the IKNP matrix ``u`` (uniform whatever party 1's choices); party 1's view
-is ``d = p_0 - p_1 + 2^j x``, uniform because ``p_{1-c}`` is hidden by the
-OT. Shares are drawn from each party's own CSPRNG-seeded PRG (:mod:`mpc.rand`).
-Not secure against an active party (no MAC check, as in SPDZ2k/MASCOT).
+Semi-honest, dishonest majority (up to ``n - 1`` colluding parties), static
+corruption, no third party. A party's view is the union of its pairwise
+views: IKNP matrices (uniform whatever the receiver's choices) and
+corrections masked by the OT pad of the choice not taken. Shares come from
+each party's own CSPRNG-seeded PRG (:mod:`mpc.rand`). Not secure against an
+active party (no MAC check, as in SPDZ2k/MASCOT).
 
-Cost (bytes; the IKNP matrix is 16 bytes per OT, receiver -> sender)
---------------------------------------------------------------------
-========================  =========  ======================================
-item                      OTs        bytes (both directions)
-========================  =========  ======================================
-``mul`` triple, per elt.  128        128 * 16 + 128 * 8 = 3,072
-``matmul`` m x k x n      64(kn+mk)  64 * 16 (kn+mk) + 512 * 2 m k n
-truncation pair, per elt  64         64 * (16 + 8) = 1,536
-daBit                     1          24
-binary triple, per word   128        2,048 (32 per AND bit), no reply
-========================  =========  ======================================
+Cost (``P = n(n-1)/2`` pairs; the IKNP matrix is 16 bytes per OT)
+-----------------------------------------------------------------
+========================  ============  ===================================
+item                      OTs           bytes (all parties together)
+========================  ============  ===================================
+``mul`` triple, per elt.  128 P         3,072 P  (128 * 16 + 128 * 8)
+``matmul`` m x k x n      64(kn+mk) P   (1024 (kn+mk) + 1024 m k n) P
+truncation pair, per elt  64 P          1,536 P
+daBit                     P             24 P
+binary triple, per word   128 P         2,048 P + 16 (P - 1)
+========================  ============  ===================================
 
-Rounds: 2 per batch (matrix, corrections; binary triples 1), plus 2 for the
-128 base OTs of the setup (once). A single request is one batch;
-:meth:`OTSource.prefetch` makes ``count`` items in one batch and
-:meth:`OTSource.prefetch_plan` a whole plan of kinds and shapes in about 7
-rounds.
+Per party, party ``i`` sends the matrices of its ``i`` lower pairs and the
+corrections of its ``n - 1 - i`` higher ones (a ``mul`` triple: ``2048 i +
+1024 (n - 1 - i)`` bytes). Rounds per batch: 2 for triples (1 for AND
+triples with two parties), ``n`` for shared bits, whatever ``n``; the setup
+(128 base OTs per pair) about ``n`` rounds once. :meth:`OTSource.prefetch`
+makes ``count`` items in one batch and :meth:`OTSource.prefetch_plan` a whole
+plan of kinds and shapes in a constant number of batches.
 
 References
 ----------
 N. Gilboa, "Two party RSA key generation", CRYPTO 1999 (OT multiplication).
-M. Keller, E. Orsini, P. Scholl, "MASCOT", CCS 2016 (triples from COT).
+M. Keller, E. Orsini, P. Scholl, "MASCOT", CCS 2016 (n-party triples from pairwise OT).
 G. Asharov, Y. Lindell, T. Schneider, M. Zohner, "More efficient oblivious
 transfer and extensions", CCS 2013 (AND triples from random OT).
 P. Mohassel, Y. Zhang, "SecureML", S&P 2017 (OT-based matrix triples).
@@ -88,27 +78,15 @@ from typing import Any, Callable
 import numpy as np
 
 from ..arith.ring import ring_matmul
-from ..errors import EncodingError, ParameterError
-from ..ot.crhash import FixedKeyHash
-from ..ot.iknp import IKNPReceiver, IKNPSender
+from ..errors import ParameterError
+from ..party import Party
 from ..sharing.binary import pack_bits
 from .base import Preprocessing, Shares, matmul_shape, triple_shapes
+from .pairwise import MAX_OTS, PairwiseOT
 from .store import SealableMixin, offline
 
-_MAX_OTS = 1 << 20
-"""OTs per IKNP extension call (bounds memory: about 16 MB of keys per side)."""
-_MAX_WORDS = 1 << 22
-"""Correction words per chunk (32 MB)."""
-_PAD_DOMAIN = np.uint64(0x5A << 56)
-_SENDER = 0  # party 0 is the IKNP sender, party 1 the receiver
-
-
-def _bits_of(y: np.ndarray, nbits: int) -> np.ndarray:
-    """The low ``nbits`` bits of each word, flattened: bit j of word e at ``e * nbits + j``."""
-    if nbits == 1:
-        return (y & np.uint64(1)).astype(np.uint8)
-    raw = np.ascontiguousarray(y, dtype="<u8").view(np.uint8).reshape(-1, 8)
-    return np.unpackbits(raw, axis=1, bitorder="little")[:, :nbits].reshape(-1)
+Job = tuple[int, int, "np.ndarray | None", "np.ndarray | None"]
+"""An OLE job: width ``w``, scalar count, ``x`` offered to higher parties, ``y`` chosen towards lower."""
 
 
 def _check_frac(frac_bits: int) -> None:
@@ -135,147 +113,53 @@ def _cut_trunc(bits: np.ndarray, shape: tuple[int, ...], frac_bits: int, count: 
             for i in range(count)]
 
 
-class OTSource(SealableMixin, Preprocessing):
-    """Triples, truncation pairs, binary triples and daBits for one of two parties, by IKNP OT.
+class OTSource(SealableMixin, PairwiseOT, Preprocessing):
+    """Triples, truncation pairs, binary triples and daBits for one of n >= 2 parties, by pairwise IKNP OT.
 
     Parameters
     ----------
     party:
-        This party (:class:`mpc.party.Party`) of a two-party session.
+        This party (:class:`mpc.party.Party`) of a session of two or more parties.
     batch_ots:
-        Most OTs per IKNP extension call (memory bound; default 2^20).
+        Most OTs per IKNP extension call and pair (memory bound; default 2^20).
 
     See the module docstring for the protocols, security and cost.
     """
 
-    def __init__(self, party: Any, *, batch_ots: int = _MAX_OTS) -> None:
+    def __init__(self, party: Party, *, batch_ots: int = MAX_OTS) -> None:
         super().__init__()
-        if party.n != 2:
-            raise ParameterError(f"the OT preprocessing source serves exactly 2 parties, not {party.n}; "
-                                 "use preprocessing='dealer' for more")
+        if party.n < 2:
+            raise ParameterError(f"the OT preprocessing source needs at least 2 parties, not {party.n}")
         if not 1024 <= batch_ots <= (1 << 26):
             raise ParameterError("batch_ots must be in [1024, 2^26]")
-        self.party = party
-        self.peer = 1 - party.id
-        self.batch_ots = int(batch_ots)
-        self._ot: IKNPSender | IKNPReceiver | None = None
-        self._hash = FixedKeyHash()
-        self._pads = 0
-        self.ots = 0
-        """OTs extended so far (both directions counted once: party 0 sends, party 1 receives)."""
+        self._init_pairwise(party, batch_ots)
 
-    # -- local randomness (a hook for tests) ----------------------------------------
-    def _random(self, shape: tuple[int, ...]) -> np.ndarray:
-        """This party's uniform share words."""
-        return self.party.prg.uint64(shape)
-
-    def _random_bits(self, count: int) -> np.ndarray:
-        return self.party.prg.bits(count).astype(np.uint8)
-
-    # -- OT plumbing -------------------------------------------------------------------
-    def _extension(self) -> IKNPSender | IKNPReceiver:
-        if self._ot is None:
-            with self.party.scope("ot-setup"):
-                if self.party.id == _SENDER:
-                    self._ot = IKNPSender.setup(self.party, self.peer)
-                else:
-                    self._ot = IKNPReceiver.setup(self.party, self.peer)
-        return self._ot
-
-    def _expand(self, keys: np.ndarray, w: int) -> np.ndarray:
-        """Pads of ``w`` words from 16-byte OT keys (``uint8[m, 16]``) -> ``uint64[m, w]``."""
-        blocks = keys.view(np.uint64).reshape(-1, 2)
-        if w <= 2:
-            return blocks[:, :w]
-        m = blocks.shape[0]
-        nb = (w + 1) // 2
-        out = np.empty((m, nb, 2), np.uint64)
-        out[:, 0] = blocks
-        idx = np.arange(self._pads, self._pads + m, dtype=np.uint64)
-        for b in range(1, nb):  # nb = w/2 blocks, one batched AES call each
-            out[:, b] = self._hash(blocks, idx, _PAD_DOMAIN | np.uint64(b))
-        return out.reshape(m, 2 * nb)[:, :w]
-
-    def _ole(self, x: np.ndarray | None, y: np.ndarray | None, count: int, w: int,
-             nbits: int = 64) -> np.ndarray:
-        """Shares of ``x[e] * y[e]`` (``uint64[count, w]``); party 0 passes ``x``, party 1 ``y``.
-
-        Gilboa multiplication over the low ``nbits`` bits of ``y``; chunks of at
-        most ``batch_ots`` OTs and ``_MAX_WORDS`` correction words.
-        """
-        out = np.zeros((count, w), np.uint64)
-        if count == 0 or w == 0:       # nothing to multiply (an empty matmul dimension)
-            return out
-        per = max(1, min(self.batch_ots // nbits, _MAX_WORDS // (nbits * w)))
-        ot = self._extension()
-        weights = (np.uint64(1) << np.arange(nbits, dtype=np.uint64))[None, :, None]
-        pending: list[tuple[int, int, str, np.ndarray, np.ndarray]] = []
-        for lo in range(0, count, per):
-            hi = min(count, lo + per)
-            m = (hi - lo) * nbits
-            self.ots += m
-            tag = self.party.fresh("ole")
-            if self.party.id == _SENDER:
-                k0, k1 = ot.random(m)  # type: ignore[call-arg]
-                p0 = self._expand(k0, w).reshape(hi - lo, nbits, w)
-                p1 = self._expand(k1, w).reshape(hi - lo, nbits, w)
-                d = p0 - p1
-                d += x[lo:hi, None, :] * weights  # type: ignore[index]
-                self.party.send(self.peer, tag, d.reshape(m, w))
-                out[lo:hi] = -p0.sum(axis=1, dtype=np.uint64)
-            else:
-                # Pipelined: extend the next chunk (sending its matrix) before
-                # waiting for this chunk's corrections, so both parties work at once.
-                c = _bits_of(y[lo:hi], nbits)  # type: ignore[index]
-                pending.append((lo, hi, tag, c, self._expand(ot.random(c), w)))  # type: ignore[arg-type]
-                if len(pending) > 1:
-                    self._finish_chunk(out, nbits, w, *pending.pop(0))
-            self._pads += m
-        for item in pending:
-            self._finish_chunk(out, nbits, w, *item)
-        return out
-
-    def _finish_chunk(self, out: np.ndarray, nbits: int, w: int, lo: int, hi: int, tag: str,
-                      c: np.ndarray, pc: np.ndarray) -> None:
-        """Receiver: ``p_c + c d`` summed over the bits, for one chunk."""
-        m = (hi - lo) * nbits
-        (d,) = self.party.recv(self.peer, tag)
-        if d.dtype != np.uint64 or d.shape != (m, w):
-            raise EncodingError(f"party {self.peer} sent OLE corrections of shape {d.shape} "
-                                f"{d.dtype}, expected ({m}, {w}) uint64")
-        d = d * c[:, None].astype(np.uint64)
-        d += pc
-        out[lo:hi] = d.reshape(hi - lo, nbits, w).sum(axis=1, dtype=np.uint64)
-
-    def _ole_many(self, jobs: list[tuple[np.ndarray, np.ndarray]], nbits: int = 64) -> list[np.ndarray]:
-        """Run several OLE jobs ``(x (N, w), y (N,))`` of any widths, one batch per width."""
+    def _ole_many(self, jobs: list[Job], nbits: int = 64) -> list[np.ndarray]:
+        """Run several OLE jobs ``(w, N, x (N, w), y (N,))`` of any widths, one batch per width."""
         results: list[np.ndarray | None] = [None] * len(jobs)
-        for w in sorted({x.shape[1] for x, _ in jobs}):
-            idx = [i for i, (x, _) in enumerate(jobs) if x.shape[1] == w]
-            sizes = [jobs[i][1].size for i in idx]
-            total = sum(sizes)
-            if self.party.id == _SENDER:
-                xs = np.concatenate([jobs[i][0] for i in idx]) if idx else None
-                got = self._ole(xs, None, total, w, nbits)
-            else:
-                ys = np.concatenate([jobs[i][1] for i in idx])
-                got = self._ole(None, ys, total, w, nbits)
+        for w in sorted({job[0] for job in jobs}):
+            idx = [i for i, job in enumerate(jobs) if job[0] == w]
+            sizes = [jobs[i][1] for i in idx]
+            xs = np.concatenate([jobs[i][2] for i in idx]) if self.higher else None  # type: ignore[misc]
+            ys = np.concatenate([jobs[i][3] for i in idx]) if self.lower else None  # type: ignore[misc]
+            got = self._ole(xs, ys, sum(sizes), w, nbits)
             for i, part in zip(idx, np.split(got, np.cumsum(sizes)[:-1])):
                 results[i] = part
         return results  # type: ignore[return-value]
 
     # -- arithmetic triples ------------------------------------------------------------
     def _plan_triple(self, op: str, sa: tuple[int, ...], sb: tuple[int, ...]
-                     ) -> tuple[list[tuple[np.ndarray, np.ndarray]], Callable[[list[np.ndarray]], Shares]]:
+                     ) -> tuple[list[Job], Callable[[list[np.ndarray]], Shares]]:
         """This party's share draw, the OLE jobs it needs and how to finish from their results."""
         a = self._random(sa)
         b = self._random(sb)
         sc = triple_shapes(op, sa, sb)
         if op == "mul":
             xa, xb = np.broadcast_to(a, sc).reshape(-1), np.broadcast_to(b, sc).reshape(-1)
-            # cross terms a0*b1 and b0*a1: party 0 offers (a0, b0), party 1 chooses by (b1, a1)
-            pair = np.concatenate([xa, xb]) if self.party.id == _SENDER else np.concatenate([xb, xa])
-            jobs = [(pair[:, None], pair)]
+            # cross terms a_i*b_j and b_i*a_j of pair i < j: i offers (a_i, b_i), j chooses by (b_j, a_j)
+            x = np.concatenate([xa, xb])[:, None] if self.higher else None
+            y = np.concatenate([xb, xa]) if self.lower else None
+            jobs: list[Job] = [(1, 2 * xa.size, x, y)]
 
             def finish(res: list[np.ndarray]) -> Shares:
                 cross = res[0][:, 0]
@@ -293,15 +177,15 @@ class OTSource(SealableMixin, Preprocessing):
             return [], lambda res: (a, b, np.zeros(matmul_shape(sa, sb), np.uint64))
         Ab = np.broadcast_to(A, batch + (m, k)).reshape(T, m, k)
         Bb = np.broadcast_to(B, batch + (k, n)).reshape(T, k, n)
-        if self.party.id == _SENDER:
-            # term 1: party 1's scalars b1[t, l, j] times party 0's columns a0[t, :, l] (w = m)
+        x1 = x2 = y1 = y2 = None
+        if self.higher:
+            # term 1: a lower party's columns a_i[t, :, l] times a higher one's scalars b_j[t, l, n] (w = m)
             x1 = np.broadcast_to(Ab.transpose(0, 2, 1)[:, :, None, :], (T, k, n, m)).reshape(-1, m)
-            # term 2: party 1's scalars a1[t, i, l] times party 0's rows b0[t, l, :] (w = n)
+            # term 2: the lower party's rows b_i[t, l, :] times the higher one's scalars a_j[t, i, l] (w = n)
             x2 = np.broadcast_to(Bb[:, None, :, :], (T, m, k, n)).reshape(-1, n)
-            jobs = [(x1, np.empty(T * k * n, np.uint64)), (x2, np.empty(T * m * k, np.uint64))]
-        else:
-            jobs = [(np.empty((T * k * n, m), np.uint64), Bb.reshape(-1)),
-                    (np.empty((T * m * k, n), np.uint64), Ab.reshape(-1))]
+        if self.lower:
+            y1, y2 = Bb.reshape(-1), Ab.reshape(-1)
+        jobs = [(m, T * k * n, x1, y1), (n, T * m * k, x2, y2)]
 
         def finish_mm(res: list[np.ndarray]) -> Shares:
             t1 = res[0].reshape(T, k, n, m).sum(axis=1, dtype=np.uint64).transpose(0, 2, 1)
@@ -325,18 +209,6 @@ class OTSource(SealableMixin, Preprocessing):
         return self._triples(op, sa, sb, 1)[0]
 
     # -- shared random bits: daBits and truncation pairs ------------------------------
-    def _shared_bits(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """``count`` random bits: this party's XOR share (uint8 0/1) and additive share (uint64)."""
-        u = self._random_bits(count)
-        u64 = u.astype(np.uint64)
-        if count == 0:
-            return u, u64
-        if self.party.id == _SENDER:
-            prod = self._ole(u64[:, None], None, count, 1, nbits=1)[:, 0]
-        else:
-            prod = self._ole(None, u64, count, 1, nbits=1)[:, 0]
-        return u, u64 - (prod << np.uint64(1))  # r = u0 + u1 - 2 u0 u1
-
     def _dabits(self, shape: tuple[int, ...], count: int) -> list[Shares]:
         size = int(np.prod(shape, dtype=np.int64))
         with offline(self.party), self.party.scope("ot-dabit"):
@@ -361,9 +233,15 @@ class OTSource(SealableMixin, Preprocessing):
         """``uint64[3, size]`` AND-triple words, in IKNP chunks of ``batch_ots`` OTs."""
         out = np.zeros((3, size), np.uint64)
         per = max(1, self.batch_ots // 128)
-        for lo in range(0, size, per):
+        pending: list[tuple[int, int, tuple[Any, ...]]] = []
+        for lo in range(0, size, per):  # pipelined: the next chunk's matrices before this one's replies
             hi = min(size, lo + per)
-            out[:, lo:hi] = self._and_words(hi - lo)
+            pending.append((lo, hi, self._and_start(hi - lo)))
+            if len(pending) > 1:
+                lo0, hi0, state = pending.pop(0)
+                out[:, lo0:hi0] = self._and_finish(state)
+        for lo0, hi0, state in pending:
+            out[:, lo0:hi0] = self._and_finish(state)
         return out
 
     def _binary_triples(self, shape: tuple[int, ...], count: int) -> list[Shares]:
@@ -372,28 +250,6 @@ class OTSource(SealableMixin, Preprocessing):
             out = self._and_batch(size)
         words = out.reshape((3, count) + shape)
         return [(words[0, i], words[1, i], words[2, i]) for i in range(count)]
-
-    def _and_words(self, size: int) -> np.ndarray:
-        """``uint64[3, size]``: this party's XOR shares of ``a``, ``b``, ``a & b`` (2 random OTs per bit)."""
-        nbytes = size * 8
-        ot = self._extension()
-        self.ots += 128 * size
-        if self.party.id == _SENDER:
-            k0, k1 = ot.random(128 * size)  # type: ignore[call-arg]
-            lsb0 = k0[:, 0] & 1
-            v = np.packbits(lsb0, bitorder="little")
-            d = np.packbits((lsb0 ^ k1[:, 0]) & 1, bitorder="little")
-            b, a = d[:nbytes], d[nbytes:]    # b0 from the OTs chosen by a1, a0 from those by b1
-            c = (a & b) ^ v[:nbytes] ^ v[nbytes:]
-        else:
-            ab = self._random((2, size))
-            a, b = ab[0].view(np.uint8), ab[1].view(np.uint8)
-            choices = np.unpackbits(ab.view(np.uint8), bitorder="little")  # a1 bits, then b1 bits
-            kc = ot.random(choices)  # type: ignore[arg-type]
-            u = np.packbits(kc[:, 0] & 1, bitorder="little")
-            c = (a & b) ^ u[:nbytes] ^ u[nbytes:]
-        self._pads += 128 * size
-        return np.stack([np.ascontiguousarray(x).view(np.uint64) for x in (a, b, c)])
 
     def _binary_triple(self, shape: tuple[int, ...]) -> Shares:
         return self._binary_triples(shape, 1)[0]
@@ -422,7 +278,7 @@ class OTSource(SealableMixin, Preprocessing):
             raise ParameterError(f"unknown preprocessing kind {kind!r}; "
                                  "expected one of ['binary', 'dabit', 'matmul', 'mul', 'trunc']")
         self.produced[kind] += count
-        self._store[(kind, *norm)].extend(items)
+        self._store[(kind,) + tuple(norm)].extend(items)
 
 
     def prefetch_plan(self, plan: list[tuple[tuple[Any, ...], int]]) -> None:
@@ -430,7 +286,8 @@ class OTSource(SealableMixin, Preprocessing):
 
         All triples share one OLE batch per vector width, all truncation pairs
         and daBits one batch of shared bits, all AND triples one IKNP batch:
-        a constant number of rounds (about 7 with the setup) for any plan.
+        rounds independent of the plan's size (after the setup: 2 per vector width, n for the
+        bits, 2 for AND triples, 1 with two parties).
         """
         if self._sealed:
             for key, count in plan:
@@ -476,8 +333,7 @@ class OTSource(SealableMixin, Preprocessing):
             self.produced[key[0]] += count
 
 def ot_factory(n: int) -> Callable[[Any], OTSource]:
-    """``mpc.run(..., preprocessing="ot")``: an :class:`OTSource` per party (2 parties only)."""
-    if n != 2:
-        raise ParameterError(f"preprocessing='ot' serves exactly 2 parties, not {n}; "
-                             "use 'dealer' (or a factory) for more parties")
+    """``mpc.run(..., preprocessing="ot")``: an :class:`OTSource` per party, for any ``n >= 2``."""
+    if not isinstance(n, (int, np.integer)) or n < 2:
+        raise ParameterError(f"preprocessing='ot' needs at least 2 parties, not {n!r}")
     return OTSource

@@ -43,7 +43,7 @@ import json
 import numbers
 import os
 from collections import Counter
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from .base import Preprocessing, Shares
 from .dealer import TrustedDealer
 from .source import PartyFactory, Source, resolve
 from .store import offline
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 Plan = list[tuple[tuple[Any, ...], int]]
 """``[(key, count), ...]``: key = ``("mul", sa, sb)``, ``("trunc", shape, f)``, ``("binary", shape)``..."""
@@ -70,8 +73,9 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
 
 
 def _count(value: Any, low: int, high: int | None = None) -> bool:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
-    return ok and (high is None or value <= high)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        return False
+    return int(value) >= low and (high is None or int(value) <= high)
 
 
 def normalize_plan(plan: Any) -> Plan:
@@ -191,7 +195,7 @@ def record_plan(program: Callable[..., Any], parties: int = 2, **run_kwargs: Any
     def factory(n: int) -> Callable[[Any], Preprocessing]:
         dealer = TrustedDealer(n, warn=False)   # throw-away values on dummy inputs
 
-        def make(party: Any) -> Preprocessing:
+        def make(party: Party) -> Preprocessing:
             rec = RecordingSource(dealer.source(party))
             recorders[party.id] = rec
             return rec
@@ -215,7 +219,7 @@ def planned(source: str | Callable[[int], Callable[[Any], Preprocessing]] | Sour
     def factory(n: int) -> Callable[[Any], Preprocessing]:
         inner = cast(PartyFactory, chosen.factory(n))   # not None: refused above
 
-        def make(party: Any) -> Preprocessing:
+        def make(party: Party) -> Preprocessing:
             src = inner(party)
             with offline(party):
                 if hasattr(src, "prefetch_plan"):
@@ -255,7 +259,7 @@ class PlannedOffline(Source):
         return online_only(cost)
 
 
-def _align_clocks(party: Any) -> None:
+def _align_clocks(party: Party) -> None:
     """One exchange of round clocks; every party then starts the online phase at the same round.
 
     Round clocks are Lamport clocks (a receiver jumps past the sender's), so

@@ -21,13 +21,16 @@ import zipfile
 import zlib
 from collections import defaultdict, deque
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConciliumError, EncodingError, ParameterError, PreprocessingExhausted
 from ..fileio import private_file
 from .base import Preprocessing, Shares, triple_shapes
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 _FORMAT = "concilium-preprocessing/1"
 
@@ -43,7 +46,7 @@ def _describe(key: tuple[Any, ...]) -> str:
     return f"{kind} items of shape {args[0]}"
 
 
-def offline(party: Any) -> AbstractContextManager[Any]:
+def offline(party: Party) -> AbstractContextManager[Any]:
     """``party.phase("offline")`` unless already inside it (nested phases of one name count twice)."""
     if party.current_phase == "offline":
         return nullcontext()
@@ -78,7 +81,7 @@ class SealableMixin:
             raise ParameterError("count must be a non-negative integer")
         norm = tuple(tuple(a) if isinstance(a, (list, tuple)) else a for a in args)
         if self._sealed:
-            self._check_stored((kind, *norm), count)
+            self._check_stored((kind, *norm), int(count))
             return None
         return norm if count else None
 
@@ -134,7 +137,7 @@ def _tuple_key(raw: list[Any]) -> tuple[Any, ...]:
     return tuple(tuple(int(v) for v in a) if isinstance(a, list) else a for a in raw)
 
 
-def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = None,
+def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Party | None = None,
          party_id: int | None = None) -> int:
     """Move the items waiting in ``source``'s store to ``path`` (``.npz``); return how many.
 
@@ -161,7 +164,7 @@ def save(source: Preprocessing, path: str | os.PathLike[str], *, party: Any = No
         total += len(items)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
     with private_file(path, replace=True) as fh:  # 0600, never through a planted link
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy stubs: **kwds are the named arrays
     for items in source._store.values():
         items.clear()
     return total
@@ -180,7 +183,7 @@ def _item_shapes(key: tuple[Any, ...]) -> list[tuple[int, ...]]:
     raise EncodingError(f"unknown preprocessing kind {kind!r}")
 
 
-def load(path: str | os.PathLike[str], *, party: Any = None, party_id: int | None = None,
+def load(path: str | os.PathLike[str], *, party: Party | None = None, party_id: int | None = None,
          consume: bool = True) -> StoredSource:
     """A :class:`StoredSource` serving the items :func:`save` wrote to ``path``.
 
@@ -247,7 +250,7 @@ def _read(name: str, party_id: int | None) -> tuple[dict[tuple[Any, ...], list[S
     return items, manifest
 
 
-def _same_batch(party: Any, manifest: dict[str, Any], name: str) -> None:
+def _same_batch(party: Party, manifest: dict[str, Any], name: str) -> None:
     """One exchange: every party's file must come from the same offline session."""
     batch = manifest.get("batch")
     if batch is None or manifest.get("parties") != party.n:

@@ -94,7 +94,7 @@ operations", ACNS 2019.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -104,6 +104,9 @@ from .beaver import beaver_product
 from .compare import _lift, ltz_shares, reduce_max
 from .tensor import SharedTensor
 from .truncation import truncate
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 P = 30  # internal precision (fractional bits) for values below 2
 EXP_LOW, EXP_HIGH, EXP_SQUARINGS = -64.0, 20.0, 8
@@ -133,13 +136,13 @@ def _enc(value: Any, bits: int) -> np.ndarray:
     return np.rint(np.asarray(value, dtype=np.float64) * 2.0**bits).astype(np.int64).view(np.uint64)
 
 
-def _pub(party: Any, value: np.ndarray) -> np.ndarray:
+def _pub(party: Party, value: np.ndarray) -> np.ndarray:
     """This party's additive share of a public ring array."""
     value = np.asarray(value, dtype=np.uint64)
     return value.copy() if party.id == 0 else np.zeros_like(value)
 
 
-def _rescale(party: Any, z: np.ndarray, have: int, want: int) -> np.ndarray:
+def _rescale(party: Party, z: np.ndarray, have: int, want: int) -> np.ndarray:
     if have > want:
         return truncate(party, z, have - want)
     if have < want:
@@ -147,7 +150,7 @@ def _rescale(party: Any, z: np.ndarray, have: int, want: int) -> np.ndarray:
     return z
 
 
-def _mul_many(party: Any, pairs: list[tuple[np.ndarray, np.ndarray]], have: int, want: int) -> list[np.ndarray]:
+def _mul_many(party: Party, pairs: list[tuple[np.ndarray, np.ndarray]], have: int, want: int) -> list[np.ndarray]:
     """Products of several pairs of shares in one Beaver round and one truncation round."""
     xs = [np.asarray(a, np.uint64).reshape(-1) for a, _ in pairs]
     ys = [np.broadcast_to(np.asarray(b, np.uint64), np.shape(a)).reshape(-1) for a, b in pairs]
@@ -159,16 +162,16 @@ def _mul_many(party: Any, pairs: list[tuple[np.ndarray, np.ndarray]], have: int,
     return out
 
 
-def _mul(party: Any, a: np.ndarray, b: np.ndarray, have: int, want: int) -> np.ndarray:
+def _mul(party: Party, a: np.ndarray, b: np.ndarray, have: int, want: int) -> np.ndarray:
     return _mul_many(party, [(a, b)], have, want)[0]
 
 
-def _mul_public(party: Any, a: np.ndarray, c: float, fa: int, want: int, g: int = 24) -> np.ndarray:
+def _mul_public(party: Party, a: np.ndarray, c: float, fa: int, want: int, g: int = 24) -> np.ndarray:
     """``a * c`` for a public real ``c`` encoded with ``g`` bits; one truncation round."""
     return _rescale(party, a * _enc(c, g), fa + g, want)
 
 
-def _tests(party: Any, rows: list[np.ndarray], factors: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _tests(party: Party, rows: list[np.ndarray], factors: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Shares of ``[row < 0]`` for each row and of ``[row < 0] * factor``: one batched comparison."""
     d = np.stack(rows)
     fac = [np.broadcast_to(f, d.shape).copy() for f in factors]
@@ -176,7 +179,7 @@ def _tests(party: Any, rows: list[np.ndarray], factors: list[np.ndarray]) -> tup
 
 
 # -- building blocks -------------------------------------------------------------------------
-def _exp_chain(party: Any, x: np.ndarray, fx: int, x_max: float, squarings: int, want: int) -> np.ndarray:
+def _exp_chain(party: Party, x: np.ndarray, fx: int, x_max: float, squarings: int, want: int) -> np.ndarray:
     """``exp(x)`` for ``x`` already clamped to ``[-2^squarings, x_max]``: Taylor-4 base, then squarings.
 
     Rounds: 5 + 2 * squarings. Squaring j runs at the largest precision that
@@ -200,7 +203,7 @@ def _exp_chain(party: Any, x: np.ndarray, fx: int, x_max: float, squarings: int,
     return v
 
 
-def _recip_1_2(party: Any, t: np.ndarray) -> np.ndarray:
+def _recip_1_2(party: Party, t: np.ndarray) -> np.ndarray:
     """``1 / t`` for ``t`` in ``[1, 2]`` at P bits: linear start (error 1/17) and 3 Newton steps.
 
     Rounds: 1 + 4 * 3 = 13.
@@ -213,8 +216,8 @@ def _recip_1_2(party: Any, t: np.ndarray) -> np.ndarray:
     return y
 
 
-def _normalize(party: Any, x: np.ndarray, fx: int, lo: int, hi: int, step: int,
-               extra: list[np.ndarray] = ()) -> tuple[list[np.ndarray], np.ndarray, list[list[np.ndarray]]]:
+def _normalize(party: Party, x: np.ndarray, fx: int, lo: int, hi: int, step: int,
+               extra: Sequence[np.ndarray] = ()) -> tuple[list[np.ndarray], np.ndarray, list[list[np.ndarray]]]:
     """Exponent search for positive ``x``: indicators of ``x`` in ``[2^e, 2^(e+step))``.
 
     ``e`` runs over ``lo, lo + step, ..., hi``; the first interval extends down
@@ -236,7 +239,9 @@ def _normalize(party: Any, x: np.ndarray, fx: int, lo: int, hi: int, step: int,
     c = [ones - b for b in bits]
     cx = [x - p for p in prods[0]]  # c_e * x = x - [x < 2^e] x
     c_extra = [[f - p for p in pe] for f, pe in zip(extra, prods[1:])]
-    ind, ind_x, ind_extra = [], [], [[] for _ in extra]
+    ind: list[np.ndarray] = []
+    ind_x: list[np.ndarray] = []
+    ind_extra: list[list[np.ndarray]] = [[] for _ in extra]
     for k, e in enumerate(exps):
         upper = c[k] if k < len(c) else None  # c for the next exponent: index k in c is exps[k+1]
         lower = ones if k == 0 else c[k - 1]
@@ -278,7 +283,7 @@ def exp(x: SharedTensor) -> SharedTensor:
     return _out(x, _exp_chain(party, xc, f, EXP_HIGH, EXP_SQUARINGS, f), f, top)
 
 
-def _sigmoid_raw(party: Any, s: np.ndarray, f: int) -> np.ndarray:
+def _sigmoid_raw(party: Party, s: np.ndarray, f: int) -> np.ndarray:
     """sigmoid of the flat shares ``s`` (f bits) at P bits."""
     clamp = _enc(SIGMOID_CLAMP, f)
     rows = [s, s + _pub(party, clamp), _pub(party, clamp) - s]  # x < 0, x < -B, x > B
@@ -309,7 +314,7 @@ def tanh(x: SharedTensor) -> SharedTensor:
     return _out(x, _rescale(party, (sig << np.uint64(1)) - _pub(party, _enc(1.0, P)), P, f), f, UNIT_BOUND)
 
 
-def _reciprocal_raw(party: Any, s: np.ndarray, f: int, lo: int, hi: int, want: int,
+def _reciprocal_raw(party: Party, s: np.ndarray, f: int, lo: int, hi: int, want: int,
                     sign: np.ndarray | None = None) -> np.ndarray:
     """``1 / x`` for positive flat shares (``sign``: shares of +-1 to apply) at ``want`` bits."""
     extra = [sign] if sign is not None else []
@@ -386,7 +391,7 @@ def log(x: SharedTensor) -> SharedTensor:
     return _out(x, _rescale(party, acc, P + g, f), f, LOG_BOUND)
 
 
-def _rsqrt_parts(party: Any, s: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def _rsqrt_parts(party: Party, s: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Normalised ``t`` in [1, 4) at P bits, ``1/sqrt(t)`` at P bits, and the indicators."""
     lo, hi = RSQRT_RANGE
     ind, t, _ = _normalize(party, s, f, lo, hi, 2)

@@ -16,12 +16,14 @@ n-1 others; consumes one triple.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..arith.ring import ring_matmul
 from ..errors import ParameterError
 
-_OPS = {"mul": np.multiply, "matmul": ring_matmul}
+_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"mul": np.multiply, "matmul": ring_matmul}
 
 
 def beaver_product(party, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.ndarray:

@@ -30,13 +30,16 @@ randomization", CRYPTO 1991; Demmler, Schneider, Zohner, "ABY", NDSS 2015.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import ParameterError
 from ..rand import PRG, random_seed
 from .seeded import read_seed_message
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 # masks that gather the even bits of a word into its low half
@@ -104,14 +107,14 @@ def split_even_odd(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gather(s), gather(s >> np.uint64(1))
 
 
-def public_share(party: Any, value: np.ndarray) -> np.ndarray:
+def public_share(party: Party, value: np.ndarray) -> np.ndarray:
     """This party's XOR share of a public word array: party 0 holds it, others hold 0."""
     value = np.asarray(value, dtype=np.uint64)
     return value.copy() if party.id == 0 else np.zeros_like(value)
 
 
 # -- interactive ---------------------------------------------------------------------
-def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def and_words(party: Party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """XOR shares of ``x & y`` from XOR shares of two word arrays of one shape (1 round)."""
     x = np.asarray(x, dtype=np.uint64)
     y = np.asarray(y, dtype=np.uint64)
@@ -133,7 +136,7 @@ def and_words(party: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return z
 
 
-def and_many(party: Any, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+def and_many(party: Party, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
     """Several ANDs of word arrays (any shapes) in one round."""
     if not pairs:
         return []
@@ -173,7 +176,7 @@ class BinaryTensor:
     __slots__ = ("party", "share")
     __array_ufunc__ = None
 
-    def __init__(self, party: Any, share: np.ndarray) -> None:
+    def __init__(self, party: Party, share: np.ndarray) -> None:
         self.party = party
         self.share = np.asarray(share, dtype=np.uint64)
 
@@ -258,7 +261,7 @@ class BinaryTensor:
         return total
 
 
-def share_binary(party: Any, value: Any = None, owner: int = 0) -> BinaryTensor:
+def share_binary(party: Party, value: Any = None, owner: int = 0) -> BinaryTensor:
     """XOR-share integer words held by ``owner``; every party calls it (others pass None).
 
     The owner sends each other party a fresh 128-bit seed and its shape; that

@@ -49,7 +49,7 @@ CRYPTO 2020 (daBits).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -59,10 +59,13 @@ from .beaver import beaver_product
 from .convert import inject, msb
 from .tensor import SharedTensor, _negate_public
 
+if TYPE_CHECKING:
+    from ..party import Party
+
 _ONE = np.uint64(1)
 
 
-def ltz_shares(party: Any, d: np.ndarray,
+def ltz_shares(party: Party, d: np.ndarray,
                factors: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, list[np.ndarray]]:
     """Additive shares of ``[d < 0]`` (signed ring elements) and of ``[d < 0] * y`` per factor.
 
@@ -142,7 +145,7 @@ def _bits(like: SharedTensor, share: np.ndarray) -> SharedTensor:
     return SharedTensor(like.party, share, 0, 1.0)
 
 
-def _one_minus(party: Any, bits: np.ndarray) -> np.ndarray:
+def _one_minus(party: Party, bits: np.ndarray) -> np.ndarray:
     out = np.uint64(0) - bits
     if party.id == 0:
         out += _ONE
@@ -245,9 +248,9 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
     cond._check_same_session(d)
     cond._broadcast_check(d.shape)
     shape = np.broadcast_shapes(cond.shape, d.shape)
-    prod = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
-                          np.broadcast_to(d.share, shape).copy(), "mul")
-    out = SharedTensor(party, prod, d.frac_bits, d.bound)
+    prod_share = beaver_product(party, np.broadcast_to(cond.share, shape).copy(),
+                                np.broadcast_to(d.share, shape).copy(), "mul")
+    out = SharedTensor(party, prod_share, d.frac_bits, d.bound)
     return _mux_result(out._add(b, "where", bounds.MODULAR), a, b)
 
 

@@ -63,7 +63,7 @@ A2B with a Kogge-Stone adder).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -71,23 +71,29 @@ from ..errors import ParameterError
 from .binary import (and_many, and_words, pack_bits, public_share, split_even_odd,
                      unpack_bits, word_bits)
 
+if TYPE_CHECKING:
+    from ..party import Party
+    from ..preprocessing.base import Preprocessing
+
 _ONE = np.uint64(1)
 _TOP = np.uint64(1 << 63)
 
 
-def _need(party: Any) -> None:
+def _need(party: Party) -> Preprocessing:
+    """The party's preprocessing source (refused if it has none)."""
     if party.preprocessing is None:
         raise ParameterError("conversions between shares need a preprocessing source "
                              "(run with preprocessing='dealer' or another source)")
+    return party.preprocessing
 
 
-def _summands(party: Any, x: np.ndarray) -> list[np.ndarray]:
+def _summands(party: Party, x: np.ndarray) -> list[np.ndarray]:
     """This party's XOR shares of the n words ``x_0 .. x_{n-1}`` (trivial sharings)."""
     zero = np.zeros_like(x)
     return [x.copy() if j == party.id else zero for j in range(party.n)]
 
 
-def reduce_to_two(party: Any, terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def reduce_to_two(party: Party, terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Carry-save reduce binary-shared words to two with the same sum mod 2^64."""
     terms = list(terms)
     while len(terms) > 2:
@@ -108,7 +114,7 @@ def reduce_to_two(party: Any, terms: list[np.ndarray]) -> tuple[np.ndarray, np.n
     return terms[0], terms[1]
 
 
-def add_binary(party: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def add_binary(party: Party, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """XOR shares of ``a + b mod 2^64`` from XOR shares of words (Kogge-Stone, 7 rounds)."""
     p0 = a ^ b
     g = and_words(party, a, b)
@@ -124,7 +130,7 @@ def add_binary(party: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return p0 ^ (g << _ONE)
 
 
-def a2b(party: Any, x: np.ndarray) -> np.ndarray:
+def a2b(party: Party, x: np.ndarray) -> np.ndarray:
     """XOR shares of the ring elements whose additive shares are ``x`` (bit decomposition)."""
     _need(party)
     x = np.asarray(x, dtype=np.uint64)
@@ -135,7 +141,7 @@ def a2b(party: Any, x: np.ndarray) -> np.ndarray:
     return add_binary(party, a, b).reshape(x.shape)
 
 
-def msb(party: Any, x: np.ndarray) -> np.ndarray:
+def msb(party: Party, x: np.ndarray) -> np.ndarray:
     """Packed XOR shares of the top bit of each ring element (stream order of ``x.ravel()``).
 
     Returns ``ceil(x.size / 64)`` words; see :func:`inject` to turn them into
@@ -165,7 +171,7 @@ def msb(party: Any, x: np.ndarray) -> np.ndarray:
     return top ^ g[:words]
 
 
-def inject(party: Any, stream: np.ndarray, count: int,
+def inject(party: Party, stream: np.ndarray, count: int,
            factors: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, list[np.ndarray]]:
     """Additive shares of ``count`` XOR-shared bits packed in ``stream`` (bit injection, 1 round).
 
@@ -173,7 +179,7 @@ def inject(party: Any, stream: np.ndarray, count: int,
     ``(count,)``; the second result holds the shares of ``bit * factor`` for
     each, computed in the same round.
     """
-    _need(party)
+    pre = _need(party)
     stream = np.asarray(stream, dtype=np.uint64).reshape(-1)
     words = (count + 63) // 64
     if stream.size != words:
@@ -184,12 +190,12 @@ def inject(party: Any, stream: np.ndarray, count: int,
             raise ParameterError(f"each factor needs {count} elements, got {f.size}")
     if count == 0:
         return np.zeros(0, np.uint64), [np.zeros(0, np.uint64) for _ in factors]
-    rb, ra = party.preprocessing.dabit((count,))
+    rb, ra = pre.dabit((count,))
     masked = stream ^ rb
     arrays = [masked]
     if factors:
         y = np.stack(factors)
-        ta, tb, tc = party.preprocessing.triple("mul", (count,), y.shape)
+        ta, tb, tc = pre.triple("mul", (count,), y.shape)
         e = ra - ta
         d = y - tb
         arrays += [e, d]
@@ -213,7 +219,7 @@ def inject(party: Any, stream: np.ndarray, count: int,
     return bits, prods
 
 
-def inject_bits(party: Any, words: np.ndarray, width: int = 64) -> np.ndarray:
+def inject_bits(party: Party, words: np.ndarray, width: int = 64) -> np.ndarray:
     """Additive shares of each of the low ``width`` bits of XOR-shared words.
 
     Returns shape ``words.shape + (width,)``; bit ``j`` of a word is entry ``j``.
@@ -225,7 +231,7 @@ def inject_bits(party: Any, words: np.ndarray, width: int = 64) -> np.ndarray:
     return arith.reshape(words.shape + (width,))
 
 
-def b2a(party: Any, words: np.ndarray) -> np.ndarray:
+def b2a(party: Party, words: np.ndarray) -> np.ndarray:
     """Additive shares of XOR-shared 64-bit words (1 round, 64 daBits per word)."""
     words = np.asarray(words, dtype=np.uint64)
     bits = inject_bits(party, words, 64)
@@ -233,7 +239,7 @@ def b2a(party: Any, words: np.ndarray) -> np.ndarray:
     return (bits * weights).sum(axis=-1, dtype=np.uint64)
 
 
-def bit_inject(party: Any, bits: np.ndarray) -> np.ndarray:
+def bit_inject(party: Party, bits: np.ndarray) -> np.ndarray:
     """Additive shares of XOR-shared single bits (bit 0 of each word), 1 round."""
     bits = np.asarray(bits, dtype=np.uint64)
     arith, _ = inject(party, pack_bits((bits & _ONE).astype(np.uint8)), bits.size)

@@ -13,34 +13,41 @@ allocate and fill gigabytes. Used by :func:`mpc.sharing.tensor.share` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import EncodingError
+from ..errors import MalformedPeerData
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 SEED_BYTES = 16
 #: Rank of an announced shape (numpy's own limit).
 MAX_RANK = 32
 
 
-def read_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...], *,
+def read_seed_message(party: Party, owner: int, tag: str, arrays: tuple[np.ndarray, ...], *,
                       frac_bits: bool) -> tuple[bytes, tuple[int, ...], int]:
-    """``(seed, shape, frac_bits)`` of a share message from ``owner``, or :class:`EncodingError`.
+    """``(seed, shape, frac_bits)`` of a share message from ``owner``, or :class:`~mpc.errors.MalformedPeerData`.
 
     The message is a ``uint8[16]`` seed, a ``uint64[ndim]`` shape and, with
     ``frac_bits``, a ``uint8[1]`` encoding that must be 0 (integers) or the
     session's fractional bits (``0`` is returned without it).
     """
     where = f"party {party.id}: share message from party {owner} under {tag!r}"
+
+    def bad(message: str) -> MalformedPeerData:
+        return MalformedPeerData(message, peer=owner, round=party.last_round, tag=tag)
+
     want = 3 if frac_bits else 2
     if len(arrays) != want:
-        raise EncodingError(f"{where} has {len(arrays)} arrays, expected {want}")
+        raise bad(f"{where} has {len(arrays)} arrays, expected {want}")
     seed, shape_arr = arrays[0], arrays[1]
     if seed.dtype != np.uint8 or seed.shape != (SEED_BYTES,):
-        raise EncodingError(f"{where}: the seed is {seed.dtype}{list(seed.shape)}, expected uint8[16]")
+        raise bad(f"{where}: the seed is {seed.dtype}{list(seed.shape)}, expected uint8[16]")
     if shape_arr.dtype != np.uint64 or shape_arr.ndim != 1 or shape_arr.size > MAX_RANK:
-        raise EncodingError(f"{where}: the shape is {shape_arr.dtype}{list(shape_arr.shape)}, "
+        raise bad(f"{where}: the shape is {shape_arr.dtype}{list(shape_arr.shape)}, "
                             f"expected uint64[ndim] with ndim <= {MAX_RANK}")
     shape = tuple(int(s) for s in shape_arr)
     limit = party.limits.max_share_elements
@@ -48,15 +55,15 @@ def read_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray
     for s in shape:  # exact integers: a product of uint64 sizes cannot wrap here
         elements *= s
     if elements > limit:
-        raise EncodingError(f"{where} announces shape {shape}: {elements} elements, above the "
+        raise bad(f"{where} announces shape {shape}: {elements} elements, above the "
                             f"session's limit of {limit} per operation (limits.max_share_elements)")
     frac = 0
     if frac_bits:
         enc = arrays[2]
         if enc.dtype != np.uint8 or enc.shape != (1,):
-            raise EncodingError(f"{where}: the encoding is {enc.dtype}{list(enc.shape)}, expected uint8[1]")
+            raise bad(f"{where}: the encoding is {enc.dtype}{list(enc.shape)}, expected uint8[1]")
         frac = int(enc[0])
         if frac not in (0, party.fixed.frac_bits):
-            raise EncodingError(f"{where} announces {frac} fractional bits; this session uses "
+            raise bad(f"{where} announces {frac} fractional bits; this session uses "
                                 f"{party.fixed.frac_bits} (or 0 for integers)")
     return seed.tobytes(), shape, frac

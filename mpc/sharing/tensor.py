@@ -27,17 +27,22 @@ public float ``*``     1       8*m*(n-1) (truncation only)
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..arith.fixed import FixedPoint
 from ..arith.ring import ring_matmul
 from ..errors import EncodingError, ParameterError
+from ..preprocessing.base import matmul_shape
 from ..rand import PRG, random_seed
 from . import bounds
 from .beaver import beaver_product
 from .seeded import read_seed_message
 from .truncation import truncate, truncate_each
+
+if TYPE_CHECKING:
+    from ..party import Party
 
 
 def _is_integer_like(value: Any) -> bool:
@@ -70,7 +75,7 @@ class SharedTensor:
     __slots__ = ("party", "share", "frac_bits", "bound")
     __array_ufunc__ = None  # numpy defers ``array + shared`` to our reflected ops
 
-    def __init__(self, party: Any, share: np.ndarray, frac_bits: int, bound: float | None = None) -> None:
+    def __init__(self, party: Party, share: np.ndarray, frac_bits: int, bound: float | None = None) -> None:
         self.party = party
         self.share = np.asarray(share, dtype=np.uint64)
         self.frac_bits = frac_bits
@@ -130,7 +135,6 @@ class SharedTensor:
                     raise ParameterError("an integer shared tensor only combines with integers")
                 arr = arr.astype(np.int64)
             return arr.astype(np.int64).view(np.uint64) if arr.dtype != np.uint64 else arr
-        from ..arith.fixed import FixedPoint
 
         return FixedPoint(frac_bits).encode(arr.astype(np.float64))
 
@@ -194,7 +198,6 @@ class SharedTensor:
                 self._broadcast_check(other.shape)
                 inner = 1
             else:
-                from ..preprocessing.base import matmul_shape
 
                 matmul_shape(self.shape, other.shape)
                 inner = self.shape[-1]
@@ -289,14 +292,12 @@ class SharedTensor:
     def __matmul__(self, other: Any) -> "SharedTensor":
         if not isinstance(other, SharedTensor):
             other = np.asarray(other)
-            from ..preprocessing.base import matmul_shape
 
             matmul_shape(self.shape, other.shape)
         return self._product(other, "matmul")
 
     def __rmatmul__(self, other: Any) -> "SharedTensor":
         other = np.asarray(other)
-        from ..preprocessing.base import matmul_shape
 
         matmul_shape(other.shape, self.shape)
         if _is_integer_like(other) or (self.frac_bits == 0 and np.all(other == np.round(other))):
@@ -387,101 +388,78 @@ class SharedTensor:
     __hash__ = object.__hash__  # keep identity hashing although ``==`` is overloaded
 
     def __lt__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.less(self, other)
 
     def __le__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.less_equal(self, other)
 
     def __gt__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.greater(self, other)
 
     def __ge__(self, other: Any) -> "SharedTensor":
-        from . import compare
         return compare.greater_equal(self, other)
 
     def __eq__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
-        from . import compare
         if not isinstance(other, SharedTensor) and not _is_numeric(other):
             return NotImplemented
         return compare.equal(self, other)
 
     def __ne__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
-        from . import compare
         if not isinstance(other, SharedTensor) and not _is_numeric(other):
             return NotImplemented
         return compare.not_equal(self, other)
 
     def sign(self) -> "SharedTensor":
-        from . import compare
         return compare.sign(self)
 
     def abs(self) -> "SharedTensor":
-        from . import compare
         return compare.absolute(self)
 
     __abs__ = abs
 
     def relu(self) -> "SharedTensor":
-        from . import compare
         return compare.relu(self)
 
     def max(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.reduce_max(self, axis, keepdims)
 
     def min(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.reduce_min(self, axis, keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> "SharedTensor":
-        from . import compare
         return compare.argmax(self, axis, keepdims)
 
     def clip(self, lo: Any = None, hi: Any = None) -> "SharedTensor":
-        from . import compare
         return compare.clip(self, lo, hi)
 
     def exp(self) -> "SharedTensor":
-        from . import approx
         return approx.exp(self)
 
     def log(self) -> "SharedTensor":
-        from . import approx
         return approx.log(self)
 
     def sigmoid(self) -> "SharedTensor":
-        from . import approx
         return approx.sigmoid(self)
 
     def tanh(self) -> "SharedTensor":
-        from . import approx
         return approx.tanh(self)
 
     def softmax(self, axis: int = -1) -> "SharedTensor":
-        from . import approx
         return approx.softmax(self, axis)
 
     def reciprocal(self) -> "SharedTensor":
-        from . import approx
         return approx.reciprocal(self)
 
     def sqrt(self) -> "SharedTensor":
-        from . import approx
         return approx.sqrt(self)
 
     def rsqrt(self) -> "SharedTensor":
-        from . import approx
         return approx.rsqrt(self)
 
     def __truediv__(self, other: Any) -> "SharedTensor":
-        from . import approx
         return approx.divide(self, other)
 
     def __rtruediv__(self, other: Any) -> "SharedTensor":
-        from . import approx
         return approx.divide(other, self)
 
     # -- opening ---------------------------------------------------------------------------
@@ -503,7 +481,6 @@ def _is_numeric(value: Any) -> bool:
 
 def where(cond: Any, a: Any, b: Any) -> "SharedTensor":
     """``a`` where the shared 0/1 ``cond`` is 1, else ``b`` (see :func:`mpc.sharing.compare.where`)."""
-    from . import compare
     return compare.where(cond, a, b)
 
 
@@ -527,7 +504,7 @@ def _negate_public(value: Any) -> Any:
     return -arr
 
 
-def _targets(party: Any, to: int | Sequence[int] | None) -> tuple[int, ...]:
+def _targets(party: Party, to: int | Sequence[int] | None) -> tuple[int, ...]:
     if to is None:
         return tuple(range(party.n))
     targets = (to,) if isinstance(to, (int, np.integer)) else tuple(to)
@@ -567,12 +544,11 @@ def reveal(x: SharedTensor, to: int | Sequence[int] | None = None) -> np.ndarray
         return None
     if x.frac_bits == 0:
         return opened.view(np.int64)
-    from ..arith.fixed import FixedPoint
 
     return FixedPoint(x.frac_bits).decode(opened)
 
 
-def _encode_input(party: Any, value: Any, integer: bool, call: str = "share", tag: str = ""
+def _encode_input(party: Party, value: Any, integer: bool, call: str = "share", tag: str = ""
                   ) -> tuple[np.ndarray, int]:
     if value is None:
         raise ParameterError(f"party {party.id} owns this input but passed None")
@@ -595,12 +571,12 @@ def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[
                   np.asarray([frac_bits], dtype=np.uint8))
 
 
-def _from_seed_message(party: Any, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
+def _from_seed_message(party: Party, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
     seed, shape, frac = read_seed_message(party, owner, tag, arrays, frac_bits=True)
     return SharedTensor(party, PRG(seed).uint64(shape), frac)
 
 
-def _declared_bound(party: Any, bound: Any, frac: int) -> float:
+def _declared_bound(party: Party, bound: Any, frac: int) -> float:
     """A numeric or default bound (public: every party computes the same)."""
     if bound is None:
         session = getattr(party, "input_bound", None)
@@ -610,7 +586,7 @@ def _declared_bound(party: Any, bound: Any, frac: int) -> float:
     return bounds.validate(bound, frac)
 
 
-def _owner_bound(party: Any, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
+def _owner_bound(party: Party, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
     """The owner's bound for its encoded input, checked against the input locally."""
     if isinstance(bound, str):
         if bound != "auto":
@@ -626,7 +602,7 @@ def _bound_message(value: float) -> np.ndarray:
     return np.asarray([value], dtype=np.float64)
 
 
-def _received_bound(party: Any, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
+def _received_bound(party: Party, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
     """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range."""
     ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].size == 1
     value = float(arrays[0].reshape(-1)[0]) if ok else float("nan")
@@ -643,7 +619,7 @@ def _is_auto(bound: Any) -> bool:
     return isinstance(bound, str) and bound == "auto"
 
 
-def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = False,
+def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = False,
           bound: float | str | None = None) -> SharedTensor:
     """Secret-share ``value`` held by ``owner``; every party calls it (others pass None).
 
@@ -684,7 +660,7 @@ def share(party: Any, value: Any = None, owner: int = 0, *, integer: bool = Fals
     return SharedTensor(party, mine, frac, declared)
 
 
-def share_all(party: Any, value: Any, *, integer: bool = False,
+def share_all(party: Party, value: Any, *, integer: bool = False,
               bound: float | str | None = None) -> list[SharedTensor]:
     """Every party shares its own ``value`` at once (one round); returns them by owner.
 
@@ -736,3 +712,8 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
         if t.frac_bits != first.frac_bits:
             raise ParameterError("cannot stack tensors of different encodings")
     return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))
+
+
+# The comparison and approximation protocols build on SharedTensor, and its operators
+# (``<``, ``x.exp()``...) call them: they are imported once the class exists.
+from . import approx, compare  # noqa: E402

@@ -62,7 +62,9 @@ def _kept(t: Transcript, max_rows: int) -> tuple[list[int] | None, dict[int, lis
         return None, {}
     rounds = np.fromiter((m.record.round for m in t.messages), np.int64, len(t.messages))
     per_round = max(50, max_rows // len(np.unique(rounds)))
-    keep, omitted, seen = [], {}, {}
+    keep: list[int] = []
+    omitted: dict[int, list[int]] = {}
+    seen: dict[int, int] = {}
     for i, m in enumerate(t.messages):
         r = m.record.round
         seen[r] = seen.get(r, 0) + 1
@@ -116,8 +118,8 @@ def page_data(t: Transcript, *, max_lanes: int = 12, collapsed: bool | None = No
                      phases.setdefault(r.phase, len(phases)), r.payload_bytes, r.wire_bytes, h, ent, p])
     published: dict[tuple[str, str], dict[str, Any]] = {}
     for v in t.published:
-        key = (v.tag, json.dumps(v.value, sort_keys=True))
-        entry = published.setdefault(key, {"tag": v.tag, "round": v.round, "parties": [],
+        pkey = (v.tag, json.dumps(v.value, sort_keys=True))
+        entry = published.setdefault(pkey, {"tag": v.tag, "round": v.round, "parties": [],
                                            "value": _js_safe(v.value)})
         entry["parties"].append(v.party)
         entry["round"] = min(entry["round"], v.round)

@@ -11,14 +11,17 @@ rounds of each phase are counted from the messages (first to last round).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import ParameterError
 from ..transport.stats import DEALER, Cost, MessageRecord
 from .record import MessageDetail, PublishedValue, Transcript, from_records
 
+if TYPE_CHECKING:
+    from ..party import Party
 
-def from_party(party: Any, output: Any = None, *, seconds: float = 0.0,
+
+def from_party(party: Party, output: Any = None, *, seconds: float = 0.0,
                title: str = "Concilium run", error: str | None = None) -> Transcript:
     """This process's part of a run: what ``party`` sent (and received from the dealer).
 
@@ -76,10 +79,10 @@ def merge(parts: Sequence[Transcript], *, title: str | None = None, outputs: Seq
     for k, part in enumerate(parts):
         senders = {m.record.sender for m in part.messages if m.record.sender != DEALER}
         senders |= {s.party for s in part.parties if s.output is not None}
-        for s in senders:
-            if s in owners:
-                raise ParameterError(f"party {s} appears in transcript parts {owners[s]} and {k}")
-            owners[s] = k
+        for sender in senders:
+            if sender in owners:
+                raise ParameterError(f"party {sender} appears in transcript parts {owners[sender]} and {k}")
+            owners[sender] = k
         for m in part.messages:
             rows.append((m.record, MessageDetail(m.arrays, m.public)))
         for s in part.parties:

@@ -38,7 +38,7 @@ class MemoryNetwork:
             raise ParameterError("latency must be non-negative")
         self.n = n
         self.latency = latency
-        self._queues = {(s, r): queue.SimpleQueue() for s in range(n) for r in range(n) if s != r}
+        self._queues: dict[tuple[int, int], queue.SimpleQueue] = {(s, r): queue.SimpleQueue() for s in range(n) for r in range(n) if s != r}
         self._abort_reason: str | None = None
         self._abort_origin = -1
         self._finished: set[int] = set()

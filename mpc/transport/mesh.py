@@ -224,8 +224,8 @@ class _Mesh:
         der = obj.getpeercert(binary_form=True)
         peer = self.by_der.get(der or b"")
         if peer is None or (expect is not None and peer != expect):
-            raise TransportError(f"{self.label.get(expect, expect)} presented a certificate that is "
-                                 "not pinned for it")
+            who = expect if expect is None else self.label.get(expect, expect)
+            raise TransportError(f"{who} presented a certificate that is not pinned for it")
         hello = _hello(self.me, self.n_nodes, self.session, self.digest)
         _blocking(sock, obj, inc, out, lambda: obj.write(hello), hs_deadline, counts)
         data = _read_exact(sock, obj, inc, out, HELLO.size, hs_deadline, counts)

@@ -137,6 +137,9 @@ class TcpEndpoint:
                                     f"{self.name(to)}: {c.error}")
         if c.bye_sent or self._closed:
             raise TransportError(f"{self.name(self.id)} already closed its connection to {self.name(to)}")
+        if c.closed:  # e.g. the peer said goodbye and left: nothing queued now would ever leave
+            raise TransportError(f"{self.name(self.id)} cannot send {_describe(frame)}to {self.name(to)}: "
+                                 "the connection is closed")
         return self._write(c, DATA, frame)
 
     def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes:
@@ -176,7 +179,7 @@ class TcpEndpoint:
     def say_goodbye(self, to: int) -> None:
         """Tell node ``to`` that this party will send it nothing more."""
         c = self._conn(to)
-        if not c.bye_sent and c.error is None:
+        if not c.bye_sent and c.error is None and not c.closed:  # (closed: it could never leave)
             self._write(c, BYE, b"")
 
     def close(self) -> None:
@@ -401,10 +404,10 @@ class TcpEndpoint:
             if c.body is None:
                 target = memoryview(c.head)[c.head_pos:]
             else:
-                target = memoryview(c.body)[c.body_pos:]
+                target = memoryview(c.body)[c.body_pos:]  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
             if len(target):
                 try:
-                    k = c.obj.read(len(target), target)
+                    k: int = c.obj.read(len(target), target)  # type: ignore[assignment]  # with a buffer: the count read
                 except ssl.SSLWantReadError:
                     return
                 if k == 0:
@@ -444,7 +447,7 @@ class TcpEndpoint:
             if c.bye_received:
                 raise EncodingError(f"{self.name(c.peer)} sent data after saying goodbye")
             c.queued += len(body)
-            c.frames.put(("frame", memoryview(body).toreadonly()))
+            c.frames.put(("frame", memoryview(body).toreadonly()))  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         elif kind == BYE:
             c.bye_received = True
             c.frames.put(("bye", None))

@@ -105,7 +105,7 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
             raise EncodingError(f"array of rank {arr.ndim} exceeds the limit {limits.max_ndim}")
         meta.append(_ARRAY_HEAD.pack(code, arr.ndim) + struct.pack(f"<{arr.ndim}Q", *arr.shape))
         arr = np.ascontiguousarray(arr, dtype=DTYPES[code])
-        parts.append(memoryview(arr).cast("B") if arr.size else b"")
+        parts.append(memoryview(arr).cast("B") if arr.size else b"")  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
     parts[0] = _HEAD.pack(MAGIC, VERSION, 0, session, round, len(tag_bytes), len(arrays)) + b"".join(meta)
     frame = b"".join(parts)
     if len(frame) > limits.max_frame_bytes:

@@ -65,14 +65,14 @@ def canonical_items(items: Any) -> tuple[int, Any, list[bytes]]:
         values = np.unique(np.array([int(v) for v in seq], dtype=np.int64))
         return _KIND_INT, values, _encode_ints(values)
     if all(isinstance(v, str) for v in seq):
-        values = sorted(set(seq))
+        texts = sorted(set(seq))
         try:
-            return _KIND_STR, values, [b"\x02" + v.encode("utf-8") for v in values]
+            return _KIND_STR, texts, [b"\x02" + v.encode("utf-8") for v in texts]
         except UnicodeEncodeError as exc:   # a lone surrogate
             raise ParameterError(f"a str item is not valid Unicode text: {exc.reason}") from None
     if all(isinstance(v, (bytes, bytearray, memoryview)) for v in seq):
-        values = sorted({bytes(v) for v in seq})
-        return _KIND_BYTES, values, [b"\x03" + v for v in values]
+        blobs = sorted({bytes(v) for v in seq})
+        return _KIND_BYTES, blobs, [b"\x03" + v for v in blobs]
     raise ParameterError("items must all be integers, all str or all bytes")
 
 

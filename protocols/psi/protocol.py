@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mpc.errors import ParameterError, ProtocolError
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
 
 from .blinding import _check_workers, blind, generate_key, hash_and_blind
 from .hashing import (
@@ -19,6 +19,9 @@ from .hashing import (
     TAG_BYTES,
     canonical_items,
 )
+
+if TYPE_CHECKING:
+    from mpc.party import Party
 
 _MODES = {"intersection": 0, "size": 1}
 _VERSION = 1
@@ -43,7 +46,7 @@ def _select(values: Any, mask: np.ndarray) -> Any:
     return [v for v, keep in zip(values, mask.tolist()) if keep]
 
 
-def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None = None,
+def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | None = None,
         output: Literal["intersection", "size"] = "intersection", both: bool = False,
         workers: int | None = None, dst: bytes = DEFAULT_DST,
         max_peer_items: int | None = None) -> Any:
@@ -106,7 +109,7 @@ def psi(party: Any, items: Any, *, peer: int | None = None, receiver: int | None
         return _sender(party, peer, header, values, enc, key, workers, dst, max_peer_items)
 
 
-def _check_header(party: Any, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
+def _check_header(party: Party, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
     """Both parties must agree on version, output, ``both``, ``dst`` and item kind."""
     if theirs.dtype != np.uint8 or theirs.shape != mine.shape:
         raise ProtocolError(f"party {party.id}: malformed PSI header from party {peer}")
@@ -130,21 +133,22 @@ def _empty_like_peer(values: Any, theirs: np.ndarray) -> Any:
     return values
 
 
-def _recv(party: Any, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
+def _recv(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
     got = party.recv(peer, name)
     if len(got) != count:
-        raise ProtocolError(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
-                            f"{len(got)} arrays, expected {count}")
+        raise MalformedPeerData(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
+                                f"{len(got)} arrays, expected {count}", peer=peer, round=party.last_round,
+                                tag=party.tag(name))
     return got
 
 
-def _check_size(party: Any, theirs: np.ndarray, limit: int | None, peer: int) -> None:
+def _check_size(party: Party, theirs: np.ndarray, limit: int | None, peer: int) -> None:
     if limit is not None and len(theirs) > limit:
         raise ProtocolError(f"party {party.id}: party {peer} sent {len(theirs)} items, more than "
                             f"max_peer_items = {limit}")
 
 
-def _reblind_peer(party: Any, peer: int, header: np.ndarray, values: Any, key: bytes, workers: int,
+def _reblind_peer(party: Party, peer: int, header: np.ndarray, values: Any, key: bytes, workers: int,
                   limit: int | None, tag: str, role: str) -> tuple[Any, np.ndarray]:
     """Receive the peer's header and blinded set, check them, and re-blind the set with our
     key (the first TAG_BYTES of each point). Returns (our values, typed as the peer's if
@@ -158,7 +162,7 @@ def _reblind_peer(party: Any, peer: int, header: np.ndarray, values: Any, key: b
         return values, blind(theirs, key, workers)[:, :TAG_BYTES]
 
 
-def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
+def _receiver(party: Party, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
               key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     with party.phase("psi/blind"):
@@ -180,7 +184,7 @@ def _receiver(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[
     return _select(values, hit)
 
 
-def _sender(party: Any, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
+def _sender(party: Party, peer: int, header: np.ndarray, values: Any, enc: list[bytes],
             key: bytes, workers: int, dst: bytes, limit: int | None) -> Any:
     size_only, both = bool(header[2]), bool(header[3])
     order = np.argsort(party.prg.uint64(len(enc)), kind="stable")   # random order of Y

@@ -132,6 +132,8 @@ def _schedule(n: int, dropouts: float | Mapping[int, int] | Sequence[int] | None
         return {}
     if isinstance(dropouts, (float, int)) and not isinstance(dropouts, bool):
         return dropout_schedule(n, float(dropouts), seed=seed)
+    if isinstance(dropouts, bool):
+        raise ParameterError(f"dropouts must be a rate, a list of clients or {{client: round}}, not {dropouts}")
     if isinstance(dropouts, Mapping):
         out = {int(u): int(r) for u, r in dropouts.items()}
     else:

@@ -136,6 +136,7 @@ def make_config(n: int, dim: int, *, variant: str = "secagg", bits: int = 32,
     if not 1 <= bits <= MAX_BITS:
         raise ParameterError(f"ring bits must be in [1, {MAX_BITS}], got {bits}")
     n = int(n)
+    choice: GraphChoice | None
     if degree is None:
         choice = choose(n, dropout, corruption, sigma=sigma, eta=eta, complete=variant == "secagg")
     else:

@@ -59,8 +59,8 @@ class SecAggCost:
         self.server_seconds = float(sum(server.seconds.values()))
         self.server_cpu_seconds = float(sum(server.cpu_seconds.values()))
 
-    def add_clients(self, seconds: Sequence[float], cpu_seconds: Sequence[float],
-                    sent: Sequence[float], received: Sequence[float]) -> None:
+    def add_clients(self, seconds: Sequence[float] | np.ndarray, cpu_seconds: Sequence[float] | np.ndarray,
+                    sent: Sequence[float] | np.ndarray, received: Sequence[float] | np.ndarray) -> None:
         """Set the per-client means and maxima from the clients that finished."""
         if len(seconds):
             self.client_seconds = float(np.mean(seconds))

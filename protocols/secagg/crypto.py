@@ -137,7 +137,7 @@ class MaskExpander:
         self.nbytes = self.d * self.dtype.itemsize
         self._zeros = bytes(self.nbytes)
         self._buf = np.empty(self.nbytes + 16, dtype=np.uint8)  # update_into needs 15 spare bytes
-        self._out = memoryview(self._buf)
+        self._out = memoryview(self._buf)  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
         self._view = self._buf[:self.nbytes].view(self.dtype)
 
     def expand(self, seed: bytes, nonce: int = 0) -> np.ndarray:

@@ -29,7 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mpc.errors import EncodingError
+from mpc.errors import MalformedPeerData
+from mpc.schema import Schema, check_arrays
 
 from .crypto import KEY_BYTES, TAG_BYTES
 from .sharing import ELEMS, KEY_ELEMS, SEED_ELEMS
@@ -37,7 +38,7 @@ from .sharing import ELEMS, KEY_ELEMS, SEED_ELEMS
 PLAIN_BYTES = 8 + 4 * ELEMS
 CT_BYTES = PLAIN_BYTES + TAG_BYTES
 
-Spec = Sequence[tuple[np.dtype | type, tuple[int | None, ...]]]
+Spec = Schema  # (dtype, shape) pairs; a ``None`` axis is free
 
 ADVERTISE_UP: Spec = [(np.uint8, (2, KEY_BYTES))]
 ADVERTISE_DOWN: Spec = [(np.int64, (None,)), (np.uint8, (None, 2, KEY_BYTES))]
@@ -48,8 +49,9 @@ UNMASK_UP: Spec = [(np.int64, (None,)), (np.uint32, (None, SEED_ELEMS)),
                    (np.int64, (None,)), (np.uint32, (None, KEY_ELEMS))]
 
 
-class MalformedMessage(EncodingError):
-    """A message does not match its round's schema (the sender is treated as dropped)."""
+#: A message does not match its round's schema (the sender is treated as dropped): the
+#: core's one error for malformed peer data, under its SecAgg name.
+MalformedMessage = MalformedPeerData
 
 
 def no_ids() -> np.ndarray:
@@ -62,21 +64,8 @@ def masked_spec(dtype: np.dtype, dim: int) -> Spec:
 
 
 def check(arrays: Sequence[np.ndarray], spec: Spec, what: str) -> tuple[np.ndarray, ...]:
-    """Validate ``arrays`` against ``spec``; leading ``None`` dimensions must agree."""
-    if not isinstance(arrays, (tuple, list)):
-        raise MalformedMessage(f"{what}: expected a tuple of arrays, got {type(arrays).__name__}")
-    if len(arrays) != len(spec):
-        raise MalformedMessage(f"{what}: expected {len(spec)} arrays, got {len(arrays)}")
-    out = []
-    for i, (arr, (dtype, shape)) in enumerate(zip(arrays, spec)):
-        if not isinstance(arr, np.ndarray):
-            raise MalformedMessage(f"{what}: array {i} is a {type(arr).__name__}, not an array")
-        if arr.dtype != np.dtype(dtype):
-            raise MalformedMessage(f"{what}: array {i} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
-        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-            raise MalformedMessage(f"{what}: array {i} has shape {arr.shape}, expected {shape}")
-        out.append(arr)
-    return tuple(out)
+    """Validate ``arrays`` against ``spec`` (:func:`mpc.schema.check_arrays`)."""
+    return check_arrays(arrays, spec, what)
 
 
 def same_length(what: str, *pairs: tuple[np.ndarray, np.ndarray]) -> None:

@@ -16,11 +16,12 @@ server's round deadline, then its work).
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from mpc.errors import EncodingError, ParameterError, ProtocolAbort, ProtocolError, TransportError
+from mpc.errors import (EncodingError, MalformedPeerData, ParameterError, ProtocolAbort, ProtocolError,
+                        TransportError)
 
 from .client import Client
 from .config import SecAggConfig
@@ -28,8 +29,11 @@ from .cost import SecAggCost
 from .rounds import ROUNDS
 from .server import Server
 
+if TYPE_CHECKING:
+    from mpc.party import Party
 
-def party_program(party: Any, value: np.ndarray | None, config: SecAggConfig,
+
+def party_program(party: Party, value: np.ndarray | None, config: SecAggConfig,
                   drops: Mapping[int, int] | None = None, *, report: bool = False) -> Any:
     """SecAgg as party code for :func:`mpc.run`: party 0 serves, party i is client i - 1.
 
@@ -85,7 +89,7 @@ def party_cost(run: Any) -> SecAggCost:
     return cost
 
 
-def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], Server]:
+def _serve(party: Party, config: SecAggConfig) -> tuple[np.ndarray, list[int], Server]:
     server = Server(config)
     alive = list(range(config.n))
     for rnd in ROUNDS:
@@ -116,7 +120,7 @@ def _serve(party: Any, config: SecAggConfig) -> tuple[np.ndarray, list[int], Ser
     raise AssertionError("unreachable: the last round returns the sum")
 
 
-def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig,
+def _attend(party: Party, value: np.ndarray | None, config: SecAggConfig,
             drop_round: int) -> tuple[float, float, dict[str, float]] | None:
     client = Client(party.id - 1, config, np.asarray(value))
     seconds = cpu = 0.0
@@ -130,6 +134,8 @@ def _attend(party: Any, value: np.ndarray | None, config: SecAggConfig,
             t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 out = rnd.client_step(client, reply)
+            except MalformedPeerData:  # a malformed server message is an error, not a dropout
+                raise
             except ProtocolAbort:
                 party.send(0, rnd.name)
                 return None

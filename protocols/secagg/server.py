@@ -126,7 +126,7 @@ def _keep(server: Server, msgs: Messages, check: Callable[[int, tuple], None]) -
 # -- round 0 ---------------------------------------------------------------------------
 def collect_keys(server: Server, msgs: Messages) -> Messages:
     """Round 0: keep distinct valid public keys, draw the graph, send each client its neighbours' keys."""
-    n, seen = server.config.n, set()
+    n, seen = server.config.n, set[bytes]()
 
     def check(u: int, m: tuple) -> None:
         c_pk, s_pk = m[0][0].tobytes(), m[0][1].tobytes()

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from mpc.arith.field import VandermondeCache
-from mpc.errors import ParameterError, ProtocolAbort
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed, random_seed
 
 from .client import Client, compute_masked, store_shares, x25519
@@ -195,7 +195,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     alone = set() if timed is None else timed_ids  # timed clients run without the caches
     clients = [Client(u, config, values[u], vandermonde=None if u in alone else vcache,
                       agreement=x25519 if u in alone else shared) for u in range(n)]
-    server = Server(config, server_prg)
+    server = Server(config, PRG.fresh() if server_prg is None else server_prg)
     cost = SecAggCost()
     tally = np.zeros((4, n))  # wall seconds, CPU seconds, bytes sent, bytes received
     active, replies = set(range(n)), {u: () for u in range(n)}
@@ -209,6 +209,8 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
                 continue
             try:
                 out, wall, cpu = _client_step(rnd, clients[u], replies[u], short, u in timed_ids)
+            except MalformedPeerData:  # a malformed server message is an error, not a dropout
+                raise
             except ProtocolAbort:
                 active.discard(u)
                 continue

@@ -1,0 +1,147 @@
+"""Federated aggregation over TLS between processes (1 server, N clients) against the in-process round.
+
+Name: ``flnet``, params ``aggregator`` (``secagg+`` or ``plaintext``),
+``clients`` (N client processes) and ``values`` (length of each upload: 651 is
+the digits model's 650 weights plus the weight entry, 10^5 a larger model).
+Each configuration starts N client processes (``python -m bench.flnet``, a
+client whose ``fit`` adds a fixed random update) and runs ``ml.federated.serve``
+in this process for two rounds over pinned TLS 1.3 on loopback; the second
+round is measured (the first warms up both sides).
+
+Fields: ``seconds`` the round's wall time at the server (sending the model,
+the clients' fit, every protocol round, the update), ``server_seconds`` the
+aggregation part of it, ``baseline_seconds`` the same aggregation of the same
+vectors in process (``ml.aggregators``: the one-process SecAgg simulation, or
+the plaintext sum), ``ratio`` their quotient, ``bytes_per_party`` the payload
+bytes one client sent in the round, ``startup_seconds`` from launching the
+processes to every TLS link being up (reported apart, not in the round),
+``rounds`` the protocol's round trips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import median_time, record
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = [(agg, n, d) for agg in ("secagg+", "plaintext") for n in (4, 8, 16) for d in (651, 100_000)]
+QUICK = [("secagg+", 4, 651), ("plaintext", 4, 651)]
+WEIGHT_CAP = 10
+
+
+class FixedClient:
+    """A client of ``dim`` weights whose ``fit`` adds the same random update every round."""
+
+    def __init__(self, dim: int, seed: int) -> None:
+        self.weights = np.zeros(dim)
+        self.delta = np.random.default_rng(seed).uniform(-0.01, 0.01, dim)   # simulated data
+        self.n_examples = WEIGHT_CAP
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [self.weights.copy()]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.weights = np.asarray(weights[0], dtype=np.float64).copy()
+
+    def fit(self, config: dict) -> tuple[list[np.ndarray], int, dict]:
+        return [self.weights + self.delta], self.n_examples, {}
+
+    def evaluate(self, config: dict) -> tuple[float, int, dict]:
+        return 0.0, 0, {"accuracy": float("nan")}
+
+
+def _config(tmp: Path, n: int, aggregator: str) -> Path:
+    from mpc.transport.tls import new_identity
+
+    for i in range(n + 1):
+        new_identity(i, tmp / "keys", overwrite=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines = ["[server]", f'address = "127.0.0.1:{port}"', 'certificate = "keys/party0.crt"', ""]
+    for k in range(n):
+        lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
+    lines += ["[training]", "rounds = 2", f'aggregator = "{aggregator}"', f"weight_cap = {WEIGHT_CAP}",
+              "round_timeout = 60", "fit_timeout = 120", "connect_timeout = 120", "",
+              "[aggregator]", "dropout_bound = 0.2" if aggregator != "plaintext" else ""]
+    path = tmp / "fl.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _baseline(aggregator: str, n: int, values: int) -> float:
+    """The same round's aggregation in process, on the same uploads."""
+    from ml.aggregators import make_aggregator
+
+    options = {"dropout_bound": 0.2} if aggregator != "plaintext" else {}
+    agg = make_aggregator(aggregator, **options)
+    agg.setup(n, values, 10.0)
+    vectors = {k: np.append(FixedClient(values - 1, k).delta, 1.0) for k in range(n)}
+    seconds, _, _ = median_time(lambda: agg.aggregate(vectors), repeat=3)
+    return seconds
+
+
+def run_one(aggregator: str, n: int, values: int) -> dict:
+    from ml.federated import serve
+
+    with tempfile.TemporaryDirectory(prefix="flnet-") as tmp:
+        cfg = _config(Path(tmp), n, aggregator)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-m", "bench.flnet", str(cfg), str(k), str(values - 1)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for k in range(n)]
+        connected: list[float] = []
+
+        def log(text: str) -> None:
+            if "clients connected" in text:
+                connected.append(time.perf_counter() - t0)
+        try:
+            result = serve(cfg, FixedClient(values - 1, 10_000), log=log)
+            for p in procs:
+                if p.wait(120) != 0:
+                    raise RuntimeError(f"a client failed: {p.stderr.read()[-2000:]}")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+    last = result.history.rounds[-1]
+    res = result.history.last_result
+    if res is None or last.survivors != n:
+        raise RuntimeError(f"flnet {aggregator} n={n}: the measured round lost clients ({last.note})")
+    up = res.server_state["bytes_up"]
+    return record("flnet", {"aggregator": aggregator, "clients": n, "values": values},
+                  last.seconds, _baseline(aggregator, n, values),
+                  bytes_per_party=float(np.mean(list(up.values()))),
+                  rounds=4 if aggregator != "plaintext" else 1,
+                  server_seconds=last.server_seconds, startup_seconds=connected[0] if connected else None,
+                  bytes_per_client=res.bytes_per_client)
+
+
+def bench_flnet(quick: bool) -> list[dict]:
+    """One federated aggregation round over TLS, 1 server + N client processes, vs in process."""
+    return [run_one(agg, n, d) for agg, n, d in (QUICK if quick else FULL)]
+
+
+BENCHMARKS = {"flnet": bench_flnet}
+
+
+def _client_main(argv: list[str]) -> int:
+    from ml.federated import run_client
+
+    cfg, k, dim = argv
+    run_client(cfg, int(k), FixedClient(int(dim), int(k)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_client_main(sys.argv[1:]))

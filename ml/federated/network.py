@@ -1,0 +1,251 @@
+"""Federated training across processes and machines: the config file and the message links (layer: ml).
+
+One TOML file, the same on the server and on every client, names the
+server's address and certificate, every client's certificate, the training
+settings, the aggregator, sampling, deadlines and DP::
+
+    [server]
+    address = "10.0.0.1:9400"          # where the server listens (host:port)
+    certificate = "keys/party0.crt"    # relative to this file
+
+    [[client]]
+    id = 0
+    certificate = "keys/party1.crt"
+
+    [training]
+    rounds = 10
+    clients_per_round = 5              # sampling (default: every client)
+    aggregator = "secagg+"             # plaintext, secagg, secagg+
+    weight_cap = 100                   # public bound on a client's example count
+    local_epochs = 1
+    batch_size = 32
+    lr = 0.1
+    seed = 0
+    round_timeout = 10                 # deadline of each protocol round (s)
+    fit_timeout = 60                   # deadline for the local training (s)
+    connect_timeout = 30               # wait for the clients before round 1 (s)
+
+    [aggregator]                       # options of the aggregator (optional)
+    dropout_bound = 0.3
+
+    [dp]                               # optional: DPConfig's fields
+    mode = "central"
+    epsilon = 8.0
+
+    [model]                            # for the command line: the built-in model
+    kind = "logistic"                  # logistic, softmax, mlp
+    features = 30
+
+The links are star-shaped (:mod:`mpc.transport.star`): a client talks only to
+the server. Node 0 is the server, node ``k + 1`` client ``k``. Messages are
+wire frames (tag and numpy arrays; no pickle) tagged ``fl/<round>/<what>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpc.config import parse_address
+from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
+                        TransportError)
+from mpc.transport.tls import load_certificate
+from mpc.transport.wire import decode_frame, encode_frame
+
+from .plan import Settings
+from .privacy import DPConfig
+
+try:  # Python 3.11+
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml  # type: ignore[no-redef]
+
+NETWORK_AGGREGATORS = ("plaintext", "secagg", "secagg+")
+"""Aggregators that run over the network (CKKS and Paillier: in process only, so far)."""
+_TRAINING = {f.name for f in fields(Settings)} - {"dp", "compression", "dropout"}
+_TIMEOUTS = ("round_timeout", "fit_timeout", "connect_timeout", "idle_timeout")
+
+
+@dataclass(frozen=True)
+class FLConfig:
+    """A parsed federated-deployment config (see the module docstring)."""
+
+    host: str
+    port: int
+    server_certificate: Path
+    server_der: bytes
+    clients: dict[int, tuple[Path, bytes]]
+    settings: Settings
+    aggregator: str = "plaintext"
+    aggregator_options: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    round_timeout: float = 10.0
+    fit_timeout: float = 60.0
+    connect_timeout: float = 30.0
+    idle_timeout: float = 600.0
+    listen: str = ""
+    digest: bytes = bytes(32)
+
+    @property
+    def session(self) -> bytes:
+        """8-byte session id of the links (from the digest of the config)."""
+        return self.digest[:8]
+
+    @property
+    def n_clients(self) -> int:
+        return len(self.clients)
+
+
+def _number(table: dict, key: str, where: str, default: float, low: float = 0.0) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+        raise ParameterError(f"{where}: {key} must be a number above {low:g}, got {value!r}")
+    return float(value)
+
+
+def _certificate(table: Any, base: Path, where: str) -> tuple[Path, bytes]:
+    if not isinstance(table, dict) or "certificate" not in table:
+        raise ParameterError(f"{where}: needs a 'certificate' (path of a PEM file)")
+    path = Path(str(table["certificate"]))
+    path = path if path.is_absolute() else base / path
+    return path, load_certificate(path)
+
+
+def _clients(entries: Any, base: Path) -> dict[int, tuple[Path, bytes]]:
+    if not isinstance(entries, list) or len(entries) < 1:
+        raise ParameterError("config: list the clients as [[client]] entries (id, certificate)")
+    out: dict[int, tuple[Path, bytes]] = {}
+    for pos, e in enumerate(entries):
+        where = f"config [[client]] #{pos}"
+        cid = e.get("id") if isinstance(e, dict) else None
+        if isinstance(cid, bool) or not isinstance(cid, int) or cid in out:
+            raise ParameterError(f"{where}: id must be an integer, each client once")
+        unknown = set(e) - {"id", "certificate"}
+        if unknown:
+            raise ParameterError(f"{where}: unknown keys {sorted(unknown)}; allowed: id, certificate")
+        out[cid] = _certificate(e, base, where)
+    if sorted(out) != list(range(len(out))):
+        raise ParameterError(f"config: client ids must be 0..{len(out) - 1}, got {sorted(out)}")
+    return out
+
+
+def _training(table: dict) -> tuple[Settings, str, dict[str, float]]:
+    unknown = set(table) - _TRAINING - set(_TIMEOUTS) - {"aggregator"}
+    if unknown:
+        raise ParameterError(f"config [training]: unknown keys {sorted(unknown)}; allowed: "
+                             f"{', '.join(sorted(_TRAINING | set(_TIMEOUTS) | {'aggregator'}))}")
+    aggregator = str(table.get("aggregator", "plaintext"))
+    if aggregator not in NETWORK_AGGREGATORS:
+        raise ParameterError(f"config [training]: aggregator {aggregator!r} does not run over the "
+                             f"network yet; use one of {', '.join(NETWORK_AGGREGATORS)}")
+    timeouts = {k: _number(table, k, "config [training]", d)
+                for k, d in zip(_TIMEOUTS, (10.0, 60.0, 30.0, 600.0))}
+    values = {k: v for k, v in table.items() if k in _TRAINING}
+    return Settings(**values), aggregator, timeouts
+
+
+def _digest(data: dict, server_der: bytes, clients: dict[int, tuple[Path, bytes]]) -> bytes:
+    """SHA-256 over everything but file paths: two copies with other folders agree."""
+    h = hashlib.sha256(b"concilium-fl-v1\0")
+    h.update(hashlib.sha256(server_der).digest())
+    for k in sorted(clients):
+        h.update(k.to_bytes(4, "little") + hashlib.sha256(clients[k][1]).digest())
+    rest = {s: data.get(s, {}) for s in ("training", "aggregator", "dp", "model")}
+    h.update(json.dumps(rest, sort_keys=True, default=str).encode())
+    return h.digest()
+
+
+def from_dict(data: dict[str, Any], base: str | os.PathLike[str] = ".") -> FLConfig:
+    """Validate a parsed config (see the module docstring) into an :class:`FLConfig`."""
+    unknown = set(data) - {"server", "client", "training", "aggregator", "dp", "model"}
+    if unknown:
+        raise ParameterError(f"config: unknown sections {sorted(unknown)}; allowed: server, client, "
+                             "training, aggregator, dp, model")
+    base = Path(base)
+    server = data.get("server")
+    if not isinstance(server, dict) or "address" not in server:
+        raise ParameterError("config: [server] needs an address (host:port) and a certificate")
+    host, port = parse_address(server["address"], "config [server]")
+    cert_path, der = _certificate(server, base, "config [server]")
+    clients = _clients(data.get("client"), base)
+    settings, aggregator, timeouts = _training(dict(data.get("training", {})))
+    dp = data.get("dp")
+    if dp is not None:
+        try:
+            dp_config = DPConfig(**dp)
+        except TypeError as exc:
+            raise ParameterError(f"config [dp]: {exc}") from None
+        settings = Settings(**{**settings.__dict__, "dp": dp_config})
+    ders = [der] + [c[1] for c in clients.values()]
+    if len(set(ders)) != len(ders):
+        raise ParameterError("config: two nodes share a certificate; every node needs its own key")
+    return FLConfig(host, port, cert_path, der, clients, settings, aggregator,
+                    dict(data.get("aggregator", {})), dict(data.get("model", {})),
+                    listen=str(server.get("listen", "")),
+                    digest=_digest(data, der, clients), **timeouts)
+
+
+def load(path: str | os.PathLike[str]) -> FLConfig:
+    """Read and validate the TOML config at ``path``."""
+    p = Path(path)
+    try:
+        data = _toml.loads(p.read_text("utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"cannot read config {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
+        raise ParameterError(f"config {path} is not valid TOML: {exc}") from None
+    return from_dict(data, p.parent)
+
+
+def key_for(certificate: Path, key: str | None) -> str:
+    """The private key beside a certificate (``party1.crt`` -> ``party1.key``) unless given."""
+    return key if key else str(certificate.with_suffix(".key"))
+
+
+# -- messages on a link ----------------------------------------------------------------
+def send(endpoint: Any, peer: int, tag: str, arrays: tuple | list) -> int:
+    """Send ``arrays`` under ``tag``; the ciphertext bytes it took."""
+    return endpoint.send_frame(peer, encode_frame(tag, tuple(np.asarray(a) for a in arrays)))
+
+
+def recv(endpoint: Any, peer: int, tag: str, timeout: float, *, skip_older: bool = True
+         ) -> tuple[np.ndarray, ...]:
+    """The next message under ``tag`` from ``peer`` within ``timeout`` s.
+
+    With ``skip_older``, messages of earlier rounds (tags ``fl/<r>/...`` with a
+    smaller r: a late client's) are discarded; any other tag is a protocol
+    error naming both tags.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PeerTimeout(f"waited {timeout:g} s for {tag!r} from {endpoint.name(peer)}")
+        frame = decode_frame(endpoint.recv_frame(peer, left, tag))
+        if frame.tag == tag:
+            return tuple(np.array(a) for a in frame.arrays)
+        if skip_older and _round_of(frame.tag) < _round_of(tag):
+            continue
+        raise EncodingError(f"{endpoint.name(peer)} sent {frame.tag!r} where {tag!r} was expected")
+
+
+def _round_of(tag: str) -> int:
+    parts = tag.split("/")
+    if len(parts) > 1 and parts[0] == "fl" and parts[1].isdigit():
+        return int(parts[1])
+    return -1
+
+
+LINK_ERRORS = (TransportError, EncodingError, ProtocolAbort, IntegrityError)
+"""What a failed, aborted, silent or garbled link raises (PeerTimeout is a TransportError)."""
+
+
+__all__ = ["FLConfig", "LINK_ERRORS", "NETWORK_AGGREGATORS", "from_dict", "key_for", "load",
+           "recv", "send"]
