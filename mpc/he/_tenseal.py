@@ -176,12 +176,14 @@ def _check_message(buf: bytes, spec: dict[int, tuple[int, bool]], level: int,
 def check_public_context_body(body: bytes, what: str) -> None:
     """Check the protobuf layout of a public TenSEAL context before TenSEAL parses it.
 
-    TenSEAL (0.3.x) dereferences missing keys without checking: a body whose
-    public_context lacks its public key crashes the process (segmentation fault).
-    So every field must be known, of its wire type, present at most once and
-    non-empty, and the required ones (encryption parameters; public key, scale,
-    relinearisation keys) present; a private_context is refused. The SEAL objects
-    inside the fields are left to SEAL's own checked loaders.
+    TenSEAL (0.3.x) accepts a public_context without a public key, and then
+    crashes the process (segmentation fault) when that context is serialized, as
+    :class:`PublicContext` does to compute its key id. So every field must be
+    known, of its wire type, present at most once and non-empty, and the required
+    ones present: encryption parameters; public key, scale and relinearisation keys
+    (every context :meth:`PublicContext.serialize` writes has them). A
+    private_context is refused. The SEAL objects inside the fields are left to
+    SEAL's own checked loaders (their errors become EncodingError in the caller).
     """
     top = _check_message(body, _CONTEXT_FIELDS, 0, what)
     _check_message(top[2], _PUBLIC_FIELDS, 1, what)  # type: ignore[arg-type]
