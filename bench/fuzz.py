@@ -176,6 +176,7 @@ def _tcp_records() -> Decoder:
     ep.limits = WireLimits(max_frame_bytes=1 << 16)
     ep.id = 0
     ep.names = {}
+    ep._conns = {1: None}   # the session's nodes (an ABORT record may name where a failure began)
 
     class _C:
         peer = 1
