@@ -96,6 +96,19 @@ def _is_auto(bound: Any) -> bool:
     return isinstance(bound, str) and bound == "auto"
 
 
+def _deal(party: Party, enc: np.ndarray, frac: int, declared: float, tag: str,
+          bound_tag: str | None) -> np.ndarray:
+    """The owner's side: a fresh seed to each peer (and an 'auto' bound); returns its own share."""
+    mine = enc.copy()
+    for p in party.peers:
+        seed, msg = _seed_message(enc.shape, frac)
+        mine -= PRG(seed).uint64(enc.shape)
+        party.send(p, tag, *msg)
+        if bound_tag:
+            party.send(p, bound_tag, _bound_message(declared))
+    return mine
+
+
 def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = False,
           bound: float | str | None = None) -> SharedTensor:
     """Secret-share ``value`` held by ``owner``; every party calls it (others pass None).
@@ -127,14 +140,7 @@ def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = Fa
         return out
     enc, frac = _encode_input(party, value, integer, "share", tag)
     declared = _owner_bound(party, enc, frac, bound, "share", tag)
-    mine = enc.copy()
-    for p in party.peers:
-        seed, msg = _seed_message(enc.shape, frac)
-        mine -= PRG(seed).uint64(enc.shape)
-        party.send(p, tag, *msg)
-        if bound_tag:
-            party.send(p, bound_tag, _bound_message(declared))
-    return SharedTensor(party, mine, frac, declared)
+    return SharedTensor(party, _deal(party, enc, frac, declared, tag, bound_tag), frac, declared)
 
 
 def share_all(party: Party, value: Any, *, integer: bool = False,
@@ -147,13 +153,7 @@ def share_all(party: Party, value: Any, *, integer: bool = False,
     bound_tag = party.fresh("share_all/bound") if _is_auto(bound) else None
     enc, frac = _encode_input(party, value, integer, "share_all", tag)
     declared = _owner_bound(party, enc, frac, bound, "share_all", tag)
-    mine = enc.copy()
-    for p in party.peers:
-        seed, msg = _seed_message(enc.shape, frac)
-        mine -= PRG(seed).uint64(enc.shape)
-        party.send(p, tag, *msg)
-        if bound_tag:
-            party.send(p, bound_tag, _bound_message(declared))
+    mine = _deal(party, enc, frac, declared, tag, bound_tag)
     out: list[SharedTensor] = []
     for owner in range(party.n):
         if owner == party.id:
