@@ -176,6 +176,7 @@ def _tcp_records() -> Decoder:
     ep.limits = WireLimits(max_frame_bytes=1 << 16)
     ep.id = 0
     ep.names = {}
+    ep._conns = {1: None}   # the session's nodes (an ABORT record may name where a failure began)
 
     class _C:
         peer = 1
@@ -317,6 +318,83 @@ def _ckks() -> Decoder:
     return Decoder("ckks_vector", [vec], public.load_vector, _envelope_mutator(_kind_of(vec)))
 
 
+def _ckks_body_mutator(rng: np.random.Generator, body: bytes) -> bytes:
+    """Mutate TenSEAL's protobuf body: a field cut, dropped, duplicated, resized past the
+    data (an oversized length), or its bytes mutated; or the whole body truncated."""
+    from mpc.he._tenseal import _emit, _parse, _varint
+
+    op = int(rng.integers(0, 6))
+    if op == 0:
+        return body[:int(rng.integers(0, len(body) + 1))]
+    try:
+        fields = _parse(body)
+        if rng.integers(0, 2):              # descend into one length-delimited field
+            nested = [i for i, f in enumerate(fields) if f[1] == 2]
+            if nested:
+                i = int(rng.choice(nested))
+                num, wire, value = fields[i]
+                fields[i] = (num, wire, _ckks_body_mutator(rng, bytes(value)))  # type: ignore[arg-type]
+                return _emit(fields)
+    except ConciliumError:
+        return mutate_bytes(rng, body)
+    if not fields:
+        return mutate_bytes(rng, body)
+    i = int(rng.integers(0, len(fields)))
+    num, wire, value = fields[i]
+    if op == 1:
+        del fields[i]
+    elif op == 2:
+        fields.insert(i, fields[i])
+    elif op == 3 and wire == 2:             # a length larger than the bytes that follow
+        head, tail = _emit(fields[:i]), _emit(fields[i + 1:])
+        claim = len(value) + len(tail) + int(rng.choice([1, 8, 2**16, 2**31, 2**40, 2**62]))  # type: ignore[arg-type]
+        return head + _varint(num << 3 | wire) + _varint(claim) + bytes(value) + tail  # type: ignore[arg-type]
+    elif wire == 0:
+        fields[i] = (num, wire, int(rng.choice(_INTERESTING)))
+    elif wire == 2:
+        fields[i] = (num, wire, mutate_bytes(rng, bytes(value)))  # type: ignore[arg-type]
+    return _emit(fields)
+
+
+def _ckks_context_mutator(rng: np.random.Generator, data: bytes) -> bytes:
+    """A CKKS public context: byte-level on the whole envelope (stopped by the digest),
+    a header field replaced, or the TenSEAL body mutated, both re-sealed so they pass."""
+    from mpc.he import serial
+
+    kind = serial.Kind.CKKS_PUBLIC_CONTEXT
+    op = int(rng.integers(0, 8))
+    if op == 0:
+        return mutate_bytes(rng, data)
+    header, body = serial.load(data, kind)
+    header, raw = dict(header), bytes(body)
+    if op <= 2:                              # one header field: another value, or removed
+        key = str(rng.choice(sorted(header) + ["junk"]))
+        choices: list[Any] = [None, True, -1, 0, 1, 2**31, 2**64, 1.5, "x", [], {}, [54, 54], [60, 40, 60],
+                              4096, 8192, 16384, 32768, 40, [1], [0], [2048], ["sum"], ["matvec", "sum"]]
+        value = choices[int(rng.integers(0, len(choices)))]
+        if value is None:
+            header.pop(key, None)
+        else:
+            header[key] = value
+    elif op == 3:                            # the header of another preset, this body
+        from mpc.he.params import PRESETS
+        p = PRESETS[str(rng.choice(sorted(PRESETS)))]
+        header.update(n=p.poly_modulus_degree, bits=list(p.coeff_mod_bit_sizes), scale_bits=p.scale_bits,
+                      name=p.name)
+    else:
+        raw = _ckks_body_mutator(rng, raw)
+    return serial.dump(kind, header, raw)
+
+
+def _ckks_context() -> Decoder:
+    """The context a CKKS aggregator's server receives from a client (smallest preset)."""
+    from mpc.he import ckks
+
+    seeds = [ckks.SecretContext.create("aggregate").public().serialize(),
+             ckks.SecretContext.create("aggregate", steps=(1,)).public().serialize()]
+    return Decoder("ckks_context", seeds, ckks.PublicContext.load, _ckks_context_mutator)
+
+
 def _preprocessing_files(folder: Path) -> Decoder:
     from mpc.preprocessing import store
     from mpc.preprocessing.store import StoredSource
@@ -405,7 +483,7 @@ def _config(folder: Path) -> Decoder:
 
 DECODER_NAMES = ("wire", "tcp_records", "share_messages", "binary_share_messages", "secagg_server",
                  "secagg_client", "psi", "paillier_packed", "paillier_public_key", "paillier_ciphertexts",
-                 "ckks_vector",
+                 "ckks_vector", "ckks_context",
                  "preprocessing_files", "bristol", "config", "dealer_requests", "run_results")
 
 
@@ -414,7 +492,7 @@ def decoders(folder: Path) -> list[Decoder]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [_wire(), _tcp_records(), _share_messages(False), _share_messages(True),
-                *_secagg(), _psi(), *_paillier(), _ckks(), _preprocessing_files(folder),
+                *_secagg(), _psi(), *_paillier(), _ckks(), _ckks_context(), _preprocessing_files(folder),
                 _bristol(), _config(folder), _dealer_requests(), _run_results()]
 
 

@@ -146,6 +146,49 @@ def _parse(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     return fields
 
 
+# TenSEALContextProto / TenSEALPublicProto (tenseal/proto/tensealcontext.proto): field
+# number -> (wire type, required). A public context has no private_context (3).
+_CONTEXT_FIELDS = {1: (2, True), 2: (2, True), 4: (0, False)}
+_PUBLIC_FIELDS = {1: (2, True), 2: (0, False), 3: (1, True), 4: (2, True), 5: (2, False)}
+_NAMES = {(0, 1): "encryption_parameters", (0, 2): "public_context", (0, 3): "private_context",
+          (0, 4): "encryption_type", (1, 1): "public_key", (1, 2): "auto_flags", (1, 3): "scale",
+          (1, 4): "relin_keys", (1, 5): "galois_keys"}
+
+
+def _check_message(buf: bytes, spec: dict[int, tuple[int, bool]], level: int,
+                   what: str) -> dict[int, int | bytes]:
+    out: dict[int, int | bytes] = {}
+    for num, wire, value in _parse(buf):
+        name = _NAMES.get((level, num), f"field {num}")
+        if num not in spec:
+            raise EncodingError(f"{what}: TenSEAL body has an unexpected {name}")
+        if wire != spec[num][0] or num in out:
+            raise EncodingError(f"{what}: TenSEAL body field {name} is repeated or of the wrong type")
+        if wire == 2 and not value:
+            raise EncodingError(f"{what}: TenSEAL body field {name} is empty")
+        out[num] = value
+    missing = [_NAMES[(level, n)] for n, (_, req) in spec.items() if req and n not in out]
+    if missing:
+        raise EncodingError(f"{what}: TenSEAL body lacks {', '.join(missing)}")
+    return out
+
+
+def check_public_context_body(body: bytes, what: str) -> None:
+    """Check the protobuf layout of a public TenSEAL context before TenSEAL parses it.
+
+    TenSEAL (0.3.x) accepts a public_context without a public key, and then
+    crashes the process (segmentation fault) when that context is serialized, as
+    :class:`PublicContext` does to compute its key id. So every field must be
+    known, of its wire type, present at most once and non-empty, and the required
+    ones present: encryption parameters; public key, scale and relinearisation keys
+    (every context :meth:`PublicContext.serialize` writes has them). A
+    private_context is refused. The SEAL objects inside the fields are left to
+    SEAL's own checked loaders (their errors become EncodingError in the caller).
+    """
+    top = _check_message(body, _CONTEXT_FIELDS, 0, what)
+    _check_message(top[2], _PUBLIC_FIELDS, 1, what)  # type: ignore[arg-type]
+
+
 def _emit(fields: list[tuple[int, int, int | bytes]]) -> bytes:
     out = bytearray()
     for num, wire, value in fields:

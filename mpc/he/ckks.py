@@ -45,8 +45,8 @@ import tenseal.sealapi as sealapi
 
 from . import serial
 from ..errors import ParameterError
-from ._tenseal import (DepthError, context_shape, matvec_steps, public_context_with_galois,
-                       rotation_available, sum_steps, translate)
+from ._tenseal import (DepthError, check_public_context_body, context_shape, matvec_steps,
+                       public_context_with_galois, rotation_available, sum_steps, translate)
 from .ckks_linear import Diagonals
 from .ckks_vector import EncryptedVector
 from .params import CKKSParams, check_security, resolve
@@ -180,10 +180,22 @@ class PublicContext:
     @classmethod
     def load(cls, data: bytes, n_threads: int | None = None) -> "PublicContext":
         """Load a serialized public context; refuse one outside the 128-bit table
-        or one that holds a secret key."""
+        or one that holds a secret key.
+
+        Raises
+        ------
+        EncodingError
+            Malformed envelope, header or TenSEAL body (the body's protobuf layout is
+            checked before TenSEAL parses it; SEAL's own errors are wrapped), a secret
+            key, or header parameters / key id that do not match the body.
+        IntegrityError
+            Digest mismatch (see :mod:`mpc.he.serial`).
+        ParameterError
+            Header parameters outside the 128-bit security table or unusable by TenSEAL.
+        """
         header, body = serial.load(data, serial.Kind.CKKS_PUBLIC_CONTEXT)
         params, rotations, max_length, key_id, steps = _parse_header(header, "CKKS public context")
-        tsctx = _load_ts(bytes(body), n_threads, params, "CKKS public context")
+        tsctx = _load_ts(bytes(body), n_threads, params, "CKKS public context", public=True)
         if tsctx.is_private():
             raise serial.EncodingError("serialized public context holds a secret key; refusing")
         out = cls(tsctx, params, rotations, max_length, steps=steps)
@@ -257,11 +269,15 @@ def _parse_header(header: dict, what: str) -> tuple[CKKSParams, tuple[str, ...],
             tuple(steps))
 
 
-def _load_ts(body: bytes, n_threads: int | None, params: CKKSParams, what: str) -> ts.Context:
+def _load_ts(body: bytes, n_threads: int | None, params: CKKSParams, what: str,
+             public: bool = False) -> ts.Context:
+    if public:
+        check_public_context_body(body, what)
     try:
         tsctx = ts.context_from(body, n_threads)
     except (ValueError, RuntimeError, TypeError) as exc:
-        raise translate(exc, f"load {what}") from exc
+        # malformed bytes, whatever TenSEAL/SEAL says about them
+        raise serial.EncodingError(f"{what}: TenSEAL/SEAL could not load the body ({exc})") from exc
     n, bits = context_shape(tsctx)
     check_security(n, bits)
     if (n, bits) != (params.poly_modulus_degree, params.coeff_mod_bit_sizes) or \

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..rand import PRG, random_seed
+from .opening import _targets
 from .seeded import read_seed_message
 
 if TYPE_CHECKING:
@@ -246,7 +247,6 @@ class BinaryTensor:
 
     def reveal(self, to: int | Sequence[int] | None = None) -> np.ndarray | None:
         """Open the words (uint64) to ``to`` (default: everyone); others get None. 1 round."""
-        from .tensor import _targets
         party = self.party
         targets = _targets(party, to)
         tag = party.fresh("open_binary")

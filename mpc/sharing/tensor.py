@@ -26,31 +26,22 @@ public float ``*``     1       8*m*(n-1) (truncation only)
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..arith.fixed import FixedPoint
 from ..arith.ring import ring_matmul
-from ..errors import EncodingError, ParameterError
+from ..errors import ParameterError
 from ..preprocessing.base import matmul_shape
-from ..rand import PRG, random_seed
 from . import bounds
 from .beaver import beaver_product
-from .seeded import read_seed_message
+from .opening import _open, _targets, reveal  # noqa: F401  (_targets: re-exported)
+from .public import _is_integer_like, _is_numeric, _negate_public, _public_gain
 from .truncation import truncate, truncate_each
 
 if TYPE_CHECKING:
     from ..party import Party
-
-
-def _is_integer_like(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return True
-    if isinstance(value, numbers.Integral):
-        return True
-    return isinstance(value, np.ndarray) and value.dtype.kind in "iub"
 
 
 class SharedTensor:
@@ -471,223 +462,9 @@ class SharedTensor:
         """Open the raw ring elements (uint64) instead of decoded values."""
         return _open(self, to)
 
-
-def _is_numeric(value: Any) -> bool:
-    """A public operand of a comparison: a number or a numeric array."""
-    if isinstance(value, (numbers.Number, np.generic)):
-        return not isinstance(value, complex)
-    return isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype.kind in "iufb"
-
-
 def where(cond: Any, a: Any, b: Any) -> "SharedTensor":
     """``a`` where the shared 0/1 ``cond`` is 1, else ``b`` (see :func:`mpc.sharing.compare.where`)."""
     return compare.where(cond, a, b)
-
-
-def _public_gain(c: np.ndarray, op: str, left: bool) -> float:
-    """How much a public factor can grow a magnitude: ``max|c|``, or for ``@`` the largest
-    absolute row sum (``c @ x``, ``left``) or column sum (``x @ c``)."""
-    mag = np.abs(np.asarray(c, dtype=np.float64))
-    if op == "mul" or mag.size == 0:
-        return float(np.max(mag, initial=0.0))
-    if mag.ndim == 1:
-        return float(mag.sum())
-    return float(np.max(mag.sum(axis=-1 if left else -2), initial=0.0))
-
-
-def _negate_public(value: Any) -> Any:
-    arr = np.asarray(value)
-    if arr.dtype == np.uint64:
-        return (np.uint64(0) - arr)
-    if arr.dtype.kind == "b":
-        arr = arr.astype(np.int64)
-    return -arr
-
-
-def _targets(party: Party, to: int | Sequence[int] | None) -> tuple[int, ...]:
-    if to is None:
-        return tuple(range(party.n))
-    targets = (to,) if isinstance(to, (int, np.integer)) else tuple(to)
-    for t in targets:
-        if not 0 <= t < party.n:
-            raise ParameterError(f"cannot reveal to party {t}: parties are 0..{party.n - 1}")
-    if not targets:
-        raise ParameterError("reveal needs at least one receiving party")
-    return tuple(sorted(set(targets)))
-
-
-def _open(x: SharedTensor, to: int | Sequence[int] | None) -> np.ndarray | None:
-    party = x.party
-    targets = _targets(party, to)
-    tag = party.fresh("open")
-    receivers = [t for t in targets if t != party.id]
-    if receivers:
-        party.send_many(receivers, tag, x.share)
-    if party.id not in targets:
-        return None
-    total = x.share.copy()
-    for p in party.peers:
-        total += party.recv_like(p, tag, x.share)[0]
-    # An opened value is public by design: a transcript may show it beside its messages.
-    party.publish(tag, total.view(np.int64) if x.frac_bits == 0
-                  else total.view(np.int64) / float(1 << x.frac_bits))
-    return total
-
-
-def reveal(x: SharedTensor, to: int | Sequence[int] | None = None) -> np.ndarray | None:
-    """Open ``x`` to ``to`` (default: everyone), decoded to float64 (or int64 for integers).
-
-    Cost: 1 round; each party sends ``8 * size`` bytes to each receiver.
-    """
-    opened = _open(x, to)
-    if opened is None:
-        return None
-    if x.frac_bits == 0:
-        return opened.view(np.int64)
-
-    return FixedPoint(x.frac_bits).decode(opened)
-
-
-def _encode_input(party: Party, value: Any, integer: bool, call: str = "share", tag: str = ""
-                  ) -> tuple[np.ndarray, int]:
-    if value is None:
-        raise ParameterError(f"party {party.id} owns this input but passed None")
-    if integer:
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iub":
-            raise ParameterError("integer=True needs an integer array")
-        return arr.astype(np.int64).view(np.uint64), 0
-    try:
-        return party.fixed.encode(value), party.fixed.frac_bits
-    except EncodingError as exc:   # say whose input, never its value
-        shape = np.shape(value)
-        raise EncodingError(f"party {party.id}'s input to mpc.{call} (argument 'value', shape {shape}, "
-                            f"tag {tag!r}): {exc}") from None
-
-
-def _seed_message(shape: tuple[int, ...], frac_bits: int) -> tuple[bytes, tuple[np.ndarray, ...]]:
-    seed = random_seed()
-    return seed, (np.frombuffer(seed, np.uint8), np.asarray(shape, dtype=np.uint64).reshape(-1),
-                  np.asarray([frac_bits], dtype=np.uint8))
-
-
-def _from_seed_message(party: Party, owner: int, tag: str, arrays: tuple[np.ndarray, ...]) -> SharedTensor:
-    seed, shape, frac = read_seed_message(party, owner, tag, arrays, frac_bits=True)
-    return SharedTensor(party, PRG(seed).uint64(shape), frac)
-
-
-def _declared_bound(party: Party, bound: Any, frac: int) -> float:
-    """A numeric or default bound (public: every party computes the same)."""
-    if bound is None:
-        session = getattr(party, "input_bound", None)
-        if session is None:
-            return bounds.default_input_bound(frac)
-        return bounds.validate(session, frac, "input_bound")
-    return bounds.validate(bound, frac)
-
-
-def _owner_bound(party: Party, enc: np.ndarray, frac: int, bound: Any, call: str, tag: str) -> float:
-    """The owner's bound for its encoded input, checked against the input locally."""
-    if isinstance(bound, str):
-        if bound != "auto":
-            raise ParameterError(f"bound must be a positive number, 'auto' or None, not {bound!r}")
-        return min(bounds.auto_bound(enc, frac), bounds.largest(frac))
-    value = _declared_bound(party, bound, frac)
-    where = f" to mpc.{call} (argument 'value', shape {enc.shape}, tag {tag!r})"
-    bounds.owner_check(party.id, enc, frac, value, where)
-    return value
-
-
-def _bound_message(value: float) -> np.ndarray:
-    return np.asarray([value], dtype=np.float64)
-
-
-def _received_bound(party: Party, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
-    """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range."""
-    ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].size == 1
-    value = float(arrays[0].reshape(-1)[0]) if ok else float("nan")
-    if ok and np.isfinite(value) and value > 0:
-        ok = value == bounds.largest(frac) or (np.frexp(value)[0] == 0.5 and value < bounds.limit(frac))
-    else:
-        ok = False
-    if not ok:
-        raise ParameterError(f"party {party.id}: malformed input bound from party {owner}")
-    return value
-
-
-def _is_auto(bound: Any) -> bool:
-    return isinstance(bound, str) and bound == "auto"
-
-
-def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = False,
-          bound: float | str | None = None) -> SharedTensor:
-    """Secret-share ``value`` held by ``owner``; every party calls it (others pass None).
-
-    The owner sends each other party a fresh 128-bit seed; that party's share
-    is the seed's PRG expansion, and the owner keeps ``x`` minus their sum.
-
-    ``bound`` is the input's public magnitude bound (``|x| <= bound``, see
-    :class:`SharedTensor`): a number, which every party passes alike (it is
-    part of the program, like the shape); ``None`` for the session's
-    ``input_bound`` (by default the largest value below ``2^(31 - f)``, so
-    that a product of two inputs fits); or ``"auto"``: the owner's largest
-    ``|x|`` rounded up to a power of two, sent with the share, which **reveals
-    the input's order of magnitude**. The owner checks its input against the
-    bound before sending anything and refuses with
-    :class:`~mpc.errors.RangeError`.
-
-    Cost: 1 round, ``17 + 8*ndim`` bytes to each other party (seed, shape,
-    encoding), plus 8 bytes for ``"auto"``.
-    """
-    if not 0 <= owner < party.n:
-        raise ParameterError(f"owner {owner} out of range: parties are 0..{party.n - 1}")
-    tag = party.fresh("share")
-    bound_tag = party.fresh("share/bound") if _is_auto(bound) else None
-    if party.id != owner:
-        out = _from_seed_message(party, owner, tag, party.recv(owner, tag))
-        out.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), out.frac_bits)
-                     if bound_tag else _declared_bound(party, bound, out.frac_bits))
-        return out
-    enc, frac = _encode_input(party, value, integer, "share", tag)
-    declared = _owner_bound(party, enc, frac, bound, "share", tag)
-    mine = enc.copy()
-    for p in party.peers:
-        seed, msg = _seed_message(enc.shape, frac)
-        mine -= PRG(seed).uint64(enc.shape)
-        party.send(p, tag, *msg)
-        if bound_tag:
-            party.send(p, bound_tag, _bound_message(declared))
-    return SharedTensor(party, mine, frac, declared)
-
-
-def share_all(party: Party, value: Any, *, integer: bool = False,
-              bound: float | str | None = None) -> list[SharedTensor]:
-    """Every party shares its own ``value`` at once (one round); returns them by owner.
-
-    ``bound`` as in :func:`share`, for every party's input.
-    """
-    tag = party.fresh("share_all")
-    bound_tag = party.fresh("share_all/bound") if _is_auto(bound) else None
-    enc, frac = _encode_input(party, value, integer, "share_all", tag)
-    declared = _owner_bound(party, enc, frac, bound, "share_all", tag)
-    mine = enc.copy()
-    for p in party.peers:
-        seed, msg = _seed_message(enc.shape, frac)
-        mine -= PRG(seed).uint64(enc.shape)
-        party.send(p, tag, *msg)
-        if bound_tag:
-            party.send(p, bound_tag, _bound_message(declared))
-    out: list[SharedTensor] = []
-    for owner in range(party.n):
-        if owner == party.id:
-            out.append(SharedTensor(party, mine, frac, declared))
-        else:
-            t = _from_seed_message(party, owner, tag, party.recv(owner, tag))
-            t.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), t.frac_bits)
-                       if bound_tag else _declared_bound(party, bound, t.frac_bits))
-            out.append(t)
-    return out
-
 
 def concatenate(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     """Concatenate shared tensors of one party and one encoding."""
@@ -714,6 +491,9 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))
 
 
-# The comparison and approximation protocols build on SharedTensor, and its operators
-# (``<``, ``x.exp()``...) call them: they are imported once the class exists.
+# The comparison and approximation protocols and the input sharing (re-exported here) build
+# on SharedTensor, and its operators (``<``, ``x.exp()``...) call them: imported once it exists.
 from . import approx, compare  # noqa: E402
+from .inputs import (_bound_message, _declared_bound, _encode_input, _from_seed_message,  # noqa: E402, F401
+                     _is_auto, _owner_bound, _received_bound, _seed_message)
+from .inputs import share as share, share_all as share_all  # noqa: E402

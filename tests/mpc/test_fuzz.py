@@ -95,3 +95,45 @@ def test_malformed_dealer_requests_and_run_results_are_documented_errors():
                 {"$float": "one"}):
         with pytest.raises(EncodingError):
             decode_value(bad)
+
+
+def _ckks_context_parts():
+    from mpc.he import ckks, serial
+    from mpc.he._tenseal import _parse
+    blob = ckks.SecretContext.create("aggregate").public().serialize()
+    header, body = serial.load(blob, serial.Kind.CKKS_PUBLIC_CONTEXT)
+    return header, _parse(bytes(body))
+
+
+def _public_context(header, top):
+    from mpc.he import serial
+    from mpc.he._tenseal import _emit
+    return serial.dump(serial.Kind.CKKS_PUBLIC_CONTEXT, header, _emit(top))
+
+
+@pytest.mark.parametrize("field,message", [(1, "lacks public_key"), (3, "lacks scale"),
+                                           (4, "lacks relin_keys")])
+def test_a_ckks_context_missing_a_key_is_refused_before_tenseal(field, message):
+    # found by the fuzzer: without its public key TenSEAL loads the context and then
+    # segfaults when it is serialized (PublicContext computes its key id that way)
+    from mpc.he import ckks
+    from mpc.he._tenseal import _emit, _parse
+    header, top = _ckks_context_parts()
+    top = [(n, w, _emit([f for f in _parse(v) if f[0] != field]) if n == 2 else v) for n, w, v in top]
+    with pytest.raises(EncodingError, match=message):
+        ckks.PublicContext.load(_public_context(header, top))
+
+
+def test_a_damaged_ckks_context_body_is_an_encoding_error():
+    # found by the fuzzer: SEAL's "SEALHeader.size exceeds available input", "I/O error",
+    # "incompatible version" came out as ParameterError (an error about parameters)
+    from mpc.he import ckks
+    from mpc.he._tenseal import _emit, _parse
+    header, top = _ckks_context_parts()
+    cut = [(n, w, _emit([(k, t, x[:len(x) // 2] if k == 4 else x) for k, t, x in _parse(v)])
+            if n == 2 else v) for n, w, v in top]
+    with pytest.raises(EncodingError, match="TenSEAL/SEAL could not load the body"):
+        ckks.PublicContext.load(_public_context(header, cut))
+    private = top + [(3, 2, b"\x0a\x01\x00")]                # a private_context: refused unread
+    with pytest.raises(EncodingError, match="private_context"):
+        ckks.PublicContext.load(_public_context(header, private))
