@@ -8,7 +8,7 @@ NPY002, TID251); they are for simulated data in tests and examples only.
 
 The PRG's output for a (seed, nonce) pair is fixed forever: parties that share a
 seed derive identical arrays, which is how the dealer and the share owner send
-16 bytes instead of whole arrays. ``tests/test_rand.py`` pins known outputs.
+16 bytes instead of whole arrays. ``tests/mpc/test_rand.py`` pins known outputs.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ learns the outcome: whether party 0 is richer (``w0 > w1``), or, with
 ``three_way=True``, the sign of ``w0 - w1`` (which also reveals a tie); the
 batch size and bit width are public. Nothing else: the evaluator's view has
 the same distribution for any two garbler inputs with the same outcome
-(``tests/test_millionaires.py`` checks it statistically). Values outside the
+(``tests/protocols/test_millionaires.py`` checks it statistically). Values outside the
 declared bit width are refused, never truncated.
 
 Cost

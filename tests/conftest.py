@@ -1,13 +1,13 @@
 """Shared test configuration.
 
 * The trusted dealer's warning is expected in tests.
-* ``python -m pytest --preprocessing=ot tests/test_sharing.py tests/test_arith.py
-  tests/test_compare.py tests/test_binary.py tests/test_approx.py`` reruns the
+* ``python -m pytest --preprocessing=ot tests/mpc/sharing/test_sharing.py tests/mpc/arith/test_arith.py
+  tests/mpc/sharing/test_compare.py tests/mpc/sharing/test_binary.py tests/mpc/sharing/test_approx.py`` reruns the
   foundation and nonlinear suites with every two-party run's preprocessing
   made by OT instead of the dealer (planned offline, then sealed; costs are
   the online phase's), as issue 11 asks: through the public hook
   :func:`mpc.runner.default_preprocessing`, not by patching ``mpc.run``. It takes several minutes, so the
-  regular suite runs a representative subset (tests/test_preprocessing_ot.py).
+  regular suite runs a representative subset (tests/mpc/preprocessing/test_preprocessing_ot.py).
 """
 
 import warnings

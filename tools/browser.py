@@ -1,6 +1,6 @@
 """Open transcript pages in headless Chromium: DOM dumps and screenshots (a tool, outside the packages).
 
-Used by the tests (a page is checked in a real browser, tests/test_transcript_browser.py)
+Used by the tests (a page is checked in a real browser, tests/mpc/transcript/test_transcript_browser.py)
 and to make the screenshots in the docs (docs/transcripts/make_pages.py)::
 
     python tools/browser.py RUN.html RUN.png [--width 1400 --height 1500 --select 9]

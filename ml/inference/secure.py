@@ -37,7 +37,7 @@ and mask, a trusted third party that must not collude). Every message a party
 receives is a seed, a share or a value masked by fresh preprocessing, so the
 model owner's view is independent of the inputs and the data owner's view of
 the weights, apart from the opened result and the weight norms below (tested
-in ``tests/test_inference_views.py``). Public: the architecture (layer kinds,
+in ``tests/ml/inference/test_inference_views.py``). Public: the architecture (layer kinds,
 shapes, activations, head), the number of inputs and the batch size (message
 shapes and rounds show both), and the bounds that keep every layer in the
 fixed-point range: ``input_bound`` (declared) and, announced by the model

@@ -55,7 +55,7 @@ and answers one of them at random, else redraws. Every u is then answered
 with probability exactly proportional to 1/4, i.e. the programmed oracle is
 uniform over GF(p), as the real one. Hence every blinded
 value ``a·H(x)`` a party sees from its peer is indistinguishable from a
-uniform element of the subgroup (tested in ``tests/test_psi.py``).
+uniform element of the subgroup (tested in ``tests/protocols/psi/test_psi.py``).
 
 What leaks: each party learns the other's number of *distinct* items; R
 learns the intersection (or only its size); S learns nothing else, unless
@@ -94,7 +94,7 @@ Modules: :mod:`~protocols.psi.hashing` (items, hashing to the curve),
 from .blinding import blind, generate_key, hash_and_blind
 from .hashing import (DEFAULT_DST, ELLIGATOR_Z, FIELD_PRIME, MONTGOMERY_A, POINT_BYTES, TAG_BYTES,
                       canonical_items, hash_to_field, hash_to_group, map_to_curve)
-from .hashing import _hash_to_points as _hash_to_points  # used by tests/test_psi.py
+from .hashing import _hash_to_points as _hash_to_points  # used by tests/protocols/psi/test_psi.py
 from .protocol import _reblind_peer as _reblind_peer  # used by bench/fuzz.py
 from .protocol import psi
 

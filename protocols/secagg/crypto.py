@@ -12,7 +12,7 @@ Pure functions and small objects with no I/O:
   associated data;
 * :class:`MaskExpander`: expands a 16-byte seed into a mask of d ring elements.
   The mask is exactly the stream of :class:`mpc.rand.PRG` ``(seed, nonce)``
-  (AES-128-CTR, ``tests/test_secagg_crypto.py`` pins the equality) written into
+  (AES-128-CTR, ``tests/protocols/secagg/test_secagg_crypto.py`` pins the equality) written into
   one reused buffer, so the server's hot loop neither allocates nor copies.
 """
 
