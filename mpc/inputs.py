@@ -110,13 +110,16 @@ def _csv(text: str, who: str, p: Path) -> np.ndarray:
         rows = rows[1:]   # a header: no field is a number ("1,,3" or "1,NA,3" is a data row with a gap)
     if not rows:
         raise ParameterError(f"{who} {str(p)!r} has no numeric rows")
-    for k, row in enumerate(rows):
-        if not _all_numbers(row):
-            raise ParameterError(f"{who} {str(p)!r}: row {k + 1} is not all numbers")
-        if len(row) != len(rows[0]):
-            raise ParameterError(f"{who} {str(p)!r}: row {k + 1} has {len(row)} fields, "
-                                 f"the first has {len(rows[0])}")
-    arr = np.array([[float(v) for v in row] for row in rows])
+    try:
+        arr = np.array(rows, dtype=np.float64)   # parses each field as float() does
+    except ValueError:
+        for k, row in enumerate(rows):           # say which row is wrong
+            if not _all_numbers(row):
+                raise ParameterError(f"{who} {str(p)!r}: row {k + 1} is not all numbers") from None
+            if len(row) != len(rows[0]):
+                raise ParameterError(f"{who} {str(p)!r}: row {k + 1} has {len(row)} fields, "
+                                     f"the first has {len(rows[0])}") from None
+        raise
     return arr.reshape(-1) if 1 in arr.shape else arr
 
 
