@@ -9,7 +9,8 @@ replies down), a plaintext round 2: the measured round times must be at
 least that many delays, and SecAgg+'s exceed plaintext's by about the six
 extra crossings. Physical lower bounds, not a benchmark.
 
-Needs root and iproute2; skipped with the reason otherwise.
+Needs root and iproute2; skipped with the reason otherwise (an error under
+``CONCILIUM_REQUIRE_NETNS=1``, as in CI).
 """
 
 import json
@@ -17,13 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.ml.federated.test_fl_network import _data, _env, _free_port
-from tests.mpc.transport.test_netns import DELAY, REASON, namespaces  # noqa: F401 - the fixture
+from tests.mpc.transport.test_netns import (DELAY, namespaces, netns_required,  # noqa: F401 - fixtures
+                                            pytestmark)
 from mpc.transport.tls import new_identity
 
-pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 CLIENTS = 4
 
 
