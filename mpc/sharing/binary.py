@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..rand import PRG, random_seed
-from .opening import _targets
+from .opening import open_words
 from .seeded import read_seed_message
 
 if TYPE_CHECKING:
@@ -247,18 +247,7 @@ class BinaryTensor:
 
     def reveal(self, to: int | Sequence[int] | None = None) -> np.ndarray | None:
         """Open the words (uint64) to ``to`` (default: everyone); others get None. 1 round."""
-        party = self.party
-        targets = _targets(party, to)
-        tag = party.fresh("open_binary")
-        receivers = sorted({t for t in targets if t != party.id})
-        if receivers:
-            party.send_many(receivers, tag, self.share)
-        if party.id not in targets:
-            return None
-        total = self.share.copy()
-        for p in party.peers:
-            total ^= party.recv_like(p, tag, self.share)[0]
-        return total
+        return open_words(self.party, self.share, to, "open_binary", xor=True)[1]
 
 
 def share_binary(party: Party, value: Any = None, owner: int = 0) -> BinaryTensor:

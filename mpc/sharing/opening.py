@@ -30,18 +30,31 @@ def _targets(party: Party, to: int | Sequence[int] | None) -> tuple[int, ...]:
     return tuple(sorted(set(targets)))
 
 
-def _open(x: SharedTensor, to: int | Sequence[int] | None) -> np.ndarray | None:
-    party = x.party
+def open_words(party: Party, share: np.ndarray, to: int | Sequence[int] | None, name: str,
+               xor: bool = False) -> tuple[str, np.ndarray | None]:
+    """Send ``share`` to the receivers and, at a receiver, combine every party's words
+    (sum mod 2^64, or XOR for binary shares); returns the tag and the opened words (None elsewhere)."""
     targets = _targets(party, to)
-    tag = party.fresh("open")
+    tag = party.fresh(name)
     receivers = [t for t in targets if t != party.id]
     if receivers:
-        party.send_many(receivers, tag, x.share)
+        party.send_many(receivers, tag, share)
     if party.id not in targets:
-        return None
-    total = x.share.copy()
+        return tag, None
+    total = share.copy()
     for p in party.peers:
-        total += party.recv_like(p, tag, x.share)[0]
+        if xor:
+            total ^= party.recv_like(p, tag, share)[0]
+        else:
+            total += party.recv_like(p, tag, share)[0]
+    return tag, total
+
+
+def _open(x: SharedTensor, to: int | Sequence[int] | None) -> np.ndarray | None:
+    party = x.party
+    tag, total = open_words(party, x.share, to, "open")
+    if total is None:
+        return None
     # An opened value is public by design: a transcript may show it beside its messages.
     party.publish(tag, total.view(np.int64) if x.frac_bits == 0
                   else total.view(np.int64) / float(1 << x.frac_bits))
