@@ -92,6 +92,14 @@ class Aggregator:
 
     def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
         """Fix the population, the vector length and the bound |x_i| <= value_bound."""
+        self.configure(n_clients, dim, value_bound)
+
+    def configure(self, n_clients: int, dim: int, value_bound: float) -> None:
+        """What :meth:`setup` does without making keys: the parameters every role must agree on.
+
+        A deployed server and its clients call this (the keys of CKKS and Paillier are
+        made by one client, :mod:`ml.federated.he_network`); in process, :meth:`setup`.
+        """
         if n_clients < 1 or dim < 1:
             raise ParameterError("need at least one client and a non-empty vector")
         if not value_bound > 0:

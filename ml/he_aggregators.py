@@ -32,8 +32,11 @@ class _HomomorphicAggregator(Aggregator):
     3. The server sends the encrypted sum to one surviving client (the lowest id),
        which decrypts it and returns the plaintext sum.
 
-    Subclasses provide ``_keygen``, ``_server_key``, ``_encrypt``, ``_add`` and
-    ``_decrypt``; ciphertexts cross the boundary as bytes only.
+    Subclasses provide ``_keygen``, ``_server_key``, ``_encrypt``, ``_load``,
+    ``_sum``, ``_decrypt``, ``_export_secret`` and ``_import_secret``; ciphertexts
+    cross the boundary as bytes only. Over a network (:mod:`ml.federated.he_network`)
+    the same methods run in the server and client processes: there step 0 is a
+    signed, encrypted key delivery from one client to the others through the server.
     """
 
     min_survivors = 2
@@ -88,9 +91,32 @@ class _HomomorphicAggregator(Aggregator):
         raise NotImplementedError
 
     def _add(self, pub: Any, blobs: list[bytes]) -> bytes:
+        return self._sum([self._load(pub, b) for b in blobs])
+
+    def _load(self, pub: Any, blob: bytes) -> Any:
+        """One client's upload, parsed and checked against this round's layout
+        (:class:`~mpc.errors.EncodingError` or ParameterError when it does not fit)."""
+        raise NotImplementedError
+
+    def _sum(self, loaded: list[Any]) -> bytes:
         raise NotImplementedError
 
     def _decrypt(self, key: Any, blob: bytes, n_summands: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _export_secret(self, key: Any) -> bytes:
+        """The secret key as bytes, for another key holder only."""
+        raise NotImplementedError
+
+    def _import_secret(self, blob: bytes) -> Any:
+        raise NotImplementedError
+
+    def _key_id(self, key: Any) -> str:
+        """The public key's fingerprint, from a secret key (a public key has ``key_id``)."""
+        raise NotImplementedError
+
+    def _max_upload_bytes(self, pub: Any) -> int:
+        """The largest serialized upload of ``dim`` values a client can honestly send."""
         raise NotImplementedError
 
 
@@ -149,7 +175,7 @@ class CKKSAggregator(_HomomorphicAggregator):
         self.preset, self.requested_round_bits = preset, round_bits
         self.round_bits = 24 if round_bits is None else int(round_bits)
 
-    def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
+    def configure(self, n_clients: int, dim: int, value_bound: float) -> None:
         from mpc.he.params import resolve
         peak = n_clients * value_bound  # largest |entry| of any sum
         presets = (self.preset,) if self.preset else ("aggregate", "linear")
@@ -164,7 +190,7 @@ class CKKSAggregator(_HomomorphicAggregator):
                 f"ckks: a sum of {n_clients} values of magnitude {value_bound:g} could exceed "
                 f"what preset(s) {', '.join(presets)} decrypt "
                 f"(|x| < {resolve(presets[-1]).max_abs_value:g}); lower the value bound")
-        super().setup(n_clients, dim, value_bound)
+        super().configure(n_clients, dim, value_bound)
 
     def _keygen(self) -> tuple[Any, bytes]:
         from mpc.he.ckks import SecretContext
@@ -178,11 +204,39 @@ class CKKSAggregator(_HomomorphicAggregator):
     def _encrypt(self, key: Any, vector: np.ndarray, n_summands: int) -> bytes:
         return key.public().encrypt(vector).serialize()
 
-    def _add(self, pub: Any, blobs: list[bytes]) -> bytes:
-        total = pub.load_vector(blobs[0])
-        for b in blobs[1:]:
-            total = total + pub.load_vector(b)
+    def _load(self, pub: Any, blob: bytes) -> Any:
+        from mpc.errors import EncodingError
+        vec = pub.load_vector(blob)
+        if len(vec) != self.dim or vec.n_ciphertexts != -(-self.dim // pub.slots):
+            raise EncodingError(f"ckks: a vector of {len(vec)} values in {vec.n_ciphertexts} "
+                                f"ciphertext(s), expected {self.dim}")
+        return vec
+
+    def _sum(self, loaded: list[Any]) -> bytes:
+        total = loaded[0]
+        for v in loaded[1:]:
+            total = total + v
         return total.serialize()
+
+    def _export_secret(self, key: Any) -> bytes:
+        return key.serialize_with_secret_key()
+
+    def _key_id(self, key: Any) -> str:
+        return str(key.public().key_id)
+
+    def _max_upload_bytes(self, pub: Any) -> int:
+        p = pub.params
+        chunks = -(-self.dim // pub.slots)
+        return chunks * (2 * p.poly_modulus_degree * 8 * len(p.coeff_mod_bit_sizes) + 4104) + 4096
+
+    def _import_secret(self, blob: bytes) -> Any:
+        from mpc.he.ckks import SecretContext
+        key = SecretContext.load(blob)
+        if key.params.name != self.chosen_preset:
+            from mpc.errors import EncodingError
+            raise EncodingError(f"ckks: the dealt key uses preset {key.params.name!r}, this run "
+                                f"{self.chosen_preset!r}")
+        return key
 
     def _decrypt(self, key: Any, blob: bytes, n_summands: int) -> np.ndarray:
         values = key.decrypt(key.public().load_vector(blob))
@@ -229,11 +283,11 @@ class PaillierAggregator(_HomomorphicAggregator):
         self.key_bits, self.frac_bits = key_bits, frac_bits
         self.insecure_for_testing = insecure_for_testing
 
-    def setup(self, n_clients: int, dim: int, value_bound: float) -> None:
+    def configure(self, n_clients: int, dim: int, value_bound: float) -> None:
         from mpc.he.packing import Packing
         value_bits = math.ceil(math.log2(value_bound * 2.0 ** self.frac_bits + 1)) + 1
         self.packing = Packing(value_bits, max_additions=n_clients, frac_bits=self.frac_bits)
-        super().setup(n_clients, dim, value_bound)
+        super().configure(n_clients, dim, value_bound)
 
     def _keygen(self) -> tuple[Any, bytes]:
         from mpc.he.paillier import keygen
@@ -249,12 +303,41 @@ class PaillierAggregator(_HomomorphicAggregator):
         from mpc.he.packing import encrypt_packed
         return encrypt_packed(key.public, vector, self.packing).serialize()
 
-    def _add(self, pub: Any, blobs: list[bytes]) -> bytes:
+    def _load(self, pub: Any, blob: bytes) -> Any:
+        from mpc.errors import EncodingError
         from mpc.he.packing import PackedArray
-        total = PackedArray.load(pub, blobs[0])
-        for b in blobs[1:]:
-            total = total + PackedArray.load(pub, b)
+        packed = PackedArray.load(pub, blob)
+        if packed.packing != self.packing or packed.length != self.dim or packed.weight != 1:
+            raise EncodingError(f"paillier: a packed array of {packed.length} values, weight "
+                                f"{packed.weight}, packing {packed.packing}; expected {self.dim} "
+                                f"values, weight 1, {self.packing}")
+        return packed
+
+    def _sum(self, loaded: list[Any]) -> bytes:
+        total = loaded[0]
+        for p in loaded[1:]:
+            total = total + p
         return total.serialize()
+
+    def _export_secret(self, key: Any) -> bytes:
+        return key.secret.serialize()
+
+    def _key_id(self, key: Any) -> str:
+        return str(key.public.key_id)
+
+    def _max_upload_bytes(self, pub: Any) -> int:
+        width = (pub.n_squared.bit_length() + 7) // 8
+        return -(-self.dim // self.packing.slots(pub)) * width + 4096
+
+    def _import_secret(self, blob: bytes) -> Any:
+        from mpc.he.paillier import PaillierKeypair, PaillierSecretKey
+        secret = PaillierSecretKey.load(blob, insecure_for_testing=self.insecure_for_testing)
+        if secret.public.bits < self.key_bits:
+            from mpc.errors import EncodingError
+            raise EncodingError(f"paillier: the dealt key has {secret.public.bits} bits, this run "
+                                f"asks for {self.key_bits}")
+        secret.public.precompute()
+        return PaillierKeypair(secret.public, secret)
 
     def _decrypt(self, key: Any, blob: bytes, n_summands: int) -> np.ndarray:
         from mpc.he.packing import PackedArray, decrypt_packed

@@ -11,6 +11,9 @@ until it says the run is over:
   example count over the public cap, DP); then send it: plaintext, as
   ``fl/<r>/update``; SecAgg/SecAgg+, quantized into the ring and masked
   through the four rounds of :func:`protocols.secagg.network.attend`.
+* CKKS/Paillier (:mod:`.he_network`): ``fl/<r>/he/deal``, ``he/key`` and
+  ``he/decrypt``: deal the run's key to other clients, receive it, decrypt
+  the encrypted sum; the upload is this client's signed ciphertext.
 * ``fl/done``: close the link and return.
 
 Any framework plugs in through the client interface of :mod:`ml.clients`.
@@ -48,6 +51,8 @@ class ClientReport:
 
     fitted: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """CKKS/Paillier: the server requests this client refused, and why."""
 
 
 class _ServerLink:
@@ -71,7 +76,8 @@ def _fault(spec: tuple[int, str, str] | None, r: int, stall: float) -> Any:
             return
         if spec[2] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(stall)
+        if spec[2] == "stall":
+            time.sleep(stall)
     return before_send
 
 
@@ -98,7 +104,8 @@ def _secagg_round(plan: Plan, config: net.FLConfig, link: _ServerLink, r: int, u
 
 
 def _fit_round(plan: Plan, config: net.FLConfig, state: RunState, link: _ServerLink,
-               client_id: int, arrays: tuple[np.ndarray, ...], fault_spec: Any) -> tuple[int, bool]:
+               client_id: int, arrays: tuple[np.ndarray, ...], fault_spec: Any,
+               he: Any = None) -> tuple[int, bool]:
     """Answer one ``fit`` instruction; (round, whether this client finished it)."""
     if len(arrays) < 2 or arrays[1].shape != (2,) or arrays[0].shape != state.weights.shape \
             or arrays[0].dtype.kind != "f" or not np.all(np.isfinite(arrays[0])):
@@ -109,13 +116,15 @@ def _fit_round(plan: Plan, config: net.FLConfig, state: RunState, link: _ServerL
     vectors, _, _ = local_updates(plan, state, [client_id], set(), r)
     # a stall outlasts the step's deadline: the first message's is fit_timeout, the others' a round
     fault = _fault(fault_spec, r, config.fit_timeout + config.round_timeout + 1)
-    if plan.aggregator.name == "plaintext":
+    if plan.aggregator.name == "plaintext" or he is not None:
         fault("update")
+        action = fault_spec[2] if fault_spec and fault_spec[:2] == (r, "update") else ""
+        upload = (vectors[client_id],) if he is None else he.upload(r, vectors[client_id], action)
         try:
-            link.send(f"fl/{r}/update", (vectors[client_id],))
+            link.send(f"fl/{r}/update", upload)
         except net.LINK_ERRORS:
             return r, False   # as below: the next instruction tells why
-        return r, True
+        return r, bool(upload)
     try:
         return r, _secagg_round(plan, config, link, r, u, vectors[client_id], arrays[2:], fault)
     except ProtocolAbort:
@@ -124,6 +133,32 @@ def _fit_round(plan: Plan, config: net.FLConfig, state: RunState, link: _ServerL
         # too late: the server closed the link (it may have ended the run); the next
         # instruction (queued before, or the link's error) tells which
         return r, False
+
+
+_HE_STEPS = {"deal": "keys", "key": "keyok", "decrypt": "sum"}   # request -> reply
+
+
+def _he_client(plan: Plan, config: net.FLConfig, client_id: int, cert: Path, key: str | None) -> Any:
+    """The client's CKKS/Paillier state (:mod:`.he_network`), None for other aggregators."""
+    if plan.aggregator.name not in ("ckks", "paillier"):
+        return None
+    from .he_network import HEClient
+    return HEClient.load(plan.aggregator, client_id, config.digest,
+                         {k: der for k, (_, der) in config.clients.items()}, net.key_for(cert, key))
+
+
+def _he_step(he: Any, link: _ServerLink, r: int, step: str, arrays: tuple[np.ndarray, ...],
+             report: ClientReport, fault: Any) -> None:
+    """Answer a key deal, a key delivery or a decryption request (an empty reply if refused)."""
+    handler = {"deal": he.deal, "key": he.receive_key, "decrypt": he.decrypt}[step]
+    before = len(he.refused)
+    reply = handler(r, arrays)
+    report.refused += he.refused[before:]
+    fault(step)
+    try:
+        link.send(f"fl/{r}/he/{_HE_STEPS[step]}", reply)
+    except net.LINK_ERRORS:
+        pass   # the next instruction (or the link's error) tells why
 
 
 def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client, *,
@@ -146,7 +181,7 @@ def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client
     s = config.settings
     plan = make_plan(s, [getattr(client, "n_examples", None) if k == client_id else s.weight_cap
                          for k in range(config.n_clients)], weights.size, config.aggregator,
-                     config.aggregator_options, None)
+                     config.aggregator_options, None, keys=False)
     state = RunState(weights, [tuple(np.shape(w)) for w in start], {client_id: client},  # type: ignore[arg-type]
                      client, None)
     cert = Path(certificate) if certificate else config.clients[client_id][0]
@@ -155,6 +190,7 @@ def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client
                     digest=config.digest, timeout=config.connect_timeout,
                     name=f"client {client_id}")
     link, report = _ServerLink(endpoint), ClientReport()
+    he = _he_client(plan, config, client_id, cert, key)
     try:
         while True:
             frame = decode_frame(endpoint.recv_frame(0, config.idle_timeout,
@@ -162,10 +198,15 @@ def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client
             if frame.tag == "fl/done":
                 break
             parts = frame.tag.split("/")
+            arrays = tuple(np.array(a) for a in frame.arrays)
+            if he is not None and len(parts) == 4 and parts[:1] + parts[2:3] == ["fl", "he"] \
+                    and parts[1].isdigit() and parts[3] in _HE_STEPS:
+                _he_step(he, link, int(parts[1]), parts[3], arrays, report,
+                         _fault(fault, int(parts[1]), config.round_timeout + 1))
+                continue
             if len(parts) != 3 or parts[0] != "fl" or parts[2] != "fit":
                 continue   # a late reply of a round this client already left
-            r, done = _fit_round(plan, config, state, link, client_id,
-                                 tuple(np.array(a) for a in frame.arrays), fault)
+            r, done = _fit_round(plan, config, state, link, client_id, arrays, fault, he)
             report.fitted.append(r)
             if done:
                 report.finished.append(r)

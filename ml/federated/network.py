@@ -15,7 +15,7 @@ settings, the aggregator, sampling, deadlines and DP::
     [training]
     rounds = 10
     clients_per_round = 5              # sampling (default: every client)
-    aggregator = "secagg+"             # plaintext, secagg, secagg+
+    aggregator = "secagg+"             # plaintext, secagg, secagg+, ckks, paillier
     weight_cap = 100                   # public bound on a client's example count
     local_epochs = 1
     batch_size = 32
@@ -67,8 +67,8 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as _toml  # type: ignore[no-redef]
 
-NETWORK_AGGREGATORS = ("plaintext", "secagg", "secagg+")
-"""Aggregators that run over the network (CKKS and Paillier: in process only, so far)."""
+NETWORK_AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
+"""Aggregators that run over the network (CKKS and Paillier: :mod:`.he_network`)."""
 _TRAINING = {f.name for f in fields(Settings)} - {"dp", "compression", "dropout"}
 _TIMEOUTS = ("round_timeout", "fit_timeout", "connect_timeout", "idle_timeout")
 
@@ -144,7 +144,7 @@ def _training(table: dict) -> tuple[Settings, str, dict[str, float]]:
     aggregator = str(table.get("aggregator", "plaintext"))
     if aggregator not in NETWORK_AGGREGATORS:
         raise ParameterError(f"config [training]: aggregator {aggregator!r} does not run over the "
-                             f"network yet; use one of {', '.join(NETWORK_AGGREGATORS)}")
+                             f"network; use one of {', '.join(NETWORK_AGGREGATORS)}")
     timeouts = {k: _number(table, k, "config [training]", d)
                 for k, d in zip(_TIMEOUTS, (10.0, 60.0, 30.0, 600.0))}
     values = {k: v for k, v in table.items() if k in _TRAINING}

@@ -116,11 +116,12 @@ def weight_cap(s: Settings, sizes: Sequence[int | None]) -> int:
 
 def make_plan(s: Settings, sizes: Sequence[int | None], dim: int,
               aggregator: str | Aggregator, aggregator_options: dict[str, Any] | None,
-              label: str | None) -> Plan:
+              label: str | None, *, keys: bool = True) -> Plan:
     """Validate the run and fix its aggregator, weight cap, DP mechanism and seeds.
 
     ``sizes`` are the clients' example counts (None where unknown), ``dim`` the
-    number of model weights.
+    number of model weights. ``keys=False`` (a deployed server or client) fixes the
+    aggregator's parameters without making its keys (:meth:`Aggregator.configure`).
     """
     m = _check_settings(s, len(sizes))
     agg = make_aggregator(aggregator, **(aggregator_options or {}))
@@ -131,7 +132,8 @@ def make_plan(s: Settings, sizes: Sequence[int | None], dim: int,
     mech, ddg, bound = privacy.dp_plan(s.dp, dim, noisy_min, s.rounds, s.update_clip)
     dp = s.dp
     noise_prg = PRG(dp.noise_seed if dp and dp.noise_seed else random_seed())
-    agg.setup(len(sizes), dim + 1, max(bound, 1.0))  # the weight entry is at most 1
+    # the weight entry is at most 1
+    (agg.setup if keys else agg.configure)(len(sizes), dim + 1, max(bound, 1.0))
     agg.check_round_size(m)
     config = dict(aggregator=agg.name, rounds=s.rounds, clients=len(sizes), clients_per_round=m,
                   local_epochs=s.local_epochs, batch_size=s.batch_size, lr=s.lr,

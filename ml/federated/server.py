@@ -12,8 +12,11 @@ waits up to ``connect_timeout`` for them, then runs the rounds of
 3. **Aggregate**: plaintext, each client's upload under ``fl/<r>/update``
    by the ``fit_timeout`` deadline; SecAgg/SecAgg+, the four rounds of
    :func:`protocols.secagg.network.serve`, one deadline per round (round 0
-   waits ``fit_timeout``: the clients train first). Missing clients are
-   dropouts; too few survivors skip the round (the model stays).
+   waits ``fit_timeout``: the clients train first); CKKS/Paillier, the signed
+   ciphertext uploads, their homomorphic sum and its decryption by a client
+   (:mod:`.he_network`, which also delivers the clients' key). Missing or
+   refused clients are dropouts; too few survivors skip the round (the model
+   stays).
 4. **Update and evaluate** with :func:`~.rounds.apply_result` and
    :func:`~.rounds.round_metrics`: the same code as :func:`~ml.federated.train`.
 
@@ -114,14 +117,41 @@ def _secagg_params(plan: Plan, m: int) -> tuple[Any, Any]:
     return config, quant
 
 
+def _he_round(he: Any, config: net.FLConfig, link: _Link, weights: np.ndarray, r: int,
+              ids: list[int]) -> tuple[AggregationResult | None, str]:
+    """A CKKS or Paillier round (:func:`.he_network.run_he_round`)."""
+    from .he_network import run_he_round
+
+    def send_fit() -> None:
+        for u in range(len(ids)):
+            try:
+                link.send(u, f"fl/{r}/fit", (weights, np.array([r, u], np.int64)))
+            except net.LINK_ERRORS:
+                pass  # gone since it was reached: a dropout of this round
+
+    t0 = time.perf_counter()
+    total, survivors, notes = run_he_round(he, link, r, ids, send_fit, config.fit_timeout,
+                                           config.round_timeout)
+    text = "; ".join(notes)
+    if total is None:
+        return None, "round skipped: " + (text or "no decrypted sum")
+    res = link.result(total, survivors, time.perf_counter() - t0)
+    res.server_state.update(public_key=he.pub, notes=notes)
+    return res, text
+
+
 def aggregate_round(plan: Plan, config: net.FLConfig, hub: Hub, weights: np.ndarray, r: int,
-                    ids: list[int], view: View) -> tuple[AggregationResult | None, str]:
-    """One round's fit and aggregation over the network with the reached clients ``ids``."""
+                    ids: list[int], view: View, he: Any = None) -> tuple[AggregationResult | None, str]:
+    """One round's fit and aggregation over the network with the reached clients ``ids``.
+
+    ``he`` is the run's :class:`~.he_network.HEServer` for CKKS and Paillier."""
     agg = plan.aggregator
     if len(ids) < agg.min_survivors:
         return None, f"round skipped: {len(ids)} sampled client(s) reachable, {agg.name} needs " \
                      f"{agg.min_survivors}"
     link = _Link(hub, ids, view)
+    if he is not None:
+        return _he_round(he, config, link, weights, r, ids)
     extra: tuple = ()
     if agg.name != "plaintext":
         try:
@@ -166,7 +196,7 @@ def _plan(config: net.FLConfig, dim: int) -> Plan:
         raise ParameterError("config [training]: give weight_cap, the public bound on a client's "
                              "example count (the server never learns the counts)")
     return make_plan(s, [None] * config.n_clients, dim, config.aggregator,
-                     config.aggregator_options, None)
+                     config.aggregator_options, None, keys=False)
 
 
 def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | None = None,
@@ -194,6 +224,11 @@ def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | No
               session=config.session, digest=config.digest,
               names={k + 1: f"client {k}" for k in config.clients})
     result = ServeResult(history)
+    he = None
+    if plan.aggregator.name in ("ckks", "paillier"):
+        from .he_network import HEServer, homomorphic
+        he = HEServer(homomorphic(plan.aggregator), config.digest,
+                      {k: der for k, (_, der) in config.clients.items()})
     try:
         here = hub.wait_for(set(range(1, config.n_clients + 1)), config.connect_timeout)
         say(f"server: {len(here)} of {config.n_clients} clients connected")
@@ -204,7 +239,7 @@ def serve(config: net.FLConfig | str | Path, evaluator: Client, *, key: str | No
             ids = [k for k in chosen if k + 1 in up]
             say(f"server: round {r}: started with clients {ids}")
             view: View = []
-            res, note = aggregate_round(plan, config, hub, state.weights, r, ids, view)
+            res, note = aggregate_round(plan, config, hub, state.weights, r, ids, view, he)
             apply_result(plan, state, res)
             metrics = round_metrics(plan, state, r, res, note, t0)
             history.rounds.append(metrics)
