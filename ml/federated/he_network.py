@@ -258,7 +258,7 @@ class HEClient:
         if fault == "garble":         # test hook: a malformed ciphertext, correctly signed
             blob = blob[:len(blob) // 2] + bytes(8) + blob[len(blob) // 2 + 8:]
         elif fault == "oversize":
-            blob = blob * 4
+            blob = blob + bytes(self.agg._max_upload_bytes(self.agg._server_key(self.public_blob)))
         sig = _sign(self.signing_key, statement(self.digest, "update", r, self.me, self.key_id,
                                                 _sha(blob)))
         self.last_upload = (_u8(blob), sig)
@@ -409,7 +409,7 @@ class HEServer:
                 arrays[1], where)
         try:
             loaded = self.agg._load(self.pub, blob)
-        except (EncodingError, ParameterError) as exc:
+        except (EncodingError, IntegrityError, ParameterError, ValueError) as exc:
             raise EncodingError(f"{where}: {exc}") from None
         return loaded, digest, arrays[1]
 

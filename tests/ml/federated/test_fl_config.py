@@ -42,7 +42,7 @@ def test_config_digest_ignores_paths_and_names_every_setting(tmp_path):
 
 
 @pytest.mark.parametrize("training, match", [
-    ('aggregator = "ckks"', "does not run over the network"),
+    ('aggregator = "sum"', "does not run over the network"),
     ("round_timeout = 0", "round_timeout must be a number above 0"),
     ("epochs = 3", "unknown keys"),
 ])
