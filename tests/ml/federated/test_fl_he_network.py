@@ -226,3 +226,46 @@ def test_config_accepts_he_aggregators(tmp_path):
     plan = make_plan(config.settings, [PER_CLIENT] * 2, FEATURES + 1, config.aggregator,
                      config.aggregator_options, None, keys=False)
     assert plan.aggregator._client_key is None   # a deployed role makes no key at start-up
+
+
+def test_late_client_receives_the_key_from_a_holder(tmp_path, monkeypatch):
+    """Client 3 connects only after round 1: in round 2 the lowest key holder (client 0) deals it
+    the run's key through the server, and its upload is in round 2's sum."""
+    import time
+
+    import ml.federated.server as server_module
+    from ml.federated import run_client, serve
+
+    cfg, parts, test = _config(tmp_path, 4, "ckks", rounds=2)
+    cfg.write_text(cfg.read_text().replace("connect_timeout = 60", "connect_timeout = 1"))
+    hubs: list = []
+
+    class RecordedHub(server_module.Hub):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            hubs.append(self)
+
+    monkeypatch.setattr(server_module, "Hub", RecordedHub)
+    reports: dict = {}
+
+    def client(k: int) -> None:
+        reports[k] = run_client(cfg, k, _model(parts[k]))
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(4)]
+    for t in threads[:3]:
+        t.start()
+
+    def on_round(metrics, res) -> None:
+        if metrics.round == 1:
+            threads[3].start()
+            deadline = time.monotonic() + 30
+            while 4 not in hubs[0].connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    result = serve(cfg, _model(test), on_round=on_round)
+    for t in threads:
+        t.join(60)
+    assert result.survivors == {1: [0, 1, 2], 2: [0, 1, 2, 3]}
+    tags = [(k, t.split("/", 2)[2], len(a)) for k, t, a in result.views[2]]
+    assert tags[:2] == [(0, "he/keys", 4), (3, "he/keyok", 2)], tags   # one recipient: client 3
+    assert reports[3].finished == [2] and not reports[3].refused
