@@ -1,6 +1,7 @@
 """Federated aggregation over TLS between processes (1 server, N clients) against the in-process round.
 
-Name: ``flnet``, params ``aggregator`` (``secagg+`` or ``plaintext``),
+Name: ``flnet``, params ``aggregator`` (``secagg+``, ``plaintext``, ``ckks`` or
+``paillier``: 2048-bit keys, the clients' key dealt in the first round),
 ``clients`` (N client processes) and ``values`` (length of each upload: 651 is
 the digits model's 650 weights plus the weight entry, 10^5 a larger model).
 Each configuration starts N client processes (``python -m bench.flnet``, a
@@ -15,7 +16,8 @@ vectors in process (``ml.aggregators``: the one-process SecAgg simulation, or
 the plaintext sum), ``ratio`` their quotient, ``bytes_per_party`` the payload
 bytes one client sent in the round, ``startup_seconds`` from launching the
 processes to every TLS link being up (reported apart, not in the round),
-``rounds`` the protocol's round trips.
+``rounds`` the protocol's round trips (CKKS and Paillier: the uploads, then the
+decryption by one client).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 from bench.common import median_time, record
 
 ROOT = Path(__file__).resolve().parent.parent
-FULL = [(agg, n, d) for agg in ("secagg+", "plaintext") for n in (4, 8, 16) for d in (651, 100_000)]
+FULL = [(agg, n, d) for agg in ("secagg+", "plaintext", "ckks", "paillier") for n in (4, 8, 16)
+        for d in (651, 100_000)]
 QUICK = [("secagg+", 4, 651), ("plaintext", 4, 651)]
 WEIGHT_CAP = 10
 
@@ -59,6 +62,10 @@ class FixedClient:
         return 0.0, 0, {"accuracy": float("nan")}
 
 
+def _options(aggregator: str) -> dict:
+    return {"dropout_bound": 0.2} if aggregator in ("secagg", "secagg+") else {}
+
+
 def _config(tmp: Path, n: int, aggregator: str) -> Path:
     from mpc.transport.tls import new_identity
 
@@ -72,7 +79,7 @@ def _config(tmp: Path, n: int, aggregator: str) -> Path:
         lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
     lines += ["[training]", "rounds = 2", f'aggregator = "{aggregator}"', f"weight_cap = {WEIGHT_CAP}",
               "round_timeout = 60", "fit_timeout = 120", "connect_timeout = 120", "",
-              "[aggregator]", "dropout_bound = 0.2" if aggregator != "plaintext" else ""]
+              "[aggregator]", *(f"{k} = {v}" for k, v in _options(aggregator).items())]
     path = tmp / "fl.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -82,8 +89,7 @@ def _baseline(aggregator: str, n: int, values: int) -> float:
     """The same round's aggregation in process, on the same uploads."""
     from ml.aggregators import make_aggregator
 
-    options = {"dropout_bound": 0.2} if aggregator != "plaintext" else {}
-    agg = make_aggregator(aggregator, **options)
+    agg = make_aggregator(aggregator, **_options(aggregator))
     agg.setup(n, values, 10.0)
     vectors = {k: np.append(FixedClient(values - 1, k).delta, 1.0) for k in range(n)}
     seconds, _, _ = median_time(lambda: agg.aggregate(vectors), repeat=3)
@@ -122,7 +128,7 @@ def run_one(aggregator: str, n: int, values: int) -> dict:
     return record("flnet", {"aggregator": aggregator, "clients": n, "values": values},
                   last.seconds, _baseline(aggregator, n, values),
                   bytes_per_party=float(np.mean(list(up.values()))),
-                  rounds=4 if aggregator != "plaintext" else 1,
+                  rounds={"plaintext": 1, "ckks": 2, "paillier": 2}.get(aggregator, 4),
                   server_seconds=last.server_seconds, startup_seconds=connected[0] if connected else None,
                   bytes_per_client=res.bytes_per_client)
 
