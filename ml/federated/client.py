@@ -169,8 +169,12 @@ def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client
     ``certificate`` and ``key`` default to the config's certificate of this
     client and the key beside it. ``fault=(round, step, "kill" | "stall")``
     makes this process SIGKILL itself, or stall past the deadline, just
-    before it sends its message of that step (``"masked"``, ``"update"``...):
-    fault injection for tests and demonstrations.
+    before it sends its message of that step (``"masked"``, ``"update"``; with
+    CKKS/Paillier also ``"deal"``, ``"key"``, ``"decrypt"``): fault injection for
+    tests and demonstrations. With CKKS/Paillier, step ``"update"`` also takes
+    ``"replay"`` (send the previous round's upload again), ``"garble"`` (a
+    corrupted ciphertext, correctly signed) and ``"oversize"``. The key it signs
+    with is its TLS key (the ``key`` file).
     """
     if not isinstance(config, net.FLConfig):
         config = net.load(config)
