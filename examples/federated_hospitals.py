@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="no progress bar on stderr")
     parser.add_argument("--processes", action="store_true",
                         help="run the server and each hospital as separate processes over TLS "
-                             "(aggregators: secagg, secagg+, plaintext)")
+                             "(every aggregator: secagg, secagg+, plaintext, ckks, paillier)")
     parser.add_argument("--workdir", help="with --processes: folder for keys, data and config "
                                           "(default: a new temporary folder)")
     args = parser.parse_args(argv)
