@@ -172,6 +172,11 @@ def test_replayed_and_redirected_messages_refused(tmp_path, aggregator):
         server.check_upload(2, 0, ups[0])
     with pytest.raises(IntegrityError, match="round 1: client 1's encrypted update: the signature"):
         server.check_upload(1, 1, ups[0])
+    # the same client and round, but signed in another run's session (another config digest)
+    import dataclasses
+    other = dataclasses.replace(clients[0], digest=bytes(32)).upload(1, vecs[0])
+    with pytest.raises(IntegrityError, match="round 1: client 0's encrypted update: the signature"):
+        server.check_upload(1, 0, other)
     # malformed bytes, oversized, not a byte array
     blob = ups[0][0].copy()
     with pytest.raises(EncodingError, match="expected at most"):
