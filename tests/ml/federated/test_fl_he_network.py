@@ -274,3 +274,24 @@ def test_late_client_receives_the_key_from_a_holder(tmp_path, monkeypatch):
     tags = [(k, t.split("/", 2)[2], len(a)) for k, t, a in result.views[2]]
     assert tags[:2] == [(0, "he/keys", 4), (3, "he/keyok", 2)], tags   # one recipient: client 3
     assert reports[3].finished == [2] and not reports[3].refused
+
+
+def test_any_flipped_byte_of_an_upload_is_refused(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    clients, server, dim = _roles(tmp_path, "paillier")
+    _deal(clients, server, 1)
+    blob, sig = clients[2].upload(1, np.linspace(-1, 1, dim))
+    server.check_upload(1, 2, (blob, sig))
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.sampled_from(["blob", "sig"]), st.integers(0, 10**6), st.integers(1, 255))
+    def flipped(which: str, pos: int, bits: int) -> None:
+        a, b = blob.copy(), sig.copy()
+        target = a if which == "blob" else b
+        target[pos % target.size] ^= bits
+        with pytest.raises((EncodingError, IntegrityError), match="round 1: client 2's encrypted update"):
+            server.check_upload(1, 2, (a, b))
+
+    flipped()
