@@ -213,7 +213,9 @@ class HEClient:
         out: list[np.ndarray] = [_u8(self.public_blob), _u8(point)]
         for j in recipients:
             pub = x509.load_der_x509_certificate(self.certificates[j]).public_key()
-            assert isinstance(pub, ec.EllipticCurvePublicKey)  # pinned P-256 certificates
+            if not isinstance(pub, ec.EllipticCurvePublicKey):
+                return self._refuse(f"round {r}: client {j}'s certificate has no P-256 key to "
+                                    "deliver the secret key to")
             info, nonce = _wrap_key(self.digest, r, self.me, j)
             wrapped = _kdf(eph.exchange(ec.ECDH(), pub), info).encrypt(nonce, secret, info)
             stmt = statement(self.digest, "key", r, self.me, j, _sha(self.public_blob), point,
