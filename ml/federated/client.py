@@ -205,8 +205,10 @@ def run_client(config: net.FLConfig | str | Path, client_id: int, client: Client
             arrays = tuple(np.array(a) for a in frame.arrays)
             if he is not None and len(parts) == 4 and parts[:1] + parts[2:3] == ["fl", "he"] \
                     and parts[1].isdigit() and parts[3] in _HE_STEPS:
+                # a stall outlasts the step's deadline (a fresh key's deal waits fit_timeout)
+                stall = config.round_timeout + 1 + (config.fit_timeout if parts[3] == "deal" else 0)
                 _he_step(he, link, int(parts[1]), parts[3], arrays, report,
-                         _fault(fault, int(parts[1]), config.round_timeout + 1))
+                         _fault(fault, int(parts[1]), stall))
                 continue
             if len(parts) != 3 or parts[0] != "fl" or parts[2] != "fit":
                 continue   # a late reply of a round this client already left

@@ -295,3 +295,15 @@ def test_any_flipped_byte_of_an_upload_is_refused(tmp_path):
             server.check_upload(1, 2, (a, b))
 
     flipped()
+
+
+def test_key_dealer_stalls_round_skipped_next_round_deals_again(tmp_path):
+    """The dealer of round 1 (client 0) stalls past the deadline: nobody gets a key, the round is
+    skipped with the reason (the server does not hang); round 2 deals a key and completes."""
+    cfg, parts, test = _config(tmp_path, 3, "ckks", rounds=2, round_timeout=1, fit_timeout=2)
+    result, reports = _in_threads(cfg, _model(test), [_model(p) for p in parts],
+                                  faults={0: (1, "deal", "stall")})
+    notes = [m.note for m in result.history.rounds]
+    assert notes[0].startswith("round skipped: key dealer client 0 did not deal the key"), notes
+    assert result.survivors == {2: [0, 1, 2]}
+    assert all(2 in r.finished for r in reports.values()), reports
