@@ -1,0 +1,5 @@
+# %% [markdown]
+# # stub
+
+# %%
+print(1)
