@@ -115,7 +115,9 @@ print(result.cost.summary())
 
 # %% [markdown]
 # The mean is off in the fifth decimal: $1/3$ is a fixed-point number with 16
-# fractional bits. The product is exact.
+# fractional bits. The product is exact. Concilium warned that the Beaver
+# triple came from a *trusted dealer*, a third party that must not collude;
+# `mpc.run(..., preprocessing="ot")` makes triples without one, at a higher cost.
 #
 # ## What each party sees
 #
@@ -142,8 +144,8 @@ for sender, tag, arrays in result.views[1]:
 page = render(result.transcript, title="Three salaries, one mean", labels=["Ann", "Bob", "Cy"])
 try:
     from IPython.display import HTML, display
-    display(HTML(f'<iframe srcdoc="{html.escape(page)}" width="100%" height="560" '
-                 'style="border: 1px solid #ccc"></iframe>'))
+    display(HTML(f'<div><iframe srcdoc="{html.escape(page)}" width="100%" height="560" '
+                 'style="border: 1px solid #ccc"></iframe></div>'))
 except ImportError:                                    # plain Python: write a file instead
     print("IPython is missing: use result.transcript.write_html('run.html')")
 print(f"transcript page: {len(page):,} characters, {len(result.transcript.messages)} messages")
@@ -160,5 +162,5 @@ print(f"transcript page: {len(page):,} characters, {len(result.transcript.messag
 # * Reals are fixed point (16 fractional bits), so divisions carry a small,
 #   bounded error.
 #
-# Next: [Yao's millionaires](02_millionaires.py), where two parties compare
-# numbers with a garbled circuit.
+# Next: tutorial 2, Yao's millionaires, where two parties compare numbers with
+# a garbled circuit.

@@ -144,8 +144,8 @@ labels = ["Ann", "Bob", "Cy"]
 page = render(result.transcript, title="Ring sum", labels=labels)
 try:
     from IPython.display import HTML, display
-    display(HTML(f'<iframe srcdoc="{html.escape(page)}" width="100%" height="480" '
-                 'style="border: 1px solid #ccc"></iframe>'))
+    display(HTML(f'<div><iframe srcdoc="{html.escape(page)}" width="100%" height="480" '
+                 'style="border: 1px solid #ccc"></iframe></div>'))
 except ImportError:
     pass
 out_dir = tempfile.mkdtemp(prefix="ring-sum-")
