@@ -96,7 +96,8 @@ print(f"survivors: {result.survivors}, dropped: {result.dropped}")
 print("secure sum:   ", np.round(result.total, 4))
 print("plaintext sum:", np.round(plain, 4))
 err = np.abs(result.total - plain).max()
-print(f"max error {err:.2e} (quantisation bound {result.error_bound:.2e}): within bound {err <= result.error_bound}")
+print(f"max error {err:.2e} (quantisation bound {result.error_bound:.2e}): "
+      f"within bound {err <= result.error_bound}")
 
 # %% [markdown]
 # What the server received, round by round: public keys, encrypted shares,
@@ -131,8 +132,12 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 for variant, rows in costs.items():
     ax1.plot(sizes, [b / 1e3 for b, _, _ in rows], marker="o", label=variant)
     ax2.plot(sizes, [s for _, _, s in rows], marker="o", label=variant)
-ax1.set_xlabel("phones"); ax1.set_ylabel("kB sent + received per phone"); ax1.legend()
-ax2.set_xlabel("phones"); ax2.set_ylabel("server seconds"); ax2.legend()
+ax1.set_xlabel("phones")
+ax1.set_ylabel("kB sent + received per phone")
+ax1.legend()
+ax2.set_xlabel("phones")
+ax2.set_ylabel("server seconds")
+ax2.legend()
 fig.suptitle("SecAgg vs SecAgg+ (100 values per phone, 10% dropouts)")
 plt.show()
 

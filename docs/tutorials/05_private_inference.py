@@ -105,7 +105,8 @@ print("both agree with the plaintext labels:", same)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3))
 for ax, k, label in zip(axes, range(3), ["bytes", "seconds", "max score error"]):
     ax.bar(list(rows), [v[k] for v in rows.values()], color=["tab:blue", "tab:orange"])
-    ax.set_yscale("log"); ax.set_title(label)
+    ax.set_yscale("log")
+    ax.set_title(label)
 fig.suptitle(f"The same network on {len(queries)} images")
 plt.show()
 

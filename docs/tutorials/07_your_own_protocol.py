@@ -191,7 +191,9 @@ for rec in records:
 
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot([r["params"]["parties"] for r in records], [r["seconds"] * 1e3 for r in records], marker="o")
-ax.set_xlabel("parties"); ax.set_ylabel("median ms"); ax.set_title("Ring sum: one hop per party")
+ax.set_xlabel("parties")
+ax.set_ylabel("median ms")
+ax.set_title("Ring sum: one hop per party")
 plt.show()
 
 # %% [markdown]
