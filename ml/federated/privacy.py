@@ -53,6 +53,8 @@ class DPConfig:
         Fixed noise seed for reproducible tests; ``None`` (default) draws from
         the OS CSPRNG.
 
+    Notes
+    -----
     With DP every client has weight 1 (each contribution is bounded by C; a
     sample-count weight would multiply the sensitivity). Distributed noise is
     planned for :func:`planned_survivors` of the round's clients (all of them

@@ -75,6 +75,8 @@ class Client:
         How pairwise X25519 values are obtained (:func:`x25519`; the simulator
         passes a cache shared by its clients, never a real deployment).
 
+    Notes
+    -----
     The other fields are filled by the rounds; ``stage`` counts the rounds
     answered, ``u2`` the neighbours that shared keys (U2 ∩ N(u)). Secrets are
     left out of the ``repr``.
