@@ -1,0 +1,252 @@
+"""Layers, the softmax cross-entropy loss and SGD with momentum, on secret shares (layer: ml).
+
+A :class:`Sequential` of :class:`Linear`, :class:`ReLU` and :class:`Sigmoid`
+layers holds its parameters as :class:`~mpc.SharedTensor` objects: every
+party holds a share of every weight, none holds a weight. Its forward pass
+runs on a :class:`~ml.training.autograd.Tape`; :class:`SGD` updates the
+shares in place from the gradients of :meth:`Tape.backward`.
+
+The architecture (layer kinds and sizes) is public, as in
+:mod:`ml.inference.secure`; :meth:`Sequential.network` reveals the weights
+into a :class:`~ml.inference.layers.Network` only when the owners call it, and
+:meth:`Sequential.inference_weights` hands the shares to
+:func:`ml.inference.secure.forward` without opening anything.
+
+Initialization is public (seeded, as PyTorch's ``nn.Linear``: uniform in
+``+-1/sqrt(fan_in)``), so the plaintext reference of
+:mod:`ml.training.reference` starts from the very same weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from mpc.errors import ParameterError
+from mpc.rand import PRG, derive_seed
+from mpc.sharing.bounds import coarse
+from mpc.sharing.tensor import SharedTensor
+
+from ..inference.layers import Activation, Dense, Network
+from .autograd import Tape, Var
+
+if TYPE_CHECKING:
+    from mpc.party import Party
+
+ACTIVATIONS = ("relu", "sigmoid")
+
+
+def public_init(sizes: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """PyTorch-style ``nn.Linear`` initialization, from a public seed: weights ``(d, k)``, biases ``(k,)``."""
+    out = []
+    for i, (d, k) in enumerate(zip(sizes[:-1], sizes[1:])):
+        prg = PRG(derive_seed(b"concilium.ml.training", f"init/{int(seed)}", i))
+        u = (prg.uint64((d * k + k,)) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+        w = (2.0 * u - 1.0) / np.sqrt(d)
+        out.append((w[:d * k].reshape(d, k), w[d * k:]))
+    return out
+
+
+def public_tensor(party: Party, value: np.ndarray) -> SharedTensor:
+    """A public array as a (trivial) sharing: party 0 holds its encoding, the others zero."""
+    f = party.fixed.frac_bits
+    enc = party.fixed.encode(np.asarray(value, dtype=np.float64))
+    share = enc if party.id == 0 else np.zeros_like(enc)
+    peak = float(np.max(np.abs(value), initial=0.0))
+    return SharedTensor(party, share, f, max(peak, 2.0 ** -f))
+
+
+@dataclass
+class Parameter:
+    """A shared weight tensor, its gradient after a backward pass and its momentum buffer."""
+
+    value: SharedTensor
+    grad: SharedTensor | None = None
+    velocity: SharedTensor | None = None
+
+
+class Linear:
+    """``x @ W + b``; ``W`` ``(d, k)`` and ``b`` ``(k,)`` secret-shared."""
+
+    def __init__(self, weight: SharedTensor, bias: SharedTensor) -> None:
+        if weight.ndim != 2 or bias.shape != (weight.shape[1],):
+            raise ParameterError(f"Linear needs weight (d, k) and bias (k,), got {weight.shape} and {bias.shape}")
+        self.weight, self.bias = Parameter(weight), Parameter(bias)
+        self._vars: tuple[Var, Var] | None = None
+
+    def parameters(self) -> list[Parameter]:
+        return [self.weight, self.bias]
+
+    def forward(self, x: Var) -> Var:
+        w = x.tape.leaf(self.weight.value)
+        b = x.tape.leaf(self.bias.value)
+        self._vars = (w, b)
+        return x @ w + b
+
+    def collect(self) -> None:
+        """Move the tape's gradients into the parameters (after :meth:`Tape.backward`)."""
+        if self._vars is None:
+            raise ParameterError("collect() before a forward pass")
+        self.weight.grad, self.bias.grad = self._vars[0].grad, self._vars[1].grad
+        self._vars = None
+
+
+class ReLU:
+    def forward(self, x: Var) -> Var:
+        return x.relu()
+
+
+class Sigmoid:
+    def forward(self, x: Var) -> Var:
+        return x.sigmoid()
+
+
+Layer = Linear | ReLU | Sigmoid
+
+
+class Sequential:
+    """Layers applied in order; the architecture is public, the parameters shared."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self.layers = list(layers)
+
+    @classmethod
+    def mlp(cls, party: Party, sizes: Sequence[int], activation: str = "relu", *, seed: int = 0) -> "Sequential":
+        """An MLP ``sizes[0] -> ... -> sizes[-1]`` from the public seeded initialization."""
+        if activation not in ACTIVATIONS:
+            raise ParameterError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ParameterError(f"an MLP needs at least two layer sizes >= 1, got {list(sizes)}")
+        layers: list[Layer] = []
+        for i, (w, b) in enumerate(public_init(sizes, seed)):
+            if i:
+                layers.append(ReLU() if activation == "relu" else Sigmoid())
+            layers.append(Linear(public_tensor(party, w), public_tensor(party, b)))
+        return cls(layers)
+
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self.layers if isinstance(layer, Linear) for p in layer.parameters()]
+
+    def forward(self, x: Var) -> Var:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def collect(self) -> None:
+        for layer in self.layers:
+            if isinstance(layer, Linear):
+                layer.collect()
+
+    def __call__(self, x: SharedTensor) -> SharedTensor:
+        """Scores of a shared batch, without recording a tape (evaluation)."""
+        return self.forward(Tape().leaf(x, requires_grad=False)).value
+
+    # -- handing the model on --------------------------------------------------------------------
+    def _activations(self) -> list[str]:
+        return ["relu" if isinstance(layer, ReLU) else "sigmoid" for layer in self.layers
+                if not isinstance(layer, Linear)]
+
+    def inference_weights(self) -> list[tuple[SharedTensor, SharedTensor, float] | None]:
+        """The shares as :func:`ml.inference.secure.forward` takes them (nothing opened).
+
+        Each layer's gain bound is ``d * max|w|`` from the public bounds the
+        weights carry (rounded up to 3 significant bits).
+        """
+        out: list[tuple[SharedTensor, SharedTensor, float] | None] = []
+        for layer in self.layers:
+            if isinstance(layer, Linear):
+                w = layer.weight.value
+                out.append((w, layer.bias.value, coarse(w.bound * w.shape[0], w.frac_bits)))
+            else:
+                out.append(None)
+        return out
+
+    def skeleton(self) -> Network:
+        """The public architecture as a :class:`Network` with zero weights (for ``forward``)."""
+        layers: list[Dense | Activation] = []
+        for layer in self.layers:
+            if isinstance(layer, Linear):
+                d, k = layer.weight.value.shape
+                layers.append(Dense(np.zeros((d, k)), np.zeros(k)))
+            else:
+                layers.append(Activation("relu" if isinstance(layer, ReLU) else "sigmoid"))
+        first = self.layers[0]
+        if not isinstance(first, Linear):
+            raise ParameterError("the model must start with a Linear layer")
+        return Network((first.weight.value.shape[0],), tuple(layers), "softmax", "trained-mlp")
+
+    def network(self, to: int | Sequence[int] | None = None) -> Network | None:
+        """Open the weights (to ``to``, default every party) as a plaintext :class:`Network`."""
+        opened = [(layer.weight.value.reveal(to), layer.bias.value.reveal(to))
+                  for layer in self.layers if isinstance(layer, Linear)]
+        if opened[0][0] is None:
+            return None
+        layers: list[Dense | Activation] = []
+        weights = iter(opened)
+        for layer in self.layers:
+            if isinstance(layer, Linear):
+                w, b = next(weights)
+                layers.append(Dense(w, b))
+            else:
+                layers.append(Activation("relu" if isinstance(layer, ReLU) else "sigmoid"))
+        return Network((layers[0].weight.shape[0],), tuple(layers), "softmax", "trained-mlp")  # type: ignore[union-attr]
+
+
+class SGD:
+    """Stochastic gradient descent with momentum (PyTorch's form) on shares.
+
+    ``v <- momentum * v + g``; ``w <- w - lr * v`` (``v = g`` at the first
+    step). With ``weight_bound`` set, every weight is then clipped to
+    ``[-weight_bound, weight_bound]`` by an exact secure comparison (one
+    batched comparison for all parameters, ``L + 8`` rounds) whenever its
+    public bound has grown beyond it: the public bounds stay constant over
+    training, so no product can overflow however long it runs
+    (:func:`ml.training.plan.plan` checks the worst case before the first step).
+    """
+
+    def __init__(self, params: Sequence[Parameter], lr: float, momentum: float = 0.0,
+                 weight_bound: float | None = None) -> None:
+        if not lr > 0 or not 0 <= momentum < 1:
+            raise ParameterError(f"need lr > 0 and 0 <= momentum < 1, got lr={lr}, momentum={momentum}")
+        if weight_bound is not None and not weight_bound > 0:
+            raise ParameterError(f"weight_bound must be positive, got {weight_bound}")
+        self.params = list(params)
+        self.lr, self.momentum, self.weight_bound = float(lr), float(momentum), weight_bound
+
+    def step(self) -> None:
+        for p in self.params:
+            if p.grad is None:
+                raise ParameterError("SGD.step() without gradients: run a backward pass first")
+        grads = [p.grad for p in self.params]
+        flat = _join([g for g in grads if g is not None])
+        if self.momentum and self.params[0].velocity is not None:
+            flat = _join([p.velocity for p in self.params if p.velocity is not None]) * self.momentum + flat
+        if self.momentum:
+            for p, v in zip(self.params, _split(flat, self.params)):
+                p.velocity = v
+        update = _split(flat * self.lr, self.params)   # one truncation round for every parameter
+        new = [p.value - u for p, u in zip(self.params, update)]
+        if self.weight_bound is not None and any(t.bound > self.weight_bound for t in new):
+            c = float(self.weight_bound)
+            new = _split(_join(new).clip(-c, c), self.params)
+        for p, t in zip(self.params, new):
+            p.value, p.grad = t, None
+
+
+def _join(tensors: Sequence[SharedTensor]) -> SharedTensor:
+    """One flat tensor of all parameters (bound: the largest), to batch their rounds."""
+    first = tensors[0]
+    share = np.concatenate([t.share.reshape(-1) for t in tensors])
+    return SharedTensor(first.party, share, first.frac_bits, max(t.bound for t in tensors))
+
+
+def _split(flat: SharedTensor, params: Sequence[Parameter]) -> list[SharedTensor]:
+    out, pos = [], 0
+    for p in params:
+        n = p.value.size
+        out.append(SharedTensor(flat.party, flat.share[pos:pos + n].reshape(p.value.shape), flat.frac_bits,
+                                flat.bound))
+        pos += n
+    return out
