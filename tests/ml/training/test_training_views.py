@@ -2,11 +2,14 @@
 
 As tests/ml/inference/test_inference_views.py: chi-square on the bytes a
 party receives for two very different datasets of the other party, and the
-same message layout (tags, shapes, dtypes). Nothing is opened: the model
-stays shared.
+same message layout (tags, shapes, dtypes), and no received word that looks
+like an opened fixed-point value; every message is of a masked kind (an
+opening's shares are uniform on their own: its tag is what shows it). Nothing is opened: the model stays shared.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +17,9 @@ import pytest
 import mpc
 from ml.training.secure import Data, TrainConfig, private_train
 
+# the only messages of a training step: seeds of the data sharing, and openings masked by fresh
+# preprocessing (Beaver products, truncations, comparison ANDs and bit injections)
+MASKED = {"share_all", "mul", "matmul", "trunc", "and", "inject"}
 CONFIG = TrainConfig((6, 8, 2), epochs=1, batch_size=64, lr=0.1, momentum=0.9, input_bound=8.0)
 
 
@@ -43,3 +49,20 @@ def test_one_training_step_view_is_independent_of_the_others_data(owner, viewer)
         assert ((h - e) ** 2 / e).sum() < 400   # 255 degrees of freedom: mean 255, sd ~22.6
     tot = h0 + h1
     assert (((h0 - tot / 2) ** 2 + (h1 - tot / 2) ** 2) / (tot / 2)).sum() < 400
+    for received in views:
+        kinds = {re.sub(r"#\d+", "", tag).split("/")[-1] for tag, _ in received}
+        assert kinds <= MASKED, f"messages other than masked openings: {kinds - MASKED}"
+        words, small = _small_words(received)
+        assert small <= 4 + 4 * words * 2.0**-16, f"{small} of {words} received words look like opened reals"
+
+
+def _small_words(received):
+    """Ring words below 2^47 in magnitude: an opened fixed-point value always is, a masked one
+    with probability 2^-16. The sharing messages (seeds and public shapes) are left out."""
+    words = small = 0
+    for tag, a in received:
+        if a.dtype == np.uint64 and "share_all" not in tag:
+            s = np.abs(a.view(np.int64).reshape(-1).astype(np.float64))
+            words += s.size
+            small += int(np.sum(s < 2.0**47))
+    return words, small
