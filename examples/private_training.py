@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     for i, e in enumerate(res.epochs, 1):
         print(f"  epoch {i}: {e.seconds:.2f} s, {e.rounds} rounds, {e.bytes_sent / 1e6:.1f} MB sent by hospital 0")
     plain = train_plain(Xall, yall, config)
-    print(f"private accuracy: {100 * res.accuracy:.1f}%   (scored on shares, before the model is opened)")
-    print(f"plaintext accuracy: {100 * float(np.mean(plain.predict(Xte) == yte)):.1f}%   "
-          "(float64, same initialization and schedule)")
+    print("test accuracy of the model trained on shares (scored on shares, before it is opened) and of the")
+    print("same training in float64 (same initialization, batches, learning rate and momentum):")
+    print(f"private accuracy: {100 * res.accuracy:.1f}%")
+    print(f"plaintext accuracy: {100 * float(np.mean(plain.predict(Xte) == yte)):.1f}%")
     gap = max(float(np.max(np.abs(a.weight - b.weight))) for a, b in
               zip(*[[layer for layer in net.layers if hasattr(layer, "weight")] for net in (res.network, plain)]))
     print(f"largest weight difference after opening: {gap:.2e}")
