@@ -9,6 +9,9 @@ the clock. Fields:
 
 * ``seconds_per_epoch`` (median over the epochs; also ``seconds``) and
   ``baseline_seconds``, one epoch of the same float64 training;
+  ``cpu_seconds_per_epoch``: the process CPU time of an epoch (all party
+  threads and the dealer): on a loaded machine it shows what the wall
+  clock would be on an idle one (the parties share one interpreter);
 * ``accuracy``: the still-shared model scored on shares on the test set
   after ``epochs`` epochs; ``plaintext_accuracy``: the float64 training from
   the same initialization and schedule; ``max_weight_error`` between them;
@@ -78,6 +81,7 @@ def _record(dataset: str, sizes: tuple[int, ...], parties: int, epochs: int, row
     return record("train", {"model": model, "parties": parties}, seconds, base,
                   bytes_per_party=sum(phase.party_bytes_sent.values()) / parties / epochs,
                   rounds=round(phase.rounds / epochs), seconds_per_epoch=seconds, epochs=epochs,
+                  cpu_seconds_per_epoch=statistics.median(e.cpu_seconds for e in res.epochs),
                   rows=len(Xall), accuracy=res.accuracy,
                   plaintext_accuracy=float(np.mean(plain.predict(Xte) == yte)), max_weight_error=gap,
                   dealer_bytes_run=sum(pc.dealer_bytes_sent for pc in res.cost.phases().values()), crypten_seconds_per_epoch=anchor,

@@ -184,6 +184,7 @@ class Epoch:
     rounds: int
     bytes_sent: int
     loss: float | None = None
+    cpu_seconds: float = 0.0   # process CPU time over the epoch: every party thread and the dealer
 
 
 @dataclass
@@ -239,12 +240,14 @@ def _epochs(party: Party, model: Sequential, opt: SGD, X: SharedTensor, Y: Share
             if track_loss and j == len(order) - 1:
                 loss = float(node.value.reveal())
         end = _clock(party)
-        out.epochs.append(Epoch(end[0] - start[0], end[1] - start[1], end[2] - start[2], loss))
+        out.epochs.append(Epoch(end[0] - start[0], end[1] - start[1], end[2] - start[2], loss,
+                                end[3] - start[3]))
 
 
-def _clock(party: Party) -> tuple[float, int, int]:
-    """(time, this party's round counter, bytes it has sent): differences give an epoch's cost."""
-    return time.perf_counter(), party.clock, sum(m.payload_bytes for m in party.log)
+def _clock(party: Party) -> tuple[float, int, int, float]:
+    """(time, this party's round counter, bytes it has sent, process CPU time): differences give an
+    epoch's cost."""
+    return time.perf_counter(), party.clock, sum(m.payload_bytes for m in party.log), time.process_time()
 
 
 def private_accuracy(party: Party, model: Sequential, X: np.ndarray | None, y: np.ndarray | None, *,
