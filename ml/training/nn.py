@@ -188,7 +188,7 @@ class Sequential:
         for layer in self.layers:
             if isinstance(layer, Linear):
                 w, b = next(weights)
-                layers.append(Dense(w, b))
+                layers.append(Dense(np.asarray(w), np.asarray(b)))
             else:
                 layers.append(Activation("relu" if isinstance(layer, ReLU) else "sigmoid"))
         return Network((layers[0].weight.shape[0],), tuple(layers), "softmax", "trained-mlp")  # type: ignore[union-attr]

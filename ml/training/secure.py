@@ -238,7 +238,7 @@ def _epochs(party: Party, model: Sequential, opt: SGD, X: SharedTensor, Y: Share
             model.collect()
             opt.step()
             if track_loss and j == len(order) - 1:
-                loss = float(node.value.reveal())
+                loss = float(np.asarray(node.value.reveal()))
         end = _clock(party)
         out.epochs.append(Epoch(end[0] - start[0], end[1] - start[1], end[2] - start[2], loss,
                                 end[3] - start[3]))
