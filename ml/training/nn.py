@@ -19,6 +19,7 @@ Initialization is public (seeded, as PyTorch's ``nn.Linear``: uniform in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -229,7 +230,8 @@ class SGD:
         update = _split(flat * self.lr, self.params)   # one truncation round for every parameter
         new = [p.value - u for p, u in zip(self.params, update)]
         if self.weight_bound is not None and any(t.bound > self.weight_bound for t in new):
-            c = float(self.weight_bound)
+            f = new[0].frac_bits   # the limit on the fixed-point grid, so the encoded limit is within the bound
+            c = math.floor(float(self.weight_bound) * 2.0 ** f) / 2.0 ** f
             new = _split(_join(new).clip(-c, c), self.params)
         for p, t in zip(self.params, new):
             p.value, p.grad = t, None
