@@ -20,6 +20,7 @@ operation        forward                                    backward
 ``a @ b``        Beaver matrix triple + truncation          ``g @ b.T``, ``a.T @ g``
 ``sum``/``mean`` local (mean: public ``1/n``)               broadcast of ``g`` (times ``1/n``)
 ``reshape``      local                                      reshape back
+``patches``      im2col, local (convolution: with ``@``)    col2im (scatter-add), local
 ``transpose``    local                                      inverse permutation
 ``relu``         one comparison ``b = [x < 0]``             ``g * (1 - b)``: the forward's bit is
                  and ``x - b x`` in the same rounds         kept, one Beaver round, no truncation
@@ -51,6 +52,8 @@ import numpy as np
 from mpc.errors import ParameterError
 from mpc.sharing.compare import ltz_shares
 from mpc.sharing.tensor import SharedTensor, concatenate
+
+from ..inference.layers import conv_output_size, im2col
 
 Rule = Callable[[SharedTensor], None]
 
@@ -242,6 +245,50 @@ def transpose(a: Var, axes: tuple[int, ...] | None = None) -> Var:
     def rule(g: SharedTensor) -> None:
         a._accumulate(g.transpose(*inverse))
     return a.tape.record(a.value.transpose(*perm), rule, a)
+
+
+def col2im(cols: np.ndarray, shape: tuple[int, ...], kh: int, kw: int, stride: int = 1,
+           padding: int = 0) -> np.ndarray:
+    """The adjoint of :func:`~ml.inference.layers.im2col`: patch rows added back to their pixels.
+
+    Additions only (mod 2^64 on ring shares), so it maps each party's share of
+    a gradient to its share of the input gradient.
+    """
+    b, c, h, w = shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    index = np.arange(b * c * hp * wp).reshape(b, c, hp, wp)
+    taps = im2col(index, kh, kw, stride, padding=0)            # the flat pixel of every patch entry
+    out = np.zeros(b * c * hp * wp, dtype=cols.dtype)
+    np.add.at(out, taps.reshape(-1), cols.reshape(b * oh * ow, c * kh * kw).reshape(-1))
+    out = out.reshape(b, c, hp, wp)
+    return out[:, :, padding:padding + h, padding:padding + w] if padding else out
+
+
+def patches(a: Var, kh: int, kw: int, stride: int = 1, padding: int = 0) -> Var:
+    """im2col of a shared ``(B, C, H, W)`` batch: rows of patches, ``(B H' W', C kh kw)``.
+
+    With :func:`matmul`, :func:`reshape` and :func:`transpose` it makes a
+    convolution; its backward rule is :func:`col2im` (local).
+    """
+    x = a.value
+    if x.ndim != 4:
+        raise ParameterError(f"patches need a (B, C, H, W) batch, got shape {x.shape}")
+    cols = SharedTensor(x.party, im2col(x.share, kh, kw, stride, padding), x.frac_bits, x.bound)
+
+    def rule(g: SharedTensor) -> None:
+        a._accumulate(SharedTensor(g.party, col2im(g.share, x.shape, kh, kw, stride, padding), g.frac_bits,
+                                   g.bound * kh * kw))
+    return a.tape.record(cols, rule, a)
+
+
+def conv2d(x: Var, weight: Var, bias: Var, stride: int = 1, padding: int = 0) -> Var:
+    """Cross-correlation as PyTorch's ``conv2d``: ``x`` ``(B, C, H, W)``, ``weight`` ``(O, C, kh, kw)``, ``bias`` ``(O,)``."""
+    o, c, kh, kw = weight.shape
+    b, _, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    out = patches(x, kh, kw, stride, padding) @ transpose(reshape(weight, (o, c * kh * kw))) + bias
+    return transpose(reshape(out, (b, oh, ow, o)), (0, 3, 1, 2))
 
 
 # -- nonlinear operations ------------------------------------------------------------------

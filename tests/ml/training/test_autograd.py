@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpc
-from ml.training.autograd import Tape, mean, reduce_sum, softmax_cross_entropy, transpose
+from ml.training.autograd import Tape, conv2d, mean, reduce_sum, softmax_cross_entropy, transpose
 from ml.training.nn import public_tensor
 
 
@@ -136,3 +136,20 @@ def test_backward_without_gradient_needs_a_loss():
 
     with pytest.raises(mpc.ParameterError, match="loss node"):
         mpc.run(prog, 2)
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1)])
+def test_conv2d_through_patches_and_col2im(stride, padding):
+    x, w, b = RNG.normal(size=(2, 2, 5, 5)), RNG.normal(size=(3, 2, 3, 3)) * 0.5, RNG.normal(size=3) * 0.1
+
+    def plain(x, w, b):   # direct definition of the cross-correlation, window by window
+        xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        oh = (xp.shape[2] - 3) // stride + 1
+        out = np.zeros((x.shape[0], 3, oh, oh))
+        for i in range(oh):
+            for j in range(oh):
+                win = xp[:, :, i * stride:i * stride + 3, j * stride:j * stride + 3]
+                out[:, :, i, j] = np.einsum("bchw,ochw->bo", win, w) + b
+        return out
+
+    _check(lambda x, w, b: conv2d(x, w, b, stride, padding), plain, [x, w, b], atol=1e-3)
