@@ -199,22 +199,27 @@ class SGD:
     """Stochastic gradient descent with momentum (PyTorch's form) on shares.
 
     ``v <- momentum * v + g``; ``w <- w - lr * v`` (``v = g`` at the first
-    step). With ``weight_bound`` set, every weight is then clipped to
+    step). With ``weight_bound`` set, every ``clip_every``-th step the weights are clipped to
     ``[-weight_bound, weight_bound]`` by an exact secure comparison (one
-    batched comparison for all parameters, ``L + 8`` rounds) whenever its
-    public bound has grown beyond it: the public bounds stay constant over
-    training, so no product can overflow however long it runs
-    (:func:`ml.training.plan.plan` checks the worst case before the first step).
+    batched comparison for all parameters, ``L + 8`` rounds) if their
+    public bound has grown beyond it: the public bounds stay within
+    ``weight_bound + clip_every * lr * max|v|`` over training, so no product
+    can overflow however long it runs (:func:`ml.training.plan.plan` checks
+    the worst case before the first step). ``clip_every > 1`` trades that
+    larger bound for fewer comparisons.
     """
 
     def __init__(self, params: Sequence[Parameter], lr: float, momentum: float = 0.0,
-                 weight_bound: float | None = None) -> None:
+                 weight_bound: float | None = None, clip_every: int = 1) -> None:
         if not lr > 0 or not 0 <= momentum < 1:
             raise ParameterError(f"need lr > 0 and 0 <= momentum < 1, got lr={lr}, momentum={momentum}")
         if weight_bound is not None and not weight_bound > 0:
             raise ParameterError(f"weight_bound must be positive, got {weight_bound}")
         self.params = list(params)
+        if clip_every < 1:
+            raise ParameterError(f"clip_every must be at least 1, got {clip_every}")
         self.lr, self.momentum, self.weight_bound = float(lr), float(momentum), weight_bound
+        self.clip_every, self.steps = int(clip_every), 0
 
     def step(self) -> None:
         for p in self.params:
@@ -229,7 +234,9 @@ class SGD:
                 p.velocity = v
         update = _split(flat * self.lr, self.params)   # one truncation round for every parameter
         new = [p.value - u for p, u in zip(self.params, update)]
-        if self.weight_bound is not None and any(t.bound > self.weight_bound for t in new):
+        self.steps += 1
+        due = self.steps % self.clip_every == 0      # a public schedule; the float reference clips alike
+        if self.weight_bound is not None and due and any(t.bound > self.weight_bound for t in new):
             f = new[0].frac_bits   # the limit on the fixed-point grid, so the encoded limit is within the bound
             c = math.floor(float(self.weight_bound) * 2.0 ** f) / 2.0 ** f
             new = _split(_join(new).clip(-c, c), self.params)

@@ -22,7 +22,8 @@ widths, ``B``: batch size, ``f``: fractional bits):
 * backward, layer ``i``: ``dW_i = h_{i-1} g_i B``, ``g_{i-1} = g_i w d_i``
   (times 1/4 through a sigmoid);
 * SGD: ``v = momentum v + G`` (``G``: the largest gradient bound),
-  ``w <- w + lr v``, then clipped back to ``weight_bound`` if given.
+  ``w <- w + lr v``, then clipped back to ``weight_bound`` if given, every
+  ``clip_every`` steps.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _limit(frac_bits: int) -> float:
 
 def plan(sizes: Sequence[int], *, activation: str, input_bound: float, init_bound: float, lr: float,
          momentum: float, batch_size: int, steps: int, frac_bits: int,
-         weight_bound: float | None) -> Plan:
+         weight_bound: float | None, clip_every: int = 1) -> Plan:
     """Replay the bounds of ``steps`` SGD steps; RangeError naming the cause if one overflows.
 
     ``init_bound``: the largest initial weight (public). Returns the peaks.
@@ -80,8 +81,8 @@ def plan(sizes: Sequence[int], *, activation: str, input_bound: float, init_boun
             cause = (f"learning rate {lr:g} (momentum {momentum:g}) over {step} steps grows the weight bound to "
                      f"{w:.3g}; set weight_bound= (clipped weights) or lower lr"
                      if weight_bound is None and step else
-                     f"batch size {batch_size} and weight bound {w:.3g}; lower weight_bound, input_bound or "
-                     "frac_bits")
+                     f"weight bound {w:.3g} (weight_bound={weight_bound}, clip_every={clip_every}, lr {lr:g}, "
+                     f"batch size {batch_size}); lower lr, clip_every, weight_bound, input_bound or frac_bits")
             raise RangeError(f"training step {step + 1}: {what} may reach {value:.3g}, beyond the "
                              f"{limit:.3g} a product allows at {f} fractional bits: {cause}")
         peaks.product = max(peaks.product, value / limit)
@@ -108,7 +109,7 @@ def plan(sizes: Sequence[int], *, activation: str, input_bound: float, init_boun
         v = momentum * v + grad if momentum else grad
         w = w + lr * v + 2.0 ** -f
         peaks.weight = max(peaks.weight, w)
-        if weight_bound is not None and w > weight_bound:
+        if weight_bound is not None and w > weight_bound and (step + 1) % clip_every == 0:
             w = weight_bound
         peaks.per_step_weights.append(w)
     return peaks

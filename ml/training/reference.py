@@ -21,7 +21,7 @@ def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Network:
     params = [p.copy() for pair in public_init(config.sizes, config.seed) for p in pair]
     velocity = [np.zeros_like(p) for p in params]
     relu = config.activation == "relu"
-    first = True
+    first, step = True, 0
     for epoch in range(config.epochs):
         for idx in batches(len(X), config.batch_size, config.seed, epoch):
             hs, pre = [X[idx]], []
@@ -39,10 +39,12 @@ def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Network:
                 if layer:
                     g = g @ params[i].T
                     g = g * (pre[layer - 1] > 0) if relu else g * hs[layer] * (1.0 - hs[layer])
+            step += 1
+            clip = config.weight_bound is not None and step % config.clip_every == 0
             for j, gr in enumerate(grads):
                 velocity[j] = config.momentum * velocity[j] + gr if config.momentum and not first else gr
                 params[j] = params[j] - config.lr * velocity[j]
-                if config.weight_bound is not None:
+                if clip:
                     params[j] = np.clip(params[j], -config.weight_bound, config.weight_bound)
             first = False
     layers: list[Dense | Activation] = []

@@ -86,13 +86,15 @@ class TrainConfig:
     seed: int = 0
     input_bound: float = 8.0
     weight_bound: float | None = 4.0
+    clip_every: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
         if len(self.sizes) < 2 or min(self.sizes) < 1 or self.sizes[-1] < 2:
             raise ParameterError(f"sizes must be at least (inputs, classes >= 2), got {self.sizes}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ParameterError(f"need epochs >= 1 and batch_size >= 1, got {self.epochs}, {self.batch_size}")
+        if self.epochs < 1 or self.batch_size < 1 or self.clip_every < 1:
+            raise ParameterError(f"need epochs, batch_size and clip_every >= 1, got {self.epochs}, "
+                                 f"{self.batch_size}, {self.clip_every}")
 
     @property
     def classes(self) -> int:
@@ -105,7 +107,7 @@ class TrainConfig:
         return plan(self.sizes, activation=self.activation, input_bound=self.input_bound, init_bound=init,
                     lr=self.lr, momentum=self.momentum, batch_size=self.batch_size,
                     steps=self.epochs * len(batches(rows, self.batch_size, self.seed, 0)),
-                    frac_bits=frac_bits, weight_bound=self.weight_bound)
+                    frac_bits=frac_bits, weight_bound=self.weight_bound, clip_every=self.clip_every)
 
 
 def batches(rows: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -217,7 +219,7 @@ def private_train(party: Party, data: Data | None, config: TrainConfig, *, split
                 X, Y = _shared_rows(party, data, config)
         schedule = config.plan(X.shape[0], party.fixed.frac_bits)
         model = Sequential.mlp(party, config.sizes, config.activation, seed=config.seed)
-        opt = SGD(model.parameters(), config.lr, config.momentum, config.weight_bound)
+        opt = SGD(model.parameters(), config.lr, config.momentum, config.weight_bound, config.clip_every)
         out = Trained(model, schedule)
         with party.phase("train"):
             _epochs(party, model, opt, X, Y, config, track_loss, out)
