@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
@@ -31,7 +31,9 @@ from mpc.sharing.bounds import coarse
 from mpc.sharing.tensor import SharedTensor
 
 from ..inference.layers import Activation, Dense, Network
-from .autograd import Tape, Var
+from ..inference.layers import Conv2d as InferenceConv2d
+from ..inference.layers import Flatten as InferenceFlatten
+from .autograd import Tape, Var, conv2d
 
 if TYPE_CHECKING:
     from mpc.party import Party
@@ -68,23 +70,19 @@ class Parameter:
     velocity: SharedTensor | None = None
 
 
-class Linear:
-    """``x @ W + b``; ``W`` ``(d, k)`` and ``b`` ``(k,)`` secret-shared."""
+class _Weighted:
+    """A layer with a shared weight and bias: leaves on the tape, gradients collected after backward."""
 
-    def __init__(self, weight: SharedTensor, bias: SharedTensor) -> None:
-        if weight.ndim != 2 or bias.shape != (weight.shape[1],):
-            raise ParameterError(f"Linear needs weight (d, k) and bias (k,), got {weight.shape} and {bias.shape}")
-        self.weight, self.bias = Parameter(weight), Parameter(bias)
-        self._vars: tuple[Var, Var] | None = None
+    weight: Parameter
+    bias: Parameter
+    _vars: tuple[Var, Var] | None = None
 
     def parameters(self) -> list[Parameter]:
         return [self.weight, self.bias]
 
-    def forward(self, x: Var) -> Var:
-        w = x.tape.leaf(self.weight.value)
-        b = x.tape.leaf(self.bias.value)
-        self._vars = (w, b)
-        return x @ w + b
+    def _leaves(self, tape: Tape) -> tuple[Var, Var]:
+        self._vars = (tape.leaf(self.weight.value), tape.leaf(self.bias.value))
+        return self._vars
 
     def collect(self) -> None:
         """Move the tape's gradients into the parameters (after :meth:`Tape.backward`)."""
@@ -94,24 +92,82 @@ class Linear:
         self._vars = None
 
 
+class Linear(_Weighted):
+    """``x @ W + b``; ``W`` ``(d, k)`` and ``b`` ``(k,)`` secret-shared."""
+
+    def __init__(self, weight: SharedTensor, bias: SharedTensor) -> None:
+        if weight.ndim != 2 or bias.shape != (weight.shape[1],):
+            raise ParameterError(f"Linear needs weight (d, k) and bias (k,), got {weight.shape} and {bias.shape}")
+        self.weight, self.bias = Parameter(weight), Parameter(bias)
+
+    def forward(self, x: Var) -> Var:
+        w, b = self._leaves(x.tape)
+        return x @ w + b
+
+    def export(self, w: Any, b: Any) -> Dense:
+        return Dense(np.asarray(w), np.asarray(b))
+
+
+class Conv2d(_Weighted):
+    """2-D convolution as PyTorch's; weight ``(O, C, kh, kw)`` and bias ``(O,)`` secret-shared."""
+
+    def __init__(self, weight: SharedTensor, bias: SharedTensor, stride: int = 1, padding: int = 0) -> None:
+        if weight.ndim != 4 or bias.shape != (weight.shape[0],) or stride < 1 or padding < 0:
+            raise ParameterError(f"Conv2d needs weight (O, C, kh, kw), bias (O,), stride >= 1 and padding >= 0, "
+                                 f"got {weight.shape}, {bias.shape}, {stride}, {padding}")
+        self.weight, self.bias = Parameter(weight), Parameter(bias)
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x: Var) -> Var:
+        w, b = self._leaves(x.tape)
+        return conv2d(x, w, b, self.stride, self.padding)
+
+    def export(self, w: Any, b: Any) -> InferenceConv2d:
+        return InferenceConv2d(np.asarray(w), np.asarray(b), self.stride, self.padding)
+
+
 class ReLU:
     def forward(self, x: Var) -> Var:
         return x.relu()
+
+    def export(self) -> Activation:
+        return Activation("relu")
 
 
 class Sigmoid:
     def forward(self, x: Var) -> Var:
         return x.sigmoid()
 
+    def export(self) -> Activation:
+        return Activation("sigmoid")
 
-Layer = Linear | ReLU | Sigmoid
+
+class Flatten:
+    """``(B, ...) -> (B, prod)``, as between a convolution and a Linear layer."""
+
+    def forward(self, x: Var) -> Var:
+        return x.reshape(x.shape[0], -1)
+
+    def export(self) -> InferenceFlatten:
+        return InferenceFlatten()
+
+
+Layer = Union[Linear, Conv2d, ReLU, Sigmoid, Flatten]
 
 
 class Sequential:
-    """Layers applied in order; the architecture is public, the parameters shared."""
+    """Layers applied in order; the architecture is public, the parameters shared.
 
-    def __init__(self, layers: Sequence[Layer]) -> None:
+    ``input_shape``: one example's shape; by default ``(d,)`` of a first Linear layer.
+    """
+
+    def __init__(self, layers: Sequence[Layer], input_shape: tuple[int, ...] | None = None) -> None:
         self.layers = list(layers)
+        if input_shape is None:
+            if not isinstance(self.layers[0], Linear):
+                raise ParameterError("give input_shape when the first layer is not Linear")
+            input_shape = (self.layers[0].weight.value.shape[0],)
+        self.input_shape = tuple(input_shape)
 
     @classmethod
     def mlp(cls, party: Party, sizes: Sequence[int], activation: str = "relu", *, seed: int = 0) -> "Sequential":
@@ -127,8 +183,11 @@ class Sequential:
             layers.append(Linear(public_tensor(party, w), public_tensor(party, b)))
         return cls(layers)
 
+    def _weighted(self) -> list[_Weighted]:
+        return [layer for layer in self.layers if isinstance(layer, _Weighted)]
+
     def parameters(self) -> list[Parameter]:
-        return [p for layer in self.layers if isinstance(layer, Linear) for p in layer.parameters()]
+        return [p for layer in self._weighted() for p in layer.parameters()]
 
     def forward(self, x: Var) -> Var:
         for layer in self.layers:
@@ -136,63 +195,57 @@ class Sequential:
         return x
 
     def collect(self) -> None:
-        for layer in self.layers:
-            if isinstance(layer, Linear):
-                layer.collect()
+        for layer in self._weighted():
+            layer.collect()
 
     def __call__(self, x: SharedTensor) -> SharedTensor:
         """Scores of a shared batch, without recording a tape (evaluation)."""
         return self.forward(Tape().leaf(x, requires_grad=False)).value
 
     # -- handing the model on --------------------------------------------------------------------
-    def _activations(self) -> list[str]:
-        return ["relu" if isinstance(layer, ReLU) else "sigmoid" for layer in self.layers
-                if not isinstance(layer, Linear)]
-
     def inference_weights(self) -> list[tuple[SharedTensor, SharedTensor, float] | None]:
         """The shares as :func:`ml.inference.secure.forward` takes them (nothing opened).
 
-        Each layer's gain bound is ``d * max|w|`` from the public bounds the
-        weights carry (rounded up to 3 significant bits).
+        Each layer's gain bound is ``fan_in * max|w|`` from the public bounds the
+        weights carry (rounded up to 3 significant bits); a convolution's kernel
+        as the ``(C kh kw, O)`` matrix of its im2col rows.
         """
         out: list[tuple[SharedTensor, SharedTensor, float] | None] = []
         for layer in self.layers:
-            if isinstance(layer, Linear):
+            if isinstance(layer, _Weighted):
                 w = layer.weight.value
+                if w.ndim == 4:
+                    w = w.reshape(w.shape[0], -1).T
                 out.append((w, layer.bias.value, coarse(w.bound * w.shape[0], w.frac_bits)))
             else:
                 out.append(None)
         return out
 
+    def _network(self, weights: Sequence[tuple[Any, Any]], name: str) -> Network:
+        it = iter(weights)
+        layers = [layer.export(*next(it)) if isinstance(layer, _Weighted) else layer.export()
+                  for layer in self.layers]
+        return Network(self.input_shape, tuple(layers), "softmax", name)
+
     def skeleton(self) -> Network:
         """The public architecture as a :class:`Network` with zero weights (for ``forward``)."""
-        layers: list[Dense | Activation] = []
-        for layer in self.layers:
-            if isinstance(layer, Linear):
-                d, k = layer.weight.value.shape
-                layers.append(Dense(np.zeros((d, k)), np.zeros(k)))
-            else:
-                layers.append(Activation("relu" if isinstance(layer, ReLU) else "sigmoid"))
-        first = self.layers[0]
-        if not isinstance(first, Linear):
-            raise ParameterError("the model must start with a Linear layer")
-        return Network((first.weight.value.shape[0],), tuple(layers), "softmax", "trained-mlp")
+        return self._network([(np.zeros(layer.weight.value.shape), np.zeros(layer.bias.value.shape))
+                              for layer in self._weighted()], "trained-model")
 
     def network(self, to: int | Sequence[int] | None = None) -> Network | None:
-        """Open the weights (to ``to``, default every party) as a plaintext :class:`Network`."""
-        opened = [(layer.weight.value.reveal(to), layer.bias.value.reveal(to))
-                  for layer in self.layers if isinstance(layer, Linear)]
-        if opened[0][0] is None:
+        """Open the weights (to ``to``, default every party) as a plaintext :class:`Network`.
+
+        One opening of all parameters at once.
+        """
+        params = self.parameters()
+        flat = _join([p.value for p in params]).reveal(to)
+        if flat is None:
             return None
-        layers: list[Dense | Activation] = []
-        weights = iter(opened)
-        for layer in self.layers:
-            if isinstance(layer, Linear):
-                w, b = next(weights)
-                layers.append(Dense(np.asarray(w), np.asarray(b)))
-            else:
-                layers.append(Activation("relu" if isinstance(layer, ReLU) else "sigmoid"))
-        return Network((layers[0].weight.shape[0],), tuple(layers), "softmax", "trained-mlp")  # type: ignore[union-attr]
+        pieces, pos = [], 0
+        for p in params:
+            pieces.append(np.asarray(flat)[pos:pos + p.value.size].reshape(p.value.shape))
+            pos += p.value.size
+        return self._network(list(zip(pieces[::2], pieces[1::2])), "trained-model")
 
 
 class SGD:

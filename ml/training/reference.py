@@ -40,12 +40,13 @@ def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Network:
                     g = g @ params[i].T
                     g = g * (pre[layer - 1] > 0) if relu else g * hs[layer] * (1.0 - hs[layer])
             step += 1
-            clip = config.weight_bound is not None and step % config.clip_every == 0
+            bound = config.weight_bound
+            clip = bound is not None and step % config.clip_every == 0
             for j, gr in enumerate(grads):
                 velocity[j] = config.momentum * velocity[j] + gr if config.momentum and not first else gr
                 params[j] = params[j] - config.lr * velocity[j]
-                if clip:
-                    params[j] = np.clip(params[j], -config.weight_bound, config.weight_bound)
+                if clip and bound is not None:
+                    params[j] = np.clip(params[j], -bound, bound)
             first = False
     layers: list[Dense | Activation] = []
     for i in range(0, len(params), 2):

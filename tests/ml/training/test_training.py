@@ -127,3 +127,55 @@ def test_clipped_weights_follow_the_float64_clipping(clip_every, lr):
     for w, v in zip(_weights(res.network), _weights(plain)):
         np.testing.assert_allclose(w, v, atol=1e-3)
         assert np.max(np.abs(w)) <= 0.3    # 3 steps: the last one clips in both schedules
+
+
+def test_a_small_cnn_step_on_shares_and_its_private_inference():
+    """Conv2d -> ReLU -> Flatten -> Linear: one SGD step on shares equals lr times the float64
+    gradient (finite differences), and the still-shared model runs in ml.inference.secure.forward."""
+    from ml.inference.secure import forward
+    from ml.training.autograd import Tape, softmax_cross_entropy
+    from ml.training.nn import SGD, Conv2d, Flatten, Linear, ReLU, Sequential, public_tensor
+
+    rng = np.random.default_rng(11)   # simulated data and weights
+    X = rng.normal(size=(4, 1, 6, 6))
+    Y = np.eye(2)[[0, 1, 1, 0]]
+    k, b, w, c = (rng.normal(size=(2, 1, 3, 3)) * 0.5, rng.normal(size=2) * 0.1,
+                  rng.normal(size=(18, 2)) * 0.2, rng.normal(size=2) * 0.1)     # 6x6, stride 2, pad 1: 2x3x3
+    lr = 0.5
+
+    def plain_loss(k, b, w, c):
+        xp = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        conv = np.zeros((4, 2, 3, 3))
+        for i in range(3):
+            for j in range(3):
+                conv[:, :, i, j] = np.einsum("bchw,ochw->bo", xp[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3], k) + b
+        z = np.maximum(conv, 0).reshape(4, -1) @ w + c
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return -np.sum(Y * np.log(e / e.sum(axis=1, keepdims=True))) / 4
+
+    def prog(party):
+        model = Sequential([Conv2d(public_tensor(party, k), public_tensor(party, b), stride=2, padding=1), ReLU(),
+                            Flatten(), Linear(public_tensor(party, w), public_tensor(party, c))],
+                           input_shape=(1, 6, 6))
+        xs = mpc.share(party, X if party.id == 0 else None, 0, bound=8.0)
+        ys = mpc.share(party, Y if party.id == 0 else None, 0, bound=1.0)
+        tape = Tape()
+        tape.backward(softmax_cross_entropy(model.forward(tape.leaf(xs, requires_grad=False)), ys))
+        model.collect()
+        SGD(model.parameters(), lr).step()
+        scores = forward(model.skeleton(), model.inference_weights(), xs).reveal()
+        return model.network(), scores
+
+    net, scores = mpc.run(prog, 2).outputs[0]
+    np.testing.assert_allclose(scores, net.forward(X), atol=1e-3)
+    params = [k, b, w, c]
+    after = [net.layers[0].weight, net.layers[0].bias, net.layers[3].weight, net.layers[3].bias]
+    for i, (before, now) in enumerate(zip(params, after)):
+        grad = np.zeros_like(before)
+        for idx in np.ndindex(before.shape):
+            d = np.zeros_like(before)
+            d[idx] = 1e-6
+            up = [p + d if j == i else p for j, p in enumerate(params)]
+            down = [p - d if j == i else p for j, p in enumerate(params)]
+            grad[idx] = (plain_loss(*up) - plain_loss(*down)) / 2e-6
+        np.testing.assert_allclose((before - now) / lr, grad, atol=2e-3, err_msg=f"parameter {i}")
