@@ -5,7 +5,8 @@ parties}``: ``model`` is ``"mlp-30-64-2"`` (breast cancer, 426 training rows)
 or ``"mlp-64-128-10"`` (digits, 1347 rows), ReLU, batch 32, SGD lr 0.1 (no
 momentum: CrypTen's setting), the rows split between the parties
 (horizontal), the trusted dealer generating preprocessing on demand inside
-the clock. Fields:
+the clock; ``input_bound`` 8 (standardized features, clipped) and 1
+(pixels / 16), ``weight_bound`` 4 (clipped every step). Fields:
 
 * ``seconds_per_epoch`` (median over the epochs; also ``seconds``) and
   ``baseline_seconds``, one epoch of the same float64 training;
@@ -63,7 +64,8 @@ def _record(dataset: str, sizes: tuple[int, ...], parties: int, epochs: int, row
     parts = [Data(Xtr[i::parties], ytr[i::parties]) for i in range(parties)]
     Xall = np.concatenate([p.X for p in parts])
     yall = np.concatenate([p.y for p in parts])
-    config = TrainConfig(sizes, epochs=epochs, batch_size=32, lr=0.1, momentum=0.0, input_bound=8.0,
+    bound = 8.0 if dataset == "cancer" else 1.0      # standardized and clipped / pixels over 16
+    config = TrainConfig(sizes, epochs=epochs, batch_size=32, lr=0.1, momentum=0.0, input_bound=bound,
                          weight_bound=4.0)
     with threadpool_limits(1):
         res = secure_train(parts, config, test=(Xte, yte))

@@ -21,8 +21,8 @@ same batches in the same order, with the same learning rate and momentum:
 
 Features are standardized with public reference statistics (here those of
 the training set, as a published reference range would be) and clipped to
-[-8, 8]: that public bound lets every product be checked against the
-fixed-point range before training starts.
+[-8, 8] (digits: pixels / 16, in [0, 1]): that public bound lets every
+product be checked against the fixed-point range before training starts.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     Xtr, ytr, Xte, yte = load(args.dataset)
     sizes = (30, 64, 2) if args.dataset == "cancer" else (64, 128, 10)
     config = TrainConfig(sizes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         momentum=args.momentum, input_bound=8.0, weight_bound=4.0)
+                         momentum=args.momentum, input_bound=8.0 if args.dataset == "cancer" else 1.0,
+                         weight_bound=4.0)
     parts, Xall, yall = split(Xtr, ytr, args.hospitals, args.split)
     print(f"{args.hospitals} hospitals, {args.dataset}: {len(Xall)} training rows ({args.split} split), "
           f"MLP {'-'.join(map(str, sizes))}, {args.epochs} epochs, batch {args.batch_size}, "
