@@ -179,3 +179,14 @@ def test_a_small_cnn_step_on_shares_and_its_private_inference():
             down = [p - d if j == i else p for j, p in enumerate(params)]
             grad[idx] = (plain_loss(*up) - plain_loss(*down)) / 2e-6
         np.testing.assert_allclose((before - now) / lr, grad, atol=2e-3, err_msg=f"parameter {i}")
+
+
+def test_dealer_free_preprocessing_trains_the_same():
+    """OT-generated triples and masks (no trusted dealer) give the float64 weights too."""
+    rng = np.random.default_rng(0)   # simulated data
+    X = rng.normal(size=(32, 4))
+    y = (X[:, 0] > 0).astype(int)
+    config = TrainConfig((4, 8, 2), epochs=1, batch_size=16, lr=0.2)
+    res = secure_train([Data(X, y), None], config, split="outsourced", preprocessing="ot")
+    for w, v in zip(_weights(res.network), _weights(train_plain(X, y, config))):
+        np.testing.assert_allclose(w, v, atol=1e-3)
