@@ -14,8 +14,8 @@ operation        forward                                    backward
 ===============  =========================================  =====================================
 ``a + b``        local                                      ``g`` (summed over broadcast axes)
 ``a - b``        local                                      ``g``, ``-g``
-``a * b``        one Beaver product (+ truncation)          ``g * b``, ``g * a`` (one round each
-                                                            pair, batched by the caller's order)
+``a * b``        one Beaver product (+ truncation)          ``g * b``, ``g * a``: two Beaver
+                                                            products (each + truncation)
 ``a * c``        ``c`` public                               ``g * c``
 ``a @ b``        Beaver matrix triple + truncation          ``g @ b.T``, ``a.T @ g``
 ``sum``/``mean`` local (mean: public ``1/n``)               broadcast of ``g`` (times ``1/n``)
@@ -25,8 +25,9 @@ operation        forward                                    backward
 ``relu``         one comparison ``b = [x < 0]``             ``g * (1 - b)``: the forward's bit is
                  and ``x - b x`` in the same rounds         kept, one Beaver round, no truncation
 ``sigmoid``      :func:`mpc.sharing.approx.sigmoid`         ``g * s (1 - s)``: two products
-``softmax_cross  :func:`mpc.sharing.approx.softmax`         ``(p - y) / B``: one public product
-_entropy``       (loss value optional: ``log``)
+``softmax_cross  :func:`mpc.sharing.approx.softmax` (k = 2:   ``(p - y) / B``: one public product
+_entropy``       a sigmoid of ``z0 - z1``); the loss value
+                 optional (log-sum-exp)
 ===============  =========================================  =====================================
 
 Approximation error of the softmax cross-entropy gradient: the softmax
