@@ -102,3 +102,9 @@ def test_federated_hospitals_as_processes(tmp_path):
     rows = re.findall(r"^ +\d+ +(\d)/(\d) ", out, flags=re.M)
     assert len(rows) == 15 and all(s == m == "5" for s, m in rows)
     assert (tmp_path / "run" / "keys" / "party5.crt").exists()
+
+
+def test_private_training_matches_plaintext(tmp_path):
+    out = _run(tmp_path, "private_training.py", "--epochs", "1")
+    private, plain = _value(out, "private accuracy"), _value(out, "plaintext accuracy")
+    assert private > 0.9 and abs(private - plain) <= 0.01
