@@ -87,12 +87,18 @@ def rounded(bound: float, frac_bits: int, truncated: bool) -> float:
     return bound + 2.0 ** -frac_bits if truncated else bound
 
 
-def public_peak(value: Any) -> float:
-    """``max |value|`` of a public operand (0 for an empty one)."""
+def public_peak(value: Any, frac_bits: int | None = None) -> float:
+    """``max |value|`` of a public operand (0 for an empty one).
+
+    With ``frac_bits``, a float operand counts as it is encoded: ``0.3`` becomes
+    ``round(0.3 * 2^f) / 2^f``, which may lie half a unit above it.
+    """
     arr = np.asarray(value)
     if arr.dtype == np.uint64:
         arr = arr.view(np.int64)
     arr = np.abs(arr.astype(np.float64))
+    if frac_bits is not None and np.asarray(value).dtype.kind == "f":
+        arr = np.round(arr * 2.0**frac_bits) / 2.0**frac_bits
     return float(np.max(arr, initial=0.0))
 
 

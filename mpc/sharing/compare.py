@@ -93,9 +93,9 @@ def _lift(x: SharedTensor) -> SharedTensor:
     return SharedTensor(x.party, x.share << np.uint64(f - x.frac_bits), f, x.bound)
 
 
-def _bound_of(value: Any) -> float:
-    """The public bound of an operand: its own for a shared tensor, ``max|value|`` for a public one."""
-    return value.bound if isinstance(value, SharedTensor) else bounds.public_peak(value)
+def _bound_of(value: Any, frac_bits: int) -> float:
+    """The public bound of an operand: its own if shared, ``max|value|`` as encoded if public."""
+    return value.bound if isinstance(value, SharedTensor) else bounds.public_peak(value, frac_bits)
 
 
 def _diff(x: Any, y: Any) -> SharedTensor:
@@ -242,7 +242,7 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
                                 bounds.public_peak(diff))
             return _mux_result(prod._add(np.asarray(b).astype(np.int64), "where", bounds.MODULAR), a, b)
         f = party.fixed.frac_bits
-        prod = SharedTensor(party, cond.share * party.fixed.encode(diff), f, bounds.public_peak(diff))
+        prod = SharedTensor(party, cond.share * party.fixed.encode(diff), f, bounds.public_peak(diff, f))
         return _mux_result(prod._add(np.asarray(b, dtype=np.float64), "where", bounds.MODULAR), a, b)
     d = _diff(a, b)
     cond._check_same_session(d)
@@ -256,7 +256,7 @@ def where(cond: Any, a: Any, b: Any) -> SharedTensor:
 
 def _mux_result(out: SharedTensor, a: Any, b: Any) -> SharedTensor:
     """A multiplexer's result is ``a`` or ``b``: its bound is the larger of theirs."""
-    out.bound = bounds.check("where", max(_bound_of(a), _bound_of(b)), out.frac_bits)
+    out.bound = bounds.check("where", max(_bound_of(a, out.frac_bits), _bound_of(b, out.frac_bits)), out.frac_bits)
     return out
 
 
@@ -387,7 +387,7 @@ def clip(x: SharedTensor, lo: Any = None, hi: Any = None) -> SharedTensor:
     _, (prods,) = ltz_shares(x.party, test, [fac])
     out = np.broadcast_to(base.share, shape) + prods.sum(axis=0, dtype=np.uint64)
     if lo is not None and hi is not None:    # the result lies in [lo, hi]
-        bound = max(_bound_of(lo), _bound_of(hi))
+        bound = max(_bound_of(lo, f), _bound_of(hi, f))
     else:
-        bound = max(x.bound, _bound_of(lo if lo is not None else hi))
+        bound = max(x.bound, _bound_of(lo if lo is not None else hi, f))
     return SharedTensor(x.party, out, f, bounds.check("clip", bound, f))

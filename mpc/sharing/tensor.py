@@ -156,7 +156,8 @@ class SharedTensor:
             return self._new(a + b, f, bound)
         enc = self._encode_public(other, self.frac_bits)
         self._broadcast_check(enc.shape)
-        bound = bounds.check(op, self.bound + bounds.public_peak(other), self.frac_bits, ring_bits)
+        bound = bounds.check(op, self.bound + bounds.public_peak(other, self.frac_bits), self.frac_bits,
+                             ring_bits)
         if self.party.id == 0:
             return self._new(self.share + enc, bound=bound)
         return self._new(np.broadcast_to(self.share, np.broadcast_shapes(self.shape, enc.shape)).copy(),

@@ -265,3 +265,18 @@ def test_per_element_precision_costs_one_truncation_round():
     phases = mpc.run(prog, 3).cost.phases()
     assert phases["scale"].rounds == phases["uniform"].rounds == 1
     assert phases["scale"].bytes_sent[0] == phases["uniform"].bytes_sent[0] == 8 * 6 * 2
+
+
+@pytest.mark.parametrize("c", [0.3, -0.7, 1 / 3, 2.0**-17 * 3])
+def test_public_operands_count_as_encoded(c):
+    """A public 0.3 is encoded as 0.30000305 (f = 16): bounds cover the encoded value, not 0.3."""
+
+    def prog(party):
+        x = mpc.share(party, np.array([5.0, -5.0, 0.0]) if party.id == 0 else None, 0, bound=5.0)
+        lo, hi = -abs(c), abs(c)
+        outs = {"clip": x.clip(lo, hi), "clip_hi": (x - 10.0).clip(hi=hi), "where": mpc.where(x < 0, x * 0, c),
+                "add": (x * 0) + c}
+        return {k: (float(np.max(np.abs(v.reveal()))), float(v.bound)) for k, v in outs.items()}
+
+    for name, (peak, bound) in _run(prog).items():
+        assert peak <= bound, f"{name}: opened {peak!r} above its bound {bound!r}"
