@@ -18,8 +18,11 @@ memory is committed as the bytes arrive); nothing from a peer is unpickled or
 evaluated.
 
 Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
-under a per-connection lock) and queues ciphertext; one I/O thread per
-endpoint moves bytes between the sockets and the BIOs, decrypts, and files
+under a per-connection lock) straight from the arrays' memory (a frame comes
+as a scatter list, :func:`~mpc.transport.wire.encode_frame_parts`), queues the
+ciphertext and sends what the socket takes at once without blocking (a small
+message leaves without waking another thread); one I/O thread per endpoint
+sends the rest, moves received bytes into the BIOs, decrypts, and files
 whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
 two parties exchanging large arrays cannot deadlock. Receiving is bounded:
 once ``limits.max_queued_bytes`` of a peer's frames wait in its FIFO, the I/O
@@ -77,6 +80,7 @@ class _Conn:
         self.outbio = out
         self.lock = threading.Lock()  # the TLS object and the order of its output
         self.send_lock = threading.Lock()
+        self.wlock = threading.Lock()  # who moves ``out`` to the socket: the I/O thread or a sender
         self.out: deque[memoryview] = deque()
         self.frames: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.error: BaseException | None = None
@@ -264,8 +268,21 @@ class TcpEndpoint:
                     if data:
                         c.out.append(memoryview(data))
                 total += len(data)
-                self._wake()
+                self._push(c)
         return total
+
+    def _push(self, c: _Conn) -> None:
+        """Send queued ciphertext from the calling thread as far as the socket takes it without
+        blocking (a small message leaves at once, without a hand-off to the I/O thread); the
+        rest, if any, is left to the I/O thread."""
+        if c.wlock.acquire(blocking=False):  # else the I/O thread is sending: it will go on
+            try:
+                if not c.closed:
+                    self._send_out(c)
+            finally:
+                c.wlock.release()
+        if c.out:
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -349,6 +366,11 @@ class TcpEndpoint:
             sel.close()
 
     def _on_writable(self, c: _Conn) -> None:
+        with c.wlock:
+            self._send_out(c)
+
+    def _send_out(self, c: _Conn) -> None:
+        """Move queued ciphertext to the socket until it would block (``c.wlock`` held)."""
         try:
             while c.out:
                 view = c.out[0]
@@ -361,6 +383,8 @@ class TcpEndpoint:
                 else:
                     c.out.popleft()
         except (BlockingIOError, InterruptedError):
+            return
+        except IndexError:  # the other thread closed the connection (and cleared ``out``) meanwhile
             return
         except OSError as exc:
             self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})", c.peer))
