@@ -27,8 +27,10 @@ operation (reveal included; the dealer's traffic is not in it);
 the operation's stated error (one unit 2^-16 of truncation for products; the
 sign for comparisons; 1e-4 for the sigmoid, whose stated error is 5e-5).
 
+Each party runs with one BLAS thread (CrypTen's parties had one torch thread each).
+
 Baselines: ``baseline_seconds`` is the plaintext numpy computation timed in
-the same run. ``peer_seconds`` is CrypTen's time for the same workload *as
+the same run (the faster of numpy's default threads and one thread). ``peer_seconds`` is CrypTen's time for the same workload *as
 measured on this machine for issue 25* (CrypTen 0.4.1, one process per party,
 one torch thread each), copied from the issue, not measured in this run:
 CrypTen cannot be installed here (it pins torch 1.x and this environment has
@@ -43,6 +45,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import mpc
 from bench.common import median_time, record
@@ -135,13 +138,14 @@ def peerset_program(party: Any, workload: str, n: int, repeat: int, plan: dict |
             for key, count in plan_from_json(plan):
                 party.preprocessing.prefetch(key[0], *key[1:], count=count * repeat)
     spans, result = [], None
-    for _ in range(repeat):
-        with party.phase("sync"):
-            party.exchange(party.fresh("sync"), np.zeros(1, np.uint8))
-        with party.phase("measured"):
-            t0 = time.time()
-            result = _secure(party, workload, shared).reveal()
-            spans.append([t0, time.time()])
+    with threadpool_limits(1, user_api="blas"):  # one BLAS thread per party, as CrypTen's one torch thread
+        for _ in range(repeat):
+            with party.phase("sync"):
+                party.exchange(party.fresh("sync"), np.zeros(1, np.uint8))
+            with party.phase("measured"):
+                t0 = time.time()
+                result = _secure(party, workload, shared).reveal()
+                spans.append([t0, time.time()])
     return {"spans": spans, "result": result if party.id == 0 else None}
 
 
@@ -182,6 +186,8 @@ def bench_peerset(quick: bool) -> list[dict]:
         n = sizes[workload]
         ops = operands(workload, n)
         base, _, _ = median_time(lambda: plaintext(workload, ops), repeat=max(repeat, 5))
+        with threadpool_limits(1, user_api="blas"):  # numpy at its best: with its threads or with one
+            base = min(base, median_time(lambda: plaintext(workload, ops), repeat=max(repeat, 5))[0])
         for parties in (2, 3):
             plan = _plan(workload, n, parties)
             for transport in ("memory", "tcp"):
