@@ -168,8 +168,9 @@ def _run(workload: str, n: int, parties: int, transport: str, repeat: int, plan:
     if transport == "memory":
         res = mpc.run(peerset_program, parties, kwargs=kwargs, timeout=600)
     else:
-        res = run_local("bench.peerset:peerset_program", parties, kwargs=kwargs, timeout=600,
-                        processes=processes)
+        with threadpool_limits(1, user_api="blas"):  # the launcher is the dealer: one BLAS thread too
+            res = run_local("bench.peerset:peerset_program", parties, kwargs=kwargs, timeout=600,
+                            processes=processes)
     spans = [o["spans"] for o in res.outputs]
     per_op = [max(s[k][1] for s in spans) - min(s[k][0] for s in spans) for k in range(repeat)]
     measured = res.cost.phases()["measured"]
