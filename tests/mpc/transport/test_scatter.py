@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from mpc.transport import tcp
 from mpc.transport.wire import decode_frame, encode_frame, encode_frame_parts
-from tests.mpc.transport.test_tcp import SESSION, _mesh
+from tests.mpc.transport.test_tcp import SESSION, _close_all, _mesh
 
 _SIZES = st.lists(st.integers(0, 3 * tcp._PIECE + 7), min_size=0, max_size=5)
 
@@ -42,5 +42,4 @@ def test_scattered_frame_arrives_intact_and_later_writes_do_not_leak(tmp_path):
         assert got.arrays[0].tolist() == [7, -1]
         assert np.array_equal(got.arrays[1], np.arange(big.size, dtype=np.uint64))
     finally:
-        for e in eps:
-            e.close()
+        _close_all(eps)
