@@ -33,8 +33,10 @@ Baselines: ``baseline_seconds`` is the plaintext numpy computation timed in
 the same run (the faster of numpy's default threads and one thread). ``peer_seconds`` is CrypTen's time for the same workload *as
 measured on this machine for issue 25* (CrypTen 0.4.1, one process per party,
 one torch thread each), copied from the issue, not measured in this run:
-CrypTen cannot be installed here (it pins torch 1.x and this environment has
-torch 2.13); ``peer_ratio = seconds / peer_seconds``. The issue gives CrypTen
+CrypTen 0.4.1 does not install here (it depends on the deprecated ``sklearn``
+package, which refuses to build) and, installed without its dependencies,
+does not import under this environment's torch 2.13 (``torch.onnx._internal.
+registration`` is gone); ``peer_ratio = seconds / peer_seconds``. The issue gives CrypTen
 figures for 3 parties on all four workloads and for 2 parties on matmul only;
 other records have ``peer_seconds`` null.
 """
@@ -62,8 +64,9 @@ PEER = {("mul", 3): 0.037, ("cmp", 3): 0.093, ("matmul", 3): 0.013, ("lr", 3): 0
         ("matmul", 2): 0.0067}
 #: Bytes CrypTen sends for W1 (all parties together), from the same issue.
 PEER_TOTAL_BYTES = {("mul", 2): 4.8e6, ("mul", 3): 10.4e6}
-PEER_SOURCE = ("CrypTen 0.4.1 figures measured on this machine for issue 25 (not in this run: "
-               "CrypTen is not installable here)")
+PEER_SOURCE = ("CrypTen 0.4.1 figures measured on this machine for issue 25, not in this run: "
+               "CrypTen 0.4.1 does not install here (deprecated 'sklearn' dependency) nor import "
+               "under torch 2.13")
 FP = mpc.FixedPoint()
 
 
