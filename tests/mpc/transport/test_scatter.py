@@ -43,3 +43,25 @@ def test_scattered_frame_arrives_intact_and_later_writes_do_not_leak(tmp_path):
         assert np.array_equal(got.arrays[1], np.arange(big.size, dtype=np.uint64))
     finally:
         _close_all(eps)
+
+
+def test_a_connection_closed_while_a_sender_flushes_it_is_no_error(tmp_path):
+    """The I/O thread may close a connection (peer gone) while the party's thread sends from it."""
+    eps, _, _ = _mesh(tmp_path)
+    try:
+        c = eps[0]._conns[1]
+
+        class Closing:  # the socket of a connection that the other thread closes mid-send
+            def send(self, view):
+                c.out.clear()
+                return 1
+
+        real, c.sock = c.sock, Closing()
+        c.out.append(memoryview(b"ciphertext"))
+        try:
+            eps[0]._push(c)  # must not raise IndexError
+        finally:
+            c.sock = real
+        assert not c.out
+    finally:
+        _close_all(eps)
