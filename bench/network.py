@@ -10,6 +10,9 @@
   would carry if each had a core of its own). The baseline of the TCP record is the
   in-memory transfer of the same array measured in the same run (the memory
   record's baseline is a numpy copy).
+* ``latency`` (params ``transport``, ``elements`` = 1): the median round trip
+  of a one-element uint64 message between 2 parties (``microseconds``; for
+  TCP also the 90th percentile), the memory transport's as the TCP record's baseline.
 * ``mul`` and ``matmul`` (params ``transport: "tcp"``, ``n``, ``parties``,
   ``phase``): the products of ``bench.arith`` with 3 parties in 3 OS
   processes, the launcher serving as the dealer. ``online``: triples and
@@ -62,6 +65,43 @@ def transfer_program(party, megabytes, repeat):
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return {"seconds": times, "cpu_seconds": cpu}
+
+
+def latency_program(party, repeat):
+    """Party 0 sends one uint64 to party 1, which sends it back, ``repeat`` times; party 0
+    returns the seconds of each round trip."""
+    if party.id > 1:
+        return None
+    one = np.ones(1, np.uint64)
+    party.exchange("warmup", one, peers=[1 - party.id])
+    times = []
+    for _ in range(repeat):
+        tag = party.fresh("ping")
+        t0 = time.perf_counter()
+        if party.id == 0:
+            party.send(1, tag, one)
+            party.recv(1, tag)
+        else:
+            (got,) = party.recv(0, tag)
+            party.send(0, tag, got)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_latency(quick: bool) -> list[dict]:
+    """Round trip of a 1-element message between 2 parties: memory and TCP + TLS."""
+    repeat = 20 if quick else 500
+    base, _, _ = median_time(lambda: np.ones(1, np.uint64).copy(), repeat=20)
+    mem = mpc.run(latency_program, 2, kwargs={"repeat": repeat}, preprocessing=None)
+    mem_s = float(np.median(mem.outputs[0]))
+    tcp = run_local("bench.network:latency_program", 2, processes=not quick, kwargs={"repeat": repeat},
+                    preprocessing=None, timeout=120)
+    tcp_s = float(np.median(tcp.outputs[0]))
+    return [record("latency", {"transport": "memory", "elements": 1}, mem_s, base, bytes_per_party=4.0,
+                   rounds=2, microseconds=mem_s * 1e6),
+            record("latency", {"transport": "tcp", "elements": 1}, tcp_s, mem_s, bytes_per_party=4.0,
+                   rounds=2, microseconds=tcp_s * 1e6, p90_microseconds=float(np.percentile(tcp.outputs[0], 90)) * 1e6,
+                   encryption="TLS 1.3", processes=not quick)]
 
 
 def _operands(op, n):
@@ -146,7 +186,7 @@ def _secure_records(op: str, n: int, repeat: int, processes: bool) -> list[dict]
 
 def bench_network(quick: bool) -> list[dict]:
     """Parties as OS processes over TCP + TLS: transfer rate; mul and matmul vs in-memory."""
-    out = bench_transfer(quick)
+    out = bench_transfer(quick) + bench_latency(quick)
     out += _secure_records("mul", 10_000 if quick else 1_000_000, 2 if quick else 5, not quick)
     for n in [32] if quick else [128, 256, 512]:
         out += _secure_records("matmul", n, 2 if quick else 3, not quick)

@@ -36,7 +36,7 @@ from .rand import PRG
 from .schema import ArraySpec, Schema, describe, mismatch, spec
 from .transcript.record import MessageDetail, PublishedValue, describe_arrays, public_value
 from .transport.stats import MessageRecord
-from .transport.wire import DEFAULT_LIMITS, WireLimits, decode_frame, encode_frame
+from .transport.wire import DEFAULT_LIMITS, WireLimits, decode_frame, encode_frame_parts
 
 if TYPE_CHECKING:
     from .preprocessing.base import Preprocessing
@@ -177,8 +177,10 @@ class Party:
                 raise TransportError(f"party {self.id}: party {p} has dropped out (silent or failed); "
                                      "check party.dropped_peers() before sending")
         tag = self.tag(name)
-        frame = encode_frame(tag, [np.asarray(a) for a in arrays], session=self.session,
-                             round=self.clock, limits=self.limits)
+        parts = encode_frame_parts(tag, [np.asarray(a) for a in arrays], session=self.session,
+                                   round=self.clock, limits=self.limits)
+        send_parts = getattr(self.endpoint, "send_frame_parts", None)  # encrypts at once: no join
+        frame = None if send_parts is not None else b"".join(parts)
         payload = sum(np.asarray(a).nbytes for a in arrays)
         detail = None
         if self.details is not None:
@@ -186,7 +188,7 @@ class Party:
             detail = MessageDetail(describe_arrays(arrays), values)
         self._sent_upto = max(self._sent_upto, self.clock + 1)
         for p in to:
-            wire = self.endpoint.send_frame(p, frame)
+            wire = send_parts(p, parts) if frame is None else self.endpoint.send_frame(p, frame)
             if detail is not None:
                 self.details[len(self.log)] = detail  # type: ignore[index]
             self.log.append(MessageRecord(self.clock, self.id, p, tag, self._phase, payload, wire))

@@ -18,8 +18,11 @@ memory is committed as the bytes arrive); nothing from a peer is unpickled or
 evaluated.
 
 Threads: the party's thread encrypts (``ssl.SSLObject`` over memory BIOs,
-under a per-connection lock) and queues ciphertext; one I/O thread per
-endpoint moves bytes between the sockets and the BIOs, decrypts, and files
+under a per-connection lock) straight from the arrays' memory (a frame comes
+as a scatter list, :func:`~mpc.transport.wire.encode_frame_parts`), queues the
+ciphertext and sends what the socket takes at once without blocking (a small
+message leaves without waking another thread); one I/O thread per endpoint
+sends the rest, moves received bytes into the BIOs, decrypts, and files
 whole frames into one FIFO per peer. Sending never blocks on a slow peer, so
 two parties exchanging large arrays cannot deadlock. Receiving is bounded:
 once ``limits.max_queued_bytes`` of a peer's frames wait in its FIFO, the I/O
@@ -77,6 +80,7 @@ class _Conn:
         self.outbio = out
         self.lock = threading.Lock()  # the TLS object and the order of its output
         self.send_lock = threading.Lock()
+        self.wlock = threading.Lock()  # who moves ``out`` to the socket: the I/O thread or a sender
         self.out: deque[memoryview] = deque()
         self.frames: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.error: BaseException | None = None
@@ -129,18 +133,28 @@ class TcpEndpoint:
     # -- the channel interface -----------------------------------------------------
     def send_frame(self, to: int, frame: bytes) -> int:
         """Encrypt and queue ``frame`` for node ``to``; return its ciphertext bytes."""
+        return self.send_frame_parts(to, [frame])
+
+    def send_frame_parts(self, to: int, parts: list[bytes | memoryview]) -> int:
+        """:meth:`send_frame` of the frame ``b"".join(parts)``, without joining it.
+
+        The parts (:func:`~mpc.transport.wire.encode_frame_parts`: a header, then
+        views of the arrays) are encrypted before this returns, straight from
+        the arrays' memory: the caller may reuse them afterwards.
+        """
         c = self._conn(to)
-        if len(frame) > self.limits.max_frame_bytes:
-            raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {self.limits.max_frame_bytes}")
+        size = sum(len(p) for p in parts)
+        if size > self.limits.max_frame_bytes:
+            raise EncodingError(f"frame of {size} bytes exceeds the limit {self.limits.max_frame_bytes}")
         if c.error is not None:
-            raise _restate(c.error, f"{self.name(self.id)} cannot send {_describe(frame)}to "
+            raise _restate(c.error, f"{self.name(self.id)} cannot send {_describe(parts)}to "
                                     f"{self.name(to)}: {c.error}")
         if c.bye_sent or self._closed:
             raise TransportError(f"{self.name(self.id)} already closed its connection to {self.name(to)}")
         if c.closed:  # e.g. the peer said goodbye and left: nothing queued now would ever leave
-            raise TransportError(f"{self.name(self.id)} cannot send {_describe(frame)}to {self.name(to)}: "
+            raise TransportError(f"{self.name(self.id)} cannot send {_describe(parts)}to {self.name(to)}: "
                                  "the connection is closed")
-        return self._write(c, DATA, frame)
+        return self._write(c, DATA, parts)
 
     def recv_frame(self, frm: int, timeout: float, what: str = "") -> bytes:
         """Next frame from node ``frm``; raise if it failed or after ``timeout`` seconds."""
@@ -231,22 +245,19 @@ class TcpEndpoint:
             raise ParameterError(f"{self.name(self.id)} has no connection to node {p!r}")
         return c
 
-    def _write(self, c: _Conn, kind: int, body: bytes | memoryview) -> int:
+    def _write(self, c: _Conn, kind: int, body: bytes | memoryview | list[bytes | memoryview]) -> int:
         """Encrypt one record and queue its ciphertext; large bodies piece by piece, so that
-        the I/O thread sends the first pieces while later ones are being encrypted."""
-        head = RECORD.pack(kind, len(body))
+        the I/O thread sends the first pieces while later ones are being encrypted.
+
+        ``body`` may be a scatter list (a frame's header and array views): the pieces
+        are cut from it directly, and only the small parts are copied (coalesced)."""
+        parts = body if isinstance(body, list) else [body]
+        head = RECORD.pack(kind, sum(len(p) for p in parts))
         total = 0
         with c.send_lock:  # one record at a time; the TLS lock is held per piece only
             if kind == BYE:
                 c.bye_sent = True
-            if len(body) <= COALESCE:
-                pieces: list[bytes | memoryview] = [head + bytes(body)]
-            else:  # pieces of whole TLS records: ceil((5 + len) / 16 KiB) records in all
-                view = memoryview(body)
-                first = _PIECE - len(head)
-                pieces = [head + bytes(view[:first]),
-                          *(view[i:i + _PIECE] for i in range(first, len(view), _PIECE))]
-            for piece in pieces:
+            for piece in _pieces(head, parts):
                 with c.lock:
                     try:
                         c.obj.write(piece)
@@ -257,8 +268,21 @@ class TcpEndpoint:
                     if data:
                         c.out.append(memoryview(data))
                 total += len(data)
-                self._wake()
+                self._push(c)
         return total
+
+    def _push(self, c: _Conn) -> None:
+        """Send queued ciphertext from the calling thread as far as the socket takes it without
+        blocking (a small message leaves at once, without a hand-off to the I/O thread); the
+        rest, if any, is left to the I/O thread."""
+        if c.wlock.acquire(blocking=False):  # else the I/O thread is sending: it will go on
+            try:
+                if not c.closed:
+                    self._send_out(c)
+            finally:
+                c.wlock.release()
+        if c.out:
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -342,6 +366,11 @@ class TcpEndpoint:
             sel.close()
 
     def _on_writable(self, c: _Conn) -> None:
+        with c.wlock:
+            self._send_out(c)
+
+    def _send_out(self, c: _Conn) -> None:
+        """Move queued ciphertext to the socket until it would block (``c.wlock`` held)."""
         try:
             while c.out:
                 view = c.out[0]
@@ -354,6 +383,8 @@ class TcpEndpoint:
                 else:
                     c.out.popleft()
         except (BlockingIOError, InterruptedError):
+            return
+        except IndexError:  # the other thread closed the connection (and cleared ``out``) meanwhile
             return
         except OSError as exc:
             self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})", c.peer))
@@ -463,6 +494,36 @@ class TcpEndpoint:
             raise PeerAborted(f"{self.name(c.peer)} aborted: {reason}", origin)
 
 
+def _pieces(head: bytes, parts: list[bytes | memoryview]):
+    """Cut ``head`` + ``parts`` into the plaintext pieces handed to TLS one at a time.
+
+    Runs of small parts (headers, small arrays) are joined up to ``COALESCE`` bytes, so a
+    small message is one TLS record; a large part is sent as views of ``_PIECE`` bytes
+    (whole TLS records each: ceil(len / 16 KiB) records), never copied."""
+    small: list[bytes | memoryview] = [head]
+    size = len(head)
+    for part in parts:
+        n = len(part)
+        if size + n <= COALESCE:
+            small.append(part)
+            size += n
+            continue
+        view = memoryview(part).cast("B") if n else memoryview(b"")
+        start = 0
+        if size < _PIECE:  # top the pending small bytes up to one piece
+            start = min(n, _PIECE - size)
+            small.append(view[:start])
+        yield b"".join(small)
+        small, size = [], 0
+        for i in range(start, n, _PIECE):
+            if n - i < _PIECE:  # the tail joins whatever follows
+                small, size = [view[i:]], n - i
+                break
+            yield view[i:i + _PIECE]
+    if size:
+        yield b"".join(small)
+
+
 def _restate(exc: BaseException, text: str) -> BaseException:
     """``exc`` again (same type, same attributes such as ``origin``) with the message ``text``."""
     new = type(exc).__new__(type(exc))
@@ -471,10 +532,10 @@ def _restate(exc: BaseException, text: str) -> BaseException:
     return new
 
 
-def _describe(frame: bytes) -> str:
+def _describe(parts: list[bytes | memoryview]) -> str:
     """``"'tag' (round r) "`` of a frame, for error messages (empty if unreadable)."""
     try:
-        head = decode_frame(frame)
+        head = decode_frame(b"".join(parts))
     except EncodingError:
         return ""
     return f"{head.tag!r} (round {head.round}) "

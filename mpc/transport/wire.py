@@ -84,6 +84,19 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
                  session: bytes = bytes(SESSION_BYTES), round: int = 0,
                  limits: WireLimits = DEFAULT_LIMITS) -> bytes:
     """Encode ``arrays`` under ``tag`` into one frame (one copy of the payload)."""
+    return b"".join(encode_frame_parts(tag, arrays, session=session, round=round, limits=limits))
+
+
+def encode_frame_parts(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
+                       session: bytes = bytes(SESSION_BYTES), round: int = 0,
+                       limits: WireLimits = DEFAULT_LIMITS) -> list[bytes | memoryview]:
+    """The frame of :func:`encode_frame` as a scatter list, without copying the payload.
+
+    The first part is the header; each later part is a read-only byte view of
+    one (contiguous, little-endian) array, so the list is valid only while the
+    arrays are not modified: a transport that encrypts at once (TCP) writes
+    the views straight into TLS; one that keeps the frame must join them.
+    """
     tag_bytes = tag.encode("utf-8")
     if len(tag_bytes) > limits.max_tag_bytes:
         raise EncodingError(f"tag {tag[:40]!r}... longer than {limits.max_tag_bytes} bytes")
@@ -105,12 +118,13 @@ def encode_frame(tag: str, arrays: tuple[np.ndarray, ...] | list[np.ndarray], *,
             raise EncodingError(f"array of rank {arr.ndim} exceeds the limit {limits.max_ndim}")
         meta.append(_ARRAY_HEAD.pack(code, arr.ndim) + struct.pack(f"<{arr.ndim}Q", *arr.shape))
         arr = np.ascontiguousarray(arr, dtype=DTYPES[code])
-        parts.append(memoryview(arr).cast("B") if arr.size else b"")  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
+        if arr.size:
+            parts.append(memoryview(arr).cast("B").toreadonly())  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
     parts[0] = _HEAD.pack(MAGIC, VERSION, 0, session, round, len(tag_bytes), len(arrays)) + b"".join(meta)
-    frame = b"".join(parts)
-    if len(frame) > limits.max_frame_bytes:
-        raise EncodingError(f"frame of {len(frame)} bytes exceeds the limit {limits.max_frame_bytes}")
-    return frame
+    size = sum(len(p) for p in parts)
+    if size > limits.max_frame_bytes:
+        raise EncodingError(f"frame of {size} bytes exceeds the limit {limits.max_frame_bytes}")
+    return parts
 
 
 def decode_frame(data: bytes | memoryview, *, session: bytes | None = None,
