@@ -180,7 +180,7 @@ class Party:
         parts = encode_frame_parts(tag, [np.asarray(a) for a in arrays], session=self.session,
                                    round=self.clock, limits=self.limits)
         send_parts = getattr(self.endpoint, "send_frame_parts", None)  # encrypts at once: no join
-        frame = None if send_parts is not None else b"".join(parts)
+        frame = b"" if send_parts is not None else b"".join(parts)
         payload = sum(np.asarray(a).nbytes for a in arrays)
         detail = None
         if self.details is not None:
@@ -188,7 +188,10 @@ class Party:
             detail = MessageDetail(describe_arrays(arrays), values)
         self._sent_upto = max(self._sent_upto, self.clock + 1)
         for p in to:
-            wire = send_parts(p, parts) if frame is None else self.endpoint.send_frame(p, frame)
+            if send_parts is not None:
+                wire = send_parts(p, parts)
+            else:
+                wire = self.endpoint.send_frame(p, frame)
             if detail is not None:
                 self.details[len(self.log)] = detail  # type: ignore[index]
             self.log.append(MessageRecord(self.clock, self.id, p, tag, self._phase, payload, wire))
