@@ -183,6 +183,14 @@ def route_shares(server: Server, msgs: Messages) -> Messages:
 # -- round 2 ---------------------------------------------------------------------------
 def collect_masked(server: Server, msgs: Messages) -> Messages:
     """Round 2: add up the masked inputs; ask survivors for seed or key shares."""
+    return request_shares(server, fold_masked(server, msgs))
+
+
+def fold_masked(server: Server, msgs: Messages) -> np.ndarray:
+    """Round 2, first part: add some masked inputs into the sum; the ids of those kept.
+
+    Called once per chunk when the messages arrive in chunks (:meth:`.rounds.Round.server_stream`).
+    """
     config = server.config
 
     def check(u: int, m: tuple) -> None:
@@ -190,7 +198,12 @@ def collect_masked(server: Server, msgs: Messages) -> Messages:
             raise msg.MalformedMessage(f"client {u}, round 'masked': values outside Z_2^{config.bits}")
         np.add(server.acc, m[0], out=server.acc)
 
-    server.u3 = _keep(server, msgs, check)
+    return _keep(server, msgs, check)
+
+
+def request_shares(server: Server, u3: np.ndarray) -> Messages:
+    """Round 2, second part: U3 is fixed; ask each survivor for seed or key shares."""
+    server.u3 = np.sort(np.asarray(u3, dtype=np.int64))
     server.survivors = server.u3.tolist()
     server.need(server.u3, "masked")
     gone = np.setdiff1d(server.u2, server.u3)
