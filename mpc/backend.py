@@ -39,6 +39,10 @@ class Ray:
     cpus:
         Actors to spread the clients over (one CPU each); default every CPU of
         the cluster. For a local start, also the CPUs Ray is given.
+    actors:
+        Actors (shards of clients); default one per CPU. More actors than
+        CPUs share them (each reserves ``cpus / actors`` of a CPU): smaller
+        shards, so a dying worker takes fewer clients with it.
     chunk:
         Clients per task: the driver holds at most one chunk's messages while
         it folds them in, so memory does not grow with the number of clients.
@@ -46,11 +50,14 @@ class Ray:
 
     address: str | None = None
     cpus: int | None = None
+    actors: int | None = None
     chunk: int = 256
 
     def __post_init__(self) -> None:
         if self.cpus is not None and self.cpus < 1:
             raise ParameterError(f"Ray(cpus={self.cpus}): at least one CPU")
+        if self.actors is not None and self.actors < 1:
+            raise ParameterError(f"Ray(actors={self.actors}): at least one actor")
         if self.chunk < 1:
             raise ParameterError(f"Ray(chunk={self.chunk}): at least one client per task")
 
@@ -71,8 +78,8 @@ def ray_module(feature: str) -> Any:
     return require("ray", "ray", feature)
 
 
-def connect(options: Ray, feature: str) -> tuple[Any, int]:
-    """Start or join Ray; return the module and the number of actors to use."""
+def connect(options: Ray, feature: str) -> tuple[Any, int, float]:
+    """Start or join Ray; return the module, the number of actors and the CPUs each reserves."""
     ray = ray_module(feature)
     if not ray.is_initialized():
         address = options.address or os.environ.get("RAY_ADDRESS") or None
@@ -80,10 +87,11 @@ def connect(options: Ray, feature: str) -> tuple[Any, int]:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, **extra)
     total = int(ray.cluster_resources().get("CPU", 1))
-    actors = options.cpus or total
-    if actors > total:
-        raise ParameterError(f"Ray(cpus={actors}) asks for more CPUs than the cluster has ({total})")
-    return ray, max(actors, 1)
+    cpus = options.cpus or total
+    if cpus > total:
+        raise ParameterError(f"Ray(cpus={cpus}) asks for more CPUs than the cluster has ({total})")
+    actors = options.actors or cpus
+    return ray, actors, min(1.0, cpus / actors)
 
 
 def shards(ids: Sequence[int], parts: int) -> list[list[int]]:
@@ -111,30 +119,31 @@ class Pool:
     its clients as dropped, as a client that stops answering.
     """
 
-    def __init__(self, ray: Any, cls: type, args: Sequence[tuple]) -> None:
+    def __init__(self, ray: Any, cls: type, args: Sequence[tuple], cpus_each: float = 1.0) -> None:
         self._ray = ray
-        remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(cls)
+        remote = ray.remote(num_cpus=cpus_each, max_restarts=0, max_task_retries=0)(cls)
         self.actors = [remote.remote(*a) for a in args]
         self.dead: set[int] = set()
 
     def run(self, calls: Sequence[tuple[int, str, tuple]]) -> Iterator[tuple[int, int, Any]]:
-        """Submit ``(actor, method, args)`` calls; yield ``(call, actor, result)`` as they finish."""
+        """Submit ``(actor, method, args)`` calls; yield ``(call, actor, result)`` in call order.
+
+        Every call is submitted at once; results are fetched one at a time and
+        released, so this process holds one result at a time (the others wait
+        in Ray's object store).
+        """
         ray = self._ray
         lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError)
-        pending: dict[Any, tuple[int, int]] = {}
-        for i, (a, method, args) in enumerate(calls):
-            if a in self.dead:
-                yield i, a, None
-                continue
-            pending[getattr(self.actors[a], method).remote(*args)] = (i, a)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i, a = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except lost:
-                self.dead.add(a)
-                result = None
+        refs = [None if a in self.dead else getattr(self.actors[a], method).remote(*args)
+                for a, method, args in calls]
+        for i, (a, _, _) in enumerate(calls):
+            ref, refs[i] = refs[i], None
+            result = None
+            if ref is not None:
+                try:
+                    result = ray.get(ref)
+                except lost:
+                    self.dead.add(a)
             yield i, a, result
 
     def close(self) -> None:
