@@ -6,7 +6,10 @@ Name: ``scale``, params ``task`` (``secagg+`` or ``fedavg``), ``backend``
 Fields: ``seconds`` the wall time of the round (one SecAgg+ session, four
 round trips, 10% of the clients dropping, spread over the rounds; or one
 FedAvg round of every client, local training plus plaintext averaging),
-Ray's start-up excluded and reported as ``startup_seconds``;
+Ray's start-up excluded and reported as ``startup_seconds`` (it includes a
+tiny warm-up session and a 3 s pause: right after ``ray.init`` Ray's own
+processes keep a core busy, which made the first measured round up to 3x
+slower here); creating the actors and moving the clients in is included;
 ``server_seconds`` the server's own work; ``client_seconds`` a client's mean
 time in its steps (SecAgg+; FedAvg: wall time over clients);
 ``peak_mb`` the peak resident memory of the driver plus that of the largest
@@ -37,6 +40,7 @@ from bench.common import record
 FULL = [("secagg+", 1000, 10_000), ("secagg+", 10_000, 10_000), ("fedavg", 10_000, 650)]
 QUICK = [("secagg+", 60, 1000), ("fedavg", 200, 650)]
 BACKENDS = [("local", 1), ("ray", 1), ("ray", 2)]
+WARM_UP = 3.0
 
 
 class _Inputs:
@@ -59,7 +63,8 @@ def _secagg(backend: Any, n: int, d: int) -> dict:
     seconds = time.perf_counter() - t0
     c = res.cost
     return {"seconds": seconds, "server_seconds": c.server_seconds,
-            "client_seconds": c.client_seconds, "survivors": len(res.survivors),
+            "client_seconds": c.client_seconds, "client_cpu_seconds": c.client_cpu_seconds,
+            "server_cpu_seconds": c.server_cpu_seconds, "survivors": len(res.survivors),
             "degree": config.degree, "memory": res.memory,
             "check": float(res.total.astype(np.float64).sum())}
 
@@ -98,6 +103,8 @@ def run_one(task: str, backend: str, cpus: int, clients: int, values: int) -> di
             t0 = time.perf_counter()
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
+            _secagg(chosen, 20, 10)   # warm up: Ray's own processes are busy for a few seconds
+            time.sleep(WARM_UP)
             startup = time.perf_counter() - t0
     out = _secagg(chosen, clients, values) if task == "secagg+" else _fedavg(chosen, clients)
     mem = out.pop("memory")
