@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from mpc.backend import Ray
 from mpc.rand import PRG
-from protocols.secagg import dropout_schedule, make_config, simulate
+from mpc.errors import ParameterError
+from protocols.secagg import aggregate, dropout_schedule, make_config, simulate
 from protocols.secagg.on_ray import simulate_on_ray
 
 SEED = bytes(range(16))
@@ -62,3 +64,12 @@ def test_a_dying_worker_drops_its_clients_and_the_protocol_recovers(ray_cluster)
     assert all("masked" in res.dropped[u] for u in lost)
     expected = np.sum([values[u] for u in res.survivors], axis=0) % 2 ** 32
     assert np.array_equal(res.total.astype(np.uint64), expected)
+
+
+def test_aggregate_takes_the_backend(ray_cluster):
+    updates = [np.random.default_rng(u).normal(size=20) for u in range(10)]
+    local = aggregate(updates, variant="secagg", dropouts=[2])
+    on_ray = aggregate(updates, variant="secagg", dropouts=[2], backend="ray")
+    assert on_ray.total.tobytes() == local.total.tobytes() and on_ray.survivors == local.survivors
+    with pytest.raises(ParameterError, match="choose one"):
+        aggregate(updates, runtime="parties", backend="ray")
