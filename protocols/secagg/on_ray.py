@@ -31,7 +31,7 @@ from .cost import SecAggCost
 from .rounds import ROUNDS
 from .server import Messages, Server
 
-Values = Sequence[np.ndarray] | Callable[[int], np.ndarray]
+Values = Sequence[np.ndarray] | np.ndarray | Callable[[int], np.ndarray]
 """The inputs: one vector per client, or ``values(u)`` called inside client u's actor."""
 
 Fault = Callable[[int, int], None]

@@ -119,7 +119,7 @@ class Round:
                 msgs.update(chunk)
             return self.server_step(server, msgs)
         expected = self._enter(server)
-        wanted, seen, kept = set(expected.tolist()), set(), []
+        wanted, seen, kept = set(expected.tolist()), set[int](), []
         for chunk in chunks:
             with _clock(server, self.name):
                 seen.update(chunk)
