@@ -15,5 +15,8 @@ def test_scale_records_local_and_ray(ray_cluster):
         assert rec["seconds"] > 0 and rec["server_seconds"] > 0 and rec["peak_mb"] > 0
     assert on_ray["check"] == local["check"] and on_ray["survivors"] == local["survivors"] == 27
     assert on_ray["worker_mb"] > 0
-    fed = run_one("fedavg", "ray", 2, 20, 650)
-    assert fed["params"]["task"] == "fedavg" and fed["survivors"] == 20
+
+
+def test_scale_fedavg_record_local():
+    fed = run_one("fedavg", "local", 1, 20, 650)
+    assert fed["params"]["task"] == "fedavg" and fed["survivors"] == 20 and fed["peak_mb"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from protocols.analytics import histogram, mean
 
@@ -16,5 +17,12 @@ def test_histogram_and_mean_identical_to_local(ray_cluster):
     on_ray = histogram(buckets, 6, backend="ray", **kw)
     assert on_ray.value.tobytes() == local.value.tobytes()
     assert len(on_ray.details["server_view"]) == len(local.details["server_view"]) == 38
-    x = rng.uniform(0, 1, 30)
-    assert mean(x, 0.0, 1.0, seed=seed, backend="ray").value == mean(x, 0.0, 1.0, seed=seed).value
+
+
+def test_scalar_queries_pass_the_backend_on(monkeypatch):
+    import sys
+
+    from mpc.optional import MissingExtra
+    monkeypatch.setitem(sys.modules, "ray", None)     # reaching Ray fails: the backend got there
+    with pytest.raises(MissingExtra, match="ray"):
+        mean(np.linspace(0, 1, 30), 0.0, 1.0, backend="ray")
