@@ -35,3 +35,39 @@ def test_missing_ray_names_the_extra(monkeypatch):
         simulate(config, values, backend="ray")
     assert info.value.name == "ray"
     assert "simulate(backend='ray')" in str(info.value)
+
+
+class _FakeRay:
+    """Stands in for the ray module: records how Ray would be started."""
+
+    def __init__(self) -> None:
+        self.started: dict | None = None
+
+    def is_initialized(self) -> bool:
+        return self.started is not None
+
+    def init(self, **kwargs) -> None:
+        self.started = kwargs
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": 8.0}
+
+
+def test_address_from_ray_address_or_the_argument(monkeypatch):
+    from mpc.backend import connect
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    _, actors, each = connect(Ray(cpus=4), "test")
+    assert fake.started["address"] == "ray://head:10001" and "num_cpus" not in fake.started
+    assert (actors, each) == (4, 1.0)
+    fake.started = None
+    connect(Ray(address="auto", actors=16), "test")
+    assert fake.started["address"] == "auto"
+    fake.started = None
+    monkeypatch.delenv("RAY_ADDRESS")
+    _, actors, each = connect(Ray(cpus=2, actors=4), "test")
+    assert fake.started["address"] is None and fake.started["num_cpus"] == 2
+    assert (actors, each) == (4, 0.5)
+    with pytest.raises(ParameterError, match="more CPUs than the cluster has"):
+        connect(Ray(cpus=9), "test")
