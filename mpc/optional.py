@@ -12,6 +12,7 @@ plot      matplotlib      ``ml.federated.History.plot``
 sklearn   scikit-learn    ``ml.clients.SklearnClient``
 torch     torch           ``ml.clients.TorchClient``
 onnx      onnx            ``ml.inference.from_onnx`` (onnxruntime: tests, example)
+ray       ray             ``backend="ray"`` of the simulators (:mod:`mpc.backend`)
 ========  ==============  ==================================
 """
 

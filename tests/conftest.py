@@ -49,3 +49,15 @@ def _two_party_preprocessing(request):
         return
     with default_preprocessing(TwoPartyOT()):
         yield
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray with 2 CPUs, started once per test session (skips when ray is missing)."""
+    ray = pytest.importorskip("ray", reason="the 'ray' extra is not installed")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -49,6 +49,8 @@ class History:
     """The last round's aggregation (with the server's transcript); not saved to JSON."""
     weights: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
     """The final global weights, layer by layer (as ``get_weights`` gives them); not saved to JSON."""
+    memory: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    """Peak resident memory in MB: this process (``driver_mb``), the largest Ray actor (``worker_mb``)."""
 
     @property
     def final_accuracy(self) -> float:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
+from mpc.backend import Ray, peak_mb, resolve
 from mpc.dp import PrivacyAccountant
 from mpc.errors import ParameterError
 
@@ -76,8 +77,8 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
           update_clip: float = 10.0, weight_cap: int | None = None, seed: int = 0,
           progress: bool = True, aggregator_options: dict[str, Any] | None = None,
           label: str | None = None,
-          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None
-          ) -> History:
+          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None,
+          backend: str | Ray = "local") -> History:
     """Train by federated averaging; return the :class:`History`.
 
     Parameters
@@ -117,6 +118,11 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     on_round:
         Called after every round with its metrics and aggregation result (None
         for a skipped round), e.g. to narrate what the server received.
+    backend:
+        Where the clients train: ``"local"`` (this process) or ``"ray"`` /
+        :class:`mpc.backend.Ray` ``(address=..., cpus=...)``: the clients move
+        into Ray actors for the run (:mod:`.on_ray`); the same history for the
+        same seed. A client whose worker dies is a dropout.
     """
     settings = Settings(rounds, clients_per_round, local_epochs, batch_size, lr, server_lr, mu,
                         dropout, dp, compression, update_clip, weight_cap, seed)
@@ -127,16 +133,28 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     state = RunState(flatten(start), [tuple(np.shape(w)) for w in start], built, evaluator,
                      PrivacyAccountant() if dp is not None else None)
     history = History(plan.aggregator.name, plan.config, initial=evaluate(state, 0))
+    options = resolve(backend)
+    fitter = None
+    if options is not None:
+        from .on_ray import RayFitter
+        fitter = RayFitter(options, built)
     bar = progress_bar(rounds, label or plan.aggregator.name, progress)
-    for r in bar:
-        metrics, res = run_round(plan, state, r)
-        if res is not None:
-            history.last_result = res
-        history.rounds.append(metrics)
-        if on_round is not None:
-            on_round(metrics, res)
-        bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
-    bar.close()
+    try:
+        for r in bar:
+            metrics, res = run_round(plan, state, r, fitter)
+            if res is not None:
+                history.last_result = res
+            history.rounds.append(metrics)
+            if on_round is not None:
+                on_round(metrics, res)
+            bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
+        history.memory = {"driver_mb": peak_mb()}
+        if fitter is not None:
+            history.memory["worker_mb"] = fitter.peak_mb()
+    finally:
+        bar.close()
+        if fitter is not None:
+            fitter.close()
     history.weights = unflatten(state.weights, state.shapes)
     if isinstance(model, Model):
         model.set_params(state.weights)

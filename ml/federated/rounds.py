@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -57,25 +58,44 @@ def fit_config(plan: Plan, k: int, r: int) -> dict:
 
 def fit_client(plan: Plan, state: RunState, k: int, r: int) -> tuple[np.ndarray, int]:
     """Client ``k`` trains from the global weights; its update and example count."""
-    client = state.clients[k]
-    client.set_weights(unflatten(state.weights, state.shapes))
-    weights, n, _ = client.fit(fit_config(plan, k, r))
-    check_weights(weights, state.shapes, f"client {k} in round {r}")
-    if plan.check_counts and not (isinstance(n, (int, np.integer)) and 1 <= n <= plan.cap):
-        raise ParameterError(f"client {k} in round {r} reported {n!r} examples, outside "
-                             f"[1, weight_cap = {plan.cap}]")
-    return flatten(weights) - state.weights, int(n)
+    return fit_update(state.clients[k], state.weights, state.shapes, fit_config(plan, k, r),
+                      f"client {k} in round {r}", plan.cap if plan.check_counts else None)
 
 
-def local_updates(plan: Plan, state: RunState, chosen: list[int], drops: set[int], r: int
-                  ) -> tuple[dict[int, np.ndarray], int, int]:
-    """The sampled clients' uploads, and the compressed and dense bytes they would send."""
+def fit_update(client: Client, weights: np.ndarray, shapes: list[tuple[int, ...]], config: dict,
+               what: str, cap: int | None) -> tuple[np.ndarray, int]:
+    """``client`` trains from the flat global ``weights``; its update and example count.
+
+    ``cap``: the largest example count allowed (None: not checked). Wherever the
+    client runs (this process or a Ray actor), this is its whole step.
+    """
+    client.set_weights(unflatten(weights, shapes))
+    fitted, n, _ = client.fit(config)
+    check_weights(fitted, shapes, what)
+    if cap is not None and not (isinstance(n, (int, np.integer)) and 1 <= n <= cap):
+        raise ParameterError(f"{what} reported {n!r} examples, outside [1, weight_cap = {cap}]")
+    return flatten(fitted) - weights, int(n)
+
+
+Fits = dict[int, tuple[np.ndarray, int]]
+"""``{client: (update, example count)}`` of one round's sampled clients."""
+
+Fitter = Callable[[Plan, RunState, list[int], int], Fits]
+"""Runs the sampled clients' ``fit`` elsewhere (Ray); a client missing from the result died."""
+
+
+def local_updates(plan: Plan, state: RunState, chosen: list[int], drops: set[int], r: int,
+                  fits: Fits | None = None) -> tuple[dict[int, np.ndarray], int, int]:
+    """The sampled clients' uploads, and the compressed and dense bytes they would send.
+
+    ``fits``: the clients' updates when they trained elsewhere (default: here, now).
+    """
     s = plan.settings
     deltas: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     upload = dense = 0
     for k in chosen:
-        delta, counts[k] = fit_client(plan, state, k, r)
+        delta, counts[k] = fits[k] if fits is not None else fit_client(plan, state, k, r)
         if s.dp is None:
             delta, _ = clip_by_l2_norm(delta, s.update_clip)
             if s.compression is not None:   # the sent vector keeps the clip bound
@@ -135,15 +155,27 @@ def round_metrics(plan: Plan, state: RunState, r: int, res: AggregationResult | 
         dense_bytes=dense if s.compression else None)
 
 
-def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, AggregationResult | None]:
-    """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate."""
+def run_round(plan: Plan, state: RunState, r: int, fitter: Fitter | None = None
+              ) -> tuple[RoundMetrics, AggregationResult | None]:
+    """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate.
+
+    With a ``fitter`` (``train(backend="ray")``) the clients train there; one
+    whose worker died is a dropout (it uploads nothing; a zero stands in its
+    place in the aggregator's input, as for any dropped client, and is not summed).
+    """
     t0 = time.perf_counter()
     chosen, drops = sample(plan, r)
-    vectors, upload, dense = local_updates(plan, state, chosen, drops, r)
+    fits = None
+    if fitter is not None:
+        fits = fitter(plan, state, chosen, r)
+        lost = set(chosen) - set(fits)
+        drops = drops | lost
+        fits.update({k: (np.zeros_like(state.weights), 1) for k in lost})
+    vectors, upload, dense = local_updates(plan, state, chosen, drops, r, fits)
     res, note = aggregate(plan, vectors, chosen, drops)
     apply_result(plan, state, res)
     return round_metrics(plan, state, r, res, note, t0, upload, dense), res
 
 
-__all__ = ["RunState", "aggregate", "apply_result", "evaluate", "fit_client", "fit_config",
-           "local_updates", "round_metrics", "run_round", "sample"]
+__all__ = ["Fits", "Fitter", "RunState", "aggregate", "apply_result", "evaluate", "fit_client",
+           "fit_config", "fit_update", "local_updates", "round_metrics", "run_round", "sample"]

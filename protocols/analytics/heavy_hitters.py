@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mpc.backend import Ray
 from mpc.dp import PrivacyAccountant
 from mpc.errors import ParameterError
 from mpc.rand import random_seed
@@ -128,7 +129,8 @@ def heavy_hitters(items: Sequence[str], k: int = 10, *, epsilon: float | None = 
                   max_candidates: int = 64, dropped: Sequence[int] | np.ndarray = (),
                   variant: str = "secagg+", accountant: PrivacyAccountant | None = None,
                   seed: bytes | None = None,
-                  progress: Callable[[int], None] | None = None) -> QueryResult:
+                  progress: Callable[[int], None] | None = None,
+                  backend: str | Ray = "local") -> QueryResult:
     """The ``k`` most common strings with their noisy counts, most common first.
 
     ``progress(1)`` is called after each client's step of each of the secure
@@ -165,7 +167,7 @@ def heavy_hitters(items: Sequence[str], k: int = 10, *, epsilon: float | None = 
     noise_std = 0.0 if plan.noiseless else plan.std
     keep_at = threshold if threshold is not None else max(float(min_count), 4.0 * noise_std)
     total, outcome = _run(sketch, n, plan, _survivor_mask(n, dropped), variant, seed,
-                          progress=progress)
+                          progress=progress, backend=backend)
 
     found = walk(total, layout, keep_at, max_candidates)
     top = sorted(found.items(), key=lambda kv: -kv[1])[:k]

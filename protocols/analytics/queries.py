@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mpc.backend import Ray
 from mpc.dp import PrivacyAccountant, uniform01
 from mpc.dp.sampling import discrete_gaussian_cdt
 from mpc.errors import ParameterError
@@ -107,7 +108,8 @@ def _add_noise(levels: np.ndarray, plan: NoisePlan, seed: bytes) -> np.ndarray:
 
 def _run(contributions: np.ndarray, max_sum: int, plan: NoisePlan, alive: np.ndarray,
          variant: str, seed: bytes, keep_view: bool = False,
-         progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, SumOutcome]:
+         progress: Callable[[int], None] | None = None,
+         backend: str | Ray = "local") -> tuple[np.ndarray, SumOutcome]:
     """Noise, encode, securely sum; the survivors' noisy total in the contributions' units."""
     n = contributions.shape[0]
     bits = ring_bits(max_sum * plan.scale, plan, n, dim=contributions.shape[1])
@@ -116,7 +118,7 @@ def _run(contributions: np.ndarray, max_sum: int, plan: NoisePlan, alive: np.nda
     encode_seconds = (time.perf_counter() - t0) / max(n, 1)
     ring = noisy.astype(np.uint64) & np.uint64((1 << bits) - 1 if bits < 64 else (1 << 64) - 1)
     outcome = secure_sum(ring, bits, alive, variant=variant, seed=derive_seed(seed, "secagg"),
-                         keep_view=keep_view, progress=progress)
+                         keep_view=keep_view, progress=progress, backend=backend)
     total = outcome.total.astype(np.int64)
     if bits < 64:                               # signed reading of the modular total
         total = np.where(total >= (1 << (bits - 1)), total - (1 << bits), total)
@@ -151,7 +153,8 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
               dropped: Sequence[int] | np.ndarray = (), variant: str = "secagg+",
               accountant: PrivacyAccountant | None = None,
               seed: bytes | None = None, record_server_view: bool = False,
-              progress: Callable[[int], None] | None = None) -> QueryResult:
+              progress: Callable[[int], None] | None = None,
+              backend: str | Ray = "local") -> QueryResult:
     """Histogram of one bucket index per client over ``range(buckets)``.
 
     Each client contributes a one-hot vector (L2 and L1 sensitivity 1 under
@@ -161,6 +164,8 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
     vectors the server received are kept in ``details["server_view"]``.
     ``progress(1)`` is called after each client's step of each of the secure
     sum's four rounds (at most ``4 n`` calls; a tqdm bar's ``update`` fits).
+    ``backend="ray"`` (or :class:`mpc.backend.Ray`) runs the secure sum's
+    client steps in Ray actors, with the same result (every query takes it).
     """
     idx = np.asarray(values)
     if idx.ndim != 1:
@@ -179,7 +184,7 @@ def histogram(values: Sequence[int] | np.ndarray, buckets: int, *,
     plan = _plan_noise(epsilon, delta, 1.0, 1.0, min_noisy_clients(n))
     seed = seed if seed is not None else random_seed()
     total, outcome = _run(onehot, n, plan, _survivor_mask(n, dropped), variant, seed,
-                          keep_view=record_server_view, progress=progress)
+                          keep_view=record_server_view, progress=progress, backend=backend)
     details: dict[str, Any] = {"buckets": buckets}
     if record_server_view:
         details["server_view"] = outcome.server_view
@@ -219,7 +224,7 @@ def _scalar_query(x: np.ndarray, lo: float, hi: float, resolution: int, *,
                   epsilon: float | None = None, delta: float = 1e-6,
                   dropped: Sequence[int] | np.ndarray = (), variant: str = "secagg+",
                   accountant: PrivacyAccountant | None = None,
-                  seed: bytes | None = None) -> QueryResult:
+                  seed: bytes | None = None, backend: str | Ray = "local") -> QueryResult:
     if x.ndim != 1 or x.size == 0:
         raise ParameterError("expected one value per client and at least one client")
     if not np.all(np.isfinite(x)):
@@ -241,7 +246,7 @@ def _scalar_query(x: np.ndarray, lo: float, hi: float, resolution: int, *,
     plan = _plan_noise(epsilon, delta, float(resolution), float(resolution),
                        min_noisy_clients(n))
     alive = _survivor_mask(n, dropped)
-    total, outcome = _run(levels, n * resolution, plan, alive, variant, seed)
+    total, outcome = _run(levels, n * resolution, plan, alive, variant, seed, backend=backend)
     value = float(total[0]) * step + lo * int(outcome.survivors.sum())
     return _finish(value, plan, clipped, outcome, n, accountant, scale=step,
                    details={"lo": lo, "hi": hi, "resolution": resolution})

@@ -15,6 +15,7 @@ import numpy as np
 
 from mpc.errors import ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed
+from mpc.backend import Ray
 from protocols.secagg import make_config, simulate
 
 #: Dropout bound the sessions are configured for: the sum survives up to this fraction.
@@ -61,10 +62,12 @@ def min_noisy_clients(n: int) -> int:
 
 def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str = "secagg+",
                seed: bytes, keep_view: bool = False,
-               progress: Callable[[int], None] | None = None) -> SumOutcome:
+               progress: Callable[[int], None] | None = None,
+               backend: str | Ray = "local") -> SumOutcome:
     """Sum the rows of ``values`` (uint64 below 2^bits) of the clients with ``alive`` set.
 
     ``progress(1)`` is called after each client's step of each round (see ``simulate``).
+    ``backend="ray"`` runs the clients' protocol steps in Ray actors (the same sum).
     """
     n, dim = values.shape
     if int(np.count_nonzero(~alive)) > int(DROPOUT_BOUND * n):
@@ -87,7 +90,7 @@ def secure_sum(values: np.ndarray, bits: int, alive: np.ndarray, *, variant: str
                 view.append(np.array(message[0], copy=True))
             return message
     sim = simulate(config, list(ring), drops, tamper=tamper,
-                   server_prg=PRG(derive_seed(seed, "server")), progress=progress)
+                   server_prg=PRG(derive_seed(seed, "server")), progress=progress, backend=backend)
     survivors = np.zeros(n, dtype=bool)
     survivors[np.asarray(sim.survivors, dtype=np.int64)] = True
     planned = n - int(DROPOUT_BOUND * n)

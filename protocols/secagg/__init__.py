@@ -65,6 +65,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from mpc.backend import Ray, resolve
 from mpc.errors import ParameterError
 
 from .client import Client
@@ -149,7 +150,8 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
               dropout_bound: float | None = None, corruption: float = 0.1,
               threshold: int | None = None, degree: int | None = None,
               runtime: str = "simulation", transcript: Any = None, seed: int = 0,
-              timeout: float = 60.0, record_view: bool = False) -> AggregateResult:
+              timeout: float = 60.0, record_view: bool = False,
+              backend: str | Ray = "local") -> AggregateResult:
     """Securely sum client vectors; the server learns only the survivors' total.
 
     Parameters
@@ -187,6 +189,9 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
         Keep every message the server received, as received, in ``view``
         (both runtimes; over parties, also the empty message of a client that
         announces it leaves).
+    backend:
+        For the simulation: ``"local"`` or ``"ray"`` / :class:`mpc.backend.Ray`,
+        the clients in Ray actors (:func:`simulate`; docs/ray.md).
 
     Returns
     -------
@@ -222,11 +227,14 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
                          threshold=threshold, degree=degree)
     if runtime not in ("simulation", "parties"):
         raise ParameterError(f"unknown runtime {runtime!r}: use 'simulation' or 'parties'")
+    if runtime == "parties" and resolve(backend) is not None:
+        raise ParameterError("backend='ray' runs the simulation's clients on Ray; "
+                             "runtime='parties' runs its own processes: choose one")
     view: View | None = [] if record_view else None
     server: Server | None = None
     if runtime == "simulation":
         sim = simulate(config, values, schedule,
-                       tamper=None if view is None else _recorder(view))
+                       tamper=None if view is None else _recorder(view), backend=backend)
         ring, survivors, dropped, cost, run = sim.total, sim.survivors, sim.dropped, sim.cost, None
         server = sim.server
     else:

@@ -28,8 +28,9 @@ runs and refuses to run out of order (:class:`~mpc.errors.ProtocolError`).
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -59,6 +60,10 @@ class Round:
     on_client, on_server:
         The step functions of :mod:`.client` and :mod:`.server`; call them
         through :meth:`client_step` and :meth:`server_step`.
+    fold, finish:
+        For a round whose server step only adds messages up (masked): the two
+        halves of ``on_server``, so that :meth:`server_stream` can fold the
+        messages in chunk by chunk and keep none of them.
     """
 
     index: int
@@ -68,6 +73,8 @@ class Round:
     up: Callable[[SecAggConfig], msg.Spec]
     on_client: Callable[[cl.Client, tuple, str], tuple]
     on_server: Callable[[sv.Server, sv.Messages], Any]
+    fold: Callable[[sv.Server, sv.Messages], np.ndarray] | None = None
+    finish: Callable[[sv.Server, np.ndarray], Any] | None = None
 
     def client_step(self, client: cl.Client, message: tuple = ()) -> tuple[np.ndarray, ...]:
         """The client's reply to ``message`` (the server's reply of the previous round)."""
@@ -92,17 +99,50 @@ class Round:
         message fails the round's schema, are dropped first; clients not
         expected are ignored (unknown ids are recorded as dropped).
         """
+        expected = self._enter(server)
+        with _clock(server, self.name):
+            for u in expected.tolist():
+                if u not in msgs:
+                    server.drop(u, f"no message in round {self.name!r}")
+            return self.on_server(server, self._valid(server, msgs, set(expected.tolist())))
+
+    def server_stream(self, server: sv.Server, chunks: Iterable[sv.Messages]) -> Any:
+        """:meth:`server_step` over messages that arrive in chunks (the same result).
+
+        A round with :attr:`fold` adds each chunk in as it comes and keeps none of
+        its messages; the others gather the chunks first. Only the server's own
+        work is timed, not the wait for the chunks.
+        """
+        if self.fold is None or self.finish is None:
+            msgs: sv.Messages = {}
+            for chunk in chunks:
+                msgs.update(chunk)
+            return self.server_step(server, msgs)
+        expected = self._enter(server)
+        wanted, seen, kept = set(expected.tolist()), set[int](), []
+        for chunk in chunks:
+            with _clock(server, self.name):
+                seen.update(chunk)
+                kept.append(self.fold(server, self._valid(server, chunk, wanted)))
+        with _clock(server, self.name):
+            for u in expected.tolist():
+                if u not in seen:
+                    server.drop(u, f"no message in round {self.name!r}")
+            return self.finish(server, np.concatenate([np.zeros(0, np.int64), *kept]))
+
+    def _enter(self, server: sv.Server) -> np.ndarray:
+        """Refuse the step out of order; move the server on; the clients it waits for."""
         if server.stage != self.index:
             raise ProtocolError(f"server: round {self.name!r} called out of order "
                                 f"(at {_name(server.stage)!r})")
-        t0, c0 = time.perf_counter(), time.thread_time()
         expected = server.expected()
         server.stage += 1
+        return expected
+
+    def _valid(self, server: sv.Server, msgs: sv.Messages, wanted: set[int]) -> sv.Messages:
+        """The messages of expected senders that pass the round's schema; drop the others."""
         n, spec = server.config.n, self.up(server.config)
-        for u in expected.tolist():
-            if u not in msgs:
-                server.drop(u, f"no message in round {self.name!r}")
-        wanted, valid = set(expected.tolist()), {}
+        valid = {}
         for u in sorted(msgs):
             if not 0 <= u < n:
                 server.drop(u, f"unknown client id (clients are 0 .. {n - 1})")
@@ -111,12 +151,18 @@ class Round:
                     valid[u] = msg.check(msgs[u], spec, f"client {u}, round {self.name!r}")
                 except msg.MalformedMessage as exc:
                     server.drop(u, str(exc))
-        try:
-            return self.on_server(server, valid)
-        finally:
-            server.seconds[self.name] = server.seconds.get(self.name, 0.0) + time.perf_counter() - t0
-            server.cpu_seconds[self.name] = (server.cpu_seconds.get(self.name, 0.0)
-                                             + time.thread_time() - c0)
+        return valid
+
+
+@contextmanager
+def _clock(server: sv.Server, name: str) -> Iterator[None]:
+    """Add the wall-clock and CPU time of the block to the server's clocks of round ``name``."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        server.seconds[name] = server.seconds.get(name, 0.0) + time.perf_counter() - t0
+        server.cpu_seconds[name] = server.cpu_seconds.get(name, 0.0) + time.thread_time() - c0
 
 
 def _fixed(spec: msg.Spec) -> Callable[[SecAggConfig], msg.Spec]:
@@ -133,7 +179,7 @@ SHARE = Round(1, "share", "shares", msg.ADVERTISE_DOWN, _fixed(msg.SHARE_UP),
               cl.share_keys, sv.route_shares)
 MASKED = Round(2, "masked", "request", msg.SHARE_DOWN,
                lambda config: msg.masked_spec(config.dtype, config.dim),
-               cl.masked_input, sv.collect_masked)
+               cl.masked_input, sv.collect_masked, fold=sv.fold_masked, finish=sv.request_shares)
 UNMASK = Round(3, "unmask", None, msg.REQUEST_DOWN, _fixed(msg.UNMASK_UP), cl.unmask, sv.unmask)
 
 ROUNDS: tuple[Round, ...] = (ADVERTISE, SHARE, MASKED, UNMASK)

@@ -12,12 +12,13 @@ and the benchmark shortcut for large complete graphs (:class:`_Pads`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from mpc.arith.field import VandermondeCache
+from mpc.backend import Ray, peak_mb, resolve
 from mpc.errors import MalformedPeerData, ParameterError, ProtocolAbort
 from mpc.rand import PRG, derive_seed, random_seed
 
@@ -34,13 +35,18 @@ Tamper = Callable[[int, int, tuple], tuple]
 
 @dataclass
 class SimulationResult:
-    """The ring sum, who survived, why others dropped, the cost, and the server's final state."""
+    """The ring sum, who survived, why others dropped, the cost, and the server's final state.
+
+    ``memory``: peak resident memory in MB of this process (``driver_mb``)
+    and, on Ray, of the largest client actor (``worker_mb``).
+    """
 
     total: np.ndarray
     survivors: list[int]
     dropped: dict[int, str]
     cost: SecAggCost
     server: Server
+    memory: dict[str, float] = field(default_factory=dict)
 
 
 class SharedAgreements:
@@ -149,11 +155,13 @@ def _client_step(rnd: Round, client: Client, message: tuple, shortcut: _Shortcut
     return out, time.perf_counter() - t0, time.thread_time() - c0
 
 
-def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
+def simulate(config: SecAggConfig,
+             values: Sequence[np.ndarray] | np.ndarray | Callable[[int], np.ndarray],
              dropouts: Mapping[int, int] | None = None, *, tamper: Tamper | None = None,
              timed: int | None = None, shortcut: bool = False,
              server_prg: PRG | None = None,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             progress: Callable[[int], None] | None = None,
+             backend: str | Ray = "local") -> SimulationResult:
     """Run one session in this process; return the sum in Z_2^k of the survivors' inputs.
 
     Parameters
@@ -161,7 +169,8 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
     config:
         Session parameters (:func:`make_config`).
     values:
-        n input vectors of ``config.dim`` integers in [0, 2^k).
+        n input vectors of ``config.dim`` integers in [0, 2^k), or a function
+        ``u -> vector`` (on Ray, called by client u's actor).
     dropouts:
         ``{client: round}``: the client sends nothing from that round (0..3) on.
     tamper:
@@ -186,9 +195,21 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
         Fewer than t clients left at some round.
     """
     n = config.n
+    drops = dict(dropouts or {})
+    options = resolve(backend)
+    if options is not None:
+        if timed is not None or shortcut:
+            raise ParameterError("simulate(backend='ray') times every client and runs no shortcut: "
+                                 "leave timed and shortcut unset")
+        if not callable(values) and len(values) != n:
+            raise ParameterError(f"{len(values)} inputs for {n} clients")
+        from .on_ray import simulate_on_ray
+        return simulate_on_ray(config, values, drops, options, tamper=tamper,
+                               server_prg=server_prg, progress=progress)
+    if callable(values):
+        values = [values(u) for u in range(n)]
     if len(values) != n:
         raise ParameterError(f"{len(values)} inputs for {n} clients")
-    drops = dict(dropouts or {})
     timed_ids = set(range(n)) if timed is None else set(
         [u for u in range(n) if u not in drops][:max(timed, 0)])
     vcache, shared = VandermondeCache(), SharedAgreements()
@@ -239,7 +260,7 @@ def simulate(config: SecAggConfig, values: Sequence[np.ndarray] | np.ndarray,
         cost.server_bytes_sent += down
     _finish(cost, server, tally, timed_ids)
     return SimulationResult(total=total, survivors=server.survivors, dropped=dict(server.dropped),
-                            cost=cost, server=server)
+                            cost=cost, server=server, memory={"driver_mb": peak_mb()})
 
 
 def _finish(cost: SecAggCost, server: Server, tally: np.ndarray, timed_ids: set[int]) -> None:
