@@ -45,9 +45,12 @@ nothing else (see each aggregator's threat model). With ``DPConfig("central")``
 the server adds N(0, (z C)^2) to that sum itself, so it must be trusted to do
 so (it sees the exact sum); with ``"distributed"`` each client adds discrete
 Gaussian noise before the secure sum, so nobody sees a less noisy value. The
-accountant composes the rounds without subsampling amplification (clients are
-sampled without replacement, not by Poisson sampling): the reported epsilon is
-an upper bound. Distributed noise is accounted with the round's actual number
+reported ``epsilon`` of central DP includes the amplification by sampling m of
+the n clients uniformly without replacement (Wang, Balle, Kasiviswanathan
+2019, the bound for this kind of sampling, not Poisson's): it holds for whoever
+sees the models but not which clients were sampled. The server draws the
+sample, so towards it only ``epsilon_unamplified`` (also recorded) holds.
+Distributed noise is accounted without amplification (conservative). Distributed noise is accounted with the round's actual number
 of surviving (noise-adding) clients.
 """
 

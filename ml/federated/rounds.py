@@ -37,6 +37,7 @@ class RunState:
     evaluator: Client                        # the server's model on the held-out set
     accountant: PrivacyAccountant | None
     feedback: dict[int, ErrorFeedback] = field(default_factory=dict)
+    unamplified: PrivacyAccountant | None = None   # the same rounds without sampling amplification
 
 
 def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
@@ -112,7 +113,8 @@ def apply_result(plan: Plan, state: RunState, res: AggregationResult | None) -> 
     """Server update from a round's aggregate: ``w += server_lr * sum / count`` (DP applied)."""
     if res is None:
         return
-    summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg)
+    summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg,
+                                   plan.per_round / plan.n_clients, state.unamplified)
     if count > 0:
         state.weights = state.weights + plan.settings.server_lr * summed / count
         state.evaluator.set_weights(unflatten(state.weights, state.shapes))
@@ -124,13 +126,14 @@ def round_metrics(plan: Plan, state: RunState, r: int, res: AggregationResult | 
     s = plan.settings
     loss, acc = evaluate(state, r)
     eps = state.accountant.epsilon(s.dp.delta) if state.accountant is not None and s.dp else None
+    eps_plain = state.unamplified.epsilon(s.dp.delta) if state.unamplified is not None and s.dp else None
     return RoundMetrics(
         round=r, loss=loss, accuracy=acc, sampled=plan.per_round,
         survivors=len(res.survivors) if res else 0,
         bytes_per_client=res.bytes_per_client if res else 0.0,
         seconds=time.perf_counter() - t0, server_seconds=res.server_seconds if res else 0.0,
         client_seconds=res.client_seconds if res else 0.0,
-        epsilon=eps, skipped=res is None, note=note,
+        epsilon=eps, epsilon_unamplified=eps_plain, skipped=res is None, note=note,
         upload_bytes=upload if s.compression else None,
         dense_bytes=dense if s.compression else None)
 
