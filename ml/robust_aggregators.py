@@ -149,4 +149,34 @@ class RobustAggregator(Aggregator):
                                  server_state=state)
 
 
-__all__ = ["RobustAggregator", "coordinate_median", "krum_scores", "multi_krum", "trimmed_mean"]
+__all__ = ["RobustAggregator", "ScaledUpdateClient", "coordinate_median", "krum_scores", "multi_krum", "trimmed_mean"]
+
+
+class ScaledUpdateClient:
+    """A model-poisoning client for experiments: trains honestly, then sends ``scale`` times its update.
+
+    Wraps any client (:class:`~ml.clients.Client` methods); with ``scale = -10``
+    its update points the other way, ten times as long (the "scaled update"
+    attack of Bhagoji et al. 2019 / Bagdasaryan et al. 2020, in its simplest form).
+    """
+
+    def __init__(self, client: object, scale: float = -10.0) -> None:
+        self.client, self.scale = client, float(scale)
+        self.n_examples = getattr(client, "n_examples", None)
+        self._global: list[np.ndarray] | None = None
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.client.get_weights()  # type: ignore[attr-defined]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self._global = [np.array(w, dtype=np.float64) for w in weights]
+        self.client.set_weights(weights)  # type: ignore[attr-defined]
+
+    def fit(self, config: dict) -> tuple[list[np.ndarray], int, dict[str, float]]:
+        weights, n, metrics = self.client.fit(config)  # type: ignore[attr-defined]
+        if self._global is None:
+            raise ParameterError("ScaledUpdateClient: set_weights must come before fit")
+        return [g + self.scale * (np.asarray(w) - g) for w, g in zip(weights, self._global)], n, metrics
+
+    def evaluate(self, config: dict) -> tuple[float, int, dict[str, float]]:
+        return self.client.evaluate(config)  # type: ignore[attr-defined]

@@ -74,3 +74,23 @@ def test_robust_aggregator_refusals():
     agg.setup(3, 2, 10.0)
     with pytest.raises(ProtocolAbort, match="krum"):
         agg.aggregate({0: np.ones(2), 1: np.ones(2), 2: np.ones(2)}, dropped=[2])
+
+
+def test_twoserver_aggregator_drops_over_norm_updates():
+    import warnings
+
+    from mpc import TrustedDealerWarning
+
+    agg = make_aggregator("twoserver", norm_bound=1.0)
+    agg.setup(5, 4, 10.0)
+    rng = np.random.default_rng(4)
+    vectors = {k: np.concatenate([rng.normal(size=3) * 0.1, [0.5]]) for k in range(5)}
+    vectors[1][:3] = [3.0, 0.0, 4.0]                 # norm 5: dropped (the weight entry is not counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrustedDealerWarning)    # the aggregator silences it itself
+        res = agg.aggregate(vectors, dropped=[4])
+    assert res.survivors == [0, 2, 3] and res.server_state["rejected"] == [1]
+    np.testing.assert_allclose(res.total, vectors[0] + vectors[2] + vectors[3], atol=4 * 2.0 ** -16)
+    assert "received" not in res.server_state            # no server holds an update
+    with pytest.raises(ProtocolAbort, match="exceed the norm bound"):
+        agg.aggregate({1: vectors[1]})
