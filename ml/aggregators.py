@@ -285,8 +285,9 @@ class SecAggAggregator(Aggregator):
             transcript=transcript, server_state=state)
 
 
-AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier", "median", "trimmed_mean", "krum",
-               "multi_krum", "twoserver")
+AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
+ROBUST_AGGREGATORS = ("median", "trimmed_mean", "krum", "multi_krum", "twoserver")
+"""Byzantine-robust aggregators, also made by name (not in the privacy-preserving list above)."""
 
 
 def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
@@ -315,7 +316,8 @@ def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
     if name == "twoserver":
         from .twoserver_aggregator import TwoServerAggregator
         return TwoServerAggregator(**kwargs)
-    raise ParameterError(f"unknown aggregator {name!r}: choose one of {', '.join(AGGREGATORS)}")
+    raise ParameterError(f"unknown aggregator {name!r}: choose one of "
+                         f"{', '.join(AGGREGATORS + ROBUST_AGGREGATORS)}")
 
 
 def __getattr__(name: str) -> Any:
