@@ -125,8 +125,7 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     plan = make_plan(settings, sizes, int(flatten(start).size), aggregator, aggregator_options,
                      label)
     state = RunState(flatten(start), [tuple(np.shape(w)) for w in start], built, evaluator,
-                     PrivacyAccountant() if dp is not None else None,
-                     unamplified=PrivacyAccountant() if dp is not None else None)
+                     PrivacyAccountant() if dp is not None else None)
     history = History(plan.aggregator.name, plan.config, initial=evaluate(state, 0))
     bar = progress_bar(rounds, label or plan.aggregator.name, progress)
     for r in bar:

@@ -39,6 +39,10 @@ class RunState:
     feedback: dict[int, ErrorFeedback] = field(default_factory=dict)
     unamplified: PrivacyAccountant | None = None   # the same rounds without sampling amplification
 
+    def __post_init__(self) -> None:
+        if self.accountant is not None and self.unamplified is None:
+            self.unamplified = PrivacyAccountant()
+
 
 def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
     """Round ``r``'s sampled clients (sorted) and those that drop out, from the run's seed."""
