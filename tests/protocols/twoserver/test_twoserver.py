@@ -20,7 +20,8 @@ def _clients(seed, n=8, d=20, scale=0.05):
     return {k: rng.normal(size=d) * scale for k in range(n)}
 
 
-def test_sum_of_accepted_and_exact_rejections():
+@pytest.mark.parametrize("preprocessing", ["dealer", "ot"])   # "ot": no third party
+def test_sum_of_accepted_and_exact_rejections(preprocessing):
     rng = np.random.default_rng(1)
     v = _clients(1)
     norms = {}
@@ -28,7 +29,7 @@ def test_sum_of_accepted_and_exact_rejections():
         target = 3.0 if k in (2, 5) else 0.3 + 0.4 * rng.random()
         v[k] = v[k] / np.linalg.norm(v[k]) * target
         norms[k] = target
-    res = aggregate(v, norm_bound=1.0, value_bound=4.0)
+    res = aggregate(v, norm_bound=1.0, value_bound=4.0, preprocessing=preprocessing)
     assert res.rejected == [2, 5]
     assert res.accepted == [k for k in v if norms[k] <= 1.0]
     plain = np.sum([v[k] for k in res.accepted], axis=0)
