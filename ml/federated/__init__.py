@@ -4,7 +4,9 @@
 through the client interface of :mod:`ml.clients` (built-in numpy models,
 scikit-learn, PyTorch or any object with its four methods):
 
-1. **Sample** ``clients_per_round`` clients uniformly without replacement.
+1. **Sample** ``clients_per_round`` clients uniformly without replacement, or
+   by a ``selection`` (availability-aware, power-of-choice:
+   :mod:`.selection`).
 2. **Local training**: each sampled client gets the global weights
    (``set_weights``) and trains (``fit``); the built-in models run
    ``local_epochs`` epochs of mini-batch SGD on their own data (with ``mu > 0``
@@ -64,8 +66,9 @@ from .loop import train
 from .network import FLConfig
 from .network import load as load_config
 from .privacy import MAX_DELTA, MAX_EPSILON, DPConfig, planned_survivors
+from .selection import AvailabilitySampler, PowerOfChoice
 from .server import ServeResult, serve
 
-__all__ = ["MAX_DELTA", "MAX_EPSILON", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
-           "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
+__all__ = ["MAX_DELTA", "MAX_EPSILON", "AvailabilitySampler", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
+           "PowerOfChoice", "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
            "run_client", "serve", "train"]

@@ -76,8 +76,8 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
           update_clip: float = 10.0, weight_cap: int | None = None, seed: int = 0,
           progress: bool = True, aggregator_options: dict[str, Any] | None = None,
           label: str | None = None,
-          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None
-          ) -> History:
+          on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None,
+          selection: Any = None) -> History:
     """Train by federated averaging; return the :class:`History`.
 
     Parameters
@@ -117,9 +117,14 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     on_round:
         Called after every round with its metrics and aggregation result (None
         for a skipped round), e.g. to narrate what the server received.
+    selection:
+        How each round's clients are chosen: ``None`` (uniform, without
+        replacement), :class:`~ml.federated.selection.AvailabilitySampler` or
+        :class:`~ml.federated.selection.PowerOfChoice` (see
+        :mod:`ml.federated.selection`, and what the server learns there).
     """
     settings = Settings(rounds, clients_per_round, local_epochs, batch_size, lr, server_lr, mu,
-                        dropout, dp, compression, update_clip, weight_cap, seed)
+                        dropout, dp, compression, update_clip, weight_cap, seed, selection)
     built, evaluator, sizes = build_clients(model, clients, test)
     start = evaluator.get_weights()
     plan = make_plan(settings, sizes, int(flatten(start).size), aggregator, aggregator_options,

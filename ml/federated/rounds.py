@@ -53,6 +53,25 @@ def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
     return [int(k) for k in chosen], drops
 
 
+def select(plan: Plan, state: RunState, r: int) -> tuple[list[int], set[int]]:
+    """Round ``r``'s clients by ``settings.selection`` (sorted) and those that drop out."""
+    rprg = PRG(derive_seed(plan.master, "select", r))
+    global_weights = unflatten(state.weights, state.shapes)
+
+    def losses(ids: list[int]) -> dict[int, float]:
+        out = {}
+        for k in ids:                  # each candidate evaluates the global model on its own data
+            state.clients[k].set_weights(global_weights)
+            loss, _, _ = state.clients[k].evaluate({"round": r})
+            out[k] = plan.settings.selection.report(loss, plan.noise_prg)
+        return out
+
+    chosen, _ = plan.settings.selection.select(plan.n_clients, plan.per_round, rprg, losses)
+    drops = {int(k) for k, u in zip(chosen, rprg.uint64(len(chosen)))
+             if u < plan.settings.dropout * 2.0 ** 64}
+    return chosen, drops
+
+
 def fit_config(plan: Plan, k: int, r: int) -> dict:
     """What client ``k`` is told in round ``r`` (its batch-order seed is its own)."""
     s = plan.settings
@@ -117,8 +136,10 @@ def apply_result(plan: Plan, state: RunState, res: AggregationResult | None) -> 
     """Server update from a round's aggregate: ``w += server_lr * sum / count`` (DP applied)."""
     if res is None:
         return
+    # amplification only for the uniform draw of m of n it is proved for
+    rate = plan.per_round / plan.n_clients if plan.settings.selection is None else 1.0
     summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg,
-                                   plan.per_round / plan.n_clients, state.unamplified)
+                                   rate, state.unamplified)
     if count > 0:
         state.weights = state.weights + plan.settings.server_lr * summed / count
         state.evaluator.set_weights(unflatten(state.weights, state.shapes))
@@ -145,7 +166,9 @@ def round_metrics(plan: Plan, state: RunState, r: int, res: AggregationResult | 
 def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, AggregationResult | None]:
     """Round ``r``: sample, fit, upload, aggregate, update the global weights, evaluate."""
     t0 = time.perf_counter()
-    chosen, drops = sample(plan, r)
+    chosen, drops = sample(plan, r) if plan.settings.selection is None else select(plan, state, r)
+    if not chosen:
+        return round_metrics(plan, state, r, None, "round skipped: no client available", t0), None
     vectors, upload, dense = local_updates(plan, state, chosen, drops, r)
     res, note = aggregate(plan, vectors, chosen, drops)
     apply_result(plan, state, res)
@@ -153,4 +176,4 @@ def run_round(plan: Plan, state: RunState, r: int) -> tuple[RoundMetrics, Aggreg
 
 
 __all__ = ["RunState", "aggregate", "apply_result", "evaluate", "fit_client", "fit_config",
-           "local_updates", "round_metrics", "run_round", "sample"]
+           "local_updates", "round_metrics", "run_round", "sample", "select"]
