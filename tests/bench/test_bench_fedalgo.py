@@ -24,3 +24,6 @@ def test_fedalgo_bench_quick_records(tmp_path, capsys):
     assert (comp["dense"]["masked_bytes"] > comp["quantized-8bit"]["masked_bytes"]
             > comp["quantized-4bit"]["masked_bytes"] > comp["sparse25-8bit"]["masked_bytes"])
     assert all(r["bytes_per_party"] > 0 and 0 <= r["accuracy"] <= 1 for r in comp.values())
+    sel = {r["params"]["rule"]: r for r in records if r["params"]["experiment"] == "selection"}
+    assert set(sel) == {"uniform", "power-of-choice", "power-of-choice-dp"}
+    assert all(0 < r["accuracy"] <= 1 and r["seconds"] > 0 for r in sel.values())
