@@ -11,7 +11,12 @@ picks one by name:
 ``ckks``      clients encrypt under a shared CKKS key; the server adds
               ciphertexts with only the public context (:mod:`ml.he_aggregators`)
 ``paillier``  packed Paillier under a key the clients share (:mod:`ml.he_aggregators`)
+``twoserver`` two non-colluding servers check each update's L2 norm in MPC
+              and sum the accepted ones (:mod:`ml.twoserver_aggregator`)
 ============  ==============================================================
+
+and the Byzantine-robust plaintext rules ``median``, ``trimmed_mean``,
+``krum`` and ``multi_krum`` (:mod:`ml.robust_aggregators`).
 
 Interface: ``setup(n_clients, dim, value_bound)`` once, then per round
 ``aggregate({client_id: vector}, dropped=ids) -> AggregationResult`` whose
@@ -289,6 +294,8 @@ class SecAggAggregator(Aggregator):
 
 
 AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
+ROBUST_AGGREGATORS = ("median", "trimmed_mean", "krum", "multi_krum", "twoserver")
+"""Byzantine-robust aggregators, also made by name (not in the privacy-preserving list above)."""
 
 
 def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
@@ -311,7 +318,14 @@ def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:
     if name == "paillier":
         from .he_aggregators import PaillierAggregator
         return PaillierAggregator(**kwargs)
-    raise ParameterError(f"unknown aggregator {name!r}: choose one of {', '.join(AGGREGATORS)}")
+    if name in ("median", "trimmed_mean", "krum", "multi_krum"):
+        from .robust_aggregators import RobustAggregator
+        return RobustAggregator(rule=name, **kwargs)
+    if name == "twoserver":
+        from .twoserver_aggregator import TwoServerAggregator
+        return TwoServerAggregator(**kwargs)
+    raise ParameterError(f"unknown aggregator {name!r}: choose one of "
+                         f"{', '.join(AGGREGATORS + ROBUST_AGGREGATORS)}")
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,9 @@
 through the client interface of :mod:`ml.clients` (built-in numpy models,
 scikit-learn, PyTorch or any object with its four methods):
 
-1. **Sample** ``clients_per_round`` clients uniformly without replacement.
+1. **Sample** ``clients_per_round`` clients uniformly without replacement, or
+   by a ``selection`` (availability-aware, power-of-choice:
+   :mod:`.selection`).
 2. **Local training**: each sampled client gets the global weights
    (``set_weights``) and trains (``fit``); the built-in models run
    ``local_epochs`` epochs of mini-batch SGD on their own data (with ``mu > 0``
@@ -45,9 +47,12 @@ nothing else (see each aggregator's threat model). With ``DPConfig("central")``
 the server adds N(0, (z C)^2) to that sum itself, so it must be trusted to do
 so (it sees the exact sum); with ``"distributed"`` each client adds discrete
 Gaussian noise before the secure sum, so nobody sees a less noisy value. The
-accountant composes the rounds without subsampling amplification (clients are
-sampled without replacement, not by Poisson sampling): the reported epsilon is
-an upper bound. Distributed noise is accounted with the round's actual number
+reported ``epsilon`` of central DP includes the amplification by sampling m of
+the n clients uniformly without replacement (Wang, Balle, Kasiviswanathan
+2019, the bound for this kind of sampling, not Poisson's): it holds for whoever
+sees the models but not which clients were sampled. The server draws the
+sample, so towards it only ``epsilon_unamplified`` (also recorded) holds.
+Distributed noise is accounted without amplification (conservative). Distributed noise is accounted with the round's actual number
 of surviving (noise-adding) clients.
 """
 
@@ -61,8 +66,9 @@ from .loop import train
 from .network import FLConfig
 from .network import load as load_config
 from .privacy import MAX_DELTA, MAX_EPSILON, DPConfig, planned_survivors
+from .selection import AvailabilitySampler, PowerOfChoice
 from .server import ServeResult, serve
 
-__all__ = ["MAX_DELTA", "MAX_EPSILON", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
-           "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
+__all__ = ["MAX_DELTA", "MAX_EPSILON", "AvailabilitySampler", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
+           "PowerOfChoice", "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
            "run_client", "serve", "train"]

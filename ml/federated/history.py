@@ -19,6 +19,9 @@ class RoundMetrics:
     ``seconds`` is the whole round (local training included); ``server_seconds``
     the server's part of the aggregation and ``client_seconds`` one client's
     (mean); ``bytes_per_client`` what one client sent and received.
+    ``epsilon`` is the privacy spent so far with the amplification by client
+    sampling, ``epsilon_unamplified`` without it (the bound that holds against
+    the server, which draws the sample).
     """
 
     round: int
@@ -35,6 +38,7 @@ class RoundMetrics:
     note: str = ""
     upload_bytes: int | None = None
     dense_bytes: int | None = None
+    epsilon_unamplified: float | None = None
 
 
 @dataclass

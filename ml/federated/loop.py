@@ -78,7 +78,8 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
           progress: bool = True, aggregator_options: dict[str, Any] | None = None,
           label: str | None = None,
           on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None,
-          backend: str | Ray = "local") -> History:
+          backend: str | Ray = "local",
+          selection: Any = None) -> History:
     """Train by federated averaging; return the :class:`History`.
 
     Parameters
@@ -123,9 +124,14 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
         :class:`mpc.backend.Ray` ``(address=..., cpus=...)``: the clients move
         into Ray actors for the run (:mod:`.on_ray`); the same history for the
         same seed. A client whose worker dies is a dropout.
+    selection:
+        How each round's clients are chosen: ``None`` (uniform, without
+        replacement), :class:`~ml.federated.selection.AvailabilitySampler` or
+        :class:`~ml.federated.selection.PowerOfChoice` (see
+        :mod:`ml.federated.selection`, and what the server learns there).
     """
     settings = Settings(rounds, clients_per_round, local_epochs, batch_size, lr, server_lr, mu,
-                        dropout, dp, compression, update_clip, weight_cap, seed)
+                        dropout, dp, compression, update_clip, weight_cap, seed, selection)
     built, evaluator, sizes = build_clients(model, clients, test)
     start = evaluator.get_weights()
     plan = make_plan(settings, sizes, int(flatten(start).size), aggregator, aggregator_options,

@@ -41,6 +41,7 @@ class Settings:
     update_clip: float = 10.0
     weight_cap: int | None = None
     seed: int = 0
+    selection: Any = None        # a selector of ml.federated.selection; None: uniform sampling
 
 
 @dataclass

@@ -192,16 +192,31 @@ def _check_run_epsilon(epsilon: float, z: float, rounds: int) -> None:
 
 def server_average(res: AggregationResult, mech: GaussianMechanism | None,
                    ddg: DistributedDiscreteGaussian | None,
-                   accountant: PrivacyAccountant | None, noise_prg: PRG
+                   accountant: PrivacyAccountant | None, noise_prg: PRG,
+                   sampling_rate: float = 1.0, unamplified: PrivacyAccountant | None = None
                    ) -> tuple[np.ndarray, float]:
     """Server side: (sum of weighted updates, sum of weights) from the aggregate, with
-    central noise added or distributed noise decoded, and the round accounted."""
+    central noise added or distributed noise decoded, and the round accounted.
+
+    ``sampling_rate`` is m / n, the fraction of the clients sampled (uniformly,
+    without replacement, fixed size): central DP's Gaussian is accounted in
+    ``accountant`` with the amplification of that sampling (Wang, Balle,
+    Kasiviswanathan 2019; see :func:`mpc.dp.wor_subsampled_gaussian_rdp`) and in
+    ``unamplified`` without it. The amplified epsilon holds for whoever sees the
+    models but not who was sampled; the server picks the sample, so against it
+    only the unamplified one holds. Distributed noise (zCDP) is accounted
+    without amplification in both.
+    """
     total = res.total
     if ddg is not None and accountant is not None:
         accountant.add_zcdp(ddg.zcdp(len(res.survivors)))  # noise from the survivors only
+        if unamplified is not None:
+            unamplified.add_zcdp(ddg.zcdp(len(res.survivors)))
         return ddg.decode(np.round(total[:-1])), float(np.round(total[-1]))
     if mech is not None and accountant is not None:
-        accountant.add_gaussian(mech.noise_multiplier)
+        accountant.add_gaussian(mech.noise_multiplier, sampling_rate, sampling="without_replacement")
+        if unamplified is not None:
+            unamplified.add_gaussian(mech.noise_multiplier)
         return mech.apply(noise_prg, total[:-1]), float(np.round(total[-1]))
     return total[:-1], float(total[-1])
 

@@ -38,6 +38,11 @@ class RunState:
     evaluator: Client                        # the server's model on the held-out set
     accountant: PrivacyAccountant | None
     feedback: dict[int, ErrorFeedback] = field(default_factory=dict)
+    unamplified: PrivacyAccountant | None = None   # the same rounds without sampling amplification
+
+    def __post_init__(self) -> None:
+        if self.accountant is not None and self.unamplified is None:
+            self.unamplified = PrivacyAccountant()
 
 
 def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
@@ -47,6 +52,25 @@ def sample(plan: Plan, r: int) -> tuple[list[int], set[int]]:
     drops = {int(k) for k, u in zip(chosen, rprg.uint64(plan.per_round))
              if u < plan.settings.dropout * 2.0 ** 64}
     return [int(k) for k in chosen], drops
+
+
+def select(plan: Plan, state: RunState, r: int) -> tuple[list[int], set[int]]:
+    """Round ``r``'s clients by ``settings.selection`` (sorted) and those that drop out."""
+    rprg = PRG(derive_seed(plan.master, "select", r))
+    global_weights = unflatten(state.weights, state.shapes)
+
+    def losses(ids: list[int]) -> dict[int, float]:
+        out = {}
+        for k in ids:                  # each candidate evaluates the global model on its own data
+            state.clients[k].set_weights(global_weights)
+            loss, _, _ = state.clients[k].evaluate({"round": r})
+            out[k] = plan.settings.selection.report(loss, plan.noise_prg)
+        return out
+
+    chosen, _ = plan.settings.selection.select(plan.n_clients, plan.per_round, rprg, losses)
+    drops = {int(k) for k, u in zip(chosen, rprg.uint64(len(chosen)))
+             if u < plan.settings.dropout * 2.0 ** 64}
+    return chosen, drops
 
 
 def fit_config(plan: Plan, k: int, r: int) -> dict:
@@ -132,7 +156,10 @@ def apply_result(plan: Plan, state: RunState, res: AggregationResult | None) -> 
     """Server update from a round's aggregate: ``w += server_lr * sum / count`` (DP applied)."""
     if res is None:
         return
-    summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg)
+    # amplification only for the uniform draw of m of n it is proved for
+    rate = plan.per_round / plan.n_clients if plan.settings.selection is None else 1.0
+    summed, count = server_average(res, plan.mech, plan.ddg, state.accountant, plan.noise_prg,
+                                   rate, state.unamplified)
     if count > 0:
         state.weights = state.weights + plan.settings.server_lr * summed / count
         state.evaluator.set_weights(unflatten(state.weights, state.shapes))
@@ -144,13 +171,14 @@ def round_metrics(plan: Plan, state: RunState, r: int, res: AggregationResult | 
     s = plan.settings
     loss, acc = evaluate(state, r)
     eps = state.accountant.epsilon(s.dp.delta) if state.accountant is not None and s.dp else None
+    eps_plain = state.unamplified.epsilon(s.dp.delta) if state.unamplified is not None and s.dp else None
     return RoundMetrics(
         round=r, loss=loss, accuracy=acc, sampled=plan.per_round,
         survivors=len(res.survivors) if res else 0,
         bytes_per_client=res.bytes_per_client if res else 0.0,
         seconds=time.perf_counter() - t0, server_seconds=res.server_seconds if res else 0.0,
         client_seconds=res.client_seconds if res else 0.0,
-        epsilon=eps, skipped=res is None, note=note,
+        epsilon=eps, epsilon_unamplified=eps_plain, skipped=res is None, note=note,
         upload_bytes=upload if s.compression else None,
         dense_bytes=dense if s.compression else None)
 
@@ -164,7 +192,9 @@ def run_round(plan: Plan, state: RunState, r: int, fitter: Fitter | None = None
     place in the aggregator's input, as for any dropped client, and is not summed).
     """
     t0 = time.perf_counter()
-    chosen, drops = sample(plan, r)
+    chosen, drops = sample(plan, r) if plan.settings.selection is None else select(plan, state, r)
+    if not chosen:
+        return round_metrics(plan, state, r, None, "round skipped: no client available", t0), None
     fits = None
     if fitter is not None:
         fits = fitter(plan, state, chosen, r)
@@ -178,4 +208,4 @@ def run_round(plan: Plan, state: RunState, r: int, fitter: Fitter | None = None
 
 
 __all__ = ["Fits", "Fitter", "RunState", "aggregate", "apply_result", "evaluate", "fit_client",
-           "fit_config", "fit_update", "local_updates", "round_metrics", "run_round", "sample"]
+           "fit_config", "fit_update", "local_updates", "round_metrics", "run_round", "sample", "select"]

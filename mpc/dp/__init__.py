@@ -12,7 +12,7 @@ aggregation) and the federated analytics protocols. All randomness comes from
 """
 
 from .accountant import (PrivacyAccountant, ddg_zcdp, epsilon_from_rdp,
-                         gaussian_rdp, subsampled_gaussian_rdp)
+                         gaussian_rdp, subsampled_gaussian_rdp, wor_subsampled_gaussian_rdp)
 from .mechanisms import (DistributedDiscreteGaussian, GaussianMechanism, clip_by_l2_norm,
                          clip_rows_by_l2_norm)
 from .sampling import (bernoulli_exp, discrete_gaussian, discrete_laplace, gaussian,
@@ -23,4 +23,5 @@ __all__ = [
     "bernoulli_exp", "clip_by_l2_norm", "clip_rows_by_l2_norm", "ddg_zcdp",
     "discrete_gaussian", "discrete_laplace", "epsilon_from_rdp", "gaussian", "gaussian_rdp",
     "rational_variance", "subsampled_gaussian_rdp", "uniform01", "uniform_below",
+    "wor_subsampled_gaussian_rdp",
 ]

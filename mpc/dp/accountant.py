@@ -20,6 +20,17 @@ guarantee is the best conversion over the orders.
   - (log delta + log alpha)/(alpha - 1) (Canonne, Kamath, Steinke 2020,
   Prop. 12), never worse than the classical rdp(alpha) + log(1/delta)/(alpha-1).
 
+* Gaussian on a uniform sample of fixed size without replacement, fraction
+  gamma (Wang, Balle, Kasiviswanathan, AISTATS 2019, Theorem 9, for replace-one
+  neighbours, whose base curve is eps(j) = 2 j / z^2 as the sensitivity doubles),
+  integer alpha >= 2:
+  rdp(alpha) <= log(1 + gamma^2 C(alpha, 2) min(4 (e^eps(2) - 1), 2 e^eps(2))
+                    + sum_{j=3}^alpha 2 gamma^j C(alpha, j) e^((j - 1) eps(j))) / (alpha - 1)
+  (the min(2, (e^eps(inf) - 1)^j) factors are 2: the Gaussian has eps(inf) = inf).
+  A replace-one bound holds for zero-out neighbours too (zeroing is one
+  replacement), so the curve reported is the orderwise minimum with the
+  unamplified zero-out alpha / (2 z^2); a fractional order uses the bound of
+  the next integer order (Renyi divergence grows with the order).
 Subsampling amplification is applied only to the Gaussian curve; zCDP terms
 (the distributed discrete Gaussian) are counted without amplification, which is
 conservative.
@@ -82,6 +93,38 @@ def subsampled_gaussian_rdp(sampling_rate: float, noise_multiplier: float,
                  + (n - k) * math.log1p(-q) + (k * math.log(q) if k else 0.0)
                  + (k * k - k) / (2 * s2) for k in range(n + 1)]
         out[i] = max(_log_add(terms), 0.0) / (n - 1)
+    return out
+
+
+def wor_subsampled_gaussian_rdp(sampling_fraction: float, noise_multiplier: float,
+                                orders: tuple[float, ...] | np.ndarray = DEFAULT_ORDERS
+                                ) -> np.ndarray:
+    """RDP curve of the Gaussian on a fixed-size sample drawn without replacement.
+
+    ``sampling_fraction`` is gamma = m / n (m of n records, uniformly, without
+    replacement). WBK19 Theorem 9 (see the module docstring) bounds the
+    replace-one divergence; the curve returned is its orderwise minimum with the
+    unamplified zero-out curve alpha / (2 z^2), valid for zero-out neighbours.
+    With ``sampling_fraction == 1`` this is :func:`gaussian_rdp`.
+    """
+    if not 0 < sampling_fraction <= 1:
+        raise ParameterError("sampling_fraction must be in (0, 1]")
+    plain = gaussian_rdp(noise_multiplier, orders)
+    if sampling_fraction == 1.0:
+        return plain
+    a = _orders(orders)
+    g, z2 = sampling_fraction, noise_multiplier ** 2
+    out = plain.copy()
+    for i, alpha in enumerate(a):  # one sum per order: a grid of ~70, not a hot path
+        n = max(2, math.ceil(alpha))
+        j = np.arange(3, n + 1, dtype=np.float64)
+        eps2 = 2 * 2 / z2                                        # replace-one eps(2)
+        second = math.log(min(4 * math.expm1(eps2), 2 * math.exp(eps2)))
+        log_binom = np.array([math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                              for k in range(n + 1)])
+        terms = [0.0, 2 * math.log(g) + log_binom[2] + second]
+        terms += list(math.log(2) + j * math.log(g) + log_binom[3:] + (j - 1) * (2 * j / z2))
+        out[i] = min(plain[i], _log_add(terms) / (n - 1))
     return out
 
 
@@ -148,12 +191,22 @@ class PrivacyAccountant:
         self.rdp = np.zeros(_orders(self.orders).size)
 
     def add_gaussian(self, noise_multiplier: float, sampling_rate: float = 1.0,
-                     steps: int = 1) -> None:
-        """Account ``steps`` (subsampled) Gaussian mechanisms."""
+                     steps: int = 1, sampling: str = "poisson") -> None:
+        """Account ``steps`` (subsampled) Gaussian mechanisms.
+
+        ``sampling``: ``"poisson"`` (each record in with probability
+        ``sampling_rate``; MTZ19) or ``"without_replacement"`` (a fixed-size
+        uniform sample, ``sampling_rate`` = m / n; WBK19).
+        """
         if steps < 0:
             raise ParameterError("steps must be non-negative")
-        self.rdp = self.rdp + steps * subsampled_gaussian_rdp(
-            sampling_rate, noise_multiplier, self.orders)
+        if sampling == "poisson":
+            curve = subsampled_gaussian_rdp(sampling_rate, noise_multiplier, self.orders)
+        elif sampling == "without_replacement":
+            curve = wor_subsampled_gaussian_rdp(sampling_rate, noise_multiplier, self.orders)
+        else:
+            raise ParameterError(f"sampling must be 'poisson' or 'without_replacement', got {sampling!r}")
+        self.rdp = self.rdp + steps * curve
         self.steps += steps
 
     def add_zcdp(self, rho: float, steps: int = 1) -> None:

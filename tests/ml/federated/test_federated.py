@@ -370,3 +370,24 @@ def test_data_helpers_handle_constant_columns_and_small_classes():
     assert 2 in ytr and 2 not in yte and {0, 1} <= set(yte.tolist())
     with pytest.raises(ParameterError, match="empty training set|empty test set"):
         train_test_split(np.arange(2.0).reshape(-1, 1), np.array([0, 1]), 0.5)
+
+
+def test_central_dp_epsilon_reflects_client_sampling(cancer):
+    # 5 of 50 clients a round (uniform, without replacement): the reported epsilon has the WBK19
+    # amplification, the unamplified one (what holds against the server) is the plain composition.
+    from mpc.dp import PrivacyAccountant
+
+    clients, test = _dp_setup(cancer, n=50)
+    dp = DPConfig("central", clip=1.0, epsilon=None, noise_multiplier=3.0, noise_seed=b"\x02" * 16)
+    h = train(LogisticRegression(30), clients, test, rounds=4, clients_per_round=5, dp=dp,
+              progress=False, seed=3)
+    plain = PrivacyAccountant()
+    plain.add_gaussian(3.0, steps=4)
+    amplified = PrivacyAccountant()
+    amplified.add_gaussian(3.0, sampling_rate=0.1, steps=4, sampling="without_replacement")
+    last = h.rounds[-1]
+    assert last.epsilon_unamplified == pytest.approx(plain.epsilon(1e-5))
+    assert last.epsilon == pytest.approx(amplified.epsilon(1e-5))
+    assert last.epsilon < 0.6 * last.epsilon_unamplified
+    full = train(LogisticRegression(30), clients, test, rounds=2, dp=dp, progress=False, seed=3)
+    assert full.rounds[-1].epsilon == full.rounds[-1].epsilon_unamplified
