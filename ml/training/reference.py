@@ -14,8 +14,14 @@ from .nn import public_init
 from .secure import TrainConfig, batches, one_hot
 
 
-def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Network:
-    """Train ``config``'s MLP on ``(X, y)`` in float64 with the schedule of the private run."""
+def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig,
+                margins: list[float] | None = None) -> Network:
+    """Train ``config``'s MLP on ``(X, y)`` in float64 with the schedule of the private run.
+
+    ``margins``, if given, receives per step the smallest ``|z|`` of a hidden
+    pre-activation: how near the run came to a ReLU's kink, where fixed-point
+    error may flip the comparison bit and with it a whole row of the gradient.
+    """
     X = np.asarray(X, dtype=np.float64)
     Y = one_hot(y, config.classes)
     params = [p.copy() for pair in public_init(config.sizes, config.seed) for p in pair]
@@ -29,6 +35,8 @@ def train_plain(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Network:
                 z = hs[-1] @ params[i] + params[i + 1]
                 pre.append(z)
                 if i + 2 < len(params):
+                    if margins is not None:
+                        margins.append(float(np.min(np.abs(z), initial=np.inf)))
                     hs.append(np.maximum(z, 0.0) if relu else 1.0 / (1.0 + np.exp(-z)))
             e = np.exp(pre[-1] - pre[-1].max(axis=1, keepdims=True))
             g = (e / e.sum(axis=1, keepdims=True) - Y[idx]) / len(idx)

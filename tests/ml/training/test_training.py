@@ -115,13 +115,20 @@ def test_private_train_refuses_before_the_first_step():
 def test_clipped_weights_follow_the_float64_clipping(clip_every, lr):
     """A large step drives weights past weight_bound: the secure clip gives the float64 np.clip,
     on the same public schedule (every ``clip_every`` steps)."""
-    rng = np.random.default_rng(9)   # simulated data
-    X = np.clip(rng.normal(size=(48, 16)), -2, 2)
-    y = (X[:, 0] > 0).astype(int)
     config = TrainConfig((16, 16, 2), epochs=1, batch_size=16, lr=lr, weight_bound=0.3, seed=2,
                          clip_every=clip_every, input_bound=2.0)
+    # Simulated data whose float64 run stays clear of every ReLU kink: there the fixed-point
+    # error may flip a comparison bit and change a whole gradient row (a true, not a bug).
+    for data_seed in range(9, 100):
+        rng = np.random.default_rng(data_seed)
+        X = np.clip(rng.normal(size=(48, 16)), -2, 2)
+        y = (X[:, 0] > 0).astype(int)
+        margins: list[float] = []
+        plain = train_plain(X, y, config, margins)
+        if min(margins) > 2e-3:
+            break
+    assert min(margins) > 2e-3, "no simulated data set clear of the ReLU kinks"
     res = secure_train([Data(X, y), None], config, split="outsourced")
-    plain = train_plain(X, y, config)
     clipped = sum(int(np.sum(np.abs(w) == 0.3)) for w in _weights(plain))
     assert clipped >= 3                                    # the clip did bind
     for w, v in zip(_weights(res.network), _weights(plain)):
