@@ -5,8 +5,10 @@ Name: ``flnet``, params ``aggregator`` (``secagg+`` or ``plaintext``),
 the digits model's 650 weights plus the weight entry, 10^5 a larger model).
 Each configuration starts N client processes (``python -m bench.flnet``, a
 client whose ``fit`` adds a fixed random update) and runs ``ml.federated.serve``
-in this process for two rounds over pinned TLS 1.3 on loopback; the second
-round is measured (the first warms up both sides).
+in this process for ``MEASURED + 1`` rounds over pinned TLS 1.3 on loopback;
+the first warms up both sides, the median of the others is reported (the
+baseline is a median of 3 too: on a shared machine one round alone varied
+by 2x between runs).
 
 Fields: ``seconds`` the round's wall time at the server (sending the model,
 the clients' fit, every protocol round, the update), ``server_seconds`` the
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = [(agg, n, d) for agg in ("secagg+", "plaintext") for n in (4, 8, 16) for d in (651, 100_000)]
 QUICK = [("secagg+", 4, 651), ("plaintext", 4, 651)]
 WEIGHT_CAP = 10
+MEASURED = 3
+"""Rounds measured after the warm-up round; the median is reported."""
 
 
 class FixedClient:
@@ -70,7 +74,7 @@ def _config(tmp: Path, n: int, aggregator: str) -> Path:
     lines = ["[server]", f'address = "127.0.0.1:{port}"', 'certificate = "keys/party0.crt"', ""]
     for k in range(n):
         lines += ["[[client]]", f"id = {k}", f'certificate = "keys/party{k + 1}.crt"', ""]
-    lines += ["[training]", "rounds = 2", f'aggregator = "{aggregator}"', f"weight_cap = {WEIGHT_CAP}",
+    lines += ["[training]", f"rounds = {MEASURED + 1}", f'aggregator = "{aggregator}"', f"weight_cap = {WEIGHT_CAP}",
               "round_timeout = 60", "fit_timeout = 120", "connect_timeout = 120", "",
               "[aggregator]", "dropout_bound = 0.2" if aggregator != "plaintext" else ""]
     path = tmp / "fl.toml"
@@ -114,16 +118,17 @@ def run_one(aggregator: str, n: int, values: int) -> dict:
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-    last = result.history.rounds[-1]
+    measured = result.history.rounds[1:]
     res = result.history.last_result
-    if res is None or last.survivors != n:
-        raise RuntimeError(f"flnet {aggregator} n={n}: the measured round lost clients ({last.note})")
+    lost = [m for m in measured if m.survivors != n]
+    if res is None or lost:
+        raise RuntimeError(f"flnet {aggregator} n={n}: a measured round lost clients ({lost[0].note})")
     up = res.server_state["bytes_up"]
     return record("flnet", {"aggregator": aggregator, "clients": n, "values": values},
-                  last.seconds, _baseline(aggregator, n, values),
+                  float(np.median([m.seconds for m in measured])), _baseline(aggregator, n, values),
                   bytes_per_party=float(np.mean(list(up.values()))),
                   rounds=4 if aggregator != "plaintext" else 1,
-                  server_seconds=last.server_seconds, startup_seconds=connected[0] if connected else None,
+                  server_seconds=float(np.median([m.server_seconds for m in measured])), startup_seconds=connected[0] if connected else None,
                   bytes_per_client=res.bytes_per_client)
 
 
