@@ -17,7 +17,13 @@ vectors in process (``ml.aggregators``: the one-process SecAgg simulation, or
 the plaintext sum), ``ratio`` their quotient, ``bytes_per_party`` the payload
 bytes one client sent in the round, ``startup_seconds`` from launching the
 processes to every TLS link being up (reported apart, not in the round),
-``rounds`` the protocol's round trips.
+``rounds`` the protocol's round trips. ``server_cpu_seconds`` is the CPU time
+of the server process (every thread) during a measured round, and
+``baseline_cpu_seconds`` that of the in-process aggregation (medians): on a
+shared machine they vary less than wall times, and they show where a round's
+time goes (in the recorded runs the server's CPU per round was about the whole
+in-process simulation's; the rest of the wall time is the client processes'
+work and waiting for a core).
 """
 
 from __future__ import annotations
@@ -82,8 +88,8 @@ def _config(tmp: Path, n: int, aggregator: str) -> Path:
     return path
 
 
-def _baseline(aggregator: str, n: int, values: int) -> float:
-    """The same round's aggregation in process, on the same uploads."""
+def _baseline(aggregator: str, n: int, values: int) -> tuple[float, float]:
+    """The same round's aggregation in process, on the same uploads: (seconds, CPU seconds)."""
     from ml.aggregators import make_aggregator
 
     options = {"dropout_bound": 0.2} if aggregator != "plaintext" else {}
@@ -91,7 +97,12 @@ def _baseline(aggregator: str, n: int, values: int) -> float:
     agg.setup(n, values, 10.0)
     vectors = {k: np.append(FixedClient(values - 1, k).delta, 1.0) for k in range(n)}
     seconds, _, _ = median_time(lambda: agg.aggregate(vectors), repeat=3)
-    return seconds
+    cpu = []
+    for _ in range(3):
+        c0 = time.process_time()
+        agg.aggregate(vectors)
+        cpu.append(time.process_time() - c0)
+    return seconds, float(np.median(cpu))
 
 
 def run_one(aggregator: str, n: int, values: int) -> dict:
@@ -106,9 +117,15 @@ def run_one(aggregator: str, n: int, values: int) -> dict:
                  for k in range(n)]
         connected: list[float] = []
 
+        cpu: dict[str, list[float]] = {"started": [], "ended": []}
+
         def log(text: str) -> None:
             if "clients connected" in text:
                 connected.append(time.perf_counter() - t0)
+            elif ": started with" in text:
+                cpu["started"].append(time.process_time())
+            elif "survivors" in text:
+                cpu["ended"].append(time.process_time())
         try:
             result = serve(cfg, FixedClient(values - 1, 10_000), log=log)
             for p in procs:
@@ -124,12 +141,16 @@ def run_one(aggregator: str, n: int, values: int) -> dict:
     if res is None or lost:
         raise RuntimeError(f"flnet {aggregator} n={n}: a measured round lost clients ({lost[0].note})")
     up = res.server_state["bytes_up"]
+    baseline, baseline_cpu = _baseline(aggregator, n, values)
+    round_cpu = [e - s for s, e in zip(cpu["started"][1:], cpu["ended"][1:])]
     return record("flnet", {"aggregator": aggregator, "clients": n, "values": values},
-                  float(np.median([m.seconds for m in measured])), _baseline(aggregator, n, values),
+                  float(np.median([m.seconds for m in measured])), baseline,
                   bytes_per_party=float(np.mean(list(up.values()))),
                   rounds=4 if aggregator != "plaintext" else 1,
                   server_seconds=float(np.median([m.server_seconds for m in measured])), startup_seconds=connected[0] if connected else None,
-                  bytes_per_client=res.bytes_per_client)
+                  bytes_per_client=res.bytes_per_client,
+                  server_cpu_seconds=float(np.median(round_cpu)) if round_cpu else None,
+                  baseline_cpu_seconds=baseline_cpu)
 
 
 def bench_flnet(quick: bool) -> list[dict]:
