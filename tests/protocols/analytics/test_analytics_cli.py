@@ -15,7 +15,7 @@ from protocols.analytics import cli
 N = 4
 
 
-def _config(folder, query: str) -> str:
+def _config(folder, query: str, connect: float = 4) -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -25,7 +25,7 @@ def _config(folder, query: str) -> str:
                       for k in range(N))
     text = (f'[server]\naddress = "127.0.0.1:{port}"\ncertificate = "keys/party0.crt"\n\n'
             f"{clients}[query]\n{query}\nround_timeout = 3\nfirst_timeout = 10\n"
-            "connect_timeout = 4\n")
+            f"connect_timeout = {connect}\n")
     (folder / "q.toml").write_text(text)
     return str(folder / "q.toml")
 
@@ -45,7 +45,8 @@ def _run(config: str, client_args: dict[int, list[str]], server_args=()):
 
 
 def test_a_mean_across_clients_from_csv_files_with_one_client_absent(tmp_path, capsys):
-    config = _config(tmp_path, 'kind = "mean"\ncolumn = "steps"\nlo = 0\nhi = 20000\nresolution = 2000')
+    config = _config(tmp_path, 'kind = "mean"\ncolumn = "steps"\nlo = 0\nhi = 20000\nresolution = 2000',
+                     connect=2)
     steps = [4000, 12000, 8000, 19990]
     for k, v in enumerate(steps):
         (tmp_path / f"phone{k}.csv").write_text(f"day,steps\nmonday,{v}\n")
@@ -111,3 +112,32 @@ def test_mpc_dispatches_analytics_to_the_command(monkeypatch):
     with pytest.raises(SystemExit) as exc:
         cli.main(["client", "--help"])
     assert exc.value.code == 0
+
+
+def test_a_histogram_with_every_role_its_own_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    config = _config(tmp_path, 'kind = "histogram"\nbuckets = 3', connect=30)  # imports take a while
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    main = "import sys; from protocols.analytics.cli import main; sys.exit(main())"
+    server = subprocess.Popen([sys.executable, "-c", main, "server", "--config", config],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    clients = [subprocess.Popen([sys.executable, "-c", main, "client", "--config", config,
+                                 "--id", str(k), "--value", str(b)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for k, b in enumerate([2, 0, 2, 2])]
+    try:
+        out, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+        assert "histogram: [1.0, 0.0, 3.0]" in out and "survivors: 4 of 4" in out
+        for k, c in enumerate(clients):
+            c_out, c_err = c.communicate(timeout=30)
+            assert c.returncode == 0 and f"client {k}: answered" in c_out, c_err
+    finally:
+        for p in (server, *clients):
+            if p.poll() is None:
+                p.kill()
