@@ -10,6 +10,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mpc.errors import ParameterError, ProtocolAbort
 from mpc.transport.mesh import Node
@@ -210,3 +212,30 @@ def test_the_query_parameters_are_checked_on_the_server():
         net._Query("median", N, (), (), b"", None, 1e-6)
     with pytest.raises(ParameterError, match="resolution"):
         net._Query("mean", N, (0,), (0.0, 1.0), b"", None, 1e-6)
+
+
+def _decode(q, rows):
+    total = np.sum(np.array(rows, dtype=np.uint64), axis=0, dtype=np.uint64)
+    total &= np.uint64((1 << q.bits) - 1)
+    t = total.astype(np.int64)
+    t = np.where(t >= (1 << (q.bits - 1)), t - (1 << q.bits), t)
+    return t / q.plan.scale if q.plan.scale != 1 else t.astype(np.float64)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(st.floats(-50, 150), min_size=2, max_size=12), st.sampled_from([None, 0.5, 2.0]),
+       st.binary(min_size=1, max_size=8))
+def test_client_encodings_sum_to_the_in_process_sum(values, epsilon, seed):
+    """Each client's own encoding (its slice of the simulation's rounding and noise), summed in
+    the ring, is the in-process query's total: the secure sum only adds these rows."""
+    n = len(values)
+    q = net._Query("sum", n, (32,), (0.0, 100.0), b"", epsilon, 1e-6)
+    rows = [q.encode(v, i, seed) for i, v in enumerate(values)]
+    value = float(_decode(q, rows)[0]) * (100.0 / 32) + 0.0 * n
+    assert value == analytics.sum(np.array(values), 0.0, 100.0, resolution=32, epsilon=epsilon,
+                                  seed=seed).value
+    buckets = [int(abs(v)) % 5 for v in values]
+    h = net._Query("histogram", n, (5,), (), b"", epsilon, 1e-6)
+    got = _decode(h, [h.encode(b, i, seed) for i, b in enumerate(buckets)])
+    assert np.array_equal(got, analytics.histogram(np.array(buckets), 5, epsilon=epsilon,
+                                                   seed=seed).value)
