@@ -136,12 +136,16 @@ def test_network_heavy_hitters_equal_the_in_process_ones(keys):
 
 
 def test_the_server_never_sees_an_unmasked_input(keys):
-    res, _, _ = run(keys, lambda link: net.serve_count(link, round_timeout=2.0, first_timeout=20,
-                                                       record_server_view=True),
-                    FLAGS, expect="count")
-    assert res.value == 4.0 and len(res.details["server_view"]) == N
-    # a masked flag is a uniform word of the ring, not 0 or 1
-    assert all(int(v[0]) not in (0, 1) for v in res.details["server_view"])
+    buckets = [3, 17, 17, 40, 63, 0]
+    res, _, _ = run(keys, lambda link: net.serve_histogram(link, 64, round_timeout=2.0,
+                                                           first_timeout=20, record_server_view=True),
+                    buckets, expect="histogram")
+    assert np.flatnonzero(res.value).tolist() == [0, 3, 17, 40, 63]
+    view = res.details["server_view"]
+    assert len(view) == N
+    # an unmasked input is one-hot (one nonzero of 64); a masked one is uniform in the ring
+    # (about 60 of 64 entries nonzero, fewer than 16 with probability below 2^-60)
+    assert all(np.count_nonzero(v) >= 16 for v in view)
 
 
 def test_a_client_refuses_a_query_of_another_kind(keys):
