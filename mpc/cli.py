@@ -199,6 +199,8 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("fl", help="federated learning across processes: 'mpc fl server|client --help'",
                    add_help=False)
+    sub.add_parser("analytics", help="federated analytics across processes: 'mpc analytics "
+                   "server|client --help'", add_help=False)
     dealer = sub.add_parser("dealer", help="run the session's trusted dealer")
     dealer.add_argument("--config", required=True)
     dealer.add_argument("--key", help="the dealer's private key (default: its certificate's path, .key)")
@@ -222,8 +224,8 @@ def _cmd_plugin(name: str, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["fl"]:
-        return _cmd_plugin("fl", args[1:])
+    if args[:1] in (["fl"], ["analytics"]):
+        return _cmd_plugin(args[0], args[1:])
     ns = parser().parse_args(argv)
     warnings.simplefilter("once", TrustedDealerWarning)
     warnings.formatwarning = _short_warning

@@ -14,6 +14,7 @@ def test_flnet_records():
         assert rec["seconds"] >= rec["server_seconds"] > 0 and rec["baseline_seconds"] > 0
         assert rec["ratio"] == rec["seconds"] / rec["baseline_seconds"]
         assert rec["startup_seconds"] > 0
+        assert rec["server_cpu_seconds"] > 0 and rec["baseline_cpu_seconds"] > 0
         floor = 4 * rec["params"]["values"]   # at least the masked input (uint32) or update
         assert rec["bytes_per_party"] >= floor
         assert rec["rounds"] == (4 if rec["params"]["aggregator"] == "secagg+" else 1)

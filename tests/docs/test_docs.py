@@ -149,3 +149,10 @@ def test_readme_cost_table_comes_from_the_recorded_run():
     assert mil[5].strip() == f"{records['millionaires'][0]['bytes_per_party']:,.0f} B"
     mul = next(c for c in rows if c[0].strip() == "elementwise product")
     assert mul[2].strip() == f"{records['mul'][0]['seconds']:.3f} s"
+    for cells in (c for c in rows if "`python3 -m bench flnet`" in c[-1]):
+        n, values = re.search(r"(\d+) client processes x (\S+) values", cells[1]).groups()
+        rec = next(r for r in records["flnet"] if r["params"] == {
+            "aggregator": "secagg+" if cells[0].strip().startswith("SecAgg+") else "plaintext",
+            "clients": int(n), "values": int(values.replace("10^5", "100000"))})
+        assert cells[2].strip().startswith(f"{rec['seconds']:.3f} s"), cells[1]
+        assert cells[4].strip() == f"{rec['ratio']:.1f}", cells[1]
