@@ -491,9 +491,7 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))
 
 
-# The comparison and approximation protocols and the input sharing (re-exported here) build
+# The comparison and approximation protocols and the input sharing (share, share_all) build
 # on SharedTensor, and its operators (``<``, ``x.exp()``...) call them: imported once it exists.
 from . import approx, compare  # noqa: E402
-from .inputs import (_bound_message, _declared_bound, _encode_input, _from_seed_message,  # noqa: E402, F401
-                     _is_auto, _owner_bound, _received_bound, _seed_message)
 from .inputs import share as share, share_all as share_all  # noqa: E402
