@@ -158,6 +158,11 @@ class _StubParty:
     def recv(self, frm: int, name: str, **_: Any) -> tuple[np.ndarray, ...]:
         return self._arrays
 
+    def recv_checked(self, frm: int, name: str, schema: Any, **_: Any) -> tuple[np.ndarray, ...]:
+        """The party's own schema check (:meth:`mpc.Party.recv_checked`) over the scripted receive."""
+        import mpc
+        return mpc.Party.recv_checked(self, frm, name, schema)  # type: ignore[arg-type]
+
     def phase(self, name: str) -> Any:
         return nullcontext()
 

@@ -275,7 +275,9 @@ class Party:
             field = None
         else:
             detail = f"sent {describe(got)} under {tag!r}, expected {want}"
-            if "values" in why:
+            if specs[i].field:
+                detail += f" (its {specs[i].field} is wrong)"
+            if "values" in why or "free axis" in why:
                 detail += f": {why}"
             field = specs[i].field or f"array {i}"
         raise MalformedPeerData(f"party {self.id}: party {frm} {detail} (round {self.last_round})",

@@ -85,16 +85,14 @@ def _gradient(party: Party, keys: Any, pubs: dict, widths: dict, seeds: dict[int
         party.send(p, "unmasked", slots + _zero_sum_mask(party, seeds, p, step, widths[p]))
     total = x_int.T.view(np.uint64) @ share                                     # step 5
     for q in party.peers:
-        back = _recv_one(party, q, "unmasked")
-        if back.dtype != np.uint64 or back.shape != (d,):
-            raise ProtocolError(f"party {party.id}: from party {q}: expected ({d},) uint64, "
-                                f"got {back.dtype} {back.shape}")
+        (back,) = party.recv_checked(q, "unmasked", [ArraySpec(np.uint64, (d,), field="unmasked gradient")])
         total = total + back - np.array([m % _RING for m in masks[q]], dtype=np.uint64)
     return total.view(np.int64).astype(np.float64)
 
 
 def _recv_one(party: Party, frm: int, name: str) -> np.ndarray:
-    return party.recv_checked(frm, name, [ArraySpec()])[0]
+    """One serialized message (1-D uint8) from ``frm``; else :class:`MalformedPeerData`."""
+    return party.recv_checked(frm, name, [ArraySpec(np.uint8, (None,), field="serialized ciphertexts")])[0]
 
 
 def _load_cts(public: Any, arr: np.ndarray, shape: tuple[int, ...], what: str) -> Any:

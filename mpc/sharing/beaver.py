@@ -16,17 +16,20 @@ n-1 others; consumes one triple.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..arith.ring import ring_matmul
 from ..errors import ParameterError
 
+if TYPE_CHECKING:
+    from ..party import Party
+
 _OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"mul": np.multiply, "matmul": ring_matmul}
 
 
-def beaver_product(party, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.ndarray:
+def beaver_product(party: Party, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.ndarray:
     """This party's share of ``x op y`` from its shares ``x`` and ``y``."""
     if op not in _OPS:
         raise ParameterError(f"unknown product {op!r}")

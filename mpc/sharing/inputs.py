@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import EncodingError, ParameterError
+from ..errors import EncodingError, MalformedPeerData, ParameterError
 from ..rand import PRG, random_seed
+from ..schema import ArraySpec
 from . import bounds
 from .seeded import read_seed_message
 from .tensor import SharedTensor
@@ -75,20 +76,26 @@ def _owner_bound(party: Party, enc: np.ndarray, frac: int, bound: Any, call: str
     return value
 
 
-def _bound_message(value: float) -> np.ndarray:
-    return np.asarray([value], dtype=np.float64)
+def _bound_message(value: float) -> tuple[np.ndarray, ...]:
+    """The arrays announcing an 'auto' bound: one float64 (read by :func:`_received_bound`)."""
+    return (np.asarray([value], dtype=np.float64),)
 
 
-def _received_bound(party: Party, owner: int, arrays: tuple[np.ndarray, ...], frac: int) -> float:
-    """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range."""
-    ok = len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].size == 1
-    value = float(arrays[0].reshape(-1)[0]) if ok else float("nan")
-    if ok and np.isfinite(value) and value > 0:
-        ok = value == bounds.largest(frac) or (np.frexp(value)[0] == 0.5 and value < bounds.limit(frac))
-    else:
-        ok = False
+def _received_bound(party: Party, owner: int, bound_tag: str, frac: int) -> float:
+    """An 'auto' bound announced by ``owner``: a power of two (or the largest bound) within range.
+
+    Anything else is :class:`~mpc.errors.MalformedPeerData` naming ``owner``.
+    """
+    (arr,) = party.recv_checked(owner, bound_tag, [ArraySpec(np.float64, (1,), field="input bound")])
+    value = float(arr[0])
+    ok = np.isfinite(value) and value > 0 and (
+        value == bounds.largest(frac) or (np.frexp(value)[0] == 0.5 and value < bounds.limit(frac)))
     if not ok:
-        raise ParameterError(f"party {party.id}: malformed input bound from party {owner}")
+        tag = party.tag(bound_tag)
+        raise MalformedPeerData(f"party {party.id}: party {owner} announced an input bound under "
+                                f"{tag!r} that is not a power of two below {bounds.limit(frac):g} "
+                                f"(round {party.last_round})", peer=owner, round=party.last_round,
+                                tag=tag, field="input bound")
     return value
 
 
@@ -105,7 +112,7 @@ def _deal(party: Party, enc: np.ndarray, frac: int, declared: float, tag: str,
         mine -= PRG(seed).uint64(enc.shape)
         party.send(p, tag, *msg)
         if bound_tag:
-            party.send(p, bound_tag, _bound_message(declared))
+            party.send(p, bound_tag, *_bound_message(declared))
     return mine
 
 
@@ -135,7 +142,7 @@ def share(party: Party, value: Any = None, owner: int = 0, *, integer: bool = Fa
     bound_tag = party.fresh("share/bound") if _is_auto(bound) else None
     if party.id != owner:
         out = _from_seed_message(party, owner, tag, party.recv(owner, tag))
-        out.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), out.frac_bits)
+        out.bound = (_received_bound(party, owner, bound_tag, out.frac_bits)
                      if bound_tag else _declared_bound(party, bound, out.frac_bits))
         return out
     enc, frac = _encode_input(party, value, integer, "share", tag)
@@ -160,7 +167,7 @@ def share_all(party: Party, value: Any, *, integer: bool = False,
             out.append(SharedTensor(party, mine, frac, declared))
         else:
             t = _from_seed_message(party, owner, tag, party.recv(owner, tag))
-            t.bound = (_received_bound(party, owner, party.recv(owner, bound_tag), t.frac_bits)
+            t.bound = (_received_bound(party, owner, bound_tag, t.frac_bits)
                        if bound_tag else _declared_bound(party, bound, t.frac_bits))
             out.append(t)
     return out

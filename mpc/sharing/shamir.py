@@ -29,7 +29,7 @@ from __future__ import annotations
 import gmpy2
 import numpy as np
 
-from ..arith.field import is_small, lagrange, matmul_mod, vandermonde
+from ..arith.field import is_small, lagrange, matmul_mod, mulmod, vandermonde
 from ..errors import EncodingError, IntegrityError, ParameterError
 from ..rand import PRG
 
@@ -195,8 +195,19 @@ def reconstruct_many(xs: np.ndarray, shares: np.ndarray, threshold: int, *,
                      prime: int = MERSENNE31, check: bool = False) -> np.ndarray:
     """Recover m secrets at once: ``xs`` (m, k) points, ``shares`` (m, k, *S) -> (m, *S).
 
-    Rows with the same points share one set of Lagrange coefficients, so m
-    secrets shared among the same holders cost one modular matrix product.
+    The Lagrange coefficients of all distinct point rows are computed in one
+    vectorised pass (:func:`mpc.arith.field.lagrange`), then every row is
+    combined as ``sum_j l_j * share_j mod p``: t vectorised steps over all m
+    rows, however many holder sets they use (SecAgg's server reconstructs
+    thousands of clients' seeds this way).
+
+    Raises
+    ------
+    ParameterError
+        Malformed points or shares (out of the field, repeated points), or
+        fewer than ``threshold`` shares per row.
+    IntegrityError
+        With ``check=True``, a share beyond the first t off their polynomial.
     """
     prime = _check_prime(prime)
     xs = np.asarray(xs)
@@ -213,25 +224,32 @@ def reconstruct_many(xs: np.ndarray, shares: np.ndarray, threshold: int, *,
     pts = _points_batch(xs, prime)
     vals = _as_field(shares, prime, "shares").reshape(m, k, -1)
     out_shape = (m, *shares.shape[2:])
-    result = np.empty((m, vals.shape[2]), dtype=vals.dtype)
-    if m:
-        if is_small(prime):
-            bases, inverse = np.unique(pts[:, :t], axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
-        else:
-            keyed: dict[tuple[int, ...], int] = {}
-            inverse = np.array([keyed.setdefault(tuple(int(v) for v in row[:t]), len(keyed))
-                                for row in pts])
-            bases = np.empty((len(keyed), t), dtype=object)
-            for key, g in keyed.items():
-                bases[g] = [gmpy2.mpz(v) for v in key]
-        lams = lagrange(bases, 0, prime)  # (groups, t)
-        for g in range(bases.shape[0]):
-            idx = np.flatnonzero(inverse == g)
-            result[idx] = matmul_mod(lams[g].reshape(1, 1, t), vals[idx, :t, :], prime)[:, 0, :]
+    if m == 0:
+        return np.empty((0, vals.shape[2]), dtype=vals.dtype).reshape(out_shape)
+    lam = _lagrange_rows(pts[:, :t], prime)  # (m, t)
+    result = mulmod(lam[:, :1], vals[:, 0, :], prime)
+    for j in range(1, t):  # two reduced terms: below 2^32 (small p), exact for mpz
+        result = (result + mulmod(lam[:, j:j + 1], vals[:, j, :], prime)) % _modulus(prime)
     if check and k > t:
         _check_consistent(pts, vals, t, prime)
     return result.reshape(out_shape)
+
+
+def _modulus(prime: int) -> np.uint64 | int:
+    return np.uint64(prime) if is_small(prime) else prime
+
+
+def _lagrange_rows(pts: np.ndarray, prime: int) -> np.ndarray:
+    """Lagrange coefficients at 0 for each row of ``pts`` (m, t); each distinct row once."""
+    if is_small(prime):
+        bases, inverse = np.unique(pts, axis=0, return_inverse=True)
+        return lagrange(bases, 0, prime)[inverse.reshape(-1)]
+    keyed: dict[tuple[int, ...], int] = {}
+    inverse = np.array([keyed.setdefault(tuple(int(v) for v in row), len(keyed)) for row in pts])
+    bases = np.empty((len(keyed), pts.shape[1]), dtype=object)
+    for key, g in keyed.items():
+        bases[g] = [gmpy2.mpz(v) for v in key]
+    return lagrange(bases, 0, prime)[inverse]
 
 
 def _check_consistent(pts: np.ndarray, vals: np.ndarray, t: int, prime: int) -> None:

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..arith.fixed import FixedPoint
-from ..arith.ring import ring_matmul
 from ..errors import ParameterError
 from ..preprocessing.base import matmul_shape
 from . import bounds
 from .beaver import beaver_product
 from .opening import _open, _targets, reveal  # noqa: F401  (_targets: re-exported)
-from .public import _is_integer_like, _is_numeric, _negate_public, _public_gain
-from .truncation import truncate, truncate_each
+from .public import _is_numeric, _negate_public
+from .scaling import public_times, times_public
+from .truncation import truncate
 
 if TYPE_CHECKING:
     from ..party import Party
@@ -183,7 +183,6 @@ class SharedTensor:
     def _product(self, other: Any, op: str, claim: float | None = None) -> "SharedTensor":
         """``self * other`` or ``self @ other``; ``claim``: a bound on the result the caller asserts."""
         name = "*" if op == "mul" else "@"
-        fn = np.multiply if op == "mul" else ring_matmul
         if isinstance(other, SharedTensor):
             self._check_same_session(other)
             if op == "mul":
@@ -200,73 +199,7 @@ class SharedTensor:
             bounds.check_product(name, bound, raw, min(raw, self.party.fixed.frac_bits))
             z = beaver_product(self.party, self.share, other.share, op)
             return self._rescale(z, raw, bound)
-        arr = np.asarray(other)
-        if _is_integer_like(other) or (
-                arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
-                and np.all(np.abs(arr) < 2.0**63)):     # integer-valued reals: exact, no truncation
-            enc = self._encode_public(arr.astype(np.int64) if arr.dtype.kind == "f" else other, 0)
-            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) if enc.dtype == np.uint64
-                                                        else enc, op, left=False))
-            bounds.check(name, bound, self.frac_bits)
-            return self._new(fn(self.share, enc), bound=bound)
-        if op == "matmul":
-            g = self._public_precision(other)
-            enc = self._encode_public(other, g)
-            raw = self.frac_bits + g
-            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) / 2.0**g, op, left=False))
-            bounds.check_product(name, bound, raw, min(raw, self.party.fixed.frac_bits))
-            return self._rescale(fn(self.share, enc), raw, bound)
-        return self._scaled(np.asarray(other, dtype=np.float64), name)
-
-    def _scaled(self, c: np.ndarray, name: str) -> "SharedTensor":
-        """``self * c`` for a public real array, each element encoded with its own precision.
-
-        Each element ``c_i`` is encoded with ``f + e_i`` fractional bits, ``e_i``
-        as large as the bound of ``self`` leaves room for before truncation
-        (``bound * |c_i| * 2^(f_x + f + e_i) < 2^61``; at most ``60 - f_x``).
-        An element with ``|c_i| > 2^-(e+1)`` then keeps relative error below
-        ``2^-f`` (``1/400`` or ``1e-4`` as well as ``0.75``); the products are
-        truncated back to ``f`` bits by ``f_x + e_i``, element by element, in
-        one round (:func:`~mpc.sharing.truncation.truncate_each`).
-        """
-        f = self.party.fixed.frac_bits
-        if not np.all(np.isfinite(c)):
-            raise ParameterError("cannot multiply by NaN or infinity")
-        # a nonzero x is at least one unit 2^-f_x: that floor keeps c_i * 2^(f + e_i) within the ring
-        reach = max(self.bound, 2.0 ** -self.frac_bits) * np.abs(c)
-        room = np.floor(bounds.TRUNC_BITS - 1 - self.frac_bits - f - np.log2(np.where(reach > 0, reach, 1.0)))
-        extra = np.where(reach > 0, np.clip(room, 0, max(0, 60 - self.frac_bits)), 0).astype(np.int64)
-        g = f + extra
-        enc_f = np.rint(c * np.exp2(g))
-        if np.any(np.abs(enc_f) >= 2.0**63):
-            raise bounds.RangeError(f"{name}: a public factor does not fit the ring at {f} fractional bits; "
-                                    f"{bounds.ADVICE}")
-        enc = enc_f.astype(np.int64)
-        target = f       # g >= f: the product has at least f fractional bits
-        peak = bounds.public_peak(enc_f / np.exp2(g))
-        for gi in np.unique(g):                    # each precision group must fit before truncation
-            sel = g == gi
-            group = bounds.up(self.bound * bounds.public_peak(enc_f[sel] / 2.0**gi))
-            bounds.check_product(name, group, self.frac_bits + int(gi), target)
-        bound = bounds.up(self.bound * peak)
-        z = self.share * enc.view(np.uint64)
-        shifts = self.frac_bits + g - target
-        out = truncate_each(self.party, z, shifts) if np.any(shifts) else z
-        return self._new(out, target, bounds.rounded(bound, target, bool(np.any(shifts))))
-
-    def _public_precision(self, value: Any) -> int:
-        """Fractional bits for a public real matrix factor: f, plus e for factors below 1.
-
-        A factor with ``max|c|`` in ``[2^-(e+1), 2^-e)`` is encoded with ``f + e``
-        bits (one precision for the whole matrix, since ``@`` sums across
-        elements); elementwise products choose it per element (:meth:`_scaled`).
-        """
-        f = self.party.fixed.frac_bits
-        peak = float(np.max(np.abs(np.asarray(value, dtype=np.float64)), initial=0.0))
-        if not 0.0 < peak < 1.0 or not np.isfinite(peak):
-            return f
-        e = int(np.floor(-np.log2(peak)))
-        return f + max(0, min(e, 62 - 3 * f))
+        return times_public(self, other, op)
 
     def _rescale(self, z: np.ndarray, frac_bits: int, bound: float) -> "SharedTensor":
         target = min(frac_bits, self.party.fixed.frac_bits)
@@ -290,19 +223,7 @@ class SharedTensor:
 
     def __rmatmul__(self, other: Any) -> "SharedTensor":
         other = np.asarray(other)
-
-        matmul_shape(other.shape, self.shape)
-        if _is_integer_like(other) or (self.frac_bits == 0 and np.all(other == np.round(other))):
-            enc = self._encode_public(other, 0)
-            bound = bounds.up(self.bound * _public_gain(enc.view(np.int64), "matmul", left=True))
-            bounds.check("@", bound, self.frac_bits)
-            return self._new(ring_matmul(enc, self.share), bound=bound)
-        f = self.party.fixed.frac_bits
-        enc = self._encode_public(other, f)
-        raw = self.frac_bits + f
-        bound = bounds.up(self.bound * _public_gain(enc.view(np.int64) / 2.0**f, "matmul", left=True))
-        bounds.check_product("@", bound, raw, min(raw, f))
-        return self._rescale(ring_matmul(enc, self.share), raw, bound)
+        return public_times(other, self)
 
     def dot(self, other: Any, *, bound: float | None = None) -> "SharedTensor":
         """Dot product / matrix product, as ``numpy.dot`` for 1-D and 2-D operands.
@@ -492,9 +413,7 @@ def stack(tensors: Sequence[SharedTensor], axis: int = 0) -> SharedTensor:
     return first._new(np.stack([t.share for t in tensors], axis=axis), bound=max(t.bound for t in tensors))
 
 
-# The comparison and approximation protocols and the input sharing (re-exported here) build
+# The comparison and approximation protocols and the input sharing (share, share_all) build
 # on SharedTensor, and its operators (``<``, ``x.exp()``...) call them: imported once it exists.
 from . import approx, compare  # noqa: E402
-from .inputs import (_bound_message, _declared_bound, _encode_input, _from_seed_message,  # noqa: E402, F401
-                     _is_auto, _owner_bound, _received_bound, _seed_message)
 from .inputs import share as share, share_all as share_all  # noqa: E402

@@ -35,31 +35,38 @@ Cost: 1 round; each party sends ``8 * size`` bytes to each of the n-1 others.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from ..party import Party
+    from ..preprocessing.base import Preprocessing
 
 _SHIFT = np.uint64(1 << 62)
 _ONE = np.uint64(1)
 
 
-def _need(party) -> None:
+def _need(party: Party) -> Preprocessing:
     if party.preprocessing is None:
         raise ParameterError("a fixed-point product (also by a public real such as 0.5) truncates, "
                              "which needs a preprocessing source: run with preprocessing='dealer' "
                              "or another source, or multiply by integers only")
+    return party.preprocessing
 
 
-def _mask(party, share: np.ndarray, frac_bits: int):
+def _mask(party: Party, share: np.ndarray, frac_bits: int) -> tuple[np.ndarray, tuple]:
     """Step 1-2 (local part): the masked ``x + 2^62 + r`` and the pair it used."""
-    pair = party.preprocessing.trunc_pair(share.shape, frac_bits)
+    pair = _need(party).trunc_pair(share.shape, frac_bits)
     masked = share + pair[0]
     if party.id == 0:
         masked += _SHIFT
     return masked, pair
 
 
-def _finish(party, opened: np.ndarray, pair, frac_bits: int) -> np.ndarray:
+def _finish(party: Party, opened: np.ndarray, pair: tuple, frac_bits: int) -> np.ndarray:
     """Steps 3-5 from the opened ``c``."""
     _, r_hi, r_msb = pair
     # w = msb(r) * (1 - msb(c)): c's top bit is public.
@@ -73,7 +80,7 @@ def _finish(party, opened: np.ndarray, pair, frac_bits: int) -> np.ndarray:
     return out
 
 
-def _open(party, masked: np.ndarray) -> np.ndarray:
+def _open(party: Party, masked: np.ndarray) -> np.ndarray:
     tag = party.fresh("trunc")
     opened = masked
     for arrays in party.exchange(tag, masked, strict=True).values():
@@ -81,7 +88,7 @@ def _open(party, masked: np.ndarray) -> np.ndarray:
     return opened
 
 
-def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
+def truncate(party: Party, share: np.ndarray, frac_bits: int) -> np.ndarray:
     """Shares of ``x >> frac_bits`` (signed, stochastically rounded) from shares of ``x``."""
     if frac_bits == 0:
         return share
@@ -92,7 +99,7 @@ def truncate(party, share: np.ndarray, frac_bits: int) -> np.ndarray:
     return _finish(party, _open(party, masked), pair, frac_bits)
 
 
-def truncate_each(party, share: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+def truncate_each(party: Party, share: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Shares of ``x >> shifts`` with a shift per element (``shifts`` broadcasts to ``share``), in 1 round.
 
     Elements are grouped by shift; each group uses its own pairs, and the

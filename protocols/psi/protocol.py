@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
+from mpc.schema import ArraySpec
 
 from .blinding import _check_workers, blind, generate_key, hash_and_blind
 from .hashing import (
@@ -31,13 +32,6 @@ def _rows(a: np.ndarray) -> np.ndarray:
     """View rows of a uint8 (n, k) array as single void scalars, for set operations."""
     a = np.ascontiguousarray(a)
     return a.view(np.dtype((np.void, a.shape[1]))).ravel()
-
-
-def _check_points(arr: np.ndarray, width: int, count: int | None, what: str, me: int) -> None:
-    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != width or (
-            count is not None and arr.shape[0] != count):
-        want = f"({count if count is not None else 'n'}, {width}) uint8"
-        raise ProtocolError(f"party {me}: {what} has {arr.dtype} {arr.shape}, expected {want}")
 
 
 def _select(values: Any, mask: np.ndarray) -> Any:
@@ -110,9 +104,8 @@ def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | No
 
 
 def _check_header(party: Party, mine: np.ndarray, theirs: np.ndarray, peer: int) -> None:
-    """Both parties must agree on version, output, ``both``, ``dst`` and item kind."""
-    if theirs.dtype != np.uint8 or theirs.shape != mine.shape:
-        raise ProtocolError(f"party {party.id}: malformed PSI header from party {peer}")
+    """Both parties must agree on version, output, ``both``, ``dst`` and item kind
+    (``theirs`` already has the dtype and shape of ``mine``)."""
     if theirs[0] != mine[0] or theirs[2] != mine[2] or theirs[3] != mine[3]:
         raise ParameterError(f"party {party.id}: PSI settings differ from party {peer}'s "
                              f"(version, output, both): {mine[[0, 2, 3]].tolist()} vs "
@@ -133,15 +126,6 @@ def _empty_like_peer(values: Any, theirs: np.ndarray) -> Any:
     return values
 
 
-def _recv(party: Party, peer: int, name: str, count: int) -> tuple[np.ndarray, ...]:
-    got = party.recv(peer, name)
-    if len(got) != count:
-        raise MalformedPeerData(f"party {party.id}: malformed PSI message {name!r} from party {peer}: "
-                                f"{len(got)} arrays, expected {count}", peer=peer, round=party.last_round,
-                                tag=party.tag(name))
-    return got
-
-
 def _check_size(party: Party, theirs: np.ndarray, limit: int | None, peer: int) -> None:
     if limit is not None and len(theirs) > limit:
         raise ProtocolError(f"party {party.id}: party {peer} sent {len(theirs)} items, more than "
@@ -153,10 +137,11 @@ def _reblind_peer(party: Party, peer: int, header: np.ndarray, values: Any, key:
     """Receive the peer's header and blinded set, check them, and re-blind the set with our
     key (the first TAG_BYTES of each point). Returns (our values, typed as the peer's if
     ours are empty, the doubly blinded tags)."""
-    their_header, theirs = _recv(party, peer, tag, 2)
+    their_header, theirs = party.recv_checked(peer, tag, [
+        ArraySpec(np.uint8, header.shape, field="header"),
+        ArraySpec(np.uint8, (None, POINT_BYTES), field=f"{role}'s blinded set")])
     _check_header(party, header, their_header, peer)
     values = _empty_like_peer(values, their_header)
-    _check_points(theirs, POINT_BYTES, None, f"the {role}'s blinded set", party.id)
     _check_size(party, theirs, limit, peer)
     with party.phase("psi/reblind"):
         return values, blind(theirs, key, workers)[:, :TAG_BYTES]
@@ -170,8 +155,8 @@ def _receiver(party: Party, peer: int, header: np.ndarray, values: Any, enc: lis
     party.send(peer, "blinded-r", header, mine)
     values, double_theirs = _reblind_peer(party, peer, header, values, key, workers, limit,
                                           "blinded-s", "sender")      # step 2: a·b·H(y_j)
-    (double_mine,) = _recv(party, peer, "double-r", 1)
-    _check_points(double_mine, TAG_BYTES, len(enc), "the re-blinded set", party.id)
+    (double_mine,) = party.recv_checked(peer, "double-r", [
+        ArraySpec(np.uint8, (len(enc), TAG_BYTES), field="re-blinded set")])
     hit = np.isin(_rows(double_mine), _rows(double_theirs))          # step 3
     if size_only:
         count = int(hit.sum())
@@ -198,15 +183,19 @@ def _sender(party: Party, peer: int, header: np.ndarray, values: Any, enc: list[
     party.send(peer, "double-r", double)
     if not both:
         return None
-    (result,) = _recv(party, peer, "result", 1)
+    most = min(len(enc), len(double))
     if size_only:
-        if result.dtype != np.int64 or result.shape != (1,) or not 0 <= result[0] <= min(len(enc), len(double)):
-            raise ProtocolError(f"party {party.id}: malformed intersection size from party {peer}")
+        (result,) = party.recv_checked(peer, "result", [
+            ArraySpec(np.int64, (1,), low=0, high=most, field="intersection size")])
         return int(result[0])
-    if (result.dtype != np.int64 or result.ndim != 1 or len(result) > min(len(enc), len(double))
-            or (len(result) and (result.min() < 0 or result.max() >= len(enc)))
-            or len(np.unique(result)) != len(result)):
-        raise ProtocolError(f"party {party.id}: malformed intersection positions from party {peer}")
+    (result,) = party.recv_checked(peer, "result", [
+        ArraySpec(np.int64, (None,), low=0, high=len(enc) - 1, max_len=most,
+                  field="intersection positions")])
+    if len(np.unique(result)) != len(result):
+        raise MalformedPeerData(f"party {party.id}: party {peer} sent repeated intersection "
+                                f"positions under {party.tag('result')!r}", peer=peer,
+                                round=party.last_round, tag=party.tag("result"),
+                                field="intersection positions")
     mask = np.zeros(len(enc), dtype=bool)
     mask[order[result]] = True
     return _select(values, mask)

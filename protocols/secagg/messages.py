@@ -1,9 +1,11 @@
 """SecAgg message schemas: what each round's message holds, checked before use (layer: protocols).
 
 Every message is a tuple of numpy arrays (sent as raw buffers by
-:mod:`mpc.transport.wire`, never pickled). :func:`check` validates arity,
-dtype and shape against a round's schema and raises :class:`MalformedMessage`
-naming the round and the sender; the server then treats that client as dropped.
+:mod:`mpc.transport.wire`, never pickled). Each round (:mod:`.rounds`)
+checks arity, dtype and shape against its schema with
+:func:`mpc.schema.check_arrays`, which raises :class:`MalformedMessage` (the
+core's :class:`~mpc.errors.MalformedPeerData`) naming the round and the
+sender; the server then treats that client as dropped.
 
 ==========  ============  ==================================================
 round       direction     arrays
@@ -25,12 +27,11 @@ applies in which round is said once, by the table :data:`.rounds.ROUNDS`.
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
 from mpc.errors import MalformedPeerData
-from mpc.schema import Schema, check_arrays
+from mpc.schema import Schema
 
 from .crypto import KEY_BYTES, TAG_BYTES
 from .sharing import ELEMS, KEY_ELEMS, SEED_ELEMS
@@ -61,11 +62,6 @@ def no_ids() -> np.ndarray:
 
 def masked_spec(dtype: np.dtype, dim: int) -> Spec:
     return [(dtype, (dim,))]
-
-
-def check(arrays: Sequence[np.ndarray], spec: Spec, what: str) -> tuple[np.ndarray, ...]:
-    """Validate ``arrays`` against ``spec`` (:func:`mpc.schema.check_arrays`)."""
-    return check_arrays(arrays, spec, what)
 
 
 def same_length(what: str, *pairs: tuple[np.ndarray, np.ndarray]) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from mpc.errors import ProtocolError
+from mpc.schema import check_arrays
 
 from . import client as cl
 from . import messages as msg
@@ -90,7 +91,7 @@ class Round:
         what = f"client {client.id}, round {self.name!r}"
         if self.index:
             what += f": the server's {ROUNDS[self.index - 1].reply_tag!r} message"
-        return msg.check(message, self.down, what), what
+        return check_arrays(message, self.down, what, peer="server", round=self.index), what
 
     def server_step(self, server: sv.Server, msgs: sv.Messages) -> Any:
         """The server's replies ``{client: message}`` to this round's messages (round 3: the sum).
@@ -148,7 +149,8 @@ class Round:
                 server.drop(u, f"unknown client id (clients are 0 .. {n - 1})")
             elif u in wanted:
                 try:
-                    valid[u] = msg.check(msgs[u], spec, f"client {u}, round {self.name!r}")
+                    valid[u] = check_arrays(msgs[u], spec, f"client {u}, round {self.name!r}",
+                                            peer=u, round=self.index)
                 except msg.MalformedMessage as exc:
                     server.drop(u, str(exc))
         return valid

@@ -11,16 +11,15 @@ module only adds what SecAgg's scale needs:
 * the Vandermonde matrix of a holder set is public, so it can be cached and
   reused by every client with the same holders (SecAgg's complete graph,
   :class:`mpc.arith.field.VandermondeCache`);
-* the server computes the Lagrange coefficients of all responder sets at once
-  (:func:`mpc.arith.field.lagrange`) and combines all shares in one
-  vectorised pass.
+* the server reconstructs all dropped or surviving clients' secrets in one
+  call of :func:`mpc.sharing.shamir.reconstruct_many` (batched Lagrange).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mpc.arith.field import VandermondeCache, lagrange, matmul_mod, vandermonde
+from mpc.arith.field import VandermondeCache, matmul_mod, vandermonde
 from mpc.errors import EncodingError, IntegrityError, ParameterError
 from mpc.rand import PRG
 from mpc.sharing import shamir
@@ -61,8 +60,9 @@ def share_secrets(secrets: np.ndarray, holders: np.ndarray, t: int, prg: PRG,
 def reconstruct(points: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Secrets from exactly t shares per row: points ``(m, t)``, shares ``(m, t, c)`` -> ``(m, c)``.
 
-    Rows with the same points share one Lagrange vector; the combination is
-    one vectorised product-and-sum over all rows.
+    :func:`mpc.sharing.shamir.reconstruct_many` over GF(2^31 - 1) (one Lagrange
+    vector per distinct holder set, one vectorised combination); shares come
+    from clients, so a malformed one is an integrity failure here.
 
     Raises
     ------
@@ -71,18 +71,12 @@ def reconstruct(points: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """
     points = np.asarray(points, dtype=np.int64)
     shares = np.asarray(shares)
-    m, t = points.shape
-    c = shares.shape[2]
-    if m == 0:
-        return np.empty((0, c), dtype=np.uint64)
     if shares.size and int(shares.max()) >= PRIME:
         raise IntegrityError("a Shamir share is not a field element")
-    groups, inverse = np.unique(points, axis=0, return_inverse=True)
-    lam = lagrange(groups, 0, PRIME)[inverse.reshape(-1)]  # (m, t)
-    out = np.zeros((m, c), dtype=np.uint64)
-    for j in range(t):  # sum of t terms below 2^31 each: no overflow
-        out += lam[:, j:j + 1] * shares[:, j, :].astype(np.uint64) % np.uint64(PRIME)
-    return out % np.uint64(PRIME)
+    try:
+        return shamir.reconstruct_many(points, shares, points.shape[1], prime=PRIME)
+    except ParameterError as exc:
+        raise IntegrityError(f"Shamir shares cannot be combined: {exc}") from None
 
 
 def decode_seeds(elements: np.ndarray) -> list[bytes]:

@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mpc
-from mpc.errors import ConciliumError, ParameterError, RangeError
+from mpc.errors import ConciliumError, MalformedPeerData, ParameterError, RangeError
 from mpc.sharing import bounds
 
 ULP = 2.0**-16
@@ -93,17 +93,24 @@ def test_auto_bound_is_the_owners_power_of_two_and_reaches_every_party():
         mpc.run(lambda p: mpc.share(p, np.ones(2) if p.id == 0 else None, 0, bound="max"), 2)
 
 
-def test_a_malformed_auto_bound_from_a_peer_is_refused_naming_it():
-    from mpc.sharing.tensor import _received_bound
+@pytest.mark.parametrize("bad, why", [
+    ((np.array([3.0]),), "not a power of two"), ((np.array([np.nan]),), "not a power of two"),
+    ((np.array([-4.0]),), "not a power of two"), ((np.array([2.0**50]),), "not a power of two"),
+    ((np.array([4], np.int64),), r"sent int64\[1\]"), ((np.array([1.0, 2.0]),), r"float64\[2\]"),
+    ((), "sent 0 arrays"), ((np.array([8.0]), np.array([8.0])), "sent 2 arrays"),
+])
+def test_a_malformed_auto_bound_from_a_peer_is_refused_naming_it(monkeypatch, bad, why):
+    from mpc.sharing import inputs
 
-    class P:
-        id = 1
+    def prog(party):  # owner 0 announces ``bad`` instead of its bound
+        return mpc.share(party, np.array([5.0]) if party.id == 0 else None, 0, bound="auto").bound
 
-    for bad in ([np.array([3.0])], [np.array([np.nan])], [np.array([-4.0])], [np.array([2.0**50])],
-                [np.array([4], np.int64)], [np.array([1.0, 2.0])], []):
-        with pytest.raises(ParameterError, match="party 1: malformed input bound from party 0"):
-            _received_bound(P(), 0, tuple(bad), 16)
-    assert _received_bound(P(), 0, (np.array([8.0]),), 16) == 8.0
+    assert _run(prog, 2) == 8.0
+    monkeypatch.setattr(inputs, "_bound_message", lambda value: bad)
+    with pytest.raises(MalformedPeerData, match=f"party 1: party 0 .*{why}") as err:
+        _run(prog, 2)
+    assert (err.value.peer, err.value.field) == (0, None if "arrays" in why else "input bound")
+    assert "share/bound" in err.value.tag
 
 
 def test_assume_bound_tightens_and_is_validated():

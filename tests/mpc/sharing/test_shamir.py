@@ -72,14 +72,15 @@ def test_too_few_shares_reveal_nothing():
         assert chi2 < 22.46  # chi-square, 6 dof, p = 0.001
 
 
-def test_reconstruct_many_groups_and_mixed_points():
-    prime = shamir.MERSENNE31
+@pytest.mark.parametrize("prime", [shamir.MERSENNE31, shamir.MERSENNE127])
+def test_reconstruct_many_groups_and_mixed_points(prime):
     secrets = np.arange(40, dtype=np.uint64).reshape(10, 4) * np.uint64(997)
-    shares = np.stack([shamir.split(s, 3, 6) for s in secrets])  # (10, 6, 4)
+    shares = np.stack([shamir.split(s, 3, 6, prime=prime) for s in secrets])  # (10, 6, 4)
     picks = [[0, 1, 2], [3, 4, 5], [5, 0, 2]] * 3 + [[1, 3, 5]]
     xs = np.array(picks) + 1
     sel = np.stack([shares[i, p] for i, p in enumerate(picks)])
-    assert np.array_equal(shamir.reconstruct_many(xs, sel, 3, prime=prime), secrets)
+    got = shamir.reconstruct_many(xs, sel, 3, prime=prime)
+    assert [[int(v) for v in row] for row in got] == secrets.tolist()
 
 
 def test_check_detects_inconsistent_shares():

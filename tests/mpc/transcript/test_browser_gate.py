@@ -23,7 +23,7 @@ def run_browser_tests(tmp_path, **env):
             if k not in ("CHROMIUM", "CONCILIUM_REQUIRE_BROWSER", "PYTEST_ADDOPTS")}
     base.update(PATH=str(empty), **env)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-rs",  # no workers
          "tests/mpc/transcript/test_transcript_browser.py", OTHER],
         cwd=ROOT, env=base, capture_output=True, text=True, timeout=300)
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mpc
-from mpc.errors import ParameterError, ProtocolError
+from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
 from protocols import psi as P
 
 PRIME = 2**255 - 19
@@ -258,8 +258,48 @@ def test_malformed_reblinded_set_is_refused():
             party.send(0, "double-r", np.zeros((2, 16), np.uint8))  # 2 tags for 3 items
             party.recv(0, "never")
 
-    with pytest.raises(ProtocolError, match="re-blinded"):
+    with pytest.raises(MalformedPeerData, match="re-blinded") as err:
         mpc.run(prog, parties=2, preprocessing=None, timeout=10)
+    assert (err.value.peer, err.value.field) == (1, "re-blinded set")
+
+
+@pytest.mark.parametrize("output, result, why", [
+    ("size", np.array([4], np.int64), "values outside"),             # more than min(3, 1)
+    ("size", np.array([1, 1], np.int64), r"sent int64\[2\].*expected int64\[1\]"),
+    ("intersection", np.array([0, 0], np.int64), "free axis"),       # more than min(3, 1)
+    ("intersection", np.array([3], np.int64), "values outside"),     # sender has 3 items
+    ("intersection", np.array([0], np.int32), r"sent int32\[1\]"),
+])
+def test_malformed_result_from_the_receiver_is_refused(output, result, why):
+    def prog(party):
+        if party.id == 1:
+            return P.psi(party, [1, 2, 3], receiver=0, output=output, both=True)
+        with party.scope("psi0-1#0"):
+            header, _ = party.recv(1, "blinded-s")
+            party.send(1, "blinded-r", header, P.hash_to_group([9]))
+            party.recv(1, "double-r")
+            party.send(1, "result", result)
+            party.recv(1, "never")
+
+    with pytest.raises(MalformedPeerData, match=why) as err:
+        mpc.run(prog, parties=2, preprocessing=None, timeout=10)
+    assert err.value.peer == 0 and err.value.field.startswith("intersection")
+
+
+def test_repeated_intersection_positions_are_refused():
+    def prog(party):
+        if party.id == 1:
+            return P.psi(party, [1, 2, 3], receiver=0, both=True)
+        with party.scope("psi0-1#0"):
+            header, _ = party.recv(1, "blinded-s")
+            party.send(1, "blinded-r", header, P.hash_to_group([8, 9]))
+            party.recv(1, "double-r")
+            party.send(1, "result", np.array([1, 1], np.int64))
+            party.recv(1, "never")
+
+    with pytest.raises(MalformedPeerData, match="repeated intersection positions") as err:
+        mpc.run(prog, parties=2, preprocessing=None, timeout=10)
+    assert err.value.peer == 0
 
 
 # -- privacy ------------------------------------------------------------------------------
@@ -329,7 +369,7 @@ def test_peer_messages_with_the_wrong_number_of_arrays_are_refused():
             party.send(0, "blinded-s", np.zeros(12, np.uint8))      # the header only, no points
             party.recv(0, "blinded-r")
 
-    with pytest.raises(ProtocolError, match="malformed PSI message 'blinded-s'.*1 arrays, expected 2"):
+    with pytest.raises(MalformedPeerData, match="party 1 sent 1 arrays under '[^']*blinded-s', expected 2"):
         mpc.run(lambda party, items: P.psi(party, items) if party.id == 0 else bad_sender(party, items),
                 parties=2, inputs=[np.arange(5), np.arange(5)], preprocessing=None, timeout=20)
 

@@ -144,6 +144,10 @@ def test_reconstruct_many_groups_and_rejects_non_field_elements():
         sharing.reconstruct(np.array(pts), bad)
     with pytest.raises(IntegrityError):
         sharing.decode_keys(np.full((1, 9), (1 << 30) - 1, dtype=np.uint64))
+    repeated = np.array(pts)
+    repeated[1, 1] = repeated[1, 0]
+    with pytest.raises(IntegrityError, match="distinct"):
+        sharing.reconstruct(repeated, np.array(shs))
 
 
 def test_share_secrets_refuses_bad_thresholds():
