@@ -83,10 +83,12 @@ A malicious party could send wrong ciphertexts (Paillier has no integrity);
 malformed messages (wrong shape, key, fractional bits, dtype) are refused
 with :class:`~mpc.errors.MalformedPeerData` / :class:`~mpc.errors.ProtocolError`.
 
-Cost per step (``m`` common rows, ``k`` dimensions, ``d`` columns + 1):
-3 rounds; host sends ``(m + k) k`` ciphertexts + ``d_B k`` ciphertexts + ``8 d_A k``
-bytes; guest sends ``(m + k) k + d_A k`` ciphertexts... (512 B each at 2048
-bits) + ``8 d_B k`` bytes.
+Cost per step (``m`` common rows, ``k`` dimensions, ``d_A``/``d_B`` columns
++ 1, ciphertexts of ``2 * key_bits / 8`` bytes, 512 B at 2048 bits): 3
+rounds; the host sends ``m k + k^2 + d_A k`` ciphertexts and ``8 d_B k`` bytes,
+the guest ``m k + k^2 + d_B k`` ciphertexts and ``8 d_A k`` bytes. Work per
+party: ``m k + k^2 + d k`` encryptions, ``d k`` decryptions, about
+``m k (k + d)`` plain-ciphertext products.
 
 Reference: Y. Liu, Y. Kang, C. Xing, T. Chen, Q. Yang, A secure federated
 transfer learning framework, IEEE Intelligent Systems 35(4), 2020.
@@ -99,7 +101,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mpc.errors import ParameterError, ProtocolError
+from mpc.errors import EncodingError, IntegrityError, MalformedPeerData, ParameterError, ProtocolError
 from mpc.he import paillier
 from mpc.he.paillier_array import EncryptedArray
 from mpc.rand import random_seed
@@ -176,6 +178,19 @@ def loss(UA: np.ndarray, y_pm: np.ndarray, overlap_a: np.ndarray, UBc: np.ndarra
     return float((np.sum(-0.5 * yc * f + f * f / 8) + align) / len(UBc))
 
 
+def gradients(XA: np.ndarray, y_pm: np.ndarray, overlap_a: np.ndarray, WA: np.ndarray, XBc: np.ndarray,
+              WB: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The gradients of :func:`loss` in ``WA`` and ``WB`` (``XA``, ``XBc`` with their columns of ones)."""
+    UA, UBc = XA @ WA, XBc @ WB
+    phi, P, Q = host_terms(UA, y_pm, overlap_a, gamma)
+    v = -0.5 * (UBc.T @ y_pm[overlap_a]) + guest_terms(UBc) @ phi
+    a = XA.T @ y_pm / len(XA)
+    m = len(XBc)
+    gA = (np.outer(a, v) + gamma * XA[overlap_a].T @ (UA[overlap_a] - UBc)) / m
+    gB = XBc.T @ (P + UBc @ Q + gamma * UBc) / m
+    return gA, gB
+
+
 def fit_ftl_plain(XA: Any, y: Any, overlap_a: Any, XB: Any, overlap_b: Any, *, k: int = 8,
                   gamma: float = 0.1, l2: float = 1e-3, lr: float = 0.2, steps: int = 30,
                   seed: int = 0) -> tuple[FTLModel, FTLModel]:
@@ -186,17 +201,11 @@ def fit_ftl_plain(XA: Any, y: Any, overlap_a: Any, XB: Any, overlap_b: Any, *, k
     m = len(A.overlap)
     if len(B.overlap) != m:
         raise ParameterError(f"the overlaps differ in length ({m} vs {len(B.overlap)})")
-    XAc, XBc = A.X[A.overlap], B.X[B.overlap]
-    a = A.X.T @ y_pm / len(A.X)
+    XBc = B.X[B.overlap]
     for _ in range(steps):
-        UA, UBc = A.X @ A.W, XBc @ B.W
-        phi, P, Q = host_terms(UA, y_pm, A.overlap, gamma)
-        S = guest_terms(UBc)
-        v = -0.5 * (UBc.T @ y_pm[A.overlap]) + S @ phi
-        gA = (np.outer(a, v) + gamma * XAc.T @ (UA[A.overlap] - UBc)) / m + l2 * A.W
-        gB = XBc.T @ (P + UBc @ Q + gamma * UBc) / m + l2 * B.W
-        A.W = A.W - lr * gA
-        B.W = B.W - lr * gB
+        gA, gB = gradients(A.X, y_pm, A.overlap, A.W, XBc, B.W, gamma)
+        A.W = A.W - lr * (gA + l2 * A.W)
+        B.W = B.W - lr * (gB + l2 * B.W)
     phi = y_pm @ (A.X @ A.W) / len(A.X)
     return (FTLModel("host", A.W, A.mean, A.scale, phi), FTLModel("guest", B.W, B.mean, B.scale, phi))
 
@@ -317,11 +326,17 @@ def _recv_ct(party: Party, name: str, public: Any, shapes: list[tuple[int, ...]]
                                            for i in range(len(shapes))])
     out = []
     for i, (raw, shape) in enumerate(zip(got, shapes)):
-        e = EncryptedArray.load(public, raw.tobytes())   # checks the key and every ciphertext
+        def bad(why: str) -> MalformedPeerData:
+            return MalformedPeerData(f"party {party.id}: party {other} sent {name}[{i}] under tag "
+                                     f"{party.tag(name)!r} (round {party.last_round}): {why}",
+                                     peer=other, round=party.last_round, tag=party.tag(name),
+                                     field=f"{name}[{i}]")
+        try:
+            e = EncryptedArray.load(public, raw.tobytes())   # checks the key, digest and every ciphertext
+        except (ParameterError, EncodingError, IntegrityError) as exc:
+            raise bad(f"not ciphertexts under the expected key ({exc})") from exc
         if e.shape != shape or e.frac_bits != frac:
-            raise ProtocolError(f"party {party.id}: party {other} sent {name}[{i}] of shape {e.shape} with "
-                                f"{e.frac_bits} fractional bits under tag {party.tag(name)!r}, "
-                                f"expected {shape} with {frac}")
+            raise bad(f"shape {e.shape} with {e.frac_bits} fractional bits, expected {shape} with {frac}")
         out.append(e)
     return out
 
@@ -387,3 +402,61 @@ def _guest_step(party: Party, keys: Any, pub: Any, me: _Side, gamma: float, m: i
     _decrypt_for_other(party, keys, (host_cols, k))                                          # step 3
     g_enc = _unmask(party, R)
     return g_enc + gamma * Xc.T @ UBc
+
+
+# -- the demo split ----------------------------------------------------------------------------
+@dataclass
+class TransferSplit:
+    """Two views of one data set for FTL: the host's labelled rows, the guest's rows, their overlap.
+
+    ``XA, yA``: host rows and labels; ``XB, yB``: guest rows (``yB`` for
+    scoring only, except at ``labeled``); ``overlap_a``/``overlap_b``: the
+    common rows in each table, same order; ``labeled``: the guest's few
+    labelled rows; ``test``: the guest rows to label (neither common nor
+    labelled).
+    """
+
+    XA: np.ndarray
+    yA: np.ndarray
+    XB: np.ndarray
+    yB: np.ndarray
+    overlap_a: np.ndarray
+    overlap_b: np.ndarray
+    labeled: np.ndarray
+    test: np.ndarray
+
+
+def breast_cancer_split(seed: int = 0, *, host_rows: int = 250, common: int = 50,
+                        guest_labels: int = 6) -> TransferSplit:
+    """scikit-learn's breast cancer data (569 rows, 30 columns) as two views.
+
+    The columns are shuffled and halved (host 15, guest 15); of the shuffled
+    rows the host holds the first ``host_rows``, the guest the rest plus the
+    host's last ``common``; the guest knows ``guest_labels`` labels (both
+    classes) among its rows outside the overlap; the other such rows are the test rows.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    cols, rows = rng.permutation(X.shape[1]), rng.permutation(len(y))
+    ca, cb = cols[: X.shape[1] // 2], cols[X.shape[1] // 2:]
+    a_rows, b_rows = rows[:host_rows], rows[host_rows - common:]
+    rest = np.arange(common, len(b_rows))
+    yB = y[b_rows]
+    while True:
+        labeled = np.sort(rng.choice(rest, guest_labels, replace=False))
+        if len(np.unique(yB[labeled])) == 2:
+            break
+    return TransferSplit(X[a_rows][:, ca], y[a_rows], X[b_rows][:, cb], yB,
+                         np.arange(host_rows - common, host_rows), np.arange(common),
+                         labeled, np.setdiff1d(rest, labeled))
+
+
+def guest_alone_accuracy(split: TransferSplit) -> float:
+    """The guest's accuracy on ``split.test`` with logistic regression on its ``labeled`` rows alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    Xs, _, _ = _standardize(split.XB, True)
+    clf = LogisticRegression().fit(Xs[split.labeled], split.yB[split.labeled])
+    return float(clf.score(Xs[split.test], split.yB[split.test]))
