@@ -232,7 +232,9 @@ def _prepare(X: Any, overlap: Any, k: int, role: str, seed: int | None) -> _Side
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ParameterError(f"k must be a positive integer, got {k!r}")
     Xs, mean, scale = _standardize(X, True)
-    rng = np.random.default_rng(None if seed is None else [seed, 0 if role == "host" else 1])
+    # initial weights: model initialisation, not a cryptographic secret (seed None: OS entropy)
+    entropy = int.from_bytes(random_seed(), "big") if seed is None else seed
+    rng = np.random.default_rng([entropy, 0 if role == "host" else 1])  # noqa: TID251 -- initial weights only
     W = rng.normal(0.0, 1.0 / np.sqrt(X.shape[1] + 1), (X.shape[1] + 1, k))
     return _Side(_augment(Xs), ov.astype(np.int64), W, mean, scale)
 
@@ -439,7 +441,7 @@ def breast_cancer_split(seed: int = 0, *, host_rows: int = 250, common: int = 50
     from sklearn.datasets import load_breast_cancer
 
     X, y = load_breast_cancer(return_X_y=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # noqa: TID251 -- a simulated split of public data
     cols, rows = rng.permutation(X.shape[1]), rng.permutation(len(y))
     ca, cb = cols[: X.shape[1] // 2], cols[X.shape[1] // 2:]
     a_rows, b_rows = rows[:host_rows], rows[host_rows - common:]
