@@ -24,8 +24,9 @@ What crosses the wire (see :mod:`ml.vertical.ftl`): per step, each party's
 terms of the other's gradient under its own Paillier key, the other's
 gradient homomorphically computed and masked, and the masked gradient's
 decryption; at the end ``Phi`` (8 numbers) to the guest. Each party learns
-its own gradients and nothing else of the other's data; the guest never
-sees a host label or measurement, the host never sees a guest measurement.
+its own gradients (which depend on the other's terms) and nothing else of the
+other's data: the guest receives no host label or measurement, the host no
+guest measurement.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ one agreed order. Each party learns a linear representation
 ``u = [x, 1] W`` (``W`` of shape ``(columns + 1, k)``) of its own standardised
 features. The prediction for a guest row is ``phi(u_B) = Phi . u_B`` with
 ``Phi = (1/N_A) sum_j y_j u_A_j`` (``y`` in {-1, +1}), label 1 when positive.
-The loss (Liu et al. eq. 7 with the second-order Taylor expansion of the
-logistic loss, their eq. 9, ``l(y, phi) ~ log 2 - y phi / 2 + phi^2 / 8``)::
+The loss (Liu et al.'s, with the second-order Taylor expansion of the
+logistic loss that their HE protocol uses, ``l(y, phi) ~ log 2 - y phi / 2 + phi^2 / 8``)::
 
     L = (1/m) sum_{i in overlap} [ -y_i phi_i / 2 + phi_i^2 / 8 + (gamma / 2) ||u_A_i - u_B_i||^2 ]
         + (l2 / 2) (||W_A||^2 + ||W_B||^2)
@@ -58,21 +58,22 @@ check that both agree to the fixed-point error.
 
 Security and what is revealed
 -----------------------------
-Semi-honest host and guest (as in Liu et al. and FATE). Every cross term
-travels under the *receiver's other party's* key (IND-CPA under DCR), and
-what a key owner decrypts is the other party's gradient plus a mask
-uniform below ``2^167`` (statistical distance ``2^-80`` from a masked
-uniform, since the gradient at 52 fractional bits is below ``2^87``).
-Revealed, as in Liu et al. section 4.2:
+Semi-honest host and guest (as in Liu et al. and FATE). Every term a party
+sends in step 1 is encrypted under its own key (IND-CPA under DCR), and
+what a key owner decrypts in step 3 is the other party's gradient plus a
+mask uniform below ``2^167`` (within statistical distance ``2^-80`` of the
+mask alone, since the gradient at 52 fractional bits is below ``2^87``).
+Revealed (as in Liu et al.'s HE protocol):
 
 * to each party, **its own gradient** every step (``dL/dW`` minus its
   regulariser): the host's is a function of ``U_Bc`` (the guest's
   representations of the common rows) projected on the host's own columns;
   the guest's, of ``y_c`` (the host's labels of the common rows), ``Phi`` and
   ``U_Ac``, projected on the guest's columns. Over many steps these are
-  linear equations in the other party's terms: with ``X_Bc`` of full column
-  rank ``m <= columns + 1`` they determine ``P + U_Bc Q`` exactly, so keep
-  ``m`` above the column count (the demo does) or add noise to gradients;
+  linear equations in the other party's terms: with ``m <= columns + 1``
+  and ``X_Bc`` of rank ``m``, one step's gradient determines
+  ``P + U_Bc Q`` (the host's likewise ``U_Bc``), so keep ``m`` well above
+  the column count (the demo: 50 vs 16) or add noise to the gradients;
 * to the guest, at the end, ``Phi`` (``k`` numbers; its predictions reveal
   it anyway after ``k`` rows);
 * to both: ``m``, ``k`` and each other's column count (message shapes),

@@ -127,5 +127,9 @@ def test_bad_inputs_are_refused():
         ftl.fit_ftl_plain(XA, yA + 1, ova, XB, ovb)
     with pytest.raises(ParameterError, match="differ"):
         ftl.fit_ftl_plain(XA, yA, ova, XB, ovb[:5])
+    with pytest.raises(ParameterError, match="2 parties"):
+        mpc.run(lambda party: ftl.fit_ftl(party, XA, ova, yA), parties=3, preprocessing=None)
+    with pytest.raises(ParameterError, match="the guest does not"):
+        mpc.run(lambda party: ftl.fit_ftl(party, XA, ova, yA), parties=2, preprocessing=None)
     with pytest.raises(ParameterError, match="diverged"):
         _secure(XA, yA, ova, XB, ovb, k=2, steps=30, lr=50.0)
