@@ -45,14 +45,18 @@ Modules: :mod:`~ml.vertical.align` (PSI alignment), :mod:`~ml.vertical.ss_train`
 per-batch steps in :mod:`~ml.vertical.paillier_steps`), :mod:`~ml.vertical.reference`
 (the plaintext references), :mod:`~ml.vertical.predict`, :mod:`~ml.vertical.common`
 (the model, input checks, standardisation).
+
+Federated *transfer* learning (different rows as well as different columns,
+few rows in common): :func:`fit_ftl` in :mod:`~ml.vertical.ftl`.
 """
 
 from .align import align
 from .common import VerticalModel, sigmoid_piecewise
+from .ftl import FTLModel, fit_ftl, fit_ftl_plain
 from .paillier_train import fit_paillier
 from .predict import predict_proba
 from .reference import fit_plain, fit_plain_minibatch
 from .ss_train import fit_ss
 
-__all__ = ["VerticalModel", "align", "fit_paillier", "fit_plain", "fit_plain_minibatch", "fit_ss",
-           "predict_proba", "sigmoid_piecewise"]
+__all__ = ["FTLModel", "VerticalModel", "align", "fit_ftl", "fit_ftl_plain", "fit_paillier", "fit_plain",
+           "fit_plain_minibatch", "fit_ss", "predict_proba", "sigmoid_piecewise"]
