@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ml.aggregators import SecAggAggregator
-from ml.federated import synchronous_clock, time_to_accuracy, train, train_async
+from ml.federated import History, synchronous_clock, time_to_accuracy, train, train_async
 from ml.models import SoftmaxRegression
 from mpc.errors import ParameterError
 
@@ -86,7 +86,7 @@ def test_secure_buffer_sum_equals_the_plaintext_buffer_sum(task):
     assert h.final_accuracy > 0.6
 
 
-def test_staleness_clock_known_answer():
+def test_staleness_clock_known_answer(tmp_path):
     """Speeds 1 and 3, K = 1: client 0 at t = 1, 2; at t = 3 client 1 (from version 0, so
     staleness 2) then client 0 (from version 2, staleness 1)."""
     clients = [ConstantStep(), ConstantStep()]
@@ -95,6 +95,8 @@ def test_staleness_clock_known_answer():
     assert [m.sim_seconds for m in h.rounds] == [1.0, 2.0, 3.0, 3.0]
     assert [m.buffer_clients for m in h.rounds] == [[0], [0], [1], [0]]
     assert [m.staleness for m in h.rounds] == [[0], [0], [2], [1]]
+    back = History.load_json(h.save_json(tmp_path / "h.json"))
+    assert back.rounds == h.rounds and back.config["mode"] == "fedbuff"
 
 
 def test_staleness_weights_scale_the_uploads_as_documented():
