@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml.aggregators import SecAggAggregator
 from ml.federated import History, synchronous_clock, time_to_accuracy, train, train_async
@@ -64,8 +66,8 @@ def test_fedbuff_without_asynchrony_is_fedavg(task):
 class CheckedSecAgg(SecAggAggregator):
     """SecAgg that also keeps the plaintext sum of what it was given (test only)."""
 
-    def __init__(self) -> None:
-        super().__init__("secagg")
+    def __init__(self, variant: str) -> None:
+        super().__init__(variant)
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def aggregate(self, vectors, dropped=()):
@@ -74,15 +76,16 @@ class CheckedSecAgg(SecAggAggregator):
         return res
 
 
-def test_secure_buffer_sum_equals_the_plaintext_buffer_sum(task):
+@pytest.mark.parametrize("variant, k", [("secagg", 3), ("secagg+", 5)])
+def test_secure_buffer_sum_equals_the_plaintext_buffer_sum(task, variant, k):
     parts, test = task
-    agg = CheckedSecAgg()
-    h = train_async(SoftmaxRegression(6, 3), parts, test, aggregator=agg, rounds=4, buffer_size=3,
+    agg = CheckedSecAgg(variant)
+    h = train_async(SoftmaxRegression(6, 3), parts, test, aggregator=agg, rounds=4, buffer_size=k,
                     speeds=[1.0, 1.3, 2.0, 3.1, 5.0], jitter=0.2, seed=1, progress=False)
     assert any(t > 0 for m in h.rounds for t in m.staleness)        # stale updates were summed
     assert len(agg.pairs) == 4
     for secure, plain in agg.pairs:
-        np.testing.assert_allclose(secure, plain, rtol=0, atol=3 * 2.0 ** -20)
+        np.testing.assert_allclose(secure, plain, rtol=0, atol=k * 2.0 ** -20)
     assert h.final_accuracy > 0.6
 
 
@@ -116,6 +119,31 @@ def test_staleness_weights_scale_the_uploads_as_documented():
         expected += 0.5 * sum(weight(t) * 0.5 for t in taus) / (2 * 0.5)
     assert any(t > 0 for taus, _ in received for t in taus)
     np.testing.assert_allclose(h.weights[0], expected, rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.5, 4.0), min_size=2, max_size=5), st.data())
+def test_clock_properties(speeds, data):
+    """Any speeds, K, concurrency, jitter: time never goes back, every buffer holds K uploads,
+    no client uploads faster than its jobs allow, no upload is older than the run."""
+    n = len(speeds)
+    k = data.draw(st.integers(1, n))
+    c = data.draw(st.integers(1, n))
+    jitter = data.draw(st.sampled_from([0.0, 0.3]))
+    h = train_async(lambda d: ConstantStep(), [ConstantStep() for _ in range(n)], (None, None),
+                    rounds=8, buffer_size=k, concurrency=c, speeds=speeds, jitter=jitter,
+                    seed=data.draw(st.integers(0, 3)), progress=False)
+    times = [m.sim_seconds for m in h.rounds]
+    assert times == sorted(times) and times[0] >= min(speeds) * (1 - jitter) - 1e-12
+    uploads = [0] * n
+    for r, m in enumerate(h.rounds):
+        assert len(m.buffer_clients) == len(m.staleness) == k
+        assert all(0 <= tau <= r for tau in m.staleness)
+        for client in m.buffer_clients:     # its j-th upload arrived by now, after j jobs in a row
+            uploads[client] += 1
+            assert uploads[client] * speeds[client] * (1 - jitter) <= m.sim_seconds + 1e-9
+    if c == 1:                              # one job at a time: K = 1 buffers are never stale
+        assert k > 1 or all(m.staleness == [0] for m in h.rounds)
 
 
 def test_one_client_in_flight_is_never_stale(task):
