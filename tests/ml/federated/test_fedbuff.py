@@ -163,6 +163,12 @@ def test_synchronous_clock_and_time_to_accuracy(task):
     first = next(m for m in sync.rounds if m.accuracy >= sync.rounds[0].accuracy)
     assert time_to_accuracy(sync, sync.rounds[0].accuracy) == first.sim_seconds
     assert time_to_accuracy(sync, 1.01) == math.inf
+    from ml.federated.plot import x_axis
+    asyn = train_async(SoftmaxRegression(6, 3), parts, test, rounds=2, buffer_size=2,
+                       speeds=[1.0, 1.0, 1.0, 1.0, 4.0], seed=0, progress=False)
+    assert x_axis([sync, asyn]) == ("simulated seconds", [[4.0, 8.0, 12.0], [1.0, 1.0]])
+    plain = train(SoftmaxRegression(6, 3), parts, test, rounds=2, progress=False)
+    assert x_axis([sync, plain]) == ("round", [[1.0, 2.0, 3.0], [1.0, 2.0]])
     partial = train(SoftmaxRegression(6, 3), parts, test, rounds=1, clients_per_round=2, progress=False)
     with pytest.raises(ParameterError, match="every client"):
         synchronous_clock(partial, [1.0] * 5)
