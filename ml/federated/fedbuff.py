@@ -46,8 +46,9 @@ Security
 As for :func:`~ml.federated.train` with the same aggregator: per buffer the
 server learns which K clients' updates are in it (it learns that from the
 arrival times anyway), their staleness (public by construction), the sum of
-the scaled weighted updates and the sum of the weights. DP, dropouts and
-compression are not offered here.
+the scaled weighted updates and the sum of the weights. Dropouts during a
+buffer's secure sum are simulated (``dropout``); DP and compression are not
+offered here.
 
 References
 ----------
@@ -135,6 +136,7 @@ class _Run:
         self.events: list[tuple[float, int, int, Any]] = []
         self.seq = itertools.count()
         self.prg = PRG(derive_seed(plan.master, "async", 0))
+        self.drop_prg = PRG(derive_seed(plan.master, "async/dropout", 0))
         self.idle = set(range(plan.n_clients))
         first = range(plan.n_clients) if concurrency == plan.n_clients else \
             sorted(int(k) for k in np.argsort(self.prg.uint64(plan.n_clients), kind="stable")[:concurrency])
@@ -183,9 +185,12 @@ class _Run:
         vectors = client_uploads({i: w * j.delta for i, (w, j) in enumerate(zip(weights, buffer))},
                                  {i: j.n for i, j in enumerate(buffer)}, self.plan.cap, None, None,
                                  self.plan.noise_prg)
-        res, note = aggregate(self.plan, vectors, list(range(len(buffer))), set())
-        apply_result(self.plan, self.state, res)
-        self.version += 1
+        p = self.plan.settings.dropout
+        drops = {i for i, u in enumerate(self.drop_prg.uint64(len(buffer))) if p and u < p * 2.0 ** 64}
+        res, note = aggregate(self.plan, vectors, list(range(len(buffer))), drops)
+        if res is not None:            # a skipped step leaves the model (and its version) as it was
+            apply_result(self.plan, self.state, res)
+            self.version += 1
         metrics = round_metrics(self.plan, self.state, r, res, note, t0)
         return replace(metrics, sim_seconds=now, staleness=taus,
                        buffer_clients=[j.client for j in buffer]), res
@@ -196,7 +201,8 @@ def train_async(model: Model | ClientFactory, clients: Sequence[ClientOrData], t
                 buffer_size: int | None = None, concurrency: int | None = None,
                 speeds: Sequence[float] | None = None, jitter: float = 0.0,
                 staleness: str | Staleness = "sqrt", local_epochs: int = 1, batch_size: int = 32,
-                lr: float = 0.1, server_lr: float = 1.0, mu: float = 0.0, update_clip: float = 10.0,
+                lr: float = 0.1, server_lr: float = 1.0, mu: float = 0.0, dropout: float = 0.0,
+                update_clip: float = 10.0,
                 weight_cap: int | None = None, seed: int = 0, progress: bool = True,
                 aggregator_options: dict[str, Any] | None = None, label: str | None = None,
                 on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None = None
@@ -220,6 +226,10 @@ def train_async(model: Model | ClientFactory, clients: Sequence[ClientOrData], t
         ``[1 - jitter, 1 + jitter]`` drawn from the seed.
     staleness:
         ``"sqrt"`` (1/sqrt(1+tau)), ``"none"`` or a function tau -> (0, 1].
+    dropout:
+        Probability that a buffered upload's client drops out during the secure
+        sum; the step uses the survivors (a step the aggregator cannot finish is
+        skipped: the model and its version stay, the uploads are lost).
     """
     n = len(clients)
     k = n if buffer_size is None else buffer_size
@@ -227,7 +237,7 @@ def train_async(model: Model | ClientFactory, clients: Sequence[ClientOrData], t
     speeds = [1.0] * n if speeds is None else list(speeds)
     _check(n, k, c, speeds, jitter)
     weigh = staleness_weight(staleness)
-    settings = Settings(rounds, k, local_epochs, batch_size, lr, server_lr, mu, 0.0, None, None,
+    settings = Settings(rounds, k, local_epochs, batch_size, lr, server_lr, mu, dropout, None, None,
                         update_clip, weight_cap, seed)
     built, evaluator, sizes = build_clients(model, clients, test)
     start = evaluator.get_weights()

@@ -121,6 +121,27 @@ def test_staleness_weights_scale_the_uploads_as_documented():
     np.testing.assert_allclose(h.weights[0], expected, rtol=1e-12)
 
 
+def test_dropouts_in_a_buffer_leave_the_survivors_sum():
+    """Dropped slots are not summed; the step divides by the survivors' weights; a step with no
+    survivor is skipped and leaves the model and its version."""
+    weight = lambda tau: 1.0 / (1.0 + tau)  # noqa: E731
+    steps: list[tuple[list[int], list[int], bool]] = []
+    h = train_async(lambda d: ConstantStep(), [ConstantStep() for _ in range(3)], (None, None),
+                    rounds=12, buffer_size=3, speeds=[1.0, 1.5, 2.5], staleness=weight, dropout=0.45,
+                    seed=3, progress=False,
+                    on_round=lambda m, res: steps.append((m.staleness, res.survivors if res else [],
+                                                          m.skipped)))
+    expected = 0.0
+    for taus, survivors, skipped in steps:
+        if not skipped:
+            expected += sum(weight(taus[i]) for i in survivors) / len(survivors)
+    assert any(0 < len(s) < 3 for _, s, _ in steps)            # some slots dropped
+    assert any(skipped for _, _, skipped in steps)              # and a whole buffer once
+    np.testing.assert_allclose(h.weights[0], [expected] * 3, rtol=1e-12)
+    versions = np.cumsum([not skipped for _, _, skipped in steps])
+    assert all(max(t) <= v for (t, _, _), v in zip(steps, versions))
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(0.5, 4.0), min_size=2, max_size=5), st.data())
 def test_clock_properties(speeds, data):
