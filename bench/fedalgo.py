@@ -18,6 +18,24 @@ Name: ``fedalgo``; ``params.experiment`` says which:
   sparsification. Per variant: ``accuracy``, ``bytes_per_party`` (one
   client's SecAgg bytes sent and received plus the model), ``masked_bytes``
   (its masked input alone, the part compression shrinks), ``seconds``.
+* ``async``: digits IID over 20 clients (10 with ``--quick``) whose local
+  training takes 1 + 9 (k / (n - 1))^2 simulated seconds (a tail of slow
+  clients; each job jittered by up to 20%), SecAgg+ in both: synchronous
+  FedAvg (every client every round, a round lasts as long as its slowest
+  client) vs FedBuff (buffers of K = 5, staleness weight 1/sqrt(1 + tau), and
+  without staleness weighting). Per method: ``seconds`` the simulated time to
+  reach ``target`` accuracy (0.9; ``--quick`` 0.85; None if never reached),
+  ``baseline_seconds`` FedAvg's, ``accuracy`` at the end, ``sim_seconds``
+  simulated time of the whole run, ``steps`` server steps, ``wall_seconds``
+  (median real seconds per step) and ``bytes_per_party`` (one client, one
+  step).
+* ``personal``: digits over 10 clients (Dirichlet 0.1, non-IID), a quarter
+  of each client's data kept as its local test set, MLP 64-32-10, SecAgg+,
+  every client every round, 10 rounds (``--quick``: 3): one global model
+  (FedAvg), FedPer (output layer local), Ditto (lam 0.1) and local training
+  alone (Ditto's personal models at lam 0). Per method: ``accuracy`` the mean
+  over clients of their personal model's accuracy on their own test set,
+  ``worst_accuracy`` the worst client's, ``seconds`` (median round).
 * ``selection``: digits over 30 clients (Dirichlet 0.1, non-IID), 3 a round;
   uniform sampling vs power-of-choice with 9 candidates, without and with
   DP (loss_epsilon 1) on the reported losses. Per rule: ``accuracy`` after 10
@@ -43,8 +61,9 @@ from bench.common import record
 from ml.clients import NumpyClient
 from ml.data import partition_iid, split_clients, standardize, train_test_split
 from ml.data import partition_dirichlet
-from ml.federated import History, PowerOfChoice, train
-from ml.models import SoftmaxRegression
+from ml.federated import DittoClient, FedPerClient, History, PowerOfChoice, personal_accuracy, synchronous_clock, time_to_accuracy, train, train_async
+from ml.federated.personal import global_accuracy, split_local
+from ml.models import MLP, SoftmaxRegression
 from ml.robust_aggregators import ScaledUpdateClient
 from ml.secure_compression import CompressedSecAggAggregator
 from mpc import TrustedDealerWarning
@@ -168,11 +187,72 @@ def bench_ftl(quick: bool) -> list[dict]:
                    accuracy=acc)]
 
 
+def bench_async(quick: bool) -> list[dict]:
+    n, sync_rounds, steps, target = (10, 4, 20, 0.85) if quick else (20, 8, 60, 0.9)
+    data, test = _task(n)
+    speeds = [1.0 + 9.0 * (k / (n - 1)) ** 2 for k in range(n)]
+    kw = dict(aggregator="secagg+", lr=0.1, batch_size=16, local_epochs=2, seed=11, progress=False)
+    runs = [("fedavg", synchronous_clock(train(SoftmaxRegression(64, 10), data, test, rounds=sync_rounds,
+                                               **kw), speeds, 0.2))]
+    for label, rule in [("fedbuff", "sqrt"), ("fedbuff-unweighted", "none")]:
+        runs.append((label, train_async(SoftmaxRegression(64, 10), data, test, rounds=steps, buffer_size=5,
+                                        speeds=speeds, jitter=0.2, staleness=rule, **kw)))
+    reach = {label: time_to_accuracy(h, target) for label, h in runs}
+    out = []
+    for label, h in runs:
+        out.append(record("fedalgo", {"experiment": "async", "method": label, "clients": n,
+                                      "buffer_size": n if label == "fedavg" else 5, "target": target,
+                                      "aggregator": "secagg+"},
+                          None if reach[label] == float("inf") else reach[label],
+                          None if reach["fedavg"] == float("inf") else reach["fedavg"],
+                          bytes_per_party=float(np.mean([r.bytes_per_client for r in h.rounds])),
+                          rounds=len(h.rounds), accuracy=h.final_accuracy,
+                          sim_seconds=h.rounds[-1].sim_seconds, steps=len(h.rounds),
+                          wall_seconds=_seconds(h)))
+    return out
+
+
+def bench_personal(quick: bool) -> list[dict]:
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
+    trains, tests = split_local(split_clients(X, y, partition_dirichlet(y, 10, alpha=0.1, seed=0)), 0.25)
+    pooled = (np.concatenate([t[0] for t in tests]), np.concatenate([t[1] for t in tests]))
+    rounds = 3 if quick else 10
+
+    def mlp():
+        return MLP(64, 10, hidden=(32,), seed=0)
+
+    kw = dict(aggregator="secagg+", rounds=rounds, lr=0.1, local_epochs=2, batch_size=16, seed=1,
+              progress=False)
+    out, base = [], None
+    for label in ("fedavg", "fedper", "ditto", "local"):
+        if label == "fedavg":
+            h = train(mlp(), trains, pooled, **kw)
+            m = global_accuracy(mlp(), tests, h.weights)
+        else:
+            clients = [FedPerClient(mlp(), d, t) if label == "fedper" else
+                       DittoClient(mlp(), d, t, lam=0.1 if label == "ditto" else 0.0)
+                       for d, t in zip(trains, tests)]
+            h = train(mlp(), clients, pooled, **kw)
+            m = personal_accuracy(clients, h.weights)
+        base = base if base is not None else _seconds(h)
+        out.append(record("fedalgo", {"experiment": "personal", "method": label, "clients": 10,
+                                      "alpha": 0.1, "aggregator": "secagg+"},
+                          _seconds(h), base, rounds=rounds,
+                          bytes_per_party=float(np.mean([r.bytes_per_client for r in h.rounds])),
+                          accuracy=m.mean, worst_accuracy=m.worst,
+                          per_client=[round(a, 4) for a in m.accuracy]))
+    return out
+
+
 def bench_fedalgo(quick: bool) -> list[dict]:
-    """Accuracy under 10% poisoning per robust aggregator; SecAgg bytes and accuracy, dense vs quantized vs sparsified."""
+    """Accuracy under 10% poisoning per robust aggregator; SecAgg bytes and accuracy, dense vs
+    quantized vs sparsified; client selection; FedBuff vs FedAvg in simulated time to accuracy;
+    personalization; federated transfer learning (guest alone vs FTL)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrustedDealerWarning)
-        return bench_robust(quick) + bench_compression(quick) + bench_selection(quick) + bench_ftl(quick)
+        return bench_robust(quick) + bench_compression(quick) + bench_selection(quick) \
+            + bench_async(quick) + bench_personal(quick) + bench_ftl(quick)
 
 
 BENCHMARKS = {"fedalgo": bench_fedalgo}

@@ -28,7 +28,9 @@ scikit-learn, PyTorch or any object with its four methods):
 Modules: :mod:`.plan` (validation, weight cap, DP plan, seeds), :mod:`.rounds`
 (one round), :mod:`.loop` (:func:`train`), :mod:`.privacy` (DP),
 :mod:`.history` and :mod:`.plot` (the record; matplotlib only when plotting),
-:mod:`.progress`; across processes and machines, :mod:`.network` (the config
+:mod:`.progress`; :mod:`.fedbuff` (:func:`train_async`, buffered asynchronous
+aggregation on a simulated clock), :mod:`.personal` (FedPer and Ditto clients,
+per-client accuracy); across processes and machines, :mod:`.network` (the config
 file and links), :mod:`.server` (:func:`serve`), :mod:`.client`
 (:func:`run_client`) and :mod:`.cli` (``mpc fl server`` / ``mpc fl client``),
 the same rounds with the clients as separate processes over pinned TLS 1.3.
@@ -62,6 +64,8 @@ from ..clients.base import Dataset
 from ..clients.numpy_model import local_train
 from .history import History, RoundMetrics
 from .client import ClientReport, run_client
+from .fedbuff import synchronous_clock, time_to_accuracy, train_async
+from .personal import DittoClient, FedPerClient, PersonalMetrics, personal_accuracy
 from .loop import train
 from .network import FLConfig
 from .network import load as load_config
@@ -69,6 +73,7 @@ from .privacy import MAX_DELTA, MAX_EPSILON, DPConfig, planned_survivors
 from .selection import AvailabilitySampler, PowerOfChoice
 from .server import ServeResult, serve
 
-__all__ = ["MAX_DELTA", "MAX_EPSILON", "AvailabilitySampler", "ClientReport", "DPConfig", "Dataset", "FLConfig", "History",
-           "PowerOfChoice", "RoundMetrics", "ServeResult", "load_config", "local_train", "planned_survivors",
-           "run_client", "serve", "train"]
+__all__ = ["MAX_DELTA", "MAX_EPSILON", "AvailabilitySampler", "ClientReport", "DPConfig", "Dataset",
+           "DittoClient", "FLConfig", "FedPerClient", "History", "PersonalMetrics", "PowerOfChoice", "RoundMetrics", "ServeResult", "load_config", "local_train", "personal_accuracy", "planned_survivors",
+           "run_client", "serve", "synchronous_clock", "time_to_accuracy", "train",
+           "train_async"]

@@ -39,6 +39,12 @@ class RoundMetrics:
     upload_bytes: int | None = None
     dense_bytes: int | None = None
     epsilon_unamplified: float | None = None
+    sim_seconds: float | None = None
+    """Simulated time at the end of the round (asynchronous runs, :mod:`.fedbuff`)."""
+    staleness: list[int] | None = None
+    """Per buffer slot: server steps since that upload's client took the model (:mod:`.fedbuff`)."""
+    buffer_clients: list[int] | None = None
+    """Per buffer slot: which client sent it (:mod:`.fedbuff`)."""
 
 
 @dataclass

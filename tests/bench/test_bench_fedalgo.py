@@ -27,3 +27,14 @@ def test_fedalgo_bench_quick_records(tmp_path, capsys):
     sel = {r["params"]["rule"]: r for r in records if r["params"]["experiment"] == "selection"}
     assert set(sel) == {"uniform", "power-of-choice", "power-of-choice-dp"}
     assert all(0 < r["accuracy"] <= 1 and r["seconds"] > 0 for r in sel.values())
+    asy = {r["params"]["method"]: r for r in records if r["params"]["experiment"] == "async"}
+    assert set(asy) == {"fedavg", "fedbuff", "fedbuff-unweighted"}
+    assert all(0 < r["accuracy"] <= 1 and r["sim_seconds"] > 0 and r["bytes_per_party"] > 0
+               for r in asy.values())
+    # simulated (deterministic) time: the buffer does not wait for the slowest client
+    assert asy["fedbuff"]["seconds"] < asy["fedavg"]["seconds"] == asy["fedbuff"]["baseline_seconds"]
+    per = {r["params"]["method"]: r for r in records if r["params"]["experiment"] == "personal"}
+    assert set(per) == {"fedavg", "fedper", "ditto", "local"}
+    for r in per.values():
+        assert len(r["per_client"]) == 10 and abs(r["worst_accuracy"] - min(r["per_client"])) < 1e-4
+        assert 0 < r["worst_accuracy"] <= r["accuracy"] <= 1 and r["bytes_per_party"] > 0
