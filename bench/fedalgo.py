@@ -1,4 +1,4 @@
-"""Federated algorithms beyond FedAvg: robustness to model poisoning, compression under SecAgg.
+"""Federated algorithms beyond FedAvg: robustness, compression under SecAgg, asynchrony, personalization, client selection, transfer learning.
 
 Name: ``fedalgo``; ``params.experiment`` says which:
 
