@@ -17,7 +17,8 @@ Protocol (Kolesnikov, Kumaresan, Rosulek, Trieu 2016, §4; Pinkas, Schneider, Zo
    dummy in empty bins) and learns ``F_b(x, i)``.
 4. S (simple hashing) evaluates ``F_{h_i(y)}(y, i)`` for each ``y`` and
    ``i = 1, 2, 3``, truncates to ``ell`` bytes, and sends the ``3 n_S`` values
-   in a uniformly random order.
+   sorted (an order that depends on the values only, not on Y's order; R
+   checks it and then needs no sort of its own).
 5. R outputs the ``x`` whose truncated ``F`` value is among them (or their
    number); with ``both``, R sends S the positions of the matching values
    (or the count), and S maps them back to its items.
@@ -111,7 +112,10 @@ def item_blocks(items: Any) -> tuple[int, Any, np.ndarray]:
     if isinstance(items, np.ndarray) and items.ndim == 1 and items.size and np.issubdtype(items.dtype, np.integer):
         if items.dtype == np.uint64 and int(items.max()) > np.iinfo(np.int64).max:
             raise ParameterError("integer items must fit in int64")
-        kind, values = _KIND_INT, np.unique(items.astype(np.int64))
+        values = np.sort(items.astype(np.int64))
+        keep = np.ones(len(values), bool)
+        keep[1:] = values[1:] != values[:-1]
+        kind, values = _KIND_INT, values[keep]              # np.unique, without its cost here
     else:
         kind, values, enc = canonical_items(items)
     blocks = np.empty((len(values), 2), np.uint64)
@@ -168,24 +172,46 @@ def cuckoo(positions: np.ndarray, m: int, rng_bits: Any, rounds: int = 2000) -> 
     return (table, choice) if pending.size == 0 else None
 
 
-def match(mine: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact membership of ``uint8[n, ell]`` rows: (``mine`` rows found in ``theirs``, and vice versa)."""
-    ell = mine.shape[1]
-    rows = np.zeros((len(mine) + len(theirs), 16), np.uint8)
-    rows[:len(mine), :ell] = mine
-    rows[len(mine):, :ell] = theirs
-    words = rows.view(np.uint64)
-    order = np.lexsort((words[:, 1], words[:, 0]))
-    w = words[order]
-    new = np.ones(len(w), bool)
-    new[1:] = (w[1:] != w[:-1]).any(axis=1)
-    group = np.cumsum(new) - 1
-    is_mine = order < len(mine)
-    has_mine = np.bincount(group, weights=is_mine, minlength=group[-1] + 1 if len(w) else 0) > 0
-    has_theirs = np.bincount(group, weights=~is_mine, minlength=group[-1] + 1 if len(w) else 0) > 0
-    found = np.zeros(len(w), bool)
-    found[order] = np.where(is_mine, has_theirs[group], has_mine[group])
-    return found[:len(mine)], found[len(mine):]
+def _words(rows: np.ndarray) -> np.ndarray:
+    """``uint8[n, ell]`` rows (ell <= 16) zero-padded to two ``uint64`` words each."""
+    out = np.zeros((len(rows), 16), np.uint8)
+    out[:, :rows.shape[1]] = rows
+    return out.view(np.uint64)
+
+
+def found_in(a: np.ndarray, b: np.ndarray, b_sorted: bool = False) -> np.ndarray:
+    """Exact membership: which rows of ``uint8[n, ell]`` array ``a`` occur in ``b``.
+
+    Both sides sorted by their first 8 bytes, then one merge-like binary
+    search (sorted queries stay in cache); both words are compared. Rows of
+    ``b`` sharing their first 8 bytes (probability about ``len(b)^2 / 2^65``
+    for OPRF values) are checked one by one. ``b_sorted``: ``b`` is already
+    sorted by its first 8 bytes (as the sender sends it).
+    """
+    wa, wb = _words(a), _words(b)
+    if len(wb) == 0 or len(wa) == 0:
+        return np.zeros(len(wa), bool)
+    if not b_sorted:
+        wb = wb[np.argsort(wb[:, 0])]
+    b0, b1 = np.ascontiguousarray(wb[:, 0]), np.ascontiguousarray(wb[:, 1])
+    oa = np.argsort(wa[:, 0])
+    a0, a1 = wa[oa, 0], wa[oa, 1]
+    idx = np.minimum(np.searchsorted(b0, a0), len(b0) - 1)
+    hit = np.empty(len(wa), bool)
+    hit[oa] = (b0[idx] == a0) & (b1[idx] == a1)
+    tie = np.flatnonzero(b0[1:] == b0[:-1])
+    if tie.size:                                  # rare: equal first words, look at every one
+        rest = {(int(x), int(y)) for x, y in wb}
+        tied = set(b0[tie].tolist())
+        for j in np.flatnonzero(~hit):
+            if int(wa[j, 0]) in tied:
+                hit[j] = (int(wa[j, 0]), int(wa[j, 1])) in rest
+    return hit
+
+
+def sort_values(values: np.ndarray) -> np.ndarray:
+    """The order that sorts ``uint8[n, ell]`` values by their first 8 bytes (a canonical order)."""
+    return np.argsort(_words(values)[:, 0], kind="stable")
 
 
 # -- interactive part -----------------------------------------------------------------------
@@ -267,14 +293,19 @@ def _receiver(party: Party, peer: int, values: Any, blocks: np.ndarray, n_s: int
     (theirs,) = party.recv_checked(peer, "values", [ArraySpec(np.uint8, (HASHES * n_s, ell),
                                                               field="OPRF values")])
     with party.phase("psi/match"):
-        hit, positions = match(mine, theirs)                         # step 5
+        first = _words(theirs)[:, 0]
+        if np.any(first[1:] < first[:-1]):
+            raise ProtocolError(f"party {party.id}: party {peer}'s OPRF values under "
+                                f"{party.tag('values')!r} are not sorted")
+        hit = found_in(mine, theirs, b_sorted=True)                  # step 5
     if size_only:
         count = int(hit.sum())
         if both:
             party.send(peer, "result", np.array([count], np.int64), public=True)
         return count
     if both:
-        party.send(peer, "result", np.flatnonzero(positions).astype(np.int64), public=True)
+        positions = np.flatnonzero(found_in(theirs, mine[hit]))
+        party.send(peer, "result", positions.astype(np.int64), public=True)
     return _select(values, hit)
 
 
@@ -288,7 +319,7 @@ def _sender(party: Party, peer: int, values: Any, blocks: np.ndarray, n_r: int,
         pos = bin_positions(blocks, seed.tobytes(), m)
         inputs = np.concatenate([with_hash_index(blocks, i) for i in range(HASHES)])
         vals = keys.evaluate(pos.T.ravel(), inputs)[:, :value_bytes(n_r, n)]
-        order = np.argsort(party.prg.uint64(len(vals)), kind="stable")   # uniform shuffle
+        order = sort_values(vals)          # sorted: an order that depends on the values only
     party.send(peer, "values", vals[order])
     if not both:
         return None
