@@ -9,9 +9,10 @@ hash longer items into one block first).
 Protocol (Kolesnikov, Kumaresan, Rosulek, Trieu 2016, Fig. 2; semi-honest)
 --------
 0. Setup: the sender draws ``s`` in {0,1}^k (``k = CODE_BITS = 512``) and a
-   16-byte seed of the pseudorandom code ``C``; by ``k`` base OTs (roles
-   reversed) it learns ``k_j^{s_j}`` of the receiver's pairs; it sends the
-   code seed.
+   16-byte seed of the pseudorandom code ``C``; by ``k`` random OTs (roles
+   reversed) it learns ``k_j^{s_j}`` of the receiver's random pairs; it sends
+   the code seed. The ``k`` OTs are themselves extended by IKNP from 128
+   base OTs (as libOTe bootstraps KKRT), a third of the cost of 512 base OTs.
 1. Receiver, ``m`` inputs: columns ``t_j = G(k_j^0)``, ``u_j = t_j xor
    G(k_j^1) xor c_j``, where ``c_j`` is column ``j`` of the ``m x k`` matrix
    whose rows are ``C(r_b)``; sends ``u`` (``k x m`` bits).
@@ -41,8 +42,9 @@ receiver (no consistency check).
 
 Cost
 ----
-Setup: ``k = 512`` base OTs (2 messages, 32 + 512·32 bytes) and 16 bytes of
-code seed. ``m`` instances: one message receiver -> sender of
+Setup: 128 base OTs (sender -> receiver 32 bytes, back ``128·32``), one IKNP
+extension of 512 random OTs (sender -> receiver ``128·64`` bytes) and 16 bytes
+of code seed: 3 messages. ``m`` instances: one message receiver -> sender of
 ``64 · 8·ceil(m/8)`` bytes (``k/8`` bytes per instance). Computation: receiver
 ``4m`` AES for the code, ``2k`` PRG streams of ``m/8`` bytes, a ``512 x m``
 bit transpose twice, ``4m`` hash AES; sender ``4`` code AES and ``4`` hash AES
@@ -66,7 +68,7 @@ from ..errors import EncodingError, ParameterError
 from ..party import Party
 from . import base
 from .crhash import DOMAIN_OT, FixedKeyHash
-from .iknp import MAX_EXTEND, _expand
+from .iknp import MAX_EXTEND, IKNPReceiver, IKNPSender, _expand
 from .transpose import transpose_bits
 
 CODE_BITS = 512
@@ -139,10 +141,10 @@ class KKRTSender:
 
     @classmethod
     def setup(cls, party: Party, peer: int) -> "KKRTSender":
-        """Run the ``k`` base OTs (as their receiver) and send the code seed."""
+        """Get the ``k`` random OTs (as their receiver, by IKNP) and send the code seed."""
         with party.scope("kkrt-setup"):
             s = party.prg.bits(CODE_BITS)
-            keys = base.random_receive(party, peer, s)
+            keys = IKNPReceiver.setup(party, peer).random(s)
             seed = party.prg.bytes(16)
             party.send(peer, "code", np.frombuffer(seed, np.uint8))
         return cls(party, peer, s, keys, seed)
@@ -206,9 +208,9 @@ class KKRTReceiver:
 
     @classmethod
     def setup(cls, party: Party, peer: int) -> "KKRTReceiver":
-        """Run the ``k`` base OTs (as their sender) and receive the code seed."""
+        """Get the ``k`` random OT pairs (as their sender, by IKNP) and receive the code seed."""
         with party.scope("kkrt-setup"):
-            k0, k1 = base.random_send(party, peer, CODE_BITS)
+            k0, k1 = IKNPSender.setup(party, peer).random(CODE_BITS)
             (seed,) = base.recv_arrays(party, peer, "code", 1)
             if seed.dtype != np.uint8 or seed.shape != (16,):
                 raise EncodingError(f"party {peer} sent a KKRT code seed of {seed.dtype} {seed.shape}, "

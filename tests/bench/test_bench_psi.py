@@ -5,6 +5,7 @@ import json
 from bench.__main__ import discover, main
 from bench.psi import bench_psi, bench_vertical
 
+ROUNDS_OPRF = 6
 FIELDS = {"name", "params", "seconds", "baseline_seconds", "ratio", "bytes_per_party", "rounds"}
 
 
@@ -21,9 +22,10 @@ def test_psi_records():
             assert r["bytes_sent"] == {"0": 12 + 32 * n, "1": 12 + 48 * n}
         else:   # the cost formula of protocols.psi.oprf: m = 2n + 32 bins below 1024 items
             from protocols.psi.oprf import table_size, value_bytes
-            assert r["rounds"] == 5
+            assert r["rounds"] == ROUNDS_OPRF
             u = 512 * ((table_size(n) + 7) // 8)
-            assert r["bytes_sent"] == {"0": 12 + 32 + 16 + u, "1": 12 + 512 * 32 + 16 + 3 * n * value_bytes(n, n)}
+            assert r["bytes_sent"] == {"0": 12 + 128 * 32 + 16 + u,
+                                       "1": 12 + 32 + 128 * 64 + 16 + 3 * n * value_bytes(n, n)}
             assert r["dh_seconds"] > 0 and r["speedup_vs_dh"] == r["dh_seconds"] / r["seconds"]
         assert r["cpu_seconds"] > 0 and r["cores_used"] > 0 and r["load_average"] >= 0
 
