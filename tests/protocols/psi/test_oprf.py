@@ -152,6 +152,24 @@ def test_sender_view_does_not_depend_on_the_receivers_set():
     assert _chi2_two_sample(raw, u1[:, :raw.size // 512 + 1].ravel()[:raw.size]) > 1000
 
 
+def test_sender_matrix_reveals_no_codeword_of_the_receivers_items():
+    # The sender knows the code: were the matrix unmasked, its rows would be the codewords
+    # C(x, i) of the receiver's items (and this test would find all of them).
+    from mpc.ot.kkrt import PseudorandomCode
+    from mpc.ot.transpose import transpose_bits
+
+    x = np.arange(500)
+    res = mpc.run(lambda party, items: P.psi(party, items, protocol="oprf"), parties=2,
+                  inputs=[x, np.arange(10)], preprocessing=None, record_view=True)
+    (u,) = [a[0] for frm, tag, a in res.views[1] if tag.endswith("kkrt-u#0")]
+    (seed,) = [a[0] for frm, tag, a in res.views[0] if tag.endswith("kkrt-setup/code")]
+    rows = {r.tobytes() for r in transpose_bits(u, O.table_size(len(x)))}
+    _, _, blocks = O.item_blocks(x)
+    code = PseudorandomCode(seed.tobytes())
+    words = {r.tobytes() for i in range(3) for r in code(O.with_hash_index(blocks, i)).view(np.uint8)}
+    assert len(rows) > 900 and not rows & words
+
+
 # -- malformed peers --------------------------------------------------------------------------
 def _fake_sender(mutate):
     """A sender that follows the protocol up to its values, then sends ``mutate(values)``."""
@@ -208,3 +226,13 @@ def test_malformed_header_and_mismatched_settings_are_refused():
 def test_max_peer_items_is_checked_before_any_ot():
     with pytest.raises(ProtocolError, match="sent 500 items, more than max_peer_items = 100"):
         run(np.arange(10), np.arange(500), max_peer_items=100)
+
+
+def test_pair_inside_a_larger_session():
+    def prog(party, items):
+        if party.id == 1:
+            return None
+        return P.psi(party, items, peer=2 - party.id, receiver=2, protocol="oprf")
+
+    res = mpc.run(prog, parties=3, inputs=[[1, 2, 3], [], [3, 4, 1]], preprocessing=None, timeout=30)
+    assert res.outputs[0] is None and res.outputs[2].tolist() == [1, 3]
