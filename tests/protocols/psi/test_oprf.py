@@ -236,3 +236,9 @@ def test_pair_inside_a_larger_session():
 
     res = mpc.run(prog, parties=3, inputs=[[1, 2, 3], [], [3, 4, 1]], preprocessing=None, timeout=30)
     assert res.outputs[0] is None and res.outputs[2].tolist() == [1, 3]
+
+
+def test_parties_choosing_different_protocols_fail_fast_naming_both_tags():
+    with pytest.raises(ProtocolError, match="expected 'psi0-1#0/blinded-s' .* received 'psi0-1#0/hello-s'"):
+        mpc.run(lambda party, items: P.psi(party, items, protocol="oprf" if party.id else "dh"),
+                parties=2, inputs=[[1], [1]], preprocessing=None, timeout=10)
