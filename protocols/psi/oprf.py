@@ -26,11 +26,16 @@ Protocol (Kolesnikov, Kumaresan, Rosulek, Trieu 2016, §4; Pinkas, Schneider, Zo
 Parameters
 ----------
 * code width ``k = 512`` bits (KKRT's 424-448 bits rounded up to 4 AES blocks);
-* cuckoo hashing: 3 hash functions, no stash, ``m = ceil(1.27 n_R)`` bins
-  for ``n_R >= 1024`` (the size Pinkas, Schneider, Weinert and Wieder report
-  for a failure probability below 2^-40 with 3 functions and no stash),
-  ``2 n_R + 32`` below; if insertion fails, R draws a new hash seed (at most 4
-  tries) before anything is sent, so results stay exact;
+* cuckoo hashing: 3 hash functions, no stash, ``m = ceil(e n_R)`` bins with
+  the expansion ``e`` that the experimental fit of libOTe/cryptoTools
+  (``CuckooIndex::selectParams``, after Pinkas, Schneider, Weinert, Wieder)
+  gives for failure probability ``2^-40``: ``40 = 240 e - 256 - log2 n`` for
+  ``n >= 512`` (``e = 1.275`` at 2^10, ``1.316`` at 10^6, ``1.333`` at
+  2^24; the often quoted ``1.27`` gives only about 2^-29 at 10^6 by that
+  fit), and its per-size lines below 512 items. The fit is for libOTe's
+  insertion; ours (random walk, 2000 rounds) is checked in the tests, not
+  re-fitted. If insertion fails, R draws a new hash seed (at most 4 tries)
+  before anything is sent, so results stay exact;
 * statistical security ``sigma = 40``: the values are cut to
   ``ell = ceil((40 + log2(n_R) + log2(3 n_S)) / 8)`` bytes (at most 16), so a
   false match has probability at most 2^-40 over the whole run.
@@ -52,9 +57,9 @@ Cost
 Rounds: 6 (7 with ``both``): headers; the KKRT setup (3: base OTs both
 ways, then 512 IKNP random OTs with the code seed); hash seed and OT matrix
 R -> S; values S -> R. Bytes R -> S: ``12`` (header) ``+ 128·32`` (base OTs)
-``+ 16`` (hash seed) ``+ 512·ceil(m/8)`` (the matrix: about ``81 n_R``).
+``+ 16`` (hash seed) ``+ 512·ceil(m/8)`` (the matrix: about ``84 n_R``).
 S -> R: ``12 + 32 + 128·64 + 16 + 3 n_S ell``. For ``n = 10^6`` per side:
-81 MB and 33 MB (checked in ``tests/bench/test_bench_psi.py``).
+84 MB and 33 MB (checked in ``tests/bench/test_bench_psi.py``).
 
 References
 ----------
@@ -92,9 +97,26 @@ _SIZE = ArraySpec(np.uint64, (1,), field="set size")
 
 
 # -- pure part ------------------------------------------------------------------------------
+_SMALL_FIT = ((5.5, 6.35), (5.5, 6.35), (5.5, 6.35), (8.5, -0.07), (13.4, -6.74), (21.9, -16.1),
+              (57.8, -62.6), (100.0, -113.0), (142.0, -158.0))
+"""(slope, intercept) of ``sigma = slope · e + intercept`` for ``floor(log2 n) = 0..8`` (cryptoTools)."""
+
+
 def table_size(n: int) -> int:
-    """Cuckoo bins for ``n`` receiver items: ``ceil(1.27 n)``, or ``2n + 32`` for ``n < 1024``."""
-    return math.ceil(1.27 * n) if n >= 1024 else 2 * n + 32
+    """Cuckoo bins for ``n`` receiver items, stash-less with 3 hash functions, failure 2^-SIGMA.
+
+    ``ceil(e n)`` with ``SIGMA = 240 e - 256 - log2 n`` for ``n >= 512`` and the
+    per-size lines of :data:`_SMALL_FIT` below (libOTe's experimental fit); at least 3.
+    """
+    if n < 1:
+        raise ParameterError(f"a cuckoo table needs at least one item, got {n}")
+    bits = n.bit_length() - 1
+    if bits < len(_SMALL_FIT):
+        slope, intercept = _SMALL_FIT[bits]
+        e = (SIGMA - intercept) / slope
+    else:
+        e = (SIGMA + 256 + math.log2(n)) / 240
+    return max(HASHES, math.ceil(e * n))
 
 
 def value_bytes(n_r: int, n_s: int) -> int:

@@ -20,7 +20,7 @@ def test_psi_records():
         if r["params"]["protocol"] == "dh":
             assert r["rounds"] == 2
             assert r["bytes_sent"] == {"0": 12 + 32 * n, "1": 12 + 48 * n}
-        else:   # the cost formula of protocols.psi.oprf: m = 2n + 32 bins below 1024 items
+        else:   # the cost formula of protocols.psi.oprf
             from protocols.psi.oprf import table_size, value_bytes
             assert r["rounds"] == ROUNDS_OPRF
             u = 512 * ((table_size(n) + 7) // 8)

@@ -25,7 +25,7 @@ def _sets(rng, n_x, n_y, common):
 
 
 # -- pure parts -----------------------------------------------------------------------------
-@pytest.mark.parametrize("n", [1, 7, 1000, 1024, 5000])
+@pytest.mark.parametrize("n", [1, 7, 100, 511, 512, 1024, 5000])
 def test_cuckoo_places_every_item_in_one_of_its_bins(n):
     prg = PRG(bytes(range(16)))
     blocks = prg.uint64((n, 2))
@@ -45,7 +45,11 @@ def test_cuckoo_reports_an_impossible_table():
 
 
 def test_table_and_value_sizes_follow_the_stated_parameters():
-    assert O.table_size(10**6) == 1_270_000 and O.table_size(1023) == 2078
+    # sigma = 240 e - 256 - log2 n (n >= 512), per-size lines below: libOTe's stash-less fit
+    assert O.table_size(10**6) == 1_316_382 and O.table_size(1024) == 1306
+    assert O.table_size(100) == 178 and O.table_size(1) == 7
+    with pytest.raises(ParameterError):
+        O.table_size(0)
     assert O.value_bytes(10**6, 10**6) == 11                   # 40 + 19.9 + 21.5 bits
     assert O.value_bytes(1, 1) == 6 and O.value_bytes(2**40, 2**40) == 16
 
