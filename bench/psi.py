@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from typing import Literal
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def _sets(n: int, overlap: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.permutation(x), rng.permutation(y)
 
 
-def _psi_record(n: int, overlap: float, repeat: int, protocol: str = "dh") -> dict:
+def _psi_record(n: int, overlap: float, repeat: int, protocol: Literal["dh", "oprf"] = "dh") -> dict:
     x, y = _sets(n, overlap, seed=n + int(100 * overlap))
     base, _, want = median_time(lambda: np.intersect1d(x, y), repeat=max(repeat, 5))
     times, cpu, runs = [], [], []
