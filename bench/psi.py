@@ -3,8 +3,11 @@
 Names:
 
 * ``psi`` -- :func:`protocols.psi.psi` on random int64 sets of ``n`` items per
-  side (10^3, 10^4, 10^5) with ``overlap`` (the fraction of common items);
-  the baseline is ``numpy.intersect1d`` on the same sets. Extra fields:
+  side with ``overlap`` (the fraction of common items), ``protocol`` ``dh``
+  (10^3 to 10^5) or ``oprf`` (KKRT16 OT-based, 10^3 to 10^6); the baseline is
+  ``numpy.intersect1d`` on the same sets; ``oprf`` records also carry
+  ``dh_seconds`` and ``speedup_vs_dh`` (the DH record of the same ``n`` and
+  overlap in the same run; None at 10^6, where DH is not run). Extra fields:
   ``exact`` (output equals the true intersection), ``hash_blind_seconds``
   (the slower party's hashing and first blinding), ``workers``,
   ``cpu_seconds`` (CPU time of both parties, all threads), ``cores_used``
@@ -30,6 +33,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from typing import Literal
 
 import numpy as np
 
@@ -48,35 +52,49 @@ def _sets(n: int, overlap: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.permutation(x), rng.permutation(y)
 
 
-def _psi_record(n: int, overlap: float, repeat: int) -> dict:
+def _psi_record(n: int, overlap: float, repeat: int, protocol: Literal["dh", "oprf"] = "dh") -> dict:
     x, y = _sets(n, overlap, seed=n + int(100 * overlap))
     base, _, want = median_time(lambda: np.intersect1d(x, y), repeat=max(repeat, 5))
     times, cpu, runs = [], [], []
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()
-        res = mpc.run(lambda party, items: psi(party, items), parties=2, inputs=[x, y],
+        res = mpc.run(lambda party, items: psi(party, items, protocol=protocol), parties=2, inputs=[x, y],
                       preprocessing=None, timeout=600)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         runs.append(res)
     res = runs[-1]
     k = int(np.argsort(times)[len(times) // 2])      # the median run
-    return record("psi", {"n": n, "overlap": overlap}, float(np.median(times)), base,
+    return record("psi", {"protocol": protocol, "n": n, "overlap": overlap}, float(np.median(times)), base,
                   bytes_per_party=res.cost.bytes_per_party(), rounds=res.cost.rounds,
                   exact=bool(np.array_equal(res.outputs[0], want)),
                   hash_blind_seconds=res.cost.phase_seconds.get("psi/blind", 0.0),
+                  phase_seconds={k: v for k, v in res.cost.phase_seconds.items() if k.startswith("psi/")},
                   bytes_sent={str(k): v for k, v in res.cost.bytes_sent.items() if k >= 0},
                   workers="all cores", cpu_seconds=cpu[k], cores_used=cpu[k] / times[k],
                   load_average=os.getloadavg()[0])
 
 
+def _with_dh(oprf: list[dict], dh: list[dict]) -> list[dict]:
+    """Add the DH record of the same (n, overlap) to each OPRF record."""
+    by = {(r["params"]["n"], r["params"]["overlap"]): r["seconds"] for r in dh}
+    for r in oprf:
+        d = by.get((r["params"]["n"], r["params"]["overlap"]))
+        r["dh_seconds"] = d
+        r["speedup_vs_dh"] = d / r["seconds"] if d else None
+    return dh + oprf
+
+
 def bench_psi(quick: bool) -> list[dict]:
-    """DH-PSI on 10^3 to 10^5 items per side: time, bytes and exactness vs numpy.intersect1d."""
+    """DH and OPRF PSI on 10^3 to 10^6 items per side: time, bytes and exactness vs numpy.intersect1d."""
     if quick:
-        return [_psi_record(100, 0.5, 1), _psi_record(300, 0.0, 1)]
-    out = [_psi_record(n, 0.5, 3 if n < 10**5 else 1) for n in (10**3, 10**4, 10**5)]
-    out += [_psi_record(10**3, ov, 3) for ov in (0.0, 1.0)]
-    return out
+        dh = [_psi_record(100, 0.5, 1), _psi_record(300, 0.0, 1)]
+        return _with_dh([_psi_record(100, 0.5, 1, "oprf"), _psi_record(300, 0.0, 1, "oprf")], dh)
+    dh = [_psi_record(n, 0.5, 3 if n < 10**5 else 1) for n in (10**3, 10**4, 10**5)]
+    dh += [_psi_record(10**3, ov, 3) for ov in (0.0, 1.0)]
+    oprf = [_psi_record(n, 0.5, 3 if n < 10**6 else 1, "oprf") for n in (10**3, 10**4, 10**5, 10**6)]
+    oprf += [_psi_record(10**3, ov, 3, "oprf") for ov in (0.0, 1.0)]
+    return _with_dh(oprf, dh)
 
 
 # -- vertical logistic regression -----------------------------------------------------------

@@ -86,8 +86,13 @@ D. Bernstein, M. Hamburg, A. Krasnova, T. Lange, "Elligator: elliptic-curve
 points indistinguishable from uniform random strings", ACM CCS 2013.
 RFC 7748 (X25519), RFC 9380 §5.3.1 (expand_message_xmd), §6.7.1 (Elligator 2).
 
+For large sets, ``psi(..., protocol="oprf")`` runs the OT-based KKRT16
+protocol of :mod:`~protocols.psi.oprf` instead (same arguments and results,
+symmetric crypto per item, more bytes and rounds).
+
 Modules: :mod:`~protocols.psi.hashing` (items, hashing to the curve),
-:mod:`~protocols.psi.blinding` (X25519 blinding), :mod:`~protocols.psi.protocol`
+:mod:`~protocols.psi.blinding` (X25519 blinding), :mod:`~protocols.psi.oprf` (the
+OT-based protocol) and :mod:`~protocols.psi.protocol`
 (:func:`psi`); this package re-exports their public names.
 """
 

@@ -10,6 +10,7 @@ import numpy as np
 from mpc.errors import MalformedPeerData, ParameterError, ProtocolError
 from mpc.schema import ArraySpec
 
+from . import oprf
 from .blinding import _check_workers, blind, generate_key, hash_and_blind
 from .hashing import (
     _KIND_BYTES,
@@ -43,8 +44,8 @@ def _select(values: Any, mask: np.ndarray) -> Any:
 def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | None = None,
         output: Literal["intersection", "size"] = "intersection", both: bool = False,
         workers: int | None = None, dst: bytes = DEFAULT_DST,
-        max_peer_items: int | None = None) -> Any:
-    """Run DH-PSI with ``peer``; both parties call it (SPMD).
+        max_peer_items: int | None = None, protocol: Literal["dh", "oprf"] = "dh") -> Any:
+    """Run PSI with ``peer``; both parties call it (SPMD).
 
     Parameters
     ----------
@@ -66,6 +67,12 @@ def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | No
     max_peer_items:
         Refuse (``ProtocolError``) a peer set larger than this, before any
         curve work on it; ``None``: no limit.
+    protocol:
+        ``"dh"`` (Diffie-Hellman on Curve25519, this package's docstring: least
+        traffic, best for small sets and for ``output="size"``) or ``"oprf"``
+        (KKRT16 OPRF from OT extension, :mod:`protocols.psi.oprf`: symmetric
+        crypto per item, for large sets; ``workers`` and ``dst`` do not apply).
+        Both parties must choose the same.
 
     Returns
     -------
@@ -87,9 +94,15 @@ def psi(party: Party, items: Any, *, peer: int | None = None, receiver: int | No
         raise ParameterError(f"receiver {receiver!r} must be one of the two parties {party.id}, {peer}")
     if output not in _MODES:
         raise ParameterError(f"output must be 'intersection' or 'size', not {output!r}")
+    if protocol not in ("dh", "oprf"):
+        raise ParameterError(f"protocol must be 'dh' or 'oprf', not {protocol!r}")
     workers = _check_workers(workers)
     if not isinstance(dst, bytes) or not 0 < len(dst) <= 255:
         raise ParameterError("the domain separation tag must be 1 to 255 bytes")
+    if protocol == "oprf":
+        with party.scope(party.fresh(f"psi{min(party.id, peer)}-{max(party.id, peer)}")):
+            return oprf.run(party, peer, party.id == receiver, items, output == "size", both,
+                            max_peer_items)
     kind, values, enc = canonical_items(items)
     header = np.concatenate([
         np.array([_VERSION, kind, _MODES[output], int(bool(both))], dtype=np.uint8),
