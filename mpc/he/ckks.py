@@ -381,7 +381,7 @@ class SecretContext:
         public = self._public._ts.serialize(save_public_key=True, save_secret_key=False,
                                             save_galois_keys=True, save_relin_keys=True)
         return serial.dump(serial.Kind.CKKS_SECRET_CONTEXT, self._public._header(),
-                           serial.join_parts([private, public]))
+                           [private, public])
 
     def serialize(self, *args: object, **kwargs: object) -> bytes:
         """Refused: say which one is meant, :meth:`serialize_public` or
