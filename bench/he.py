@@ -67,7 +67,7 @@ def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
     tctx = pc._ts
     ex, ey = pc.encrypt(x), pc.encrypt(y)
     tx, ty = ts.ckks_vector(tctx, x.tolist()), ts.ckks_vector(tctx, y.tolist())
-    blob = ex.serialize()
+    blob, tblob = ex.serialize(), tx.serialize()
     p = sc.params
 
     def ts_create():
@@ -87,7 +87,7 @@ def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
         ("dot", lambda: ex.dot(ey), lambda: tx.dot(ty), np.array([x @ y])),
         ("sum", lambda: ex.sum(), lambda: tx.sum(), np.array([x.sum()])),
         ("serialize", lambda: ex.serialize(), lambda: tx.serialize(), None),
-        ("load", lambda: pc.load_vector(blob), lambda: ts.ckks_vector_from(tctx, tx.serialize()), None),
+        ("load", lambda: pc.load_vector(blob), lambda: ts.ckks_vector_from(tctx, tblob), None),
         ("decrypt", lambda: sc.decrypt(ex), lambda: tx.decrypt(sk), x),
     ]
     out = []
