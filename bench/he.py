@@ -3,11 +3,16 @@
 
 Records:
 
-* ``ckks`` - params ``op`` (encrypt, add, multiply, multiply_plain, dot, sum,
-  decrypt, serialize) and ``N``; ``seconds`` through ``mpc.he.ckks``,
+* ``ckks`` - params ``op`` (create, encrypt, add, multiply, multiply_plain, dot, sum,
+  serialize, load, decrypt) and ``N``; ``seconds`` through ``mpc.he.ckks``,
   ``baseline_seconds`` the same operation on the same keys through TenSEAL's own
   ``CKKSVector`` API, so ``ratio`` is our overhead. Extra: ``length`` (one
-  ciphertext, N/2 values), ``ciphertext_bytes``, ``max_abs_error`` against numpy.
+  ciphertext, N/2 values), ``ciphertext_bytes``, ``max_abs_error`` against numpy,
+  ``cpu_seconds``/``baseline_cpu_seconds``/``cpu_ratio`` (process CPU time, the
+  fairer figure on a loaded machine). ``create`` is ``SecretContext.create(preset,
+  rotations=("sum",), max_length=length)`` (secret and public context, the sum's
+  rotation keys only) against TenSEAL's ``context(...)``, ``global_scale`` and
+  ``generate_galois_keys()`` (TenSEAL makes every power-of-two key; it cannot choose).
 * ``paillier`` - params ``op`` (keygen, precompute, encrypt, encrypt_online
   [randomness drawn beforehand], decrypt, add),
   ``bits``, ``packed``; extra ``ops_per_second`` (values per second: a packed
@@ -33,17 +38,21 @@ from mpc.rand import random_seed
 
 def _paired(ours, theirs, repeat: int):
     """Median seconds of ``ours`` and ``theirs`` timed alternately, so that load
-    from other processes hits both alike; returns (ours, theirs, ours' result)."""
-    mine, base, result = [], [], None
+    from other processes hits both alike; returns (ours, theirs, ours' result,
+    ours' CPU seconds, theirs' CPU seconds)."""
+    mine, base, cmine, cbase, result = [], [], [], [], None
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         theirs()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         result = ours()
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         base.append(t1 - t0)
         mine.append(t2 - t1)
-    return float(np.median(mine)), float(np.median(base)), result
+        cbase.append(c1 - c0)
+        cmine.append(c2 - c1)
+    med = [float(np.median(v)) for v in (mine, base, cmine, cbase)]
+    return med[0], med[1], result, med[2], med[3]
 
 
 # --- CKKS --------------------------------------------------------------------------------
@@ -58,8 +67,19 @@ def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
     tctx = pc._ts
     ex, ey = pc.encrypt(x), pc.encrypt(y)
     tx, ty = ts.ckks_vector(tctx, x.tolist()), ts.ckks_vector(tctx, y.tolist())
-    blob = ex.serialize()
+    blob, tblob = ex.serialize(), tx.serialize()
+    p = sc.params
+
+    def ts_create():
+        ctx = ts.context(ts.SCHEME_TYPE.CKKS, poly_modulus_degree=n,
+                         coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes))
+        ctx.global_scale = 2.0 ** p.scale_bits
+        ctx.generate_galois_keys()
+        return ctx
+
     cases = [
+        ("create", lambda: SecretContext.create(preset, rotations=("sum",), max_length=length),
+         ts_create, None),
         ("encrypt", lambda: pc.encrypt(x), lambda: ts.ckks_vector(tctx, x.tolist()), x),
         ("add", lambda: ex + ey, lambda: tx + ty, x + y),
         ("multiply", lambda: ex * ey, lambda: tx * ty, x * y),
@@ -67,23 +87,27 @@ def _ckks_records(preset: str, length: int, repeat: int) -> list[dict]:
         ("dot", lambda: ex.dot(ey), lambda: tx.dot(ty), np.array([x @ y])),
         ("sum", lambda: ex.sum(), lambda: tx.sum(), np.array([x.sum()])),
         ("serialize", lambda: ex.serialize(), lambda: tx.serialize(), None),
-        ("load", lambda: pc.load_vector(blob), lambda: ts.ckks_vector_from(tctx, tx.serialize()), None),
+        ("load", lambda: pc.load_vector(blob), lambda: ts.ckks_vector_from(tctx, tblob), None),
         ("decrypt", lambda: sc.decrypt(ex), lambda: tx.decrypt(sk), x),
     ]
     out = []
     for op, ours, theirs, want in cases:
-        secs, base, got = _paired(ours, theirs, repeat)
+        # milliseconds-long operations: more pairs, so the median is not the machine's load
+        reps = repeat if op == "create" else 5 * repeat
+        secs, base, got, cpu, base_cpu = _paired(ours, theirs, reps)
         err = None
         if want is not None:
             plain = got if isinstance(got, np.ndarray) else sc.decrypt(got)
             err = float(np.abs(plain - want).max())
         out.append(record("ckks", {"op": op, "N": n}, secs, base, length=length,
                           ciphertext_bytes=len(tx.serialize()), envelope_bytes=len(blob),
-                          max_abs_error=err))
+                          max_abs_error=err, cpu_seconds=cpu, baseline_cpu_seconds=base_cpu,
+                          cpu_ratio=cpu / base_cpu if base_cpu else None))
     return out
 
 
 def bench_ckks(quick: bool) -> list[dict]:
+    """CKKS through mpc.he.ckks vs TenSEAL directly on the same keys."""
     if quick:
         return _ckks_records("linear", 256, 3)
     return _ckks_records("quadratic", 4096, 15) + _ckks_records("polynomial", 8192, 9)
@@ -199,4 +223,4 @@ def bench_he(quick: bool) -> list[dict]:
     return bench_ckks(quick) + bench_paillier(quick)
 
 
-BENCHMARKS = {"he": bench_he}
+BENCHMARKS = {"he": bench_he, "ckks": bench_ckks}

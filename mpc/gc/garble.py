@@ -64,6 +64,14 @@ def _mask(bits: np.ndarray) -> np.ndarray:
     return np.negative(bits)[..., None]
 
 
+def _workspace(plan, blocks: int, batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scratch reused by every AND layer: hash inputs (``blocks`` per gate) and the
+    hash's own scratch, sized for the widest layer (no allocation per layer)."""
+    widest = max((st.a.size for st in plan.steps if st.is_and), default=0)
+    words = blocks * widest * batch * 2
+    return np.empty(words, np.uint64), np.empty(2 * words + 2, np.uint64), widest
+
+
 def _instances(first: int, batch: int) -> np.ndarray:
     if not (0 <= first and first + batch <= MAX_INSTANCE):
         raise ParameterError(f"instance numbers must stay in [0, 2^62), got {first}+{batch}")
@@ -120,13 +128,14 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
     s[plan.const_slot] = 0
     tables = np.empty((circuit.n_and, 2, batch, 2), np.uint64)
     one = np.uint64(1)
+    xs, work, _ = _workspace(plan, 4, batch)
     for st in plan.steps:
         k = st.a.size
         out = s[st.start: st.start + k]
         if not st.is_and:
             np.bitwise_xor(s[st.a], s[st.b], out=out)
             continue
-        x = np.empty((4, k, batch, 2), np.uint64)
+        x = xs[: 4 * k * batch * 2].reshape(4, k, batch, 2)
         np.take(s, st.a, axis=0, out=x[0])
         np.take(s, st.b, axis=0, out=x[2])
         if st.flip_a is not None:
@@ -139,7 +148,7 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
         lo = np.empty((4, k, 1), np.uint64)
         lo[:2, :, 0] = g
         lo[2:, :, 0] = g | one
-        hx = h(x, lo, inst)
+        hx = h(x, lo, inst, work=work)
         a0 = x[0]
         pa = _mask(a0[..., 0] & one)
         pb = _mask(x[2][..., 0] & one)
@@ -148,15 +157,14 @@ def garble(circuit: Circuit, delta: np.ndarray, zero_labels: np.ndarray,
         te = t[:, 1]
         np.bitwise_xor(hx[0], hx[1], out=tg)
         tg ^= pb & delta
-        np.bitwise_xor(hx[2], hx[3], out=te)
-        te ^= a0
+        np.bitwise_xor(hx[2], hx[3], out=hx[3])   # H(B0) ^ H(B1) = TE ^ A0
+        np.bitwise_xor(hx[3], a0, out=te)
         # C0 = WG0 ^ WE0 = H(A0) ^ pa TG ^ H(B0) ^ pb (TE ^ A0)
         np.bitwise_and(pa, tg, out=out)
         out ^= hx[0]
         out ^= hx[2]
-        np.bitwise_xor(te, a0, out=hx[1])
-        hx[1] &= pb
-        out ^= hx[1]
+        hx[3] &= pb
+        out ^= hx[3]
     out_zero = s[plan.out_slot]
     out_zero ^= _mask(plan.out_flip.astype(np.uint64))[:, None] & delta
     return tables, out_zero
@@ -179,20 +187,21 @@ def evaluate(circuit: Circuit, tables: np.ndarray, labels: np.ndarray,
     s[: circuit.n_inputs] = labels
     s[plan.const_slot] = 0
     one = np.uint64(1)
+    xs, work, _ = _workspace(plan, 2, batch)
     for st in plan.steps:
         k = st.a.size
         out = s[st.start: st.start + k]
         if not st.is_and:
             np.bitwise_xor(s[st.a], s[st.b], out=out)
             continue
-        x = np.empty((2, k, batch, 2), np.uint64)
+        x = xs[: 2 * k * batch * 2].reshape(2, k, batch, 2)
         np.take(s, st.a, axis=0, out=x[0])
         np.take(s, st.b, axis=0, out=x[1])
         g = np.arange(st.first_and, st.first_and + k, dtype=np.uint64) << one
         lo = np.empty((2, k, 1), np.uint64)
         lo[0, :, 0] = g
         lo[1, :, 0] = g | one
-        hx = h(x, lo, inst)
+        hx = h(x, lo, inst, work=work)
         t = tables[st.first_and: st.first_and + k]
         sa = _mask(x[0][..., 0] & one)
         sb = _mask(x[1][..., 0] & one)

@@ -24,6 +24,9 @@ import tenseal.sealapi as sealapi
 from ..errors import ConciliumError, EncodingError, ParameterError
 
 
+_SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None   # scratch files in memory
+
+
 class DepthError(ParameterError):
     """An operation needs more multiplicative depth than the ciphertext has left."""
 
@@ -89,8 +92,7 @@ def wrap_ciphertext(raw_context, ciphertext, size: int, scale: float):
     (1: packed size, 2: SEAL ciphertext bytes, 3: scale as a double); SEAL's
     Python binding saves ciphertexts only to a file (a ciphertext is not secret).
     """
-    with tempfile.TemporaryDirectory(prefix="concilium-ct-",
-                                     dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
+    with tempfile.TemporaryDirectory(prefix="concilium-ct-", dir=_SHM) as tmp:
         path = os.path.join(tmp, "ct")
         ciphertext.save(path)
         with open(path, "rb") as fh:
@@ -190,47 +192,65 @@ def check_public_context_body(body: bytes, what: str) -> None:
 
 
 def _emit(fields: list[tuple[int, int, int | bytes]]) -> bytes:
-    out = bytearray()
+    out: list[bytes] = []
     for num, wire, value in fields:
-        out += _varint(num << 3 | wire)
+        out.append(_varint(num << 3 | wire))
         if wire == 0:
-            out += _varint(int(value))  # type: ignore[arg-type]
+            out.append(_varint(int(value)))  # type: ignore[arg-type]
         elif wire == 2:
-            out += _varint(len(value)) + value  # type: ignore[arg-type, operator]
+            out += (_varint(len(value)), value)  # type: ignore[arg-type]
         else:
-            out += value  # type: ignore[arg-type, operator]
-    return bytes(out)
+            out.append(value)  # type: ignore[arg-type]
+    return b"".join(out)   # one copy of the (large) key fields
 
 
-def public_context_with_galois(ctx: ts.Context, steps: list[int]) -> ts.Context:
-    """A public copy of ``ctx`` (no secret key) holding Galois keys for ``steps`` only."""
+def public_key_id(blob: bytes) -> str:
+    """Fingerprint of the encryption parameters and public key in a serialized
+    TenSEAL context (fields 1 and public_context.public_key)."""
+    from .serial import fingerprint
+    top = {num: value for num, _, value in _parse(blob)}
+    pub = {num: value for num, _, value in _parse(top[2])}  # type: ignore[arg-type]
+    return fingerprint(top[1], pub.get(1, b""))  # type: ignore[arg-type]
+
+
+def public_context_with_galois(ctx: ts.Context, steps: list[int]) -> tuple[ts.Context, str]:
+    """A public copy of ``ctx`` (no secret key) holding Galois keys for ``steps``
+    only, and its :func:`public_key_id`.
+
+    The keys are made in SEAL's seeded form (half of each key is a PRG seed
+    until TenSEAL loads it): half the bytes to write and compress, which was
+    the largest cost of a context's creation.
+    """
     blob = ctx.serialize(save_public_key=True, save_secret_key=False,
                          save_galois_keys=False, save_relin_keys=True)
+    key_id = public_key_id(blob)
     if steps:
         keygen = sealapi.KeyGenerator(ctx.seal_context().data, ctx.secret_key().data)
-        keys = sealapi.GaloisKeys()
         n2 = 2 * ctx.seal_context().data.key_context_data().parms().poly_modulus_degree()
         # pass Galois elements, not steps: a list of non-negative ints would match
         # the elements overload anyway. Rotation by k (left) is 3^k mod 2N.
         elts = sorted({pow(3, s % (n2 // 4), n2) for s in steps})
-        keygen.create_galois_keys(elts, keys)
+        keys = keygen.create_galois_keys(elts)   # Serializable<GaloisKeys>: seeded
         # Galois keys are public evaluation keys: a temporary file is harmless.
-        with tempfile.TemporaryDirectory(prefix="concilium-gk-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="concilium-gk-", dir=_SHM) as tmp:
             path = os.path.join(tmp, "galois")
             keys.save(path)
             with open(path, "rb") as fh:
                 galois = fh.read()
-        fields = []
+        pieces = []
         for num, wire, value in _parse(blob):
-            if num == 2 and wire == 2:  # public_context
-                sub = [f for f in _parse(value) if f[0] != 5]  # type: ignore[arg-type]
-                value = _emit(sub + [(5, 2, galois)])
-            fields.append((num, wire, value))
-        blob = _emit(fields)
+            if num == 2 and wire == 2:  # public_context, + galois_keys without joining it twice
+                sub = _emit([f for f in _parse(value) if f[0] != 5])  # type: ignore[arg-type]
+                tail = _varint(5 << 3 | 2) + _varint(len(galois))
+                pieces += [_emit([(num, wire, b"")])[:-1], _varint(len(sub) + len(tail) + len(galois)),
+                           sub, tail, galois]
+            else:
+                pieces.append(_emit([(num, wire, value)]))
+        blob = b"".join(pieces)
     public = ts.context_from(blob)
     if not public.is_public():
         raise ConciliumError("internal: public context still holds a secret key")
-    return public
+    return public, key_id
 
 
 def context_shape(ctx: ts.Context) -> tuple[int, tuple[int, ...]]:

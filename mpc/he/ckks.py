@@ -46,7 +46,7 @@ import tenseal.sealapi as sealapi
 from . import serial
 from ..errors import ParameterError
 from ._tenseal import (DepthError, check_public_context_body, context_shape, matvec_steps,
-                       public_context_with_galois, rotation_available, sum_steps, translate)
+                       public_context_with_galois, public_key_id, rotation_available, sum_steps, translate)
 from .ckks_linear import Diagonals
 from .ckks_vector import EncryptedVector
 from .params import CKKSParams, check_security, resolve
@@ -83,12 +83,9 @@ def _steps_for(rotations: Sequence[str], max_length: int, slots: int,
 
 
 def _public_key_id(ctx: ts.Context) -> str:
-    from ._tenseal import _parse  # the public key bytes identify the key pair
-    blob = ctx.serialize(save_public_key=True, save_secret_key=False,
-                         save_galois_keys=False, save_relin_keys=False)
-    top = {num: value for num, _, value in _parse(blob)}
-    pub = {num: value for num, _, value in _parse(top[2])}  # type: ignore[arg-type]
-    return serial.fingerprint(top[1], pub.get(1, b""))  # type: ignore[arg-type]
+    """The public key identifies the key pair."""
+    return public_key_id(ctx.serialize(save_public_key=True, save_secret_key=False,
+                                       save_galois_keys=False, save_relin_keys=False))
 
 
 class PublicContext:
@@ -333,10 +330,10 @@ class SecretContext:
                                  coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes),
                                  n_threads=n_threads)
             private.global_scale = 2.0 ** p.scale_bits
-            public_ts = public_context_with_galois(private, seal_steps)
+            public_ts, key_id = public_context_with_galois(private, seal_steps)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise translate(exc, "create context") from exc
-        return cls(private, PublicContext(public_ts, p, rotations, length, steps=explicit))
+        return cls(private, PublicContext(public_ts, p, rotations, length, key_id, steps=explicit))
 
     def public(self) -> PublicContext:
         """The evaluation context to give to a server (no secret key)."""
@@ -381,7 +378,7 @@ class SecretContext:
         public = self._public._ts.serialize(save_public_key=True, save_secret_key=False,
                                             save_galois_keys=True, save_relin_keys=True)
         return serial.dump(serial.Kind.CKKS_SECRET_CONTEXT, self._public._header(),
-                           serial.join_parts([private, public]))
+                           [private, public])
 
     def serialize(self, *args: object, **kwargs: object) -> bytes:
         """Refused: say which one is meant, :meth:`serialize_public` or

@@ -455,7 +455,7 @@ class EncryptedVector:
             parts = [c.serialize() for c in self._chunks]
         except _TS_ERRORS as exc:
             raise translate(exc, "serialize") from exc
-        return serial.dump(serial.Kind.CKKS_VECTOR, header, serial.join_parts(parts))
+        return serial.dump(serial.Kind.CKKS_VECTOR, header, parts)
 
     @classmethod
     def _load(cls, context: "PublicContext", data: bytes) -> "EncryptedVector":

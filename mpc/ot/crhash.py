@@ -59,17 +59,31 @@ class FixedKeyHash:
         return buf[:n].view(np.uint64).reshape(src.shape)
 
     def __call__(self, x: np.ndarray, tweak_lo: np.ndarray | int,
-                 tweak_hi: np.ndarray | int = 0) -> np.ndarray:
-        """``H(x, i)`` with ``i = tweak_hi * 2^64 + tweak_lo`` (both broadcast against ``x[..., 0]``)."""
+                 tweak_hi: np.ndarray | int = 0, work: np.ndarray | None = None) -> np.ndarray:
+        """``H(x, i)`` with ``i = tweak_hi * 2^64 + tweak_lo`` (both broadcast against ``x[..., 0]``).
+
+        ``work``, optional: a flat ``uint64`` scratch array of at least ``2 * x.size + 2``
+        words, reused across calls (a loop over circuit layers then allocates nothing);
+        the result is then a view into it.
+        """
         if x.dtype != np.uint64 or x.shape[-1:] != (2,):
             raise ParameterError("blocks must be uint64 arrays with a last axis of 2 words")
-        y = np.empty(x.shape, dtype=np.uint64)
+        n = x.size
+        if work is None:
+            work = np.empty(2 * n + 2, np.uint64)
+        elif work.dtype != np.uint64 or work.ndim != 1 or work.size < 2 * n + 2:
+            raise ParameterError(f"hash scratch must be uint64[>= {2 * n + 2}]")
+        y = work[:n].reshape(x.shape)
         np.bitwise_xor(x[..., 1], np.uint64(tweak_lo) if isinstance(tweak_lo, (int, np.integer)) else tweak_lo,
                        out=y[..., 0])                       # sigma low word = x1, then xor i
         np.bitwise_xor(x[..., 0], x[..., 1], out=y[..., 1])  # sigma high word = x0 xor x1
         if not (isinstance(tweak_hi, (int, np.integer)) and int(tweak_hi) == 0):
             y[..., 1] ^= np.uint64(tweak_hi) if isinstance(tweak_hi, (int, np.integer)) else tweak_hi
-        out = self.permute(y)
+        buf = work[n:]   # n words for pi(y), then >= 15 spare bytes that update_into wants
+        if n:
+            self._enc.update_into(memoryview(y.reshape(-1).view(np.uint8)),  # type: ignore[arg-type]  # numpy stubs: ndarray is a buffer
+                                  memoryview(buf.view(np.uint8)[: 8 * n + 15]))  # type: ignore[arg-type]
+        out = buf[:n].reshape(x.shape)
         out ^= y
         return out
 

@@ -16,6 +16,7 @@ def test_gc_records():
         assert FIELDS <= r.keys() and r["name"] == "gc"
         assert r["correct"] and r["and_per_second"] > 0
         assert r["and_per_second"] == r["and_gates"] / r["seconds"]
+        assert r["and_per_cpu_second"] == r["and_gates"] / r["cpu_seconds"] and r["chunk"] >= 1
 
 
 def test_ot_and_millionaires_records():

@@ -12,10 +12,11 @@ def test_he_records():
     assert all(FIELDS <= r.keys() for r in recs)
     ckks = [r for r in recs if r["name"] == "ckks"]
     ops = {r["params"]["op"] for r in ckks}
-    assert {"encrypt", "add", "multiply", "dot", "decrypt"} <= ops
+    assert {"create", "encrypt", "add", "multiply", "dot", "serialize", "load", "decrypt"} <= ops
     for r in ckks:
         assert set(r["params"]) == {"op", "N"} and r["baseline_seconds"] > 0
         assert r["ratio"] == r["seconds"] / r["baseline_seconds"]
+        assert r["cpu_seconds"] > 0 and r["cpu_ratio"] == r["cpu_seconds"] / r["baseline_cpu_seconds"]
         assert r["ciphertext_bytes"] > 100_000
         if r["max_abs_error"] is not None:
             assert r["max_abs_error"] < 1e-4

@@ -415,21 +415,30 @@ def _reseal(raw: bytes) -> bytes:
     """Recompute the digest so that the checks after it are reached."""
     import hashlib
     body = raw[:-serial.DIGEST_BYTES]
-    return body + hashlib.blake2b(body, digest_size=serial.DIGEST_BYTES, person=b"concilium-he").digest()
+    if body[4] == 1:   # format version 1
+        return body + hashlib.blake2b(body, digest_size=serial.DIGEST_BYTES, person=b"concilium-he").digest()
+    return body + hashlib.sha256(b"concilium-he" + body).digest()[:serial.DIGEST_BYTES]
 
 
 def test_envelope_layout_and_checks(kp):
     pk, _ = kp
     blob = pk.serialize()
-    assert blob[:4] == b"CNHE" and blob[4] == 1 and blob[5] == serial.Kind.PAILLIER_PUBLIC_KEY
+    assert blob[:4] == b"CNHE" and blob[4] == 2 and blob[5] == serial.Kind.PAILLIER_PUBLIC_KEY
+    assert _reseal(blob) == blob   # the digest is SHA-256(b"concilium-he" || bytes), 16 bytes
     hlen = int.from_bytes(blob[6:10], "big")
     blen = int.from_bytes(blob[10 + hlen:18 + hlen], "big")
     assert len(blob) == 18 + hlen + blen + 16
     assert PaillierPublicKey.load(_reseal(blob), insecure_for_testing=True) == pk
     with pytest.raises(EncodingError, match="bad magic"):
         serial.load(_reseal(b"XXXX" + blob[4:]), serial.Kind.PAILLIER_PUBLIC_KEY)
-    with pytest.raises(EncodingError, match="version 2 is not supported"):
-        serial.load(_reseal(blob[:4] + b"\x02" + blob[5:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(EncodingError, match="version 3 is not supported"):
+        serial.load(_reseal(blob[:4] + b"\x03" + blob[5:]), serial.Kind.PAILLIER_PUBLIC_KEY)
+    v1 = _reseal(blob[:4] + b"\x01" + blob[5:-16] + bytes(16))   # format 1 (BLAKE2b) still loads
+    assert PaillierPublicKey.load(v1, insecure_for_testing=True) == pk
+    with pytest.raises(IntegrityError):   # a v2 digest under a v1 version byte, and back
+        serial.load(v1[:-16] + blob[-16:], serial.Kind.PAILLIER_PUBLIC_KEY)
+    with pytest.raises(IntegrityError):
+        serial.load(blob[:4] + b"\x01" + blob[5:], serial.Kind.PAILLIER_PUBLIC_KEY)
     with pytest.raises(EncodingError, match="kind 99"):
         serial.load(_reseal(blob[:5] + b"\x63" + blob[6:]), serial.Kind.PAILLIER_PUBLIC_KEY)
     with pytest.raises(EncodingError, match="header length"):
@@ -449,6 +458,9 @@ def test_envelope_layout_and_checks(kp):
 def test_envelope_parts():
     parts = [b"", b"abc", bytes(300)]
     joined = serial.join_parts(parts)
+    listed = serial.dump(serial.Kind.CKKS_VECTOR, {"a": 1}, parts)   # parts joined inside dump
+    assert listed == serial.dump(serial.Kind.CKKS_VECTOR, {"a": 1}, joined)
+    assert bytes(serial.load(np.frombuffer(listed, np.uint8), serial.Kind.CKKS_VECTOR)[1]) == joined
     assert serial.split_parts(memoryview(joined), 3, "t") == parts
     with pytest.raises(EncodingError, match="trailing"):
         serial.split_parts(memoryview(joined + b"x"), 3, "t")

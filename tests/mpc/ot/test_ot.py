@@ -353,3 +353,25 @@ def test_iknp_receiver_view_independent_of_unchosen_messages():
     pooled = (pa + pb) / 2
     z = np.abs(pa - pb) / np.sqrt(pooled * (1 - pooled) * 2 / m)
     assert z.max() < 5.5  # 256 positions
+
+
+def test_fixed_key_hash_with_reused_scratch_matches_fresh():
+    """The scratch-reusing form (one buffer for every garbling layer) gives the same
+    H(x, i), including for a smaller input after a larger one; too small a scratch is refused."""
+    from mpc.ot.crhash import FixedKeyHash
+    from mpc.errors import ParameterError
+    h = FixedKeyHash()
+    rng = np.random.default_rng(5)
+    work = np.empty(2 * 4 * 3 * 7 * 2 + 2, np.uint64)
+    for shape in ((4, 3, 7, 2), (2, 1, 7, 2)):
+        x = rng.integers(0, 2**63, shape, dtype=np.uint64)
+        lo = rng.integers(0, 2**63, shape[:2] + (1,), dtype=np.uint64)
+        hi = np.arange(7, dtype=np.uint64)
+        want = h(x, lo, hi)
+        got = h(x, lo, hi, work=work)
+        assert np.array_equal(got, want)
+        # and against the definition: pi(sigma(x) ^ i) ^ sigma(x) ^ i
+        y = np.stack([x[..., 1] ^ lo, x[..., 0] ^ x[..., 1] ^ hi], axis=-1)
+        assert np.array_equal(want, h.permute(y) ^ y)
+    with pytest.raises(ParameterError, match="scratch"):
+        h(x, lo, hi, work=np.empty(3, np.uint64))
