@@ -154,8 +154,11 @@ def run_processes(aggregator: str, clients, test, workdir: str | None):
               "round_timeout = 10", "fit_timeout = 60", "connect_timeout = 60", "",
               "[model]", 'kind = "logistic"', f"features = {clients[0][0].shape[1]}", "l2 = 0.001"]
     (tmp / "fl.toml").write_text("\n".join(lines) + "\n")
+    # Six processes share this machine's cores: numpy's BLAS on one thread each (a pool per
+    # process would spin after every call; docs/federated_network.md measured it).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     mpc = [sys.executable, "-m", "mpc.cli", "fl"]
     commands = [mpc + ["server", "--config", "fl.toml", "--test", "test.npz", "--history",
                        "history.json", "--quiet"]]
