@@ -34,21 +34,25 @@ from __future__ import annotations
 import argparse
 import time
 
+from typing import Callable
+
 import numpy as np
 
 import mpc
+from ml.federated.progress import progress_bar
 from ml.vertical import ftl
 
 NAMES = ["host", "guest"]
 
 
-def program(party: mpc.Party, data: tuple, steps: int, key_bits: int, insecure: bool, seed: int = 0) -> ftl.FTLModel:
+def program(party: mpc.Party, data: tuple, steps: int, key_bits: int, insecure: bool, seed: int = 0,
+            on_step: Callable[[int], None] | None = None) -> ftl.FTLModel:
     """Party code: the host passes (X, overlap, labels), the guest (X, overlap, None)."""
     if party.n != 2:
         raise mpc.ParameterError(f"the transfer-learning program is for 2 parties (host, guest), not {party.n}")
     X, overlap, y = data
     return ftl.fit_ftl(party, X, overlap, y, steps=steps, seed=seed, key_bits=key_bits,
-                       insecure_for_testing=insecure)
+                       insecure_for_testing=insecure, on_step=on_step if party.id == 0 else None)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -57,15 +61,27 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--insecure-keys", action="store_true", help="allow keys below 2048 bits (demo only)")
     ap.add_argument("--steps", type=int, default=30, help="gradient steps (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     s = ftl.breast_cancer_split(args.seed)
     print(f"host: {len(s.XA)} patients x {s.XA.shape[1]} measurements, all labelled; "
           f"guest: {len(s.XB)} x {s.XB.shape[1]}, {len(s.labeled)} labelled; "
           f"{len(s.overlap_a)} in common; {len(s.test)} guest patients to diagnose")
+    print("each step: host and guest send their terms of the other's gradient encrypted under their own "
+          "key, get back the gradient masked, and decrypt the other's masked gradient")
     alone = ftl.guest_alone_accuracy(s)
+    bar = progress_bar(args.steps, "FTL steps", not args.no_progress)
+    ticks = iter(bar)
+    next(ticks, None)   # a bar shows a step once the next one is asked for
     t0 = time.perf_counter()
-    res = mpc.run(program, parties=2, inputs=[(s.XA, s.overlap_a, s.yA), (s.XB, s.overlap_b, None)],
-                  args=(args.steps, args.key_bits, args.insecure_keys), preprocessing=None, timeout=1200)
+    try:
+        res = mpc.run(program, parties=2, inputs=[(s.XA, s.overlap_a, s.yA), (s.XB, s.overlap_b, None)],
+                      args=(args.steps, args.key_bits, args.insecure_keys, 0, lambda _: next(ticks, None)),
+                      preprocessing=None, timeout=1200)
+        for _ in ticks:
+            pass
+    finally:
+        bar.close()
     seconds = time.perf_counter() - t0
     guest = res.outputs[1]
     with_ftl = float(np.mean(guest.predict(s.XB[s.test]) == s.yB[s.test]))

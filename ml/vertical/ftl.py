@@ -100,7 +100,7 @@ transfer learning framework, IEEE Intelligent Systems 35(4), 2020.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -250,7 +250,8 @@ def _labels(y: Any, n: int) -> np.ndarray:
 # -- the protocol ---------------------------------------------------------------------------
 def fit_ftl(party: Party, X: Any, overlap: Any, y: Any = None, *, k: int = 8, gamma: float = 0.1,
             l2: float = 1e-3, lr: float = 0.2, steps: int = 30, seed: int | None = None,
-            key_bits: int = paillier.DEFAULT_BITS, insecure_for_testing: bool = False) -> FTLModel:
+            key_bits: int = paillier.DEFAULT_BITS, insecure_for_testing: bool = False,
+            on_step: Callable[[int], None] | None = None) -> FTLModel:
     """Federated transfer learning between a host (party 0, labels ``y``) and a guest (party 1).
 
     Both call it with their own ``X`` and ``overlap`` (the rows of the common
@@ -258,6 +259,7 @@ def fit_ftl(party: Party, X: Any, overlap: Any, y: Any = None, *, k: int = 8, ga
     ``lr``, ``steps``; only the host gives ``y`` (0/1 per row of its ``X``).
     ``seed`` fixes this party's initial weights (``None``: OS entropy).
     Returns this party's :class:`FTLModel`; the guest's predicts its rows.
+    ``on_step`` is called with the step's number after each step (a progress bar).
     The protocol, what it reveals and its cost: :mod:`ml.vertical.ftl`.
     """
     if party.n != 2:
@@ -284,6 +286,8 @@ def fit_ftl(party: Party, X: Any, overlap: Any, y: Any = None, *, k: int = 8, ga
             if not np.abs(me.W).max() < _DIVERGED:
                 raise ParameterError(f"party {party.id}: the training diverged at step {step} (a weight "
                                      f"reached {_DIVERGED:g}); lower lr or gamma")
+            if on_step is not None:
+                on_step(step + 1)
         if y_pm is not None:
             phi = y_pm @ (me.X @ me.W) / len(me.X)
             party.send(other, "phi", phi)
