@@ -178,8 +178,8 @@ def from_dict(data: dict[str, Any], base: str | os.PathLike[str] = ".",
     return SessionConfig(tuple(nodes), dealer, float(timeout), str(session.get("name", "")), path)
 
 
-def load(path: str | os.PathLike[str]) -> SessionConfig:
-    """Read and validate the TOML config at ``path``."""
+def read_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """The parsed TOML file at ``path`` and its folder (paths inside are relative to it)."""
     if _toml is None:  # pragma: no cover
         raise ParameterError("reading TOML needs Python 3.11+ (tomllib) or the tomli package")
     p = Path(path)
@@ -188,10 +188,74 @@ def load(path: str | os.PathLike[str]) -> SessionConfig:
     except OSError as exc:
         raise ParameterError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = _toml.loads(text.decode("utf-8"))
+        return _toml.loads(text.decode("utf-8")), p.parent
     except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
         raise ParameterError(f"config {path} is not valid TOML: {exc}") from None
-    return from_dict(data, p.parent, p.resolve())
+
+
+def load(path: str | os.PathLike[str]) -> SessionConfig:
+    """Read and validate the TOML config at ``path``."""
+    data, base = read_toml(path)
+    return from_dict(data, base, Path(path).resolve())
+
+
+@dataclass(frozen=True)
+class StarNodes:
+    """A server and its clients with their pinned certificates (:mod:`mpc.transport.star`).
+
+    Read by :func:`star_nodes` from a deployment file's ``[server]`` (``address``,
+    ``certificate``, optional ``listen``: the host to bind, default the address's)
+    and ``[[client]]`` entries (``id`` 0..n-1, ``certificate``), as the
+    ``mpc fl`` and ``mpc analytics`` commands use them.
+    """
+
+    host: str
+    port: int
+    listen: str
+    server_certificate: Path
+    server_der: bytes
+    clients: dict[int, tuple[Path, bytes]]
+
+
+def _certificate(table: Any, base: Path, where: str) -> tuple[Path, bytes]:
+    if not isinstance(table, dict) or "certificate" not in table:
+        raise ParameterError(f"{where}: needs a 'certificate' (path of a PEM file)")
+    path = Path(str(table["certificate"]))
+    path = path if path.is_absolute() else base / path
+    return path, load_certificate(path)
+
+
+def star_nodes(data: dict[str, Any], base: Path, *, min_clients: int = 1) -> StarNodes:
+    """The ``[server]`` and ``[[client]]`` sections of a star deployment, validated."""
+    server = data.get("server")
+    if not isinstance(server, dict) or "address" not in server:
+        raise ParameterError("config: [server] needs an address (host:port) and a certificate")
+    unknown = set(server) - {"address", "certificate", "listen"}
+    if unknown:
+        raise ParameterError(f"config [server]: unknown keys {sorted(unknown)}; allowed: address, "
+                             "certificate, listen")
+    host, port = parse_address(server["address"], "config [server]")
+    cert_path, der = _certificate(server, base, "config [server]")
+    entries = data.get("client")
+    if not isinstance(entries, list) or len(entries) < min_clients:
+        raise ParameterError(f"config: list at least {min_clients} client{'s' if min_clients > 1 else ''} "
+                             "as [[client]] entries (id, certificate)")
+    clients: dict[int, tuple[Path, bytes]] = {}
+    for pos, e in enumerate(entries):
+        where = f"config [[client]] #{pos}"
+        cid = e.get("id") if isinstance(e, dict) else None
+        if isinstance(cid, bool) or not isinstance(cid, int) or cid in clients:
+            raise ParameterError(f"{where}: id must be an integer, each client once")
+        unknown = set(e) - {"id", "certificate"}
+        if unknown:
+            raise ParameterError(f"{where}: unknown keys {sorted(unknown)}; allowed: id, certificate")
+        clients[cid] = _certificate(e, base, where)
+    if sorted(clients) != list(range(len(clients))):
+        raise ParameterError(f"config: client ids must be 0..{len(clients) - 1}, got {sorted(clients)}")
+    ders = [der] + [c[1] for c in clients.values()]
+    if len(set(ders)) != len(ders):
+        raise ParameterError("config: two nodes share a certificate; every node needs its own key")
+    return StarNodes(host, port, str(server.get("listen", "")), cert_path, der, clients)
 
 
 def render(parties: Sequence[tuple[str, str]], *, dealer_certificate: str | None = None,

@@ -53,19 +53,13 @@ from typing import Any
 
 import numpy as np
 
-from mpc.config import parse_address
+from mpc.config import read_toml, star_nodes
 from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
                         TransportError)
-from mpc.transport.tls import load_certificate
 from mpc.transport.wire import decode_frame, encode_frame
 
 from .plan import Settings
 from .privacy import DPConfig
-
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
 
 NETWORK_AGGREGATORS = ("plaintext", "secagg", "secagg+", "ckks", "paillier")
 """Aggregators that run over the network (CKKS and Paillier: :mod:`.he_network`)."""
@@ -110,32 +104,6 @@ def _number(table: dict, key: str, where: str, default: float, low: float = 0.0)
     return float(value)
 
 
-def _certificate(table: Any, base: Path, where: str) -> tuple[Path, bytes]:
-    if not isinstance(table, dict) or "certificate" not in table:
-        raise ParameterError(f"{where}: needs a 'certificate' (path of a PEM file)")
-    path = Path(str(table["certificate"]))
-    path = path if path.is_absolute() else base / path
-    return path, load_certificate(path)
-
-
-def _clients(entries: Any, base: Path) -> dict[int, tuple[Path, bytes]]:
-    if not isinstance(entries, list) or len(entries) < 1:
-        raise ParameterError("config: list the clients as [[client]] entries (id, certificate)")
-    out: dict[int, tuple[Path, bytes]] = {}
-    for pos, e in enumerate(entries):
-        where = f"config [[client]] #{pos}"
-        cid = e.get("id") if isinstance(e, dict) else None
-        if isinstance(cid, bool) or not isinstance(cid, int) or cid in out:
-            raise ParameterError(f"{where}: id must be an integer, each client once")
-        unknown = set(e) - {"id", "certificate"}
-        if unknown:
-            raise ParameterError(f"{where}: unknown keys {sorted(unknown)}; allowed: id, certificate")
-        out[cid] = _certificate(e, base, where)
-    if sorted(out) != list(range(len(out))):
-        raise ParameterError(f"config: client ids must be 0..{len(out) - 1}, got {sorted(out)}")
-    return out
-
-
 def _training(table: dict) -> tuple[Settings, str, dict[str, float]]:
     unknown = set(table) - _TRAINING - set(_TIMEOUTS) - {"aggregator"}
     if unknown:
@@ -168,13 +136,7 @@ def from_dict(data: dict[str, Any], base: str | os.PathLike[str] = ".") -> FLCon
     if unknown:
         raise ParameterError(f"config: unknown sections {sorted(unknown)}; allowed: server, client, "
                              "training, aggregator, dp, model")
-    base = Path(base)
-    server = data.get("server")
-    if not isinstance(server, dict) or "address" not in server:
-        raise ParameterError("config: [server] needs an address (host:port) and a certificate")
-    host, port = parse_address(server["address"], "config [server]")
-    cert_path, der = _certificate(server, base, "config [server]")
-    clients = _clients(data.get("client"), base)
+    nodes = star_nodes(data, Path(base))
     settings, aggregator, timeouts = _training(dict(data.get("training", {})))
     dp = data.get("dp")
     if dp is not None:
@@ -183,25 +145,15 @@ def from_dict(data: dict[str, Any], base: str | os.PathLike[str] = ".") -> FLCon
         except TypeError as exc:
             raise ParameterError(f"config [dp]: {exc}") from None
         settings = Settings(**{**settings.__dict__, "dp": dp_config})
-    ders = [der] + [c[1] for c in clients.values()]
-    if len(set(ders)) != len(ders):
-        raise ParameterError("config: two nodes share a certificate; every node needs its own key")
-    return FLConfig(host, port, cert_path, der, clients, settings, aggregator,
-                    dict(data.get("aggregator", {})), dict(data.get("model", {})),
-                    listen=str(server.get("listen", "")),
-                    digest=_digest(data, der, clients), **timeouts)
+    return FLConfig(nodes.host, nodes.port, nodes.server_certificate, nodes.server_der, nodes.clients,
+                    settings, aggregator, dict(data.get("aggregator", {})), dict(data.get("model", {})),
+                    listen=nodes.listen, digest=_digest(data, nodes.server_der, nodes.clients), **timeouts)
 
 
 def load(path: str | os.PathLike[str]) -> FLConfig:
     """Read and validate the TOML config at ``path``."""
-    p = Path(path)
-    try:
-        data = _toml.loads(p.read_text("utf-8"))
-    except OSError as exc:
-        raise ParameterError(f"cannot read config {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
-        raise ParameterError(f"config {path} is not valid TOML: {exc}") from None
-    return from_dict(data, p.parent)
+    data, base = read_toml(path)
+    return from_dict(data, base)
 
 
 def key_for(certificate: Path, key: str | None) -> str:

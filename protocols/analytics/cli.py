@@ -55,16 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mpc.config import parse_address
+from mpc.config import read_toml, star_nodes
 from mpc.errors import ConciliumError, ParameterError
-from mpc.transport.tls import load_certificate
 
 from .network import KINDS
-
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
 
 _COMMON = {"kind", "column", "epsilon", "delta", "variant", "round_timeout", "first_timeout",
            "connect_timeout"}
@@ -97,14 +91,6 @@ class AnalyticsConfig:
         return self.digest[:8]
 
 
-def _certificate(table: Any, base: Path, where: str) -> tuple[Path, bytes]:
-    if not isinstance(table, dict) or "certificate" not in table:
-        raise ParameterError(f"{where}: needs a 'certificate' (path of a PEM file)")
-    path = Path(str(table["certificate"]))
-    path = path if path.is_absolute() else base / path
-    return path, load_certificate(path)
-
-
 def _seconds(query: dict, key: str, default: float) -> float:
     value = query.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -118,27 +104,8 @@ def from_dict(data: dict[str, Any], base: str | Path = ".") -> AnalyticsConfig:
     if unknown:
         raise ParameterError(f"config: unknown sections {sorted(unknown)}; allowed: server, client, "
                              "query")
-    base = Path(base)
-    server = data.get("server")
-    if not isinstance(server, dict) or "address" not in server:
-        raise ParameterError("config: [server] needs an address (host:port) and a certificate")
-    host, port = parse_address(server["address"], "config [server]")
-    cert_path, der = _certificate(server, base, "config [server]")
-    entries = data.get("client")
-    if not isinstance(entries, list) or len(entries) < 2:
-        raise ParameterError("config: list at least two clients as [[client]] entries "
-                             "(id, certificate)")
-    clients: dict[int, tuple[Path, bytes]] = {}
-    for pos, e in enumerate(entries):
-        cid = e.get("id") if isinstance(e, dict) else None
-        if isinstance(cid, bool) or not isinstance(cid, int) or cid in clients:
-            raise ParameterError(f"config [[client]] #{pos}: id must be an integer, each client once")
-        clients[cid] = _certificate(e, base, f"config [[client]] #{pos}")
-    if sorted(clients) != list(range(len(clients))):
-        raise ParameterError(f"config: client ids must be 0..{len(clients) - 1}, got {sorted(clients)}")
-    ders = [der] + [c[1] for c in clients.values()]
-    if len(set(ders)) != len(ders):
-        raise ParameterError("config: two nodes share a certificate; every node needs its own key")
+    nodes = star_nodes(data, Path(base), min_clients=2)
+    ders = [nodes.server_der] + [c[1] for c in nodes.clients.values()]
     query = data.get("query")
     if not isinstance(query, dict) or query.get("kind") not in KINDS:
         raise ParameterError(f"config: [query] needs a kind, one of {', '.join(KINDS)}")
@@ -158,24 +125,19 @@ def from_dict(data: dict[str, Any], base: str | Path = ".") -> AnalyticsConfig:
     for d in ders:
         h.update(hashlib.sha256(d).digest())
     h.update(json.dumps(query, sort_keys=True, default=str).encode())
-    return AnalyticsConfig(host, port, cert_path, der, clients, kind, params,
+    return AnalyticsConfig(nodes.host, nodes.port, nodes.server_certificate, nodes.server_der,
+                           nodes.clients, kind, params,
                            None if query.get("column") is None else str(query["column"]),
                            _seconds(query, "round_timeout", 10.0),
                            _seconds(query, "first_timeout", 60.0),
                            _seconds(query, "connect_timeout", 30.0),
-                           listen=str(server.get("listen", "")), digest=h.digest())
+                           listen=nodes.listen, digest=h.digest())
 
 
 def load(path: str | Path) -> AnalyticsConfig:
     """Read and validate the TOML config at ``path``."""
-    p = Path(path)
-    try:
-        data = _toml.loads(p.read_text("utf-8"))
-    except OSError as exc:
-        raise ParameterError(f"cannot read config {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
-        raise ParameterError(f"config {path} is not valid TOML: {exc}") from None
-    return from_dict(data, p.parent)
+    data, base = read_toml(path)
+    return from_dict(data, base)
 
 
 def read_value(kind: str, text: str) -> Any:

@@ -137,3 +137,24 @@ def test_three_processes_make_their_own_triples_by_ot():
                 "--kwargs", '{"size": 3}', timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "result (all 3 parties)" in proc.stdout and "dealer: sent" not in proc.stdout
+
+
+def test_star_nodes_reads_server_and_clients_and_refuses_what_it_does_not_know(tmp_path):
+    """The [server]/[[client]] sections shared by `mpc fl` and `mpc analytics` deployments."""
+    from mpc.config import star_nodes
+    from mpc.transport.tls import new_identity
+
+    for i in range(3):
+        new_identity(i, tmp_path / "keys")
+    server = {"address": "10.0.0.1:9400", "certificate": "keys/party0.crt", "listen": "0.0.0.0"}
+    clients = [{"id": k, "certificate": f"keys/party{k + 1}.crt"} for k in range(2)]
+    nodes = star_nodes({"server": server, "client": clients}, tmp_path)
+    assert (nodes.host, nodes.port, nodes.listen, sorted(nodes.clients)) == ("10.0.0.1", 9400, "0.0.0.0", [0, 1])
+    bad = [({"server": {**server, "adress": "x"}, "client": clients}, "unknown keys"),
+           ({"server": server, "client": clients[:1]}, "at least 2 clients"),
+           ({"server": server, "client": [clients[0], {**clients[1], "id": 0}]}, "each client once"),
+           ({"server": server, "client": [clients[0], {**clients[1], "certificate": "keys/party0.crt"}]},
+            "share a certificate")]
+    for data, message in bad:
+        with pytest.raises(mpc.ParameterError, match=message):
+            star_nodes(data, tmp_path, min_clients=2)
