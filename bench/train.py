@@ -38,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.common import record
+from ml.training.data import load
 from ml.training.reference import train_plain
 from ml.training.secure import Data, TrainConfig, secure_train
 
@@ -45,20 +46,8 @@ CRYPTEN = {("mlp-30-64-2", 2): 4.2, ("mlp-30-64-2", 3): 15.4,
            ("mlp-64-128-10", 2): 14.5, ("mlp-64-128-10", 3): 55.7}
 
 
-def _data(name: str):
-    from sklearn.datasets import load_breast_cancer, load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = (load_breast_cancer if name == "cancer" else load_digits)(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    if name == "digits":
-        return Xtr / 16.0, ytr, Xte / 16.0, yte
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    return np.clip((Xtr - mu) / sd, -8, 8), ytr, np.clip((Xte - mu) / sd, -8, 8), yte
-
-
 def _record(dataset: str, sizes: tuple[int, ...], parties: int, epochs: int, rows: int | None) -> dict:
-    Xtr, ytr, Xte, yte = _data(dataset)
+    Xtr, ytr, Xte, yte = load(dataset)
     if rows is not None:
         Xtr, ytr = Xtr[:rows], ytr[:rows]
     parts = [Data(Xtr[i::parties], ytr[i::parties]) for i in range(parties)]

@@ -33,21 +33,10 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ml.training.data import load
 from ml.training.reference import train_plain
 from ml.training.secure import Data, TrainConfig, secure_train
 from mpc.preprocessing.dealer import TrustedDealerWarning
-
-
-def load(name: str):
-    from sklearn.datasets import load_breast_cancer, load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = (load_breast_cancer if name == "cancer" else load_digits)(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    if name == "digits":
-        return Xtr / 16.0, ytr, Xte / 16.0, yte
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    return np.clip((Xtr - mu) / sd, -8, 8), ytr, np.clip((Xte - mu) / sd, -8, 8), yte
 
 
 def split(X, y, hospitals: int, how: str):
