@@ -76,7 +76,9 @@ def _server(party: Any, shares: np.ndarray, frac_bits: int, value_bound: float,
     x = SharedTensor(party, shares, frac_bits, bound=value_bound)
     head = x[:, :norm_dims]
     sq = (head * head).sum(axis=1)
-    ok = sq <= norm_bound * norm_bound
+    # every squared norm is below max_product (checked in aggregate): a larger bound accepts
+    # all, and clamping keeps the public constant inside the fixed-point encoding's range
+    ok = sq <= min(norm_bound * norm_bound, FixedPoint(frac_bits).max_product)
     accepted = np.asarray(ok.reveal()) > 0.5
     mine = np.asarray(np.sum(shares[accepted], axis=0, dtype=np.uint64)) if accepted.any() \
         else np.zeros(shares.shape[1], dtype=np.uint64)
