@@ -363,7 +363,7 @@ class HEServer:
                 self.max_upload = self.agg._max_upload_bytes(pub)
             elif public != self.public_blob:
                 raise EncodingError("a key holder dealt another public key")
-        except (EncodingError, ParameterError) as exc:
+        except (EncodingError, IntegrityError, ParameterError) as exc:   # a corrupted key: a note
             notes.append(f"key dealer client {dealer}: {exc}")
             return
         for i, j in enumerate(recipients):
