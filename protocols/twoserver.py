@@ -27,8 +27,13 @@ Security
 --------
 Semi-honest servers that do not collude (either alone sees only uniformly
 random shares and the opened values of steps 4-5); clients may be
-malicious in the vectors they send (any value within the public
-``value_bound``, which the fixed-point range needs), not in the protocol
+malicious in the vectors they send only within the public ``value_bound``,
+which the fixed-point range needs and which the servers do NOT check (they
+see shares only; :func:`aggregate` checks it on the plaintexts it is given).
+A client that shares an entry outside it can wrap its squared norm modulo
+2^64 and pass the check (e.g. ``2^16`` with ``frac_bits=16`` squares to 0),
+so against scaled updates beyond ``value_bound`` this is no defence without
+a range proof per entry (Prio's SNIPs, ELSA); nor in the protocol
 messages (a client sending inconsistent shares is not detected: shares are
 all consistent by construction in additive sharing). The two servers learn
 the accepted set and the sum of the accepted vectors. With the default
@@ -76,7 +81,9 @@ def _server(party: Any, shares: np.ndarray, frac_bits: int, value_bound: float,
     x = SharedTensor(party, shares, frac_bits, bound=value_bound)
     head = x[:, :norm_dims]
     sq = (head * head).sum(axis=1)
-    ok = sq <= norm_bound * norm_bound
+    # every squared norm is below max_product (checked in aggregate): a larger bound accepts
+    # all, and clamping keeps the public constant inside the fixed-point encoding's range
+    ok = sq <= min(norm_bound * norm_bound, FixedPoint(frac_bits).max_product)
     accepted = np.asarray(ok.reveal()) > 0.5
     mine = np.asarray(np.sum(shares[accepted], axis=0, dtype=np.uint64)) if accepted.any() \
         else np.zeros(shares.shape[1], dtype=np.uint64)

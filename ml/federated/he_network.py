@@ -66,9 +66,12 @@ the HE secret key.
 Cost
 ----
 Key delivery, once per client: the secret key (CKKS ``aggregate``: about
-0.5 MB; Paillier 2048: 1 kB) plus 65 + ~72 bytes. Per round and client: the
+0.5 MB; Paillier 2048: 1 kB) and the public key (the CKKS public context, or
+the Paillier modulus) plus 8 + 65 + 16 + ~72 bytes (dealer id, ephemeral
+key, GCM tag, signature). Per round and client: the
 upload of the in-process aggregator plus a 72-byte signature; the decryptor
-also downloads the sum and 104 bytes per survivor, and uploads 8 d bytes.
+also downloads the sum and 121 bytes per survivor (its id, upload hash and
+signature row: 8 + 32 + 81), and uploads 8 d bytes.
 """
 
 from __future__ import annotations
@@ -363,7 +366,7 @@ class HEServer:
                 self.max_upload = self.agg._max_upload_bytes(pub)
             elif public != self.public_blob:
                 raise EncodingError("a key holder dealt another public key")
-        except (EncodingError, ParameterError) as exc:
+        except (EncodingError, IntegrityError, ParameterError) as exc:   # a corrupted key: a note
             notes.append(f"key dealer client {dealer}: {exc}")
             return
         for i, j in enumerate(recipients):

@@ -140,7 +140,7 @@ def load(data: bytes, kind: Kind, max_body: int | None = None) -> tuple[dict[str
         raise EncodingError(f"serialized {kind.name}: header length {hlen} out of range")
     try:
         header = json.loads(bytes(view[10:10 + hlen]).decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:   # bad UTF-8/JSON, over-long ints, deep nesting
         raise EncodingError(f"serialized {kind.name}: unreadable header") from exc
     if not isinstance(header, dict):
         raise EncodingError(f"serialized {kind.name}: header is not an object")

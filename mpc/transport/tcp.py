@@ -277,8 +277,8 @@ class TcpEndpoint:
         rest, if any, is left to the I/O thread."""
         if c.wlock.acquire(blocking=False):  # else the I/O thread is sending: it will go on
             try:
-                if not c.closed:
-                    self._send_out(c)
+                if not c.closed:  # a socket error is left to the I/O thread, which alone closes
+                    self._send_out(c, fail=False)   # (it registers the sockets in its selector)
             finally:
                 c.wlock.release()
         if c.out:
@@ -369,8 +369,11 @@ class TcpEndpoint:
         with c.wlock:
             self._send_out(c)
 
-    def _send_out(self, c: _Conn) -> None:
-        """Move queued ciphertext to the socket until it would block (``c.wlock`` held)."""
+    def _send_out(self, c: _Conn, fail: bool = True) -> None:
+        """Move queued ciphertext to the socket until it would block (``c.wlock`` held).
+
+        ``fail=False`` (a sender's thread): on a socket error stop and leave the bytes queued;
+        the I/O thread meets the same error and fails the connection itself."""
         try:
             while c.out:
                 view = c.out[0]
@@ -387,7 +390,9 @@ class TcpEndpoint:
         except IndexError:  # the other thread closed the connection (and cleared ``out``) meanwhile
             return
         except OSError as exc:
-            self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})", c.peer))
+            if fail:
+                self._fail(c, PeerDisconnected(f"{self.name(c.peer)} disconnected ({exc.strerror or exc})",
+                                               c.peer))
 
     def _on_readable(self, c: _Conn, rawbuf: bytearray) -> None:
         view = memoryview(rawbuf)

@@ -307,3 +307,47 @@ def test_key_dealer_stalls_round_skipped_next_round_deals_again(tmp_path):
     assert notes[0].startswith("round skipped: key dealer client 0 did not deal the key"), notes
     assert result.survivors == {2: [0, 1, 2]}
     assert all(2 in r.finished for r in reports.values()), reports
+
+
+def test_dealt_public_key_with_a_bad_digest_is_a_note_not_a_server_crash(tmp_path):
+    clients, server, _ = _roles(tmp_path, "paillier")
+
+    class Link:   # the dealer's reply with one byte of its public key flipped
+        def send(self, u, tag, arrays):
+            self.req = arrays
+
+        def recv(self, u, tag, timeout):
+            reply = list(clients[0].deal(1, self.req))
+            reply[0] = reply[0].copy()
+            reply[0][len(reply[0]) // 2] ^= 1
+            return tuple(reply)
+
+    notes: list[str] = []
+    server.distribute(Link(), 1, [0, 1, 2], (1.0, 1.0), notes)
+    assert server.pending == [] and not server.key_id
+    assert len(notes) == 1 and "key dealer client 0" in notes[0] and "digest" in notes[0]
+
+
+def test_decryption_request_bytes_per_survivor_match_the_module_cost():
+    import re
+
+    from ml.federated import he_network
+    from ml.he_aggregators import PaillierAggregator
+
+    stated = int(re.search(r"and (\d+) bytes per survivor", " ".join(he_network.__doc__.split()))[1])
+
+    class Link:   # records the request; no decryptor answers
+        def send(self, u, tag, arrays):
+            self.size = sum(a.nbytes for a in arrays)
+
+        def recv(self, u, tag, timeout):
+            return None
+
+    sizes = []
+    for n in (2, 3):
+        server = HEServer(PaillierAggregator(), bytes(32), {})
+        link = Link()
+        server.decrypt(link, 1, list(range(n)), list(range(n)), b"sum", [bytes(32)] * n,
+                       [np.zeros(70, np.uint8)] * n, 0.0, [])
+        sizes.append(link.size)
+    assert sizes[1] - sizes[0] == stated

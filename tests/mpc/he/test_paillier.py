@@ -455,6 +455,15 @@ def test_envelope_layout_and_checks(kp):
             serial.load(blob[:-cut], serial.Kind.PAILLIER_PUBLIC_KEY)
 
 
+@pytest.mark.parametrize("head", [b"[" * 5000 + b"]" * 5000, b'{"a":' + b"1" * 5000 + b"}"])
+def test_envelope_header_nested_or_huge_int_is_an_encoding_error(head):
+    # a peer can reseal anything (the digest is no MAC): deep nesting / over-long ints in the
+    # header must be refused as EncodingError, not escape as RecursionError / ValueError
+    blob = b"CNHE" + bytes([2, serial.Kind.PAILLIER_PUBLIC_KEY]) + len(head).to_bytes(4, "big") + head + bytes(8)
+    with pytest.raises(EncodingError, match="unreadable header"):
+        serial.load(_reseal(blob + bytes(16)), serial.Kind.PAILLIER_PUBLIC_KEY)
+
+
 def test_envelope_parts():
     parts = [b"", b"abc", bytes(300)]
     joined = serial.join_parts(parts)

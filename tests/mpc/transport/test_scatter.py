@@ -65,3 +65,41 @@ def test_a_connection_closed_while_a_sender_flushes_it_is_no_error(tmp_path):
         assert not c.out
     finally:
         _close_all(eps)
+
+
+def test_a_socket_error_met_by_a_sender_leaves_the_close_to_the_io_thread(tmp_path):
+    """The party's thread must not close a socket that the I/O thread's selector holds (a
+    register/modify between its ``closed`` check and the call would raise and end that thread)."""
+    import threading
+    eps, _, _ = _mesh(tmp_path)
+    try:
+        c = eps[0]._conns[1]
+        me = threading.current_thread()
+        closed_by: list = []
+
+        class Reset:  # the peer reset the connection; the I/O thread is told "would block"
+            def __init__(self, real):
+                self.real = real
+
+            def fileno(self):
+                return self.real.fileno()
+
+            def send(self, view):
+                if threading.current_thread() is me:
+                    raise ConnectionResetError(104, "Connection reset by peer")
+                raise BlockingIOError
+
+            def close(self):
+                closed_by.append(threading.current_thread())
+
+        real, c.sock = c.sock, Reset(c.sock)
+        c.out.append(memoryview(b"ciphertext"))
+        try:
+            eps[0]._push(c)
+            assert closed_by == [] and not c.closed and c.error is None
+            assert c.out   # still queued: the I/O thread meets the error and fails the connection
+        finally:
+            c.out.clear()
+            c.sock = real
+    finally:
+        _close_all(eps)

@@ -45,6 +45,14 @@ def test_norm_over_leading_entries_only_and_all_rejected():
     assert res.accepted == [] and np.all(res.total == 0)
 
 
+def test_norm_bound_beyond_the_fixed_point_range_accepts_everyone():
+    # B^2 = 1e14 cannot be encoded with frac_bits=16 (|x| < 2^46): it must mean "accept all"
+    v = {0: np.array([0.5, 0.5]), 1: np.array([1.0, -1.0])}
+    res = aggregate(v, norm_bound=1e7, value_bound=1.0)
+    assert res.accepted == [0, 1]
+    np.testing.assert_allclose(res.total, v[0] + v[1], atol=2.0 ** -14)
+
+
 def test_refusals():
     with pytest.raises(ParameterError, match="client 1"):
         aggregate({0: np.zeros(3), 1: np.full(3, 9.0)}, 1.0, value_bound=4.0)
