@@ -23,8 +23,8 @@ Protocol (Kolesnikov, Kumaresan, Rosulek, Trieu 2016, §4; Pinkas, Schneider, Zo
    number); with ``both``, R sends S the positions of the matching values
    (or the count), and S maps them back to its items.
 
-Parameters
-----------
+Protocol parameters:
+
 * code width ``k = 512`` bits (KKRT's 424-448 bits rounded up to 4 AES blocks);
 * cuckoo hashing: 3 hash functions, no stash, ``m = ceil(e n_R)`` bins with
   the expansion ``e`` that the experimental fit of libOTe/cryptoTools

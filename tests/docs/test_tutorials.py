@@ -177,3 +177,15 @@ def test_a_tutorial_runs_as_a_notebook(tmp_path: Path) -> None:
     html = [o for o in outputs if "text/html" in o.get("data", {})]
     assert any("<iframe srcdoc=" in o["data"]["text/html"] for o in html)   # the transcript, inline
     assert any("image/png" in o.get("data", {}) for o in outputs)           # the histogram
+
+
+@pytest.mark.parametrize("script", FILES, ids=lambda p: p.stem)
+def test_notebook_is_the_script_paired_and_without_outputs(script):
+    """Each tutorial is also a .ipynb (jupytext pair): the same cells as the script, no outputs stored."""
+    jupytext = pytest.importorskip("jupytext", reason="the 'docs' extra is not installed")
+    notebook = script.with_suffix(".ipynb")
+    assert notebook.exists(), f"{notebook.name} is missing: jupytext --sync {script.name}"
+    ours, paired = jupytext.read(script), jupytext.read(notebook)
+    assert [(c.cell_type, c.source) for c in ours.cells] == [(c.cell_type, c.source) for c in paired.cells], \
+        f"{notebook.name} differs from {script.name}: jupytext --sync {script.name}"
+    assert all(not c.get("outputs") for c in paired.cells if c.cell_type == "code")
