@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from mpc import SharedTensor, run
+from mpc import Party, SharedTensor, run
 from mpc.arith.fixed import FixedPoint
 from mpc.errors import ParameterError
 from mpc.rand import PRG
@@ -75,7 +75,7 @@ def client_shares(vector: np.ndarray, frac_bits: int = 16, prg: PRG | None = Non
     return mask, enc - mask
 
 
-def _server(party: Any, shares: np.ndarray, frac_bits: int, value_bound: float,
+def _server(party: Party, shares: np.ndarray, frac_bits: int, value_bound: float,
             norm_bound: float, norm_dims: int) -> tuple[np.ndarray, np.ndarray]:
     """What each server runs: (accepted bits, sum of the accepted rows)."""
     x = SharedTensor(party, shares, frac_bits, bound=value_bound)

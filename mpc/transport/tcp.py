@@ -5,7 +5,7 @@ pinned TLS connection to every other node of the session and offers the same
 ``send_frame`` / ``recv_frame`` / ``close`` as the in-memory endpoint, so
 party code runs unchanged.
 
-On the socket, every message is a **record**::
+On the socket, every message is a **record** (:mod:`~mpc.transport.records`)::
 
     kind u8 | length u32 | body (length bytes)
 
@@ -47,7 +47,6 @@ import queue
 import selectors
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import deque
@@ -57,15 +56,11 @@ import numpy as np
 
 from ..errors import (EncodingError, IntegrityError, ParameterError, PeerAborted, PeerDisconnected,
                       PeerTimeout, ProtocolAbort, TransportError)
-from .wire import DEFAULT_LIMITS, WireLimits, decode_frame
+from .records import (ABORT, BYE, COALESCE, DATA, MAX_REASON, ORIGIN, PIECE as _PIECE, RECORD,  # noqa: F401
+                      abort_body, describe as _describe, parse_abort, pieces as _pieces)
+from .wire import DEFAULT_LIMITS, WireLimits
 
-RECORD = struct.Struct("<BI")
-ORIGIN = struct.Struct("<BI")   # NUL, origin node: the optional head of an ABORT body
-DATA, BYE, ABORT = 0, 1, 2
-MAX_REASON = 2048
-COALESCE = 1 << 16
 _CHUNK = 1 << 20
-_PIECE = 1 << 17
 
 
 class _Conn:
@@ -223,9 +218,7 @@ class TcpEndpoint:
         began, if another), flush briefly, and close."""
         if self._closed:
             return
-        text = reason.encode("utf-8", "replace")[:MAX_REASON - ORIGIN.size]
-        if origin is not None and origin >= 0 and origin != self.id:
-            text = ORIGIN.pack(0, origin) + text
+        text = abort_body(reason, None if origin == self.id else origin)
         for c in self._conns.values():
             if c.error is None and not c.bye_sent:
                 try:
@@ -488,45 +481,8 @@ class TcpEndpoint:
             c.bye_received = True
             c.frames.put(("bye", None))
         else:
-            raw, origin = bytes(body), c.peer
-            if len(raw) >= ORIGIN.size and raw[0] == 0:
-                _, claimed = ORIGIN.unpack_from(raw)
-                raw = raw[ORIGIN.size:]
-                if claimed in self._conns:   # a node of this session; anything else: the sender
-                    origin = claimed
-            reason = raw.decode("utf-8", "replace")
-            reason = "".join(ch if ch.isprintable() else "?" for ch in reason)[:500]
+            reason, origin = parse_abort(bytes(body), c.peer, set(self._conns))
             raise PeerAborted(f"{self.name(c.peer)} aborted: {reason}", origin)
-
-
-def _pieces(head: bytes, parts: list[bytes | memoryview]):
-    """Cut ``head`` + ``parts`` into the plaintext pieces handed to TLS one at a time.
-
-    Runs of small parts (headers, small arrays) are joined up to ``COALESCE`` bytes, so a
-    small message is one TLS record; a large part is sent as views of ``_PIECE`` bytes
-    (whole TLS records each: ceil(len / 16 KiB) records), never copied."""
-    small: list[bytes | memoryview] = [head]
-    size = len(head)
-    for part in parts:
-        n = len(part)
-        if size + n <= COALESCE:
-            small.append(part)
-            size += n
-            continue
-        view = memoryview(part).cast("B") if n else memoryview(b"")
-        start = 0
-        if size < _PIECE:  # top the pending small bytes up to one piece
-            start = min(n, _PIECE - size)
-            small.append(view[:start])
-        yield b"".join(small)
-        small, size = [], 0
-        for i in range(start, n, _PIECE):
-            if n - i < _PIECE:  # the tail joins whatever follows
-                small, size = [view[i:]], n - i
-                break
-            yield view[i:i + _PIECE]
-    if size:
-        yield b"".join(small)
 
 
 def _restate(exc: BaseException, text: str) -> BaseException:
@@ -535,12 +491,3 @@ def _restate(exc: BaseException, text: str) -> BaseException:
     new.args = (text,)
     new.__dict__.update(exc.__dict__)
     return new
-
-
-def _describe(parts: list[bytes | memoryview]) -> str:
-    """``"'tag' (round r) "`` of a frame, for error messages (empty if unreadable)."""
-    try:
-        head = decode_frame(b"".join(parts))
-    except EncodingError:
-        return ""
-    return f"{head.tag!r} (round {head.round}) "

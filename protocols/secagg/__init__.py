@@ -211,18 +211,7 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
     n = len(arrays)
     schedule = _schedule(n, dropouts, seed)
     bound = dropout_bound if dropout_bound is not None else len(schedule) / n
-    integer = all(a.dtype.kind in "ui" for a in arrays)
-    quant = None if integer else Quantizer(clip, frac_bits)
-    if quant is None:
-        bits = 32 if bits is None else bits
-        values = arrays
-        clipped = [0] * n
-    else:
-        bits = quant.bits_needed(n) if bits is None else bits
-        quant.check_bits(n, bits)
-        encoded = [quant.encode(a, bits) for a in arrays]
-        values = [e[0] for e in encoded]
-        clipped = [e[1] for e in encoded]
+    quant, bits, values, clipped = _encode(arrays, clip, frac_bits, bits)
     config = make_config(n, dim, variant=variant, bits=bits, dropout=bound, corruption=corruption,
                          threshold=threshold, degree=degree)
     if runtime not in ("simulation", "parties"):
@@ -250,6 +239,22 @@ def aggregate(updates: Sequence[np.ndarray], *, variant: str = "secagg",
     return AggregateResult(total=total, survivors=list(survivors), dropped=dropped, clipped=clipped,
                            error_bound=error, config=config, cost=cost, run=run, view=view,
                            server=server)
+
+
+def _encode(arrays: list[np.ndarray], clip: float, frac_bits: int, bits: int | None
+            ) -> tuple[Quantizer | None, int, list[np.ndarray], list[int]]:
+    """Integer updates as they are (32-bit ring by default); floats clipped and quantized.
+
+    Returns (the quantizer or None, the ring's bits, the ring vectors, clipped counts).
+    """
+    n = len(arrays)
+    if all(a.dtype.kind in "ui" for a in arrays):
+        return None, 32 if bits is None else bits, arrays, [0] * n
+    quant = Quantizer(clip, frac_bits)
+    bits = quant.bits_needed(n) if bits is None else bits
+    quant.check_bits(n, bits)
+    encoded = [quant.encode(a, bits) for a in arrays]
+    return quant, bits, [e[0] for e in encoded], [e[1] for e in encoded]
 
 
 def _recorder(view: View) -> Callable[[int, int, tuple], tuple]:

@@ -155,11 +155,24 @@ def _client_step(rnd: Round, client: Client, message: tuple, shortcut: _Shortcut
     return out, time.perf_counter() - t0, time.thread_time() - c0
 
 
+def _on_ray(config: SecAggConfig, values: Any, drops: dict[int, int], options: Ray,
+            tamper: Tamper | None, server_prg: PRG | None, progress: Callable[[int], None] | None,
+            timed: int | None, shortcut: bool) -> SimulationResult:
+    """:func:`simulate` with the clients in Ray actors (:mod:`.on_ray`)."""
+    if timed is not None or shortcut:
+        raise ParameterError("simulate(backend='ray') times every client and runs no shortcut: "
+                             "leave timed and shortcut unset")
+    if not callable(values) and len(values) != config.n:
+        raise ParameterError(f"{len(values)} inputs for {config.n} clients")
+    from .on_ray import simulate_on_ray
+    return simulate_on_ray(config, values, drops, options, tamper=tamper,
+                           server_prg=server_prg, progress=progress)
+
+
 def simulate(config: SecAggConfig,
              values: Sequence[np.ndarray] | np.ndarray | Callable[[int], np.ndarray],
              dropouts: Mapping[int, int] | None = None, *, tamper: Tamper | None = None,
-             timed: int | None = None, shortcut: bool = False,
-             server_prg: PRG | None = None,
+             timed: int | None = None, shortcut: bool = False, server_prg: PRG | None = None,
              progress: Callable[[int], None] | None = None,
              backend: str | Ray = "local") -> SimulationResult:
     """Run one session in this process; return the sum in Z_2^k of the survivors' inputs.
@@ -198,14 +211,7 @@ def simulate(config: SecAggConfig,
     drops = dict(dropouts or {})
     options = resolve(backend)
     if options is not None:
-        if timed is not None or shortcut:
-            raise ParameterError("simulate(backend='ray') times every client and runs no shortcut: "
-                                 "leave timed and shortcut unset")
-        if not callable(values) and len(values) != n:
-            raise ParameterError(f"{len(values)} inputs for {n} clients")
-        from .on_ray import simulate_on_ray
-        return simulate_on_ray(config, values, drops, options, tamper=tamper,
-                               server_prg=server_prg, progress=progress)
+        return _on_ray(config, values, drops, options, tamper, server_prg, progress, timed, shortcut)
     if callable(values):
         values = [values(u) for u in range(n)]
     if len(values) != n:
