@@ -109,6 +109,10 @@ class RobustAggregator(Aggregator):
             raise ParameterError(f"unknown robust rule {rule!r}: choose one of {', '.join(self.RULES)}")
         if not 0 <= trim < 0.5:
             raise ParameterError(f"trim must be in [0, 0.5), got {trim}")
+        if byzantine is not None and not byzantine >= 0:
+            raise ParameterError(f"byzantine must be a number of clients >= 0, got {byzantine}")
+        if multi is not None and not multi >= 1:
+            raise ParameterError(f"multi-Krum averages at least one update, got multi={multi}")
         self.rule, self.trim, self.byzantine, self.multi = rule, trim, byzantine, multi
         self.name = rule
         self.min_survivors = 3 if rule in ("krum", "multi_krum") else 1

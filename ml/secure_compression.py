@@ -138,6 +138,9 @@ class CompressedSecAggAggregator(Aggregator):
     the server learns the sum of the survivors' compressed vectors; the kept
     coordinates are public (chosen from the public seed, not from the data).
     The stochastic rounding draws from a PRG keyed from the OS CSPRNG.
+    With ``bits`` set, :func:`ml.federated.train` refuses DP: the rounding
+    moves an update by up to ``2 clip / (2^bits - 1)`` per coordinate, so the
+    sum's sensitivity is no longer the DP clip the noise is calibrated to.
 
     Cost
     ----

@@ -123,7 +123,9 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
         Where the clients train: ``"local"`` (this process) or ``"ray"`` /
         :class:`mpc.backend.Ray` ``(address=..., cpus=...)``: the clients move
         into Ray actors for the run (:mod:`.on_ray`); the same history for the
-        same seed. A client whose worker dies is a dropout.
+        same seed, and their trained state (personal models) is copied back
+        into the client objects at the end. A client whose worker dies is a
+        dropout (and keeps its state from before the run).
     selection:
         How each round's clients are chosen: ``None`` (uniform, without
         replacement), :class:`~ml.federated.selection.AvailabilitySampler` or
@@ -157,6 +159,7 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
         history.memory = {"driver_mb": peak_mb()}
         if fitter is not None:
             history.memory["worker_mb"] = fitter.peak_mb()
+            fitter.sync(built)          # trained client state (personal models) back here
     finally:
         bar.close()
         if fitter is not None:

@@ -36,6 +36,10 @@ class ClientHost:
         return {k: fit_update(self.clients[k], weights, shapes, config,
                               f"client {k} in round {round}", cap) for k, config in jobs}
 
+    def state(self) -> dict[int, dict]:
+        """The clients' attributes (their trained state: a FedPer head, a Ditto model, ...)."""
+        return {k: vars(c) for k, c in self.clients.items()}
+
     def peak_mb(self) -> float:
         """The actor's peak resident memory in MB."""
         return peak_mb()
@@ -72,6 +76,14 @@ class RayFitter:
         """The largest peak resident memory of the live actors, in MB."""
         live = [(a, "peak_mb", ()) for a in range(len(self.blocks)) if a not in self.pool.dead]
         return max((r for _, _, r in self.pool.run(live) if r is not None), default=0.0)
+
+    def sync(self, clients: Sequence[Client]) -> None:
+        """Copy the clients' state back from the live actors into ``clients`` (the driver's
+        objects), as the local backend leaves it; the clients of a dead worker keep theirs."""
+        live = [(a, "state", ()) for a in range(len(self.blocks)) if a not in self.pool.dead]
+        for _, _, result in self.pool.run(live):
+            for k, attrs in (result or {}).items():
+                vars(clients[k]).update(attrs)
 
     def close(self) -> None:
         self.pool.close()

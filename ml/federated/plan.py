@@ -86,6 +86,12 @@ def _check_aggregator(s: Settings, agg: Aggregator, m: int) -> None:
     if s.compression is not None and agg.name != "plaintext":
         raise ParameterError("compression applies to plaintext uploads; secure aggregation "
                              "sums dense vectors (use the aggregator's own encoding)")
+    if s.dp is not None and agg.name == "secagg-compressed" and getattr(agg, "bits", None) is not None:
+        # stochastic rounding moves a clipped update by up to 2 clip / (2^bits - 1) per coordinate
+        # (a zero update becomes +-clip at 1 bit): the sum's sensitivity is no longer dp.clip
+        raise ParameterError("DP with quantized secure aggregation is not supported: the noise is "
+                             "calibrated to the L2 clip, which quantization does not preserve (use "
+                             "CompressedSecAggAggregator(bits=None), or no quantization)")
     if s.compression is not None and s.dp is not None:
         raise ParameterError("compression and DP together are not supported")
 

@@ -97,8 +97,14 @@ class PowerOfChoice:
         if self.loss_epsilon is None:
             return float(loss)
         units = round(min(max(float(loss), 0.0), self.loss_bound) / LOSS_UNIT)
-        scale = max(1, math.ceil(self.loss_bound / LOSS_UNIT / self.loss_epsilon))
-        return (units + int(discrete_laplace(noise_prg, scale, 1)[0])) * LOSS_UNIT
+        return (units + int(discrete_laplace(noise_prg, self.noise_scale, 1)[0])) * LOSS_UNIT
+
+    @property
+    def noise_scale(self) -> int:
+        """The discrete Laplace scale: the reports' range in units (the bound *after* rounding,
+        which may exceed ``loss_bound / LOSS_UNIT`` by 1/2) over ``loss_epsilon``."""
+        assert self.loss_epsilon is not None
+        return max(1, math.ceil(round(self.loss_bound / LOSS_UNIT) / self.loss_epsilon))
 
     def select(self, n: int, m: int, prg: PRG,
                losses: Callable[[list[int]], dict[int, float]]) -> tuple[list[int], dict]:

@@ -351,6 +351,9 @@ def softmax_cross_entropy(logits: Var, onehot: SharedTensor, *, with_loss: bool 
     batch = logits.shape[0]
 
     def rule(g: SharedTensor | None) -> None:
+        if g is not None:   # this rule is d loss / d logits itself: an incoming gradient would be dropped
+            raise ParameterError("the softmax cross-entropy node must be the output of Tape.backward "
+                                 "(no output gradient), not an input of further operations")
         diff = (p - onehot).assume_bound(1.0 + 1e-3)   # p in [0, 1] within 5e-5, y in {0, 1}
         logits._accumulate(diff * (1.0 / batch))
     node = logits.tape.record(value, rule, logits)   # type: ignore[arg-type]

@@ -99,6 +99,8 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.clip_every < 1:
             raise ParameterError(f"need epochs, batch_size and clip_every >= 1, got {self.epochs}, "
                                  f"{self.batch_size}, {self.clip_every}")
+        if not (self.lr > 0 and np.isfinite(self.lr)) or not 0 <= self.momentum < 1:
+            raise ParameterError(f"need lr > 0 and 0 <= momentum < 1, got lr={self.lr}, momentum={self.momentum}")
 
     @property
     def classes(self) -> int:

@@ -99,6 +99,7 @@ transfer learning framework, IEEE Intelligent Systems 35(4), 2020.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -198,6 +199,7 @@ def fit_ftl_plain(XA: Any, y: Any, overlap_a: Any, XB: Any, overlap_b: Any, *, k
                   gamma: float = 0.1, l2: float = 1e-3, lr: float = 0.2, steps: int = 30,
                   seed: int = 0) -> tuple[FTLModel, FTLModel]:
     """:func:`fit_ftl` in floating point, both parties in one place: (host model, guest model)."""
+    _check_schedule(gamma, l2, lr, steps)
     A = _prepare(XA, overlap_a, k, "host", seed)
     B = _prepare(XB, overlap_b, k, "guest", seed)
     y_pm = _labels(y, len(A.X))
@@ -240,6 +242,13 @@ def _prepare(X: Any, overlap: Any, k: int, role: str, seed: int | None) -> _Side
     return _Side(_augment(Xs), ov.astype(np.int64), W, mean, scale)
 
 
+def _check_schedule(gamma: float, l2: float, lr: float, steps: int) -> None:
+    if not isinstance(steps, (int, np.integer)) or steps < 0 or not (lr > 0 and math.isfinite(lr)):
+        raise ParameterError(f"steps must be a non-negative integer and lr positive, got {steps!r}, {lr!r}")
+    if not (gamma >= 0 and math.isfinite(gamma) and l2 >= 0 and math.isfinite(l2)):
+        raise ParameterError(f"gamma and l2 must be finite and >= 0, got gamma={gamma!r}, l2={l2!r}")
+
+
 def _labels(y: Any, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,) or not np.all((y == 0) | (y == 1)):
@@ -267,8 +276,7 @@ def fit_ftl(party: Party, X: Any, overlap: Any, y: Any = None, *, k: int = 8, ga
     role = "host" if party.id == HOST else "guest"
     if (y is None) != (party.id == GUEST):
         raise ParameterError(f"party {party.id}: the host (party 0) gives the labels y, the guest does not")
-    if not isinstance(steps, (int, np.integer)) or steps < 0 or not lr > 0:
-        raise ParameterError(f"steps must be a non-negative integer and lr positive, got {steps!r}, {lr!r}")
+    _check_schedule(gamma, l2, lr, steps)
     me = _prepare(X, overlap, k, role, seed)
     y_pm = _labels(y, len(me.X)) if y is not None else None
     keys = paillier.keygen(key_bits, insecure_for_testing=insecure_for_testing)

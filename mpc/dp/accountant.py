@@ -119,7 +119,8 @@ def wor_subsampled_gaussian_rdp(sampling_fraction: float, noise_multiplier: floa
         n = max(2, math.ceil(alpha))
         j = np.arange(3, n + 1, dtype=np.float64)
         eps2 = 2 * 2 / z2                                        # replace-one eps(2)
-        second = math.log(min(4 * math.expm1(eps2), 2 * math.exp(eps2)))
+        # log min(4 (e^eps2 - 1), 2 e^eps2) without overflow: 2 e^x is the smaller from x = log 2 on
+        second = math.log(4 * math.expm1(eps2)) if eps2 < math.log(2) else math.log(2) + eps2
         log_binom = np.array([math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
                               for k in range(n + 1)])
         terms = [0.0, 2 * math.log(g) + log_binom[2] + second]

@@ -250,9 +250,10 @@ def serve_query(link: HubLink, kind: str, *, ints: tuple[int, ...] = (),
             pass   # gone: a dropout of this query
     t0 = time.perf_counter()
     view: list = []
-    ring, survivors, _ = serve(config, link, round_timeout=round_timeout,
-                               first_timeout=first_timeout, prefix=f"{prefix}/secagg", view=view)
     planned = n - int(DROPOUT_BOUND * n)
+    # stops before the unmask round, so that not even this server sees an under-noised sum
+    ring, survivors, _ = serve(config, link, round_timeout=round_timeout, first_timeout=first_timeout,
+                               prefix=f"{prefix}/secagg", view=view, min_survivors=planned)
     if len(survivors) < planned:
         raise ProtocolAbort(f"only {len(survivors)} of {n} clients survived the secure sum, fewer "
                             f"than the {planned} its noise is planned for: the total is not released")

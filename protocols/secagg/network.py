@@ -85,13 +85,15 @@ def config_from_arrays(ints: np.ndarray, floats: np.ndarray, session: np.ndarray
 
 def serve(config: SecAggConfig, link: ServerLink, *, round_timeout: float,
           first_timeout: float | None = None, prefix: str = "secagg",
-          view: View | None = None) -> tuple[np.ndarray, list[int], Server]:
+          view: View | None = None, min_survivors: int = 0) -> tuple[np.ndarray, list[int], Server]:
     """Run the server's side of one session with clients ``0 .. n-1`` over ``link``.
 
     Returns (ring sum of the survivors, survivors, the server's final state);
     raises :class:`~mpc.errors.ProtocolAbort` when fewer than t clients are
     left at some round (every client still in the session is told to stop).
-    ``view`` collects every message received, as received.
+    ``view`` collects every message received, as received. ``min_survivors``:
+    abort (before any client is asked for unmasking shares) when fewer clients
+    are left after a round, e.g. fewer than a DP noise is planned for.
     """
     server = Server(config)
     alive = list(range(config.n))
@@ -115,6 +117,10 @@ def serve(config: SecAggConfig, link: ServerLink, *, round_timeout: float,
             raise
         if rnd.reply_tag is None:
             return out, server.survivors, server
+        if len(out) < min_survivors:   # before the unmask round: the sum is never formed
+            _stop(link, alive, f"{prefix}/{rnd.reply_tag}")
+            raise ProtocolAbort(f"SecAgg aborted after round {rnd.name!r}: {len(out)} clients left, "
+                                f"fewer than the {min_survivors} required")
         for u in alive:   # dropped clients (late, silent, malformed) get an empty reply: stop
             _send(link, u, f"{prefix}/{rnd.reply_tag}", out.get(u, ()))
         alive = sorted(out)

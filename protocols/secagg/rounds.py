@@ -123,8 +123,9 @@ class Round:
         wanted, seen, kept = set(expected.tolist()), set[int](), []
         for chunk in chunks:
             with _clock(server, self.name):
+                fresh = {u: m for u, m in chunk.items() if u not in seen}   # a repeat is not added twice
                 seen.update(chunk)
-                kept.append(self.fold(server, self._valid(server, chunk, wanted)))
+                kept.append(self.fold(server, self._valid(server, fresh, wanted)))
         with _clock(server, self.name):
             for u in expected.tolist():
                 if u not in seen:

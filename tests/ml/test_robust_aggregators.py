@@ -94,3 +94,12 @@ def test_twoserver_aggregator_drops_over_norm_updates():
     assert "received" not in res.server_state            # no server holds an update
     with pytest.raises(ProtocolAbort, match="exceed the norm bound"):
         agg.aggregate({1: vectors[1]})
+
+
+@pytest.mark.parametrize("options,match", [({"multi": 0}, "multi=0"), ({"multi": -1}, "multi=-1"),
+                                           ({"byzantine": -1}, "byzantine")])
+def test_robust_aggregator_refuses_bad_krum_parameters(options, match):
+    # multi=0 used to fall back silently to n - f (``multi or n - f``)
+    from ml.robust_aggregators import RobustAggregator
+    with pytest.raises(ParameterError, match=match):
+        RobustAggregator("multi_krum", **options)

@@ -100,3 +100,19 @@ def test_compressed_uploads_are_smaller_than_dense():
     assert sizes["sparse"] < sizes["q8"] / 5
     with pytest.raises(ParameterError, match="keep"):
         CompressedSecAggAggregator(keep=1.5)
+
+
+@pytest.mark.parametrize("mode", ["central", "distributed"])
+def test_dp_with_quantization_is_refused(mode):
+    # 1-bit rounding turns a zero update into +-clip per coordinate: a sum whose sensitivity is
+    # clip * sqrt(d), not the DP clip the noise is calibrated to (epsilon would be under-reported)
+    from ml.federated import DPConfig, train
+    from ml.models import SoftmaxRegression
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(8, 3)), rng.integers(0, 2, 8)) for _ in range(8)]
+    dp = DPConfig(mode, clip=1.0, epsilon=4.0)
+    with pytest.raises(ParameterError, match="quantized"):
+        train(SoftmaxRegression(3, 2), data, data[0], rounds=1, progress=False, dp=dp,
+              aggregator=CompressedSecAggAggregator(bits=1))
+    q = StochasticQuantizer(1, clip=1.0)
+    assert np.all(np.abs(q.decode_sum(q.encode(np.zeros(50), PRG(b"\x01" * 16))[0], 1)) == 1.0)

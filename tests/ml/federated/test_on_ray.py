@@ -53,3 +53,20 @@ def test_a_dying_worker_makes_its_clients_dropouts(ray_cluster, digits):
     assert [r.survivors for r in h.rounds] == [12, 9, 9]   # actor 3 held clients 9, 10, 11
     assert not any(r.skipped for r in h.rounds)
     assert np.isfinite(h.rounds[-1].loss)
+
+
+def test_personal_state_comes_back_from_the_actors(ray_cluster, digits):
+    # Ditto's personal models are trained inside the actors; after the run the caller's client
+    # objects must hold them, as after a local run (they used to be left untrained: None).
+    from ml.federated import DittoClient, personal_accuracy
+    data, test = digits
+    runs = {}
+    for backend in ("local", Ray(chunk=2)):
+        clients = [DittoClient(SoftmaxRegression(64, 10), d, test, lam=0.5) for d in data[:4]]
+        h = train(SoftmaxRegression(64, 10), clients, test, rounds=1, progress=False, seed=5,
+                  backend=backend)
+        runs["local" if backend == "local" else "ray"] = (clients, h)
+    (local, hl), (remote, hr) = runs["local"], runs["ray"]
+    for a, b in zip(local, remote):
+        assert b.personal is not None and a.personal.tobytes() == b.personal.tobytes()
+    assert personal_accuracy(remote, hr.weights).accuracy == personal_accuracy(local, hl.weights).accuracy

@@ -77,3 +77,19 @@ def test_train_with_selection_and_its_dp_accounting(task):
     assert uniform.rounds[-1].epsilon < uniform.rounds[-1].epsilon_unamplified
     assert poc.rounds[-1].epsilon_unamplified == uniform.rounds[-1].epsilon_unamplified
     assert not any(r.skipped for r in poc.rounds)
+
+
+@pytest.mark.parametrize("bound,eps", [(0.0015, 0.75), (2.3456, 1.6), (5.0, 1.0), (1.0, 0.3)])
+def test_loss_report_noise_covers_the_rounded_range(bound, eps):
+    # reports are rounded to LOSS_UNIT first, so they span round(bound / LOSS_UNIT) units; the scale
+    # used to be set from bound / LOSS_UNIT (0.0015 at epsilon 0.75: a true epsilon of 1.0)
+    from mpc.dp import discrete_laplace
+    poc = PowerOfChoice(4, loss_epsilon=eps, loss_bound=bound)
+    span = round(bound / LOSS_UNIT)                  # the reports of losses >= bound and <= 0 differ by this
+    scale = int(np.ceil(span / eps))
+    assert span / scale <= eps
+    seed = b"\x07" * 15
+    for draw in range(3):
+        got = poc.report(bound, PRG(seed + bytes([draw])))
+        want = (span + int(discrete_laplace(PRG(seed + bytes([draw])), scale, 1)[0])) * LOSS_UNIT
+        assert got == want

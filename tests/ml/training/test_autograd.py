@@ -153,3 +153,19 @@ def test_conv2d_through_patches_and_col2im(stride, padding):
         return out
 
     _check(lambda x, w, b: conv2d(x, w, b, stride, padding), plain, [x, w, b], atol=1e-3)
+
+
+def test_a_loss_inside_further_operations_is_refused():
+    # loss * 3 then backward: the loss rule used to drop the incoming gradient (3) and give
+    # the logits (p - y) / B, silently a third of the true gradient.
+    def prog(party):
+        tape = Tape()
+        z = tape.leaf(mpc.share(party, np.ones((2, 2)) if party.id == 0 else None, 0, bound=8.0))
+        y = public_tensor(party, np.eye(2))
+        scaled = softmax_cross_entropy(z, y, with_loss=True) * 3.0
+        tape.backward(scaled, public_tensor(party, np.array(1.0)))
+        return z.grad.reveal()
+
+    from mpc.errors import ParameterError
+    with pytest.raises(ParameterError, match="output of Tape.backward"):
+        mpc.run(prog, 2)

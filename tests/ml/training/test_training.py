@@ -10,6 +10,7 @@ import mpc
 from ml.training.reference import train_plain
 from ml.training.secure import Data, TrainConfig, private_train, secure_train
 from ml.training.plan import plan
+from mpc.errors import ParameterError
 
 
 @pytest.fixture(autouse=True)
@@ -197,3 +198,11 @@ def test_dealer_free_preprocessing_trains_the_same():
     res = secure_train([Data(X, y), None], config, split="outsourced", preprocessing="ot")
     for w, v in zip(_weights(res.network), _weights(train_plain(X, y, config))):
         np.testing.assert_allclose(w, v, atol=1e-3)
+
+
+@pytest.mark.parametrize("kw", [dict(lr=-0.1), dict(lr=0.0), dict(lr=float("nan")), dict(momentum=-0.5),
+                                dict(momentum=1.0)])
+def test_bad_learning_schedule_is_refused_by_the_config(kw):
+    # lr <= 0 used to get a RangeError saying lr * 2^-f "rounds to zero"; momentum only failed in SGD
+    with pytest.raises(ParameterError, match="lr > 0"):
+        TrainConfig(sizes=(4, 8, 2), **kw)

@@ -133,3 +133,15 @@ def test_bad_inputs_are_refused():
         mpc.run(lambda party: ftl.fit_ftl(party, XA, ova, yA), parties=2, preprocessing=None)
     with pytest.raises(ParameterError, match="diverged"):
         _secure(XA, yA, ova, XB, ovb, k=2, steps=30, lr=50.0)
+
+
+@pytest.mark.parametrize("kw", [dict(gamma=float("nan")), dict(gamma=-5.0), dict(l2=-1.0),
+                                dict(lr=float("inf")), dict(steps=-1)])
+def test_bad_hyperparameters_are_refused(kw):
+    # a NaN or negative gamma, or a negative l2, used to train silently to a NaN model (plain)
+    XA, yA, ova, XB, ovb = _small()
+    with pytest.raises(ParameterError, match="gamma|steps"):
+        ftl.fit_ftl_plain(XA, yA, ova, XB, ovb, **kw)
+    with pytest.raises(ParameterError, match="gamma|steps"):
+        mpc.run(lambda party: ftl.fit_ftl(party, XA if party.id == 0 else XB, ova if party.id == 0 else ovb,
+                                          yA if party.id == 0 else None, **kw), parties=2, preprocessing=None)

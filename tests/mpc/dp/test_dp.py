@@ -380,3 +380,16 @@ def test_accountant_without_replacement_sampling():
     from mpc.dp import wor_subsampled_gaussian_rdp
     with pytest.raises(ParameterError, match="sampling_fraction"):
         wor_subsampled_gaussian_rdp(0.0, 1.0)
+
+
+@pytest.mark.parametrize("z", [0.05, 0.02])
+def test_without_replacement_rdp_small_noise_is_finite(z):
+    # eps(2) = 4 / z^2 is above 709 here: e^eps(2) overflows a float, the bound must not.
+    from mpc.dp import gaussian_rdp, wor_subsampled_gaussian_rdp
+
+    orders = np.array([1.5, 2.0, 3.0, 8.0])
+    curve = wor_subsampled_gaussian_rdp(0.1, z, orders)
+    assert np.all(np.isfinite(curve)) and np.all(curve <= gaussian_rdp(z, orders))
+    acc = PrivacyAccountant()
+    acc.add_gaussian(z, sampling_rate=0.1, sampling="without_replacement")
+    assert math.isfinite(acc.epsilon(1e-5))

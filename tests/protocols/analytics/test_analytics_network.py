@@ -28,13 +28,13 @@ def keys(tmp_path_factory):
     return folder
 
 
-def _query(keys, buckets_of, buckets, *, epsilon=None, silent=(), limits=None):
+def _query(keys, buckets_of, buckets, *, epsilon=None, silent=(), limits=None, n=N):
     """Run one query; (result or exception, {client: outcome})."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    der = {i: load_certificate(keys / f"party{i}.crt") for i in range(N + 1)}
-    hub = Hub(("127.0.0.1", port), {k + 1: der[k + 1] for k in range(N)},
+    der = {i: load_certificate(keys / f"party{i}.crt") for i in range(n + 1)}
+    hub = Hub(("127.0.0.1", port), {k + 1: der[k + 1] for k in range(n)},
               cert=str(keys / "party0.crt"), key=str(keys / "party0.key"), session=SESSION,
               digest=DIGEST, close_timeout=1.0)
     outcomes: dict = {}
@@ -55,12 +55,12 @@ def _query(keys, buckets_of, buckets, *, epsilon=None, silent=(), limits=None):
         finally:
             ep.close()
 
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(N)]
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(n)]
     for t in threads:
         t.start()
     try:
-        assert hub.wait_for(set(range(1, N + 1)), 20) == set(range(1, N + 1))
-        result = serve_histogram(HubLink(hub, list(range(1, N + 1))), buckets, epsilon=epsilon,
+        assert hub.wait_for(set(range(1, n + 1)), 20) == set(range(1, n + 1))
+        result = serve_histogram(HubLink(hub, list(range(1, n + 1))), buckets, epsilon=epsilon,
                                  round_timeout=2.0)
     except ProtocolAbort as exc:
         result = exc
@@ -93,3 +93,14 @@ def test_a_client_refuses_a_query_above_its_epsilon_limit(keys):
     assert isinstance(outcomes[1], ProtocolAbort) and "limit 1.0" in str(outcomes[1])
     # two refusals: more than the 30% the noise is planned for, so nothing is released
     assert isinstance(res, ProtocolAbort)
+
+
+def test_too_few_survivors_stop_before_the_unmask_round(keys):
+    # n = 10: SecAgg+'s threshold is 4 but the noise is planned for 7 survivors. With 4 silent
+    # clients the session used to finish (the server formed a sum with too little noise and only
+    # then refused to release it); now it stops before anyone is asked for unmasking shares.
+    for i in range(N + 1, 11):
+        new_identity(i, keys)
+    res, outcomes = _query(keys, [0] * 10, 2, epsilon=1.0, silent={6, 7, 8, 9}, n=10)
+    assert isinstance(res, ProtocolAbort) and "fewer than the 7 required" in str(res)
+    assert all(outcomes[k] is False for k in range(6))   # told to stop, never unmasked
