@@ -181,9 +181,12 @@ def aggregate_round(plan: Plan, config: net.FLConfig, hub: Hub, weights: np.ndar
         return link.result(total, sorted(got), time.perf_counter() - t0), ""
     from protocols.secagg.network import serve as serve_session
     try:
+        # distributed DP: fewer survivors than the noise is planned for stop the session before
+        # the unmask round, so the server never forms an under-noised sum (as in process)
         ring, survivors, _ = serve_session(session, link, round_timeout=config.round_timeout,
                                            first_timeout=config.fit_timeout,
-                                           prefix=f"fl/{r}/secagg")
+                                           prefix=f"fl/{r}/secagg",
+                                           min_survivors=plan.noisy_min if plan.ddg is not None else 0)
     except ProtocolAbort as exc:
         return None, f"round skipped: {exc}"
     total = quant.decode(ring, session.bits)

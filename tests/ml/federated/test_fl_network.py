@@ -367,3 +367,18 @@ def test_late_client_joins_and_stalled_client_comes_back_next_round(tmp_path):
     assert [rc for rc, _, _ in outs] == [0, 0, 0], outs
     # (a plaintext client does not learn that its update came too late)
     assert "fitted rounds [1, 2]" in outs[1][1] and "fitted rounds [2]" in outs[2][1]
+
+
+def test_distributed_dp_round_short_of_planned_survivors_stops_before_unmask(tmp_path):
+    """Distributed DP plans its noise for all 6 clients (no dropout configured): with one client
+    silent from its masked input on, the session stops before the unmask round, so the server
+    never forms the under-noised sum; the round is skipped, as in process."""
+    cfg, parts, test = _setup(tmp_path, 6, "secagg+", rounds=1, round_timeout=1, fit_timeout=3)
+    cfg.write_text(cfg.read_text() + '\n[dp]\nmode = "distributed"\nepsilon = 8.0\n')
+    clients = [NumpyClient(LogisticRegression(FEATURES), p) for p in parts]
+    result, reports = _in_threads(cfg, NumpyClient(LogisticRegression(FEATURES), test), clients,
+                                  faults={3: (1, "masked", "stall")})
+    assert not [r for r in reports.values() if isinstance(r, Exception)], reports
+    note = result.history.rounds[-1].note
+    assert 1 not in result.totals and "fewer than the 6 required" in note, note
+    assert not [tag for _, tag, _ in result.views.get(1, []) if tag.endswith("/unmask")]
