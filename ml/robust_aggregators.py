@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -122,6 +123,10 @@ class RobustAggregator(Aggregator):
         if self.rule == "median":
             return coordinate_median(updates), None
         if self.rule == "trimmed_mean":
+            if self.trim > 0 and math.floor(self.trim * updates.shape[0]) == 0:
+                warnings.warn(f"trimmed mean: trim {self.trim:g} of {updates.shape[0]} updates drops no "
+                              f"value (floor(trim n) = 0), so this round is a plain mean; use trim >= "
+                              f"1/{updates.shape[0]} to drop the extremes", RuntimeWarning, stacklevel=2)
             return trimmed_mean(updates, self.trim), None
         n = updates.shape[0]
         f = (n - 3) // 2 if self.byzantine is None else self.byzantine

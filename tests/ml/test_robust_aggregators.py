@@ -103,3 +103,18 @@ def test_robust_aggregator_refuses_bad_krum_parameters(options, match):
     from ml.robust_aggregators import RobustAggregator
     with pytest.raises(ParameterError, match=match):
         RobustAggregator("multi_krum", **options)
+
+
+def test_trimmed_mean_that_would_drop_nothing_warns():
+    """trim 0.1 of 5 updates drops floor(0.5) = 0 values a side: a plain mean, said aloud."""
+    from ml.robust_aggregators import RobustAggregator
+
+    updates = np.array([[1.0], [2.0], [3.0], [4.0], [100.0]])
+    with pytest.warns(RuntimeWarning, match="drops no value"):
+        est, _ = RobustAggregator("trimmed_mean", trim=0.1).estimate(updates)
+    assert est[0] == pytest.approx(22.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est, _ = RobustAggregator("trimmed_mean", trim=0.2).estimate(updates)   # drops 1 a side
+    assert est[0] == pytest.approx(3.0)
