@@ -3,21 +3,14 @@ real sockets on loopback; the same functions run in separate processes)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import numpy as np
 import pytest
 
 from mpc.errors import ProtocolAbort
-from mpc.transport.mesh import Node
-from mpc.transport.star import Hub, dial
-from mpc.transport.tls import load_certificate, new_identity
+from mpc.transport.tls import new_identity
 from protocols import analytics
-from protocols.analytics.network import EndpointLink, HubLink, answer_histogram, serve_histogram
-
-N = 6
-SESSION, DIGEST = b"histo-01", bytes(32)
+from protocols.analytics.network import answer_histogram, serve_histogram
+from tests.protocols.analytics.test_network_queries import N, run
 
 
 @pytest.fixture(scope="module")
@@ -29,46 +22,13 @@ def keys(tmp_path_factory):
 
 
 def _query(keys, buckets_of, buckets, *, epsilon=None, silent=(), limits=None, n=N):
-    """Run one query; (result or exception, {client: outcome})."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    der = {i: load_certificate(keys / f"party{i}.crt") for i in range(n + 1)}
-    hub = Hub(("127.0.0.1", port), {k + 1: der[k + 1] for k in range(n)},
-              cert=str(keys / "party0.crt"), key=str(keys / "party0.key"), session=SESSION,
-              digest=DIGEST, close_timeout=1.0)
-    outcomes: dict = {}
-    over = threading.Event()
-
-    def client(k: int) -> None:
-        ep = dial(k + 1, Node(0, "127.0.0.1", port, der[0]), cert=str(keys / f"party{k + 1}.crt"),
-                  key=str(keys / f"party{k + 1}.key"), session=SESSION, digest=DIGEST, timeout=20)
-        try:
-            if k in silent:   # connected, never answers: a dropout
-                outcomes[k] = "silent"
-                over.wait(30)
-                return
-            outcomes[k] = answer_histogram(EndpointLink(ep), buckets_of[k], timeout=20,
-                                           max_epsilon=(limits or {}).get(k))
-        except ProtocolAbort as exc:
-            outcomes[k] = exc
-        finally:
-            ep.close()
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(n)]
-    for t in threads:
-        t.start()
-    try:
-        assert hub.wait_for(set(range(1, n + 1)), 20) == set(range(1, n + 1))
-        result = serve_histogram(HubLink(hub, list(range(1, n + 1))), buckets, epsilon=epsilon,
-                                 round_timeout=2.0)
-    except ProtocolAbort as exc:
-        result = exc
-    finally:
-        over.set()
-        hub.close()
-    for t in threads:
-        t.join(30)
+    """Run one histogram query; (result or exception, {client: outcome})."""
+    clients = {k: (lambda link, k=k: answer_histogram(link, buckets_of[k], timeout=20,
+                                                      max_epsilon=(limits or {}).get(k)))
+               for k in range(n) if k not in silent}
+    result, outcomes, _ = run(keys, lambda link: serve_histogram(link, buckets, epsilon=epsilon,
+                                                                 round_timeout=2.0),
+                              None, expect=None, silent=silent, behave=clients, n=n)
     return result, outcomes
 
 

@@ -34,15 +34,16 @@ def keys(tmp_path_factory):
     return folder
 
 
-def run(keys, serve, values, *, expect, silent=(), gone=(), seed=None, behave=None):
-    """Serve one query to N client threads; (result or exception, {client: outcome}, hub link).
+def run(keys, serve, values, *, expect, silent=(), gone=(), seed=None, behave=None, n=N):
+    """Serve one query to n client threads; (result or exception, {client: outcome}, hub link).
 
-    ``behave[k](link)`` replaces client k's honest answer (malformed messages)."""
+    ``behave[k](link)`` replaces client k's honest answer (malformed messages, or another
+    query's client). ``n`` clients: ``keys`` must hold identities 0..n."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    der = {i: load_certificate(keys / f"party{i}.crt") for i in range(N + 1)}
-    hub = Hub(("127.0.0.1", port), {k + 1: der[k + 1] for k in range(N)},
+    der = {i: load_certificate(keys / f"party{i}.crt") for i in range(n + 1)}
+    hub = Hub(("127.0.0.1", port), {k + 1: der[k + 1] for k in range(n)},
               cert=str(keys / "party0.crt"), key=str(keys / "party0.key"), session=SESSION,
               digest=DIGEST, close_timeout=1.0)
     outcomes: dict = {}
@@ -69,12 +70,12 @@ def run(keys, serve, values, *, expect, silent=(), gone=(), seed=None, behave=No
         finally:
             ep.close()
 
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(N)]
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(n)]
     for t in threads:
         t.start()
-    link = net.HubLink(hub, list(range(1, N + 1)))
+    link = net.HubLink(hub, list(range(1, n + 1)))
     try:
-        assert hub.wait_for(set(range(1, N + 1)), 20) == set(range(1, N + 1))
+        assert hub.wait_for(set(range(1, n + 1)), 20) == set(range(1, n + 1))
         result = serve(link)
     except ProtocolAbort as exc:
         result = exc
