@@ -76,7 +76,7 @@ from ..aggregators import AggregationResult, Aggregator
 from ..clients.base import ClientFactory, flatten, unflatten
 from ..models import Model
 from .history import History, RoundMetrics
-from .loop import ClientOrData, build_clients
+from .loop import ClientOrData, build_clients, record_round
 from .plan import Plan, Settings, make_plan
 from .privacy import client_uploads
 from .progress import progress_bar
@@ -251,13 +251,7 @@ def train_async(model: Model | ClientFactory, clients: Sequence[ClientOrData], t
     bar = progress_bar(rounds, label or f"fedbuff/{plan.aggregator.name}", progress)
     try:
         for r in bar:
-            metrics, res = run.step(r)
-            if res is not None:
-                history.last_result = res
-            history.rounds.append(metrics)
-            if on_round is not None:
-                on_round(metrics, res)
-            bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
+            record_round(history, bar, *run.step(r), on_round)
     finally:
         bar.close()
     history.weights = unflatten(state.weights, state.shapes)

@@ -149,13 +149,7 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     bar = progress_bar(rounds, label or plan.aggregator.name, progress)
     try:
         for r in bar:
-            metrics, res = run_round(plan, state, r, fitter)
-            if res is not None:
-                history.last_result = res
-            history.rounds.append(metrics)
-            if on_round is not None:
-                on_round(metrics, res)
-            bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
+            record_round(history, bar, *run_round(plan, state, r, fitter), on_round)
         history.memory = {"driver_mb": peak_mb()}
         if fitter is not None:
             history.memory["worker_mb"] = fitter.peak_mb()
@@ -170,4 +164,15 @@ def train(model: Model | ClientFactory, clients: Sequence[ClientOrData], test: C
     return history
 
 
-__all__ = ["build_clients", "train"]
+def record_round(history: History, bar: Any, metrics: RoundMetrics, res: AggregationResult | None,
+                 on_round: Callable[[RoundMetrics, AggregationResult | None], None] | None) -> None:
+    """Append a finished round (or server step) to ``history``, call ``on_round``, show its accuracy."""
+    if res is not None:
+        history.last_result = res
+    history.rounds.append(metrics)
+    if on_round is not None:
+        on_round(metrics, res)
+    bar.set_postfix(acc=f"{metrics.accuracy:.3f}")
+
+
+__all__ = ["build_clients", "record_round", "train"]
