@@ -99,7 +99,11 @@ class _HomomorphicAggregator(Aggregator):
         raise NotImplementedError
 
     def _sum(self, loaded: list[Any]) -> bytes:
-        raise NotImplementedError
+        """The serialized homomorphic sum of loaded ciphertexts (both schemes add with ``+``)."""
+        total = loaded[0]
+        for v in loaded[1:]:
+            total = total + v
+        return total.serialize()
 
     def _decrypt(self, key: Any, blob: bytes, n_summands: int) -> np.ndarray:
         raise NotImplementedError
@@ -212,12 +216,6 @@ class CKKSAggregator(_HomomorphicAggregator):
                                 f"ciphertext(s), expected {self.dim}")
         return vec
 
-    def _sum(self, loaded: list[Any]) -> bytes:
-        total = loaded[0]
-        for v in loaded[1:]:
-            total = total + v
-        return total.serialize()
-
     def _export_secret(self, key: Any) -> bytes:
         return key.serialize_with_secret_key()
 
@@ -312,12 +310,6 @@ class PaillierAggregator(_HomomorphicAggregator):
                                 f"{packed.weight}, packing {packed.packing}; expected {self.dim} "
                                 f"values, weight 1, {self.packing}")
         return packed
-
-    def _sum(self, loaded: list[Any]) -> bytes:
-        total = loaded[0]
-        for p in loaded[1:]:
-            total = total + p
-        return total.serialize()
 
     def _export_secret(self, key: Any) -> bytes:
         return key.secret.serialize()
