@@ -225,6 +225,11 @@ def _certificate(table: Any, base: Path, where: str) -> tuple[Path, bytes]:
     return path, load_certificate(path)
 
 
+def key_for(certificate: Path, key: str | None) -> str:
+    """The private key beside a certificate (``party1.crt`` -> ``party1.key``) unless given."""
+    return key if key else str(certificate.with_suffix(".key"))
+
+
 def star_nodes(data: dict[str, Any], base: Path, *, min_clients: int = 1) -> StarNodes:
     """The ``[server]`` and ``[[client]]`` sections of a star deployment, validated."""
     server = data.get("server")

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from mpc.config import read_toml, star_nodes
+from mpc.config import key_for, read_toml, star_nodes
 from mpc.errors import (EncodingError, IntegrityError, ParameterError, PeerTimeout, ProtocolAbort,
                         TransportError)
 from mpc.transport.wire import decode_frame, encode_frame
@@ -154,11 +154,6 @@ def load(path: str | os.PathLike[str]) -> FLConfig:
     """Read and validate the TOML config at ``path``."""
     data, base = read_toml(path)
     return from_dict(data, base)
-
-
-def key_for(certificate: Path, key: str | None) -> str:
-    """The private key beside a certificate (``party1.crt`` -> ``party1.key``) unless given."""
-    return key if key else str(certificate.with_suffix(".key"))
 
 
 # -- messages on a link ----------------------------------------------------------------

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mpc.config import read_toml, star_nodes
+from mpc.config import key_for, read_toml, star_nodes
 from mpc.errors import ConciliumError, ParameterError
 
 from .network import KINDS
@@ -180,10 +180,6 @@ def read_csv(path: str, column: str | None) -> str:
     return row[col]
 
 
-def _key(certificate: Path, key: str | None) -> str:
-    return key if key else str(certificate.with_suffix(".key"))
-
-
 def serve(config: AnalyticsConfig, *, key: str | None = None) -> tuple[Any, list[str]]:
     """The analyst: listen, wait for the clients, run the query; (QueryResult, refused links)."""
     from mpc.transport.star import Hub
@@ -192,7 +188,7 @@ def serve(config: AnalyticsConfig, *, key: str | None = None) -> tuple[Any, list
 
     hub = Hub((config.listen or config.host, config.port),
               {k + 1: d for k, (_, d) in config.clients.items()},
-              cert=str(config.server_certificate), key=_key(config.server_certificate, key),
+              cert=str(config.server_certificate), key=key_for(config.server_certificate, key),
               session=config.session, digest=config.digest,
               names={k + 1: f"client {k}" for k in config.clients})
     try:
@@ -222,7 +218,7 @@ def run_client(config: AnalyticsConfig, client_id: int, value: Any, *, key: str 
                              f"{len(config.clients) - 1})")
     cert = config.clients[client_id][0]
     ep = dial(client_id + 1, Node(0, config.host, config.port, config.server_der), cert=str(cert),
-              key=_key(cert, key), session=config.session, digest=config.digest,
+              key=key_for(cert, key), session=config.session, digest=config.digest,
               timeout=config.connect_timeout, name=f"client {client_id}")
     try:
         wait = config.connect_timeout + config.first_timeout + 4 * config.round_timeout
